@@ -1,0 +1,218 @@
+/**
+ * The generation loop: blocks, steps, scoring, transfer, cache host, events. It knows nothing of
+ * any particular cache method (CacheHost) and does no model-width arithmetic beyond scoring the
+ * logits rows the graph returned for the current block's masked positions.
+ */
+import { WavefilterError } from '../errors.js';
+import { createCacheHost } from '../cache/index.js';
+import type { CacheHost, ForwardPlan, StepContext } from '../cache/host.js';
+import type { ForwardResult, ModelRuntime } from '../model/runtime.js';
+import { Rng } from './rng.js';
+import { dreamQuota, dreamTimesteps, lladaTransferSchedule } from './schedule.js';
+import { type Scored, scoreDream, scoreLlada } from './scoring.js';
+import { type TransferRule, selectTransfers } from './transfer.js';
+import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
+
+/** Emitted after every forward. `canvas` is a live view: copy it if you keep it. */
+export interface StepEvent {
+  readonly block: number;
+  readonly blocks: number;
+  readonly stepInBlock: number;
+  readonly nfe: number;
+  readonly refresh: boolean;
+  /** Positions committed by this step. */
+  readonly committed: readonly number[];
+  /** How many generated tokens, from the left, are decided (the stable prefix a text stream may show). */
+  readonly settled: number;
+  readonly genLength: number;
+  readonly canvas: Int32Array;
+  readonly ms: number;
+}
+
+export interface GenerateHooks {
+  readonly signal?: AbortSignal;
+  readonly onStep?: (e: StepEvent) => void;
+  /** A cache host to use instead of the one named by `options.cache` (token filters wrap hosts). */
+  readonly host?: CacheHost;
+}
+
+export interface Timings {
+  readonly totalMs: number;
+  /** Time inside ONNX Runtime's session.run. */
+  readonly ortMs: number;
+  readonly refreshes: number;
+  readonly refreshMsMean: number;
+  readonly cachedSteps: number;
+  readonly cachedStepMsMean: number;
+  /** Generated tokens per second over the whole call. */
+  readonly tokensPerSecond: number;
+  /** Share of the loop's time spent outside ORT (scoring, bookkeeping, tensor wrapping). */
+  readonly jsShare: number;
+}
+
+export interface GenerationResult {
+  /** The whole final canvas: prompt + generated ids. */
+  readonly outputIds: number[];
+  readonly promptLength: number;
+  readonly nfe: number;
+  readonly stopReason: 'done' | 'aborted';
+  readonly timings: Timings;
+  readonly options: ResolvedOptions;
+}
+
+/** Generates from prompt token ids. */
+export async function generateIds(rt: ModelRuntime, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
+  const spec = rt.spec;
+  const o = resolveOptions(spec, promptIds.length, options);
+  promptIds.forEach((id, i) => {
+    if (!Number.isSafeInteger(id) || id < 0 || id >= spec.vocabSize)
+      throw new WavefilterError('invalid_input', `prompt token ${i} is ${id}; expected an id in [0, ${spec.vocabSize})`, { index: i, found: String(id) });
+    if (id === spec.maskTokenId)
+      throw new WavefilterError('invalid_input', `prompt token ${i} is the mask id ${id}; prompts may not contain mask tokens`, { index: i, found: id });
+  });
+  const Lp = promptIds.length;
+  const L = Lp + o.genLength;
+  const canvas = new Int32Array(L).fill(spec.maskTokenId);
+  canvas.set(promptIds, 0);
+  const host = hooks.host ?? createCacheHost(o.cache);
+  const rng = new Rng(o.seed);
+  const blocks = o.genLength / o.blockLength;
+  const S = o.steps / blocks;
+  const isDream = spec.family === 'dream';
+  const t0 = performance.now();
+  let ortMs = 0;
+  let nfe = 0;
+  let refreshes = 0;
+  let refreshMs = 0;
+  let cached = 0;
+  let cachedMs = 0;
+  let settled = 0;
+  let stopReason: 'done' | 'aborted' = 'done';
+
+  const score = (row: Float32Array): Scored =>
+    isDream
+      ? scoreDream(row, { temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg }, rng)
+      : scoreLlada(row, {
+          temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
+          eosId: spec.eosTokenId, eotId: spec.eotTokenId,
+        }, rng);
+
+  outer: for (let b = 0; b < blocks; b++) {
+    const lo = Lp + b * o.blockLength;
+    const hi = lo + o.blockLength;
+    host.beginBlock({ canvas, promptLength: Lp, lo, hi });
+    const schedule = lladaTransferSchedule(countMasks(canvas, lo, hi, spec.maskTokenId), S);
+    const timesteps = dreamTimesteps(S, o.eps);
+    for (let k = 0; ; k++) {
+      const masks = countMasks(canvas, lo, hi, spec.maskTokenId);
+      if (masks === 0 && k >= host.minForwardsPerBlock) break;
+      if (hooks.signal?.aborted) {
+        stopReason = 'aborted';
+        break outer;
+      }
+      const stepStart = performance.now();
+      const ctx: StepContext = { canvas, promptLength: Lp, lo, hi, stepInBlock: k };
+      const plan = host.plan(ctx);
+      const candidates: number[] = [];
+      for (let p = lo; p < hi; p++) if (canvas[p] === spec.maskTokenId) candidates.push(p);
+      // Fast-dLLM's Dream block loop commits the block's first token from the refresh: in cached
+      // steps the shifted prediction for `lo` would come from a row outside the query window.
+      const dreamFirst = isDream && o.cache !== 'none' && plan.refresh && canvas[lo] === spec.maskTokenId;
+      const rows = candidates.map((p) => logitRow(plan, p, isDream));
+      const result = await runForward(rt, plan, canvas, rows, o, spec.maskTokenId, Lp);
+      ortMs += result.ortMs;
+      host.absorb(plan, result, ctx);
+      nfe++;
+      const V = spec.vocabSize;
+      const scored = candidates.map((_, i) => score(result.logits.subarray(i * V, (i + 1) * V)));
+      const commit: number[] = [];
+      if (dreamFirst) {
+        commit.push(candidates.indexOf(lo));
+      } else if (isDream && o.alg === 'origin' && o.threshold === null && o.factor === null) {
+        const pTransfer = k < S - 1 ? Math.fround(1 - Math.fround(timesteps[k + 1] / timesteps[k])) : 1;
+        candidates.forEach((_, i) => {
+          if (rng.uniform() < pTransfer) commit.push(i);
+        });
+      } else {
+        const rule: TransferRule =
+          o.threshold !== null ? { kind: 'threshold', threshold: o.threshold }
+          : o.factor !== null ? { kind: 'factor', factor: o.factor }
+          : isDream
+            ? o.algTemp ? { kind: 'sampled_quota', count: dreamQuota(masks, k, S, timesteps), temperature: o.algTemp }
+              : { kind: 'quota', count: dreamQuota(masks, k, S, timesteps) }
+            : { kind: 'quota', count: k < S ? schedule[k] : 0 };
+        commit.push(...selectTransfers(scored.map((s) => s.confidence), rule, rng));
+      }
+      const committed = commit.map((i) => {
+        canvas[candidates[i]] = scored[i].token;
+        return candidates[i];
+      });
+      while (settled < o.genLength && canvas[Lp + settled] !== spec.maskTokenId) settled++;
+      const ms = performance.now() - stepStart;
+      if (plan.refresh) {
+        refreshes++;
+        refreshMs += ms;
+      } else {
+        cached++;
+        cachedMs += ms;
+      }
+      hooks.onStep?.({ block: b, blocks, stepInBlock: k, nfe, refresh: plan.refresh, committed, settled, genLength: o.genLength, canvas, ms });
+    }
+  }
+  const totalMs = performance.now() - t0;
+  return {
+    outputIds: Array.from(canvas),
+    promptLength: Lp,
+    nfe,
+    stopReason,
+    options: o,
+    timings: {
+      totalMs, ortMs, refreshes, refreshMsMean: refreshes ? refreshMs / refreshes : 0, cachedSteps: cached,
+      cachedStepMsMean: cached ? cachedMs / cached : 0, tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0,
+      jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs) / totalMs : 0,
+    },
+  };
+}
+
+function countMasks(canvas: Int32Array, lo: number, hi: number, mask: number): number {
+  let n = 0;
+  for (let p = lo; p < hi; p++) if (canvas[p] === mask) n++;
+  return n;
+}
+
+/**
+ * The query row whose logits predict position `p`. LLaDA reads row p. Dream reads row p-1 (its
+ * one-position shift); the first query row predicts itself, as in Dream's `cat(logits[:, :1], logits[:, :-1])`.
+ */
+function logitRow(plan: ForwardPlan, p: number, shift: boolean): number {
+  const first = plan.positions[0];
+  const last = plan.positions[plan.positions.length - 1];
+  if (last - first + 1 !== plan.positions.length)
+    throw new WavefilterError('runtime_error', 'cache host returned non-contiguous query positions, which the decoder does not map yet');
+  const target = shift ? Math.max(p - 1, first) : p;
+  if (target < first || target > last)
+    throw new WavefilterError('runtime_error', `cache host ${plan.refresh ? 'refresh' : 'step'} does not compute position ${target}, which the decoder needs`);
+  return target - first;
+}
+
+async function runForward(rt: ModelRuntime, plan: ForwardPlan, canvas: Int32Array, rows: number[], o: ResolvedOptions, maskId: number, Lp: number): Promise<ForwardResult> {
+  const ids = new BigInt64Array(plan.positions.length);
+  const pos = new BigInt64Array(plan.positions.length);
+  plan.positions.forEach((p, i) => {
+    ids[i] = BigInt(canvas[p]);
+    pos[i] = BigInt(p);
+  });
+  const logitRows = BigInt64Array.from(rows, (r) => BigInt(r));
+  const cond = await rt.forward({ inputIds: ids, positions: pos, logitRows, past: plan.past });
+  if (o.cfgScale === 0) return cond;
+  // LLaDA's unsupervised classifier-free guidance: the same canvas with the prompt masked.
+  const uids = ids.slice();
+  plan.positions.forEach((p, i) => {
+    if (p < Lp) uids[i] = BigInt(maskId);
+  });
+  const un = await rt.forward({ inputIds: uids, positions: pos, logitRows, past: plan.past });
+  const logits = new Float32Array(cond.logits.length);
+  const s = o.cfgScale + 1;
+  for (let i = 0; i < logits.length; i++) logits[i] = un.logits[i] + s * (cond.logits[i] - un.logits[i]);
+  return { ...cond, logits, ortMs: cond.ortMs + un.ortMs };
+}

@@ -1,0 +1,161 @@
+/**
+ * The forward pass of a LLaDA or Dream model as one ONNX graph, built from a ModelSpec.
+ *
+ * One graph serves every cache method. It computes the rows at `positions` (the queries of this
+ * step), attends to them plus any cached K/V rows, and returns logits only for the requested rows.
+ * Attention is bidirectional, so the cached rows are an unordered set: any subset is valid, which is
+ * what lets a sparse token filter hand the graph fewer rows.
+ *
+ * Inputs                                    Outputs
+ *   input_ids      int64 [Tq]                 logits            f32 [Nl, V]
+ *   positions      int64 [Tq]                 present_key.{l}   f32 [Hkv, Tq, D]  (after RoPE)
+ *   logit_rows     int64 [Nl]  (rows of Tq)   present_value.{l} f32 [Hkv, Tq, D]
+ *   past_key.{l}   f32 [Hkv, Tc, D] (after RoPE)
+ *   past_value.{l} f32 [Hkv, Tc, D]
+ *   past_bias      f32 [Tc]  0 = attend, -inf = ignore this cached row
+ *   fused          bool []   true: fused flash attention over the fresh rows only (requires Tc = 0)
+ *
+ * Why two attention paths: a cache refresh attends T x T (T up to 16K), where explicit scores would
+ * need H*T*T floats (16 GiB at 16K); ORT's com.microsoft MultiHeadAttention runs flash attention
+ * on CPU in O(T) memory (13x faster at 4K, measured). Cached steps attend a few query rows to many
+ * cached rows: there the explicit path scores past and fresh rows separately and never
+ * concatenates (copies) the cache.
+ */
+import { DT, GraphBuilder, encodeModel } from './onnx-builder.js';
+import type { ModelSpec } from './spec.js';
+import type { TensorInfo } from '../checkpoint/safetensors.js';
+import { WavefilterError } from '../errors.js';
+
+/** Every graph input and output name, from one place. */
+export const GraphNames = {
+  inputIds: 'input_ids',
+  positions: 'positions',
+  logitRows: 'logit_rows',
+  pastBias: 'past_bias',
+  fused: 'fused',
+  pastKey: (l: number) => `past_key.${l}`,
+  pastValue: (l: number) => `past_value.${l}`,
+  logits: 'logits',
+  presentKey: (l: number) => `present_key.${l}`,
+  presentValue: (l: number) => `present_value.${l}`,
+} as const;
+
+/** Where each weight's bytes are: the safetensors file name (as linked beside the graph) and offsets. */
+export interface WeightSource {
+  info(name: string): TensorInfo;
+  /** The file name the graph should reference for `file` (a link in the graph's folder). */
+  location(file: string): string;
+}
+
+const ELEM: Record<string, 1 | 10 | 16> = { F32: DT.FLOAT, F16: DT.FLOAT16, BF16: DT.BFLOAT16 };
+
+export interface GraphOptions {
+  /** Compute dtype. fp32 on CPU; fp16 is reserved for GPU execution providers. */
+  readonly dtype: 'fp32';
+}
+
+/** Builds the serialized forward graph. */
+export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts: GraphOptions = { dtype: 'fp32' }): Uint8Array {
+  const g = new GraphBuilder();
+  const { nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d, vocabSize: V } = spec;
+  const G = H / Hkv;
+  const N = GraphNames;
+
+  const weight = (name: string): string => {
+    const t = weights.info(name);
+    const elem = ELEM[t.dtype];
+    if (elem === undefined)
+      throw new WavefilterError('unsupported_dtype', `tensor ${name} in ${t.file} has dtype ${t.dtype}; expected F32, F16 or BF16`, { tensor: name, dtype: t.dtype });
+    const raw = g.external(name, elem, t.shape, weights.location(t.file), t.fileOffset, t.byteLength);
+    // Half-precision checkpoints compute in fp32 on CPU: ORT folds this Cast once at session start.
+    return elem === DT.FLOAT ? raw : g.op('Cast', [raw], { to: DT.FLOAT });
+  };
+
+  const ids = g.input(N.inputIds, DT.INT64, ['Tq']);
+  const positions = g.input(N.positions, DT.INT64, ['Tq']);
+  const logitRows = g.input(N.logitRows, DT.INT64, ['Nl']);
+  const pastBias = g.input(N.pastBias, DT.FLOAT, ['Tc']);
+  const fused = g.input(N.fused, DT.BOOL, []);
+
+  // RoPE tables, computed in float32 as the reference does: freqs = pos * inv_freq; [freqs, freqs].
+  const invFreq = Array.from({ length: D / 2 }, (_, j) => Math.fround(1 / Math.fround(spec.ropeTheta ** Math.fround((2 * j) / D))));
+  const posF = g.op('Cast', [positions], { to: DT.FLOAT });
+  const freqs = g.op('Mul', [g.op('Unsqueeze', [posF, g.constI64([1])]), g.constF32(invFreq, [1, D / 2])]); // [Tq, D/2]
+  const emb = g.op('Concat', [freqs, freqs], { axis: -1 }); // [Tq, D]
+  const cos = g.op('Unsqueeze', [g.op('Cos', [emb]), g.constI64([1])]); // [Tq, 1, D]
+  const sin = g.op('Unsqueeze', [g.op('Sin', [emb]), g.constI64([1])]);
+  const rope = (x: string): string => {
+    // x: [Tq, heads, D]; rotate_half pairs (i, i + D/2) (half-split layout of HF checkpoints)
+    const [x1, x2] = g.opN('Split', [x], 2, { axis: -1 });
+    const rot = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+    return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rot, sin])]);
+  };
+  const eps = g.scalarF32(spec.rmsNormEps);
+  const rmsNorm = (x: string, w: string): string => {
+    const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, eps])])]);
+    return g.op('Mul', [weight(w), g.op('Mul', [x, inv])]);
+  };
+  const linear = (x: string, w: string, b?: string): string => g.op('Gemm', b ? [x, weight(w), weight(b)] : [x, weight(w)], { transB: 1 });
+
+  const shapeTqHD = g.constI64([0, H, D]);
+  const shapeTqHkvD = g.constI64([0, Hkv, D]);
+  const scale = 1 / Math.sqrt(D);
+
+  let h = g.op('Gather', [weight(spec.tensors.embed), ids], { axis: 0 }); // [Tq, d]
+  spec.tensors.layers.forEach((lw, l) => {
+    const a = rmsNorm(h, lw.attnNorm);
+    const q = rope(g.op('Reshape', [linear(a, lw.q, lw.qBias), shapeTqHD])); // [Tq, H, D]
+    const k = rope(g.op('Reshape', [linear(a, lw.k, lw.kBias), shapeTqHkvD])); // [Tq, Hkv, D]
+    const v = g.op('Reshape', [linear(a, lw.v, lw.vBias), shapeTqHkvD]);
+    const kT = g.op('Transpose', [k], { perm: [1, 0, 2] }, { name: N.presentKey(l) }); // [Hkv, Tq, D]
+    const vT = g.op('Transpose', [v], { perm: [1, 0, 2] }, { name: N.presentValue(l) });
+    g.output(N.presentKey(l), DT.FLOAT, [Hkv, 'Tq', D]);
+    g.output(N.presentValue(l), DT.FLOAT, [Hkv, 'Tq', D]);
+    const pastK = g.input(N.pastKey(l), DT.FLOAT, [Hkv, 'Tc', D]);
+    const pastV = g.input(N.pastValue(l), DT.FLOAT, [Hkv, 'Tc', D]);
+
+    // Fused branch: flash attention over the fresh rows (GQA heads expanded to H).
+    const fb = new GraphBuilder(`L${l}f_`);
+    const expandKv = (x: string): string =>
+      G === 1
+        ? x
+        : fb.op('Reshape', [fb.op('Expand', [fb.op('Unsqueeze', [x, fb.constI64([2])]), fb.constI64([1, 1, G, 1])]), fb.constI64([0, H, D])]);
+    const flat3 = fb.constI64([1, -1, H * D]);
+    const mha = fb.op('MultiHeadAttention', [fb.op('Reshape', [q, flat3]), fb.op('Reshape', [expandKv(k), flat3]), fb.op('Reshape', [expandKv(v), flat3])], { num_heads: H }, { domain: 'com.microsoft' });
+    const fOut = fb.op('Reshape', [mha, fb.constI64([-1, H * D])], {}, { name: `L${l}_attn_fused` });
+    fb.output(fOut, DT.FLOAT, ['Tq', H * D]);
+
+    // Explicit branch: scores against cached rows and fresh rows, one softmax over both.
+    const eb = new GraphBuilder(`L${l}e_`);
+    const qg = eb.op('Reshape', [eb.op('Transpose', [eb.op('Reshape', [q, eb.constI64([0, Hkv, G, D])])], { perm: [1, 2, 0, 3] }), eb.constI64([Hkv, -1, D])]); // [Hkv, G*Tq, D]
+    const sPast = eb.op('Add', [eb.op('FusedMatMul', [qg, pastK], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }), pastBias]); // [Hkv, G*Tq, Tc]
+    const sNew = eb.op('FusedMatMul', [qg, kT], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }); // [Hkv, G*Tq, Tq]
+    const p = eb.op('Softmax', [eb.op('Concat', [sPast, sNew], { axis: 2 })], { axis: -1 });
+    const tc = eb.op('Shape', [pastBias]);
+    const big = eb.constI64([2 ** 62]);
+    const ax = eb.constI64([2]);
+    const pPast = eb.op('Slice', [p, eb.constI64([0]), tc, ax]);
+    const pNew = eb.op('Slice', [p, tc, big, ax]);
+    const o = eb.op('Add', [eb.op('MatMul', [pPast, pastV]), eb.op('MatMul', [pNew, vT])]); // [Hkv, G*Tq, D]
+    const oT = eb.op('Transpose', [eb.op('Reshape', [o, eb.constI64([Hkv, G, -1, D])])], { perm: [2, 0, 1, 3] }); // [Tq, Hkv, G, D]
+    const eOut = eb.op('Reshape', [oT, eb.constI64([-1, H * D])], {}, { name: `L${l}_attn_explicit` });
+    eb.output(eOut, DT.FLOAT, ['Tq', H * D]);
+
+    const attn = g.op('If', [fused], {
+      then_branch: { graph: { ...fb.graph(`L${l}_fused`), input: [] } },
+      else_branch: { graph: { ...eb.graph(`L${l}_explicit`), input: [] } },
+    });
+    h = g.op('Add', [h, linear(attn, lw.o)]);
+    const f = rmsNorm(h, lw.ffnNorm);
+    const gate = linear(f, lw.gate);
+    const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(f, lw.up)]);
+    h = g.op('Add', [h, linear(act, lw.down)]);
+  });
+  const hl = g.op('Gather', [h, logitRows], { axis: 0 }); // [Nl, d]
+  const logits = linear(rmsNorm(hl, spec.tensors.finalNorm), spec.tensors.lmHead);
+  g.identity(logits, N.logits);
+  g.output(N.logits, DT.FLOAT, ['Nl', V]);
+  void d;
+  return encodeModel(g.graph('wavefilter_forward'));
+}

@@ -1,0 +1,185 @@
+/**
+ * Runtime sessions: writes the forward graph beside links to the checkpoint's safetensors files
+ * (so ORT reads the weights straight from them as external data) and runs it on an execution
+ * provider. JavaScript only moves views in and out; every FLOP of the forward runs in ORT.
+ */
+import { linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import ort from 'onnxruntime-node';
+import { WavefilterError } from '../errors.js';
+import type { TensorStore } from '../checkpoint/safetensors.js';
+import { expectedShapes } from '../checkpoint/config.js';
+import { GraphNames, buildForwardGraph } from './graph.js';
+import type { ModelSpec } from './spec.js';
+
+export type ExecutionProvider = 'cpu' | 'cuda';
+
+export interface RuntimeOptions {
+  readonly executionProvider?: ExecutionProvider;
+  readonly dtype?: 'fp32';
+  /** ORT intra-op threads; defaults to ORT's choice (all cores). */
+  readonly threads?: number;
+}
+
+/** Cached K/V rows handed to a forward: one K and one V view per layer, [Hkv, Tc, D] each, plus a bias per row. */
+export interface PastKV {
+  readonly keys: readonly Float32Array[];
+  readonly values: readonly Float32Array[];
+  /** Number of rows Tc in every view. */
+  readonly rows: number;
+  /** [Tc]: 0 to attend, -Infinity to ignore a row (stale rows the step recomputes). */
+  readonly bias: Float32Array;
+}
+
+export interface ForwardRequest {
+  readonly inputIds: BigInt64Array;
+  readonly positions: BigInt64Array;
+  /** Rows of the query set whose logits are wanted. */
+  readonly logitRows: BigInt64Array;
+  readonly past: PastKV | null;
+}
+
+export interface ForwardResult {
+  /** [Nl, V] */
+  readonly logits: Float32Array;
+  /** Per layer [Hkv, Tq, D], after RoPE. */
+  readonly keys: Float32Array[];
+  readonly values: Float32Array[];
+  /** Milliseconds spent inside session.run. */
+  readonly ortMs: number;
+}
+
+/** Validates every weight's presence, dtype and shape before any session is built. */
+export function validateWeights(spec: ModelSpec, store: TensorStore): void {
+  for (const [name, shape] of expectedShapes(spec)) {
+    const t = store.info(name);
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16')
+      throw new WavefilterError('unsupported_dtype', `tensor ${name} in ${t.file} has dtype ${t.dtype}; expected F32, F16 or BF16`, { tensor: name, dtype: t.dtype });
+    if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i]))
+      throw new WavefilterError('tensor_shape_mismatch', `tensor ${name} in ${t.file}: expected shape [${shape.join(', ')}], found [${t.shape.join(', ')}]`, {
+        tensor: name, expected: shape, found: [...t.shape],
+      });
+  }
+}
+
+const EMPTY = new Float32Array(0);
+
+/** One ORT session over the forward graph of a model. */
+export class ModelRuntime {
+  readonly spec: ModelSpec;
+  private readonly session: ort.InferenceSession;
+  private constructor(spec: ModelSpec, session: ort.InferenceSession) {
+    this.spec = spec;
+    this.session = session;
+  }
+
+  static async create(spec: ModelSpec, store: TensorStore, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
+    validateWeights(spec, store);
+    const ep = opts.executionProvider ?? 'cpu';
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [ep],
+      graphOptimizationLevel: 'all',
+      ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    };
+    try {
+      const session = await createSession(spec, store, sessionOptions);
+      return new ModelRuntime(spec, session);
+    } catch (e) {
+      if (e instanceof WavefilterError) throw e;
+      throw new WavefilterError('runtime_error', `could not create the ONNX Runtime session: ${(e as Error).message}`);
+    }
+  }
+
+  /** Runs one forward pass. */
+  async forward(req: ForwardRequest): Promise<ForwardResult> {
+    const { nLayers, nKvHeads: Hkv, headDim: D } = this.spec;
+    const N = GraphNames;
+    const tq = req.inputIds.length;
+    const feeds: Record<string, ort.Tensor> = {
+      [N.inputIds]: new ort.Tensor('int64', req.inputIds, [tq]),
+      [N.positions]: new ort.Tensor('int64', req.positions, [tq]),
+      [N.logitRows]: new ort.Tensor('int64', req.logitRows, [req.logitRows.length]),
+      [N.fused]: new ort.Tensor('bool', Uint8Array.of(req.past === null ? 1 : 0), []),
+    };
+    const tc = req.past?.rows ?? 0;
+    feeds[N.pastBias] = new ort.Tensor('float32', req.past?.bias ?? EMPTY, [tc]);
+    for (let l = 0; l < nLayers; l++) {
+      feeds[N.pastKey(l)] = new ort.Tensor('float32', req.past?.keys[l] ?? EMPTY, [Hkv, tc, D]);
+      feeds[N.pastValue(l)] = new ort.Tensor('float32', req.past?.values[l] ?? EMPTY, [Hkv, tc, D]);
+    }
+    const t0 = performance.now();
+    let out: ort.InferenceSession.OnnxValueMapType;
+    try {
+      out = await this.session.run(feeds);
+    } catch (e) {
+      throw new WavefilterError('runtime_error', `forward failed: ${(e as Error).message}`);
+    }
+    const ortMs = performance.now() - t0;
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    for (let l = 0; l < nLayers; l++) {
+      keys.push(out[N.presentKey(l)].data as Float32Array);
+      values.push(out[N.presentValue(l)].data as Float32Array);
+    }
+    return { logits: out[N.logits].data as Float32Array, keys, values, ortMs };
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * ORT resolves external data relative to the graph file and refuses paths that leave its folder
+ * (links are resolved first). So the graph goes where the weights are: into the checkpoint folder
+ * when it is writable (removed once the session holds the weights); else into a temporary folder of
+ * hard links to the shards; else, for read-only folders on another file system, the shards are
+ * handed to ORT as in-memory buffers.
+ */
+async function createSession(spec: ModelSpec, store: TensorStore, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const dirs = new Set(store.files.map((f) => dirname(resolve(f))));
+  const single = dirs.size === 1 ? [...dirs][0] : null;
+  const tag = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  if (single) {
+    const graphPath = join(single, `.wavefilter-forward-${tag}.onnx`);
+    let wrote = false;
+    try {
+      writeFileSync(graphPath, buildForwardGraph(spec, { info: (n) => store.info(n), location: (f) => basename(f) }));
+      wrote = true;
+    } catch {
+      // not writable: fall through
+    }
+    if (wrote) {
+      try {
+        return await ort.InferenceSession.create(graphPath, options);
+      } finally {
+        rmSync(graphPath, { force: true });
+      }
+    }
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'wavefilter-graph-'));
+  try {
+    const links = new Map<string, string>();
+    let linked = true;
+    store.files.forEach((f, i) => {
+      const name = `w${i}_${basename(f)}`;
+      links.set(f, name);
+      try {
+        linkSync(resolve(f), join(tmp, name));
+      } catch {
+        linked = false;
+      }
+    });
+    const bytes = buildForwardGraph(spec, { info: (n) => store.info(n), location: (f) => links.get(f) as string });
+    if (linked) {
+      const graphPath = join(tmp, 'forward.onnx');
+      writeFileSync(graphPath, bytes);
+      return await ort.InferenceSession.create(graphPath, options);
+    }
+    const externalData = store.files.map((f) => ({ path: links.get(f) as string, data: readFileSync(f) }));
+    return await ort.InferenceSession.create(bytes, { ...options, externalData });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
