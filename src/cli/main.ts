@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * The `wavefilter` command. Results go to stdout (one JSON object with --json), progress and
+ * errors to stderr, so `--json | jq` just works.
+ */
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { WavefilterError } from '../errors.js';
+import { loadModel } from '../engine.js';
+import type { StepEvent } from '../decode/generate.js';
+import { choiceArg, idsArg, intArg, numArg } from './args.js';
+import { defaultModelDir } from './paths.js';
+
+function modelDir(opt: string | undefined): string {
+  const dir = opt ?? defaultModelDir();
+  if (!dir) throw new WavefilterError('invalid_option', 'no --model given and no bundled model at models/default', { option: 'model' });
+  return dir;
+}
+
+function fail(e: unknown): never {
+  if (e instanceof WavefilterError) {
+    process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+    process.exit(e.code === 'invalid_option' ? 2 : 1);
+  }
+  const err = e as { code?: string; message?: string };
+  if (err.code?.startsWith('commander.')) process.exit(err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2);
+  process.stderr.write(`error: ${err.message ?? String(e)}\n`);
+  process.exit(1);
+}
+
+interface GenerateFlags {
+  model?: string;
+  prompt?: string;
+  inputIds?: number[];
+  chat: boolean;
+  genLength: number;
+  blockLength?: number;
+  steps?: number;
+  threshold?: number;
+  factor?: number;
+  cache: 'none' | 'prefix' | 'dual';
+  remasking: 'low_confidence' | 'random';
+  alg: 'origin' | 'maskgit_plus' | 'topk_margin' | 'entropy';
+  algTemp?: number;
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  cfgScale: number;
+  seed: number;
+  threads?: number;
+  allowLongContext?: boolean;
+  json?: boolean;
+  progress: boolean;
+}
+
+const program = new Command();
+program
+  .name('wavefilter')
+  .description('Diffusion language models (LLaDA, Dream) on ONNX Runtime, with Fast-dLLM caches')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('generate')
+  .description('generate an answer with a diffusion LM')
+  .option('--model <dir>', 'checkpoint folder in Hugging Face layout (default: the bundled model)')
+  .option('--prompt <text>', 'prompt text; the chat template is applied when the tokenizer has one')
+  .option('--input-ids <ids>', 'raw prompt token ids, comma-separated (no template)', idsArg('--input-ids'))
+  .option('--no-chat', 'do not apply the chat template to --prompt')
+  .option('--gen-length <n>', 'tokens to generate', intArg('--gen-length'), 32)
+  .option('--block-length <n>', 'semi-autoregressive block length (default: 32 with a cache, gen-length without)', intArg('--block-length'))
+  .option('--steps <n>', 'total denoising steps (default: gen-length)', intArg('--steps'))
+  .option('--threshold <p>', 'Fast-dLLM parallel decoding: commit every token with confidence >= p', numArg('--threshold'))
+  .option('--factor <f>', 'Fast-dLLM factor rule for parallel decoding', numArg('--factor'))
+  .addOption(new Option('--cache <method>', 'KV cache method').choices(['none', 'prefix', 'dual']).default('none'))
+  .addOption(new Option('--remasking <kind>', 'LLaDA candidate ranking').choices(['low_confidence', 'random']).default('low_confidence'))
+  .addOption(new Option('--alg <alg>', 'Dream confidence').choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']).default('entropy'))
+  .option('--alg-temp <t>', 'Dream: sample positions from softmax(confidence / t)', numArg('--alg-temp'))
+  .option('--temperature <t>', 'sampling temperature (0 = greedy)', numArg('--temperature'), 0)
+  .option('--top-p <p>', 'Dream nucleus filter', numArg('--top-p'))
+  .option('--top-k <k>', 'Dream top-k filter', intArg('--top-k'))
+  .option('--cfg-scale <s>', 'LLaDA classifier-free guidance (no cache)', numArg('--cfg-scale'), 0)
+  .option('--seed <n>', 'seed for every random choice', intArg('--seed'), 0)
+  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
+  .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
+  .option('--no-progress', 'no progress bar on stderr')
+  .action(async (f: GenerateFlags) => {
+    if ((f.prompt === undefined) === (f.inputIds === undefined))
+      throw new WavefilterError('invalid_option', 'give exactly one of --prompt or --input-ids', { option: 'prompt' });
+    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+    const showBar = f.progress && process.stderr.isTTY;
+    const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: 'denoising |{bar}| {value}/{total} tokens | block {block} | nfe {nfe}' }, cliProgress.Presets.shades_classic) : null;
+    bar?.start(f.genLength, 0, { block: 1, nfe: 0 });
+    const out = await model.generate(f.inputIds ? { inputIds: f.inputIds } : (f.prompt as string), {
+      chat: f.chat, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, threshold: f.threshold ?? null, factor: f.factor ?? null,
+      cache: f.cache, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
+      topK: f.topK ?? null, cfgScale: f.cfgScale, seed: f.seed, allowLongContext: f.allowLongContext,
+      onStep: (e: StepEvent) => {
+        let decided = 0;
+        for (let i = e.canvas.length - e.genLength; i < e.canvas.length; i++) if (e.canvas[i] !== model.spec.maskTokenId) decided++;
+        bar?.update(decided, { block: `${e.block + 1}/${e.blocks}`, nfe: e.nfe });
+      },
+    });
+    bar?.stop();
+    await model.dispose();
+    if (f.json) {
+      process.stdout.write(`${JSON.stringify({
+        output_ids: out.outputIds, prompt_length: out.promptLength, generated_ids: out.generatedIds, text: out.text, nfe: out.nfe,
+        stop_reason: out.stopReason,
+        timings: {
+          total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, refreshes: out.timings.refreshes, refresh_ms_mean: out.timings.refreshMsMean,
+          cached_steps: out.timings.cachedSteps, cached_step_ms_mean: out.timings.cachedStepMsMean, tokens_per_s: out.timings.tokensPerSecond,
+          js_share: out.timings.jsShare,
+        },
+        options: out.options,
+      })}\n`);
+    } else {
+      process.stdout.write(`${out.text ?? out.generatedIds.join(',')}\n`);
+      process.stderr.write(`nfe ${out.nfe}, ${out.timings.totalMs.toFixed(0)} ms, ${out.timings.tokensPerSecond.toFixed(1)} tokens/s\n`);
+    }
+  });
+
+program
+  .command('logits')
+  .description('print the logits of one bidirectional forward pass (raw, before Dream\'s shift)')
+  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
+  .requiredOption('--input-ids <ids>', 'token ids, comma-separated', idsArg('--input-ids'))
+  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--json', 'print {"logits": [[...], ...]} to stdout (the default output)')
+  .action(async (f: { model?: string; inputIds: number[]; threads?: number }) => {
+    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+    const rows = await model.logits(f.inputIds);
+    await model.dispose();
+    process.stdout.write(`${JSON.stringify({ logits: rows.map((r) => Array.from(r)) })}\n`);
+  });
+
+program.parseAsync(process.argv).catch(fail);
