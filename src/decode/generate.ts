@@ -9,7 +9,9 @@ import type { CacheHost, ForwardPlan, StepContext } from '../cache/host.js';
 import type { ForwardResult, ModelRuntime } from '../model/runtime.js';
 import { Rng } from './rng.js';
 import { dreamQuota, dreamTimesteps, lladaTransferSchedule } from './schedule.js';
-import { type Scored, scoreDream, scoreLlada } from './scoring.js';
+import {
+  type Scored, canScoreDreamFromStats, canScoreLladaFromStats, scoreDream, scoreDreamFromStats, scoreLlada, scoreLladaFromStats,
+} from './scoring.js';
 import { type TransferRule, selectTransfers } from './transfer.js';
 import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
@@ -44,6 +46,8 @@ export interface Timings {
   readonly refreshMsMean: number;
   readonly cachedSteps: number;
   readonly cachedStepMsMean: number;
+  /** Of cachedStepMsMean, the part inside ORT. */
+  readonly cachedStepOrtMsMean: number;
   /** Generated tokens per second over the whole call. */
   readonly tokensPerSecond: number;
   /** Share of the loop's time spent outside ORT (scoring, bookkeeping, tensor wrapping). */
@@ -86,16 +90,22 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
   let refreshMs = 0;
   let cached = 0;
   let cachedMs = 0;
+  let cachedOrtMs = 0;
   let settled = 0;
   let stopReason: 'done' | 'aborted' = 'done';
 
-  const score = (row: Float32Array): Scored =>
-    isDream
-      ? scoreDream(row, { temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg }, rng)
-      : scoreLlada(row, {
-          temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
-          eosId: spec.eosTokenId, eotId: spec.eotTokenId,
-        }, rng);
+  const dreamScoring = { temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg };
+  const lladaScoring = {
+    temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
+    eosId: spec.eosTokenId, eotId: spec.eotTokenId,
+  };
+  const useStats = options.scoring !== 'js' && (isDream ? canScoreDreamFromStats(dreamScoring) : canScoreLladaFromStats(lladaScoring));
+  const V = spec.vocabSize;
+  const score = (r: ForwardResult, i: number): Scored => {
+    if (useStats && r.stats) return isDream ? scoreDreamFromStats(r.stats, i, dreamScoring) : scoreLladaFromStats(r.stats, i, lladaScoring, rng);
+    const row = r.logits.subarray(i * V, (i + 1) * V);
+    return isDream ? scoreDream(row, dreamScoring, rng) : scoreLlada(row, lladaScoring, rng);
+  };
 
   outer: for (let b = 0; b < blocks; b++) {
     const lo = Lp + b * o.blockLength;
@@ -123,8 +133,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
       ortMs += result.ortMs;
       host.absorb(plan, result, ctx);
       nfe++;
-      const V = spec.vocabSize;
-      const scored = candidates.map((_, i) => score(result.logits.subarray(i * V, (i + 1) * V)));
+      const scored = candidates.map((_, i) => score(result, i));
       const commit: number[] = [];
       if (dreamFirst) {
         commit.push(candidates.indexOf(lo));
@@ -155,6 +164,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
       } else {
         cached++;
         cachedMs += ms;
+        cachedOrtMs += result.ortMs;
       }
       hooks.onStep?.({ block: b, blocks, stepInBlock: k, nfe, refresh: plan.refresh, committed, settled, genLength: o.genLength, canvas, ms });
     }
@@ -168,7 +178,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
     options: o,
     timings: {
       totalMs, ortMs, refreshes, refreshMsMean: refreshes ? refreshMs / refreshes : 0, cachedSteps: cached,
-      cachedStepMsMean: cached ? cachedMs / cached : 0, tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0,
+      cachedStepMsMean: cached ? cachedMs / cached : 0, cachedStepOrtMsMean: cached ? cachedOrtMs / cached : 0, tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0,
       jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs) / totalMs : 0,
     },
   };
@@ -214,5 +224,5 @@ async function runForward(rt: ModelRuntime, plan: ForwardPlan, canvas: Int32Arra
   const logits = new Float32Array(cond.logits.length);
   const s = o.cfgScale + 1;
   for (let i = 0; i < logits.length; i++) logits[i] = un.logits[i] + s * (cond.logits[i] - un.logits[i]);
-  return { ...cond, logits, ortMs: cond.ortMs + un.ortMs };
+  return { ...cond, logits, stats: null, ortMs: cond.ortMs + un.ortMs };
 }

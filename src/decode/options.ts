@@ -35,6 +35,12 @@ export interface GenerateOptions {
   readonly confidenceEosEotInf?: boolean;
   readonly cache?: CacheName;
   readonly seed?: number;
+  /**
+   * Where greedy confidences come from: 'auto' uses the graph's float64 row summaries when the
+   * options allow (temperature 0, no filters), 'js' always scores full logits rows in JavaScript
+   * (the plain reference path, kept for checking the fast one).
+   */
+  readonly scoring?: 'auto' | 'js';
   /** Allow a canvas longer than the model's trained context (e.g. with a scaled rope_theta). */
   readonly allowLongContext?: boolean;
 }

@@ -4,6 +4,7 @@
  * noise are computed in float64 as the reference does.
  */
 import type { Rng } from './rng.js';
+import type { RowStats } from '../model/runtime.js';
 
 export interface Scored {
   readonly token: number;
@@ -125,4 +126,30 @@ export function scoreDream(row: Float32Array, o: DreamScoring, rng: Rng): Scored
     confidence = s;
   }
   return { token, confidence };
+}
+
+/** Greedy LLaDA scoring needs only the row's top logit and log-sum-exp. */
+export function canScoreLladaFromStats(o: LladaScoring): boolean {
+  return o.temperature === 0 && !o.logitsEosInf && !o.confidenceEosEotInf;
+}
+
+/** scoreLlada for row i from the graph's float64 summaries (same token and confidence). */
+export function scoreLladaFromStats(s: RowStats, i: number, o: LladaScoring, rng: Rng): Scored {
+  const token = Number(s.topIds[2 * i]);
+  if (o.remasking === 'random') return { token, confidence: rng.uniform() };
+  return { token, confidence: Math.exp(s.topValues[2 * i] - s.logSumExp[i]) };
+}
+
+/** Greedy Dream scoring without top-p/top-k needs only the summaries. */
+export function canScoreDreamFromStats(o: DreamScoring): boolean {
+  return o.temperature === 0 && (o.topP === null || o.topP >= 1) && o.topK === null;
+}
+
+/** scoreDream for row i from the graph's float64 summaries. */
+export function scoreDreamFromStats(s: RowStats, i: number, o: DreamScoring): Scored {
+  const token = Number(s.topIds[2 * i]);
+  const p1 = Math.exp(s.topValues[2 * i] - s.logSumExp[i]);
+  if (o.alg === 'topk_margin') return { token, confidence: p1 - Math.exp(s.topValues[2 * i + 1] - s.logSumExp[i]) };
+  if (o.alg === 'entropy') return { token, confidence: s.negEntropy[i] };
+  return { token, confidence: p1 };
 }

@@ -12,8 +12,13 @@
  *   logit_rows     int64 [Nl]  (rows of Tq)   present_value.{l} f32 [Hkv, Tq, D]
  *   past_key.{l}   f32 [Hkv, Tc, D] (after RoPE)
  *   past_value.{l} f32 [Hkv, Tc, D]
- *   past_bias      f32 [Tc]  0 = attend, -inf = ignore this cached row
- *   fused          bool []   true: fused flash attention over the fresh rows only (requires Tc = 0)
+ *   past_bias      f32 [Tc]  0 = attend, -inf = ignore this cached row   top_values   f64 [Nl, 2]  two largest logits
+ *   fused          bool []   true: fused flash attention over the        top_ids      i64 [Nl, 2]  their ids (ties: lower id)
+ *                            fresh rows only (requires Tc = 0)           log_sum_exp  f64 [Nl]
+ *                                                                        neg_entropy  f64 [Nl]     sum p log(p + 1e-10)
+ *
+ * The last four summarise each logits row in float64 (the reference's confidence precision), so
+ * greedy decoding scores a row without a JS pass over the vocabulary.
  *
  * Why two attention paths: a cache refresh attends T x T (T up to 16K), where explicit scores would
  * need H*T*T floats (16 GiB at 16K); ORT's com.microsoft MultiHeadAttention runs flash attention
@@ -38,6 +43,10 @@ export const GraphNames = {
   logits: 'logits',
   presentKey: (l: number) => `present_key.${l}`,
   presentValue: (l: number) => `present_value.${l}`,
+  topValues: 'top_values',
+  topIds: 'top_ids',
+  logSumExp: 'log_sum_exp',
+  negEntropy: 'neg_entropy',
 } as const;
 
 /** Where each weight's bytes are: the safetensors file name (as linked beside the graph) and offsets. */
@@ -156,6 +165,19 @@ export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts:
   const logits = linear(rmsNorm(hl, spec.tensors.finalNorm), spec.tensors.lmHead);
   g.identity(logits, N.logits);
   g.output(N.logits, DT.FLOAT, ['Nl', V]);
+  const l64 = g.op('Cast', [logits], { to: DT.DOUBLE });
+  const [topV, topI] = g.opN('TopK', [l64, g.constI64([2])], 2, { axis: -1, largest: 1, sorted: 1 });
+  g.identity(topV, N.topValues);
+  g.identity(topI, N.topIds);
+  g.output(N.topValues, DT.DOUBLE, ['Nl', 2]);
+  g.output(N.topIds, DT.INT64, ['Nl', 2]);
+  const lse = g.op('ReduceLogSumExp', [l64], { axes: [-1], keepdims: 1 });
+  g.op('Squeeze', [lse, g.constI64([-1])], {}, { name: N.logSumExp });
+  g.output(N.logSumExp, DT.DOUBLE, ['Nl']);
+  const prob = g.op('Exp', [g.op('Sub', [l64, lse])]);
+  const plogp = g.op('Mul', [prob, g.op('Log', [g.op('Add', [prob, g.scalarF64(1e-10)])])]);
+  g.op('ReduceSum', [plogp, g.constI64([-1])], { keepdims: 0 }, { name: N.negEntropy });
+  g.output(N.negEntropy, DT.DOUBLE, ['Nl']);
   void d;
   return encodeModel(g.graph('wavefilter_forward'));
 }

@@ -116,6 +116,12 @@ export class GraphBuilder {
     return name;
   }
 
+  scalarF64(v: number): string {
+    const name = this.fresh('c_f64');
+    this.initializers.push({ name, dataType: DT.DOUBLE, dims: [], doubleData: [v] });
+    return name;
+  }
+
   /** An initializer whose bytes live in another file (ONNX external data). */
   external(name: string, dataType: ElemType, dims: readonly number[], location: string, offset: number, length: number): string {
     this.initializers.push({

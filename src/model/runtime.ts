@@ -40,9 +40,23 @@ export interface ForwardRequest {
   readonly past: PastKV | null;
 }
 
+/** Float64 summaries of each requested logits row (see graph.ts). */
+export interface RowStats {
+  /** [Nl, 2] the two largest logits, descending. */
+  readonly topValues: Float64Array;
+  /** [Nl, 2] their token ids. */
+  readonly topIds: BigInt64Array;
+  /** [Nl] */
+  readonly logSumExp: Float64Array;
+  /** [Nl] sum of p log(p + 1e-10) */
+  readonly negEntropy: Float64Array;
+}
+
 export interface ForwardResult {
   /** [Nl, V] */
   readonly logits: Float32Array;
+  /** Null when the logits were changed after the graph (classifier-free guidance). */
+  readonly stats: RowStats | null;
   /** Per layer [Hkv, Tq, D], after RoPE. */
   readonly keys: Float32Array[];
   readonly values: Float32Array[];
@@ -96,10 +110,13 @@ export class ModelRuntime {
     const { nLayers, nKvHeads: Hkv, headDim: D } = this.spec;
     const N = GraphNames;
     const tq = req.inputIds.length;
+    // ORT's reductions mishandle a [0, V] input, so a step that needs no logits asks for row 0 and drops it.
+    const noRows = req.logitRows.length === 0;
+    const logitRows = noRows ? new BigInt64Array(1) : req.logitRows;
     const feeds: Record<string, ort.Tensor> = {
       [N.inputIds]: new ort.Tensor('int64', req.inputIds, [tq]),
       [N.positions]: new ort.Tensor('int64', req.positions, [tq]),
-      [N.logitRows]: new ort.Tensor('int64', req.logitRows, [req.logitRows.length]),
+      [N.logitRows]: new ort.Tensor('int64', logitRows, [logitRows.length]),
       [N.fused]: new ort.Tensor('bool', Uint8Array.of(req.past === null ? 1 : 0), []),
     };
     const tc = req.past?.rows ?? 0;
@@ -122,7 +139,15 @@ export class ModelRuntime {
       keys.push(out[N.presentKey(l)].data as Float32Array);
       values.push(out[N.presentValue(l)].data as Float32Array);
     }
-    return { logits: out[N.logits].data as Float32Array, keys, values, ortMs };
+    if (noRows) {
+      const none: RowStats = { topValues: new Float64Array(0), topIds: new BigInt64Array(0), logSumExp: new Float64Array(0), negEntropy: new Float64Array(0) };
+      return { logits: new Float32Array(0), stats: none, keys, values, ortMs };
+    }
+    const stats: RowStats = {
+      topValues: out[N.topValues].data as Float64Array, topIds: out[N.topIds].data as BigInt64Array,
+      logSumExp: out[N.logSumExp].data as Float64Array, negEntropy: out[N.negEntropy].data as Float64Array,
+    };
+    return { logits: out[N.logits].data as Float32Array, stats, keys, values, ortMs };
   }
 
   async dispose(): Promise<void> {

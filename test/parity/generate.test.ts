@@ -5,13 +5,15 @@ import assert from 'node:assert/strict';
 import { loadModel } from '../../src/index.js';
 import { DREAM_TINY, type DreamGenCase, LLADA_TINY, type LladaGenCase, reference } from '../helpers.js';
 
-test('all 36 LLaDA / Fast-dLLM generate cases are token-exact with equal nfe', async () => {
+// 'auto' scores from the graph's float64 row summaries; 'js' is the plain full-row reference path.
+for (const scoring of ['auto', 'js'] as const)
+test(`all 36 LLaDA / Fast-dLLM generate cases are token-exact with equal nfe (scoring ${scoring})`, async () => {
   const model = await loadModel(LLADA_TINY);
   const cases = reference<LladaGenCase>(LLADA_TINY).generate;
   assert.equal(cases.length, 36);
   for (const c of cases) {
     const r = await model.generate({ inputIds: c.prompt_ids }, {
-      genLength: c.gen_length, blockLength: c.block_length, steps: c.steps, threshold: c.threshold ?? null, cache: c.method, temperature: 0,
+      genLength: c.gen_length, blockLength: c.block_length, steps: c.steps, threshold: c.threshold ?? null, cache: c.method, temperature: 0, scoring,
     });
     const what = `${c.method} gen ${c.gen_length} block ${c.block_length} steps ${c.steps} threshold ${c.threshold ?? '-'}`;
     assert.deepEqual(r.outputIds, c.output_ids, what);
@@ -20,12 +22,13 @@ test('all 36 LLaDA / Fast-dLLM generate cases are token-exact with equal nfe', a
   await model.dispose();
 });
 
-test('all 9 Dream sampling cases are token-exact', async () => {
+for (const scoring of ['auto', 'js'] as const)
+test(`all 9 Dream sampling cases are token-exact (scoring ${scoring})`, async () => {
   const model = await loadModel(DREAM_TINY);
   const cases = reference<DreamGenCase>(DREAM_TINY).generate;
   assert.equal(cases.length, 9);
   for (const c of cases) {
-    const r = await model.generate({ inputIds: c.prompt_ids }, { genLength: c.gen_length, steps: c.steps, alg: c.alg, eps: c.eps, temperature: 0 });
+    const r = await model.generate({ inputIds: c.prompt_ids }, { genLength: c.gen_length, steps: c.steps, alg: c.alg, eps: c.eps, temperature: 0, scoring });
     assert.deepEqual(r.outputIds, c.output_ids, `${c.alg} gen ${c.gen_length} steps ${c.steps}`);
   }
   await model.dispose();

@@ -1,0 +1,77 @@
+/**
+ * `npm run bench [engine]`: speed of the cache hosts on a realistic-shape random model, measured
+ * side by side in one run. Prints a table with ratios against the no-cache baseline; --json for
+ * scripts.
+ *
+ *   npm run bench -- engine --prompt-lengths 4096 --gen-length 32 --block-length 32 --steps 16
+ */
+import { Command } from 'commander';
+import { loadModel } from '../src/index.js';
+import type { CacheName } from '../src/cache/host.js';
+import { intArg } from '../src/cli/args.js';
+import { DEFAULT_SHAPE, randomCheckpoint } from './random-model.js';
+
+interface Row {
+  method: string;
+  prompt: number;
+  totalS: number;
+  tokensPerS: number;
+  nfe: number;
+  refreshMs: number;
+  cachedStepMs: number;
+  cachedStepJsShare: number;
+  jsShare: number;
+  speedup: number;
+}
+
+const program = new Command()
+  .name('bench')
+  .argument('[which]', 'benchmark: engine', 'engine')
+  .option('--prompt-lengths <list>', 'comma-separated prompt lengths', '4096')
+  .option('--methods <list>', 'cache hosts', 'none,prefix,dual')
+  .option('--gen-length <n>', 'generated tokens', intArg('--gen-length'), 32)
+  .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
+  .option('--steps <n>', 'denoising steps', intArg('--steps'), 16)
+  .option('--layers <n>', 'model layers', intArg('--layers'), DEFAULT_SHAPE.layers)
+  .option('--threads <n>', 'ORT threads', intArg('--threads'))
+  .option('--json', 'print the rows as JSON')
+  .action(async (which: string, f: { promptLengths: string; methods: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; json?: boolean }) => {
+    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine`);
+    const shape = { ...DEFAULT_SHAPE, layers: f.layers };
+    process.stderr.write(`model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute)\n`);
+    const dir = randomCheckpoint(shape);
+    const model = await loadModel(dir, { threads: f.threads });
+    const rows: Row[] = [];
+    for (const Lp of f.promptLengths.split(',').map(Number)) {
+      const prompt = Array.from({ length: Lp }, (_, i) => (i * 7919 + 13) % (shape.vocab - 2));
+      let base = 0;
+      for (const method of f.methods.split(',') as CacheName[]) {
+        process.stderr.write(`  prompt ${Lp}, ${method}... `);
+        const r = await model.generate({ inputIds: prompt }, { genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, cache: method, allowLongContext: true });
+        const t = r.timings;
+        const tps = (f.genLength * 1000) / t.totalMs;
+        if (method === 'none') base = tps;
+        const row: Row = {
+          method, prompt: Lp, totalS: t.totalMs / 1000, tokensPerS: tps, nfe: r.nfe, refreshMs: t.refreshMsMean, cachedStepMs: t.cachedStepMsMean,
+          cachedStepJsShare: t.cachedSteps ? (t.cachedStepMsMean - t.cachedStepOrtMsMean) / t.cachedStepMsMean : 0, jsShare: t.jsShare,
+          speedup: base ? tps / base : NaN,
+        };
+        rows.push(row);
+        process.stderr.write(`${row.totalS.toFixed(1)} s\n`);
+      }
+    }
+    await model.dispose();
+    if (f.json) {
+      process.stdout.write(`${JSON.stringify({ shape, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, rows }, null, 2)}\n`);
+      return;
+    }
+    console.log(`\n| method | prompt | total s | tokens/s | vs none | nfe | refresh ms | cached step ms | JS share of cached step | JS share overall |`);
+    console.log(`|---|---|---|---|---|---|---|---|---|---|`);
+    for (const r of rows)
+      console.log(`| ${r.method} | ${r.prompt} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${Number.isNaN(r.speedup) ? '-' : `${r.speedup.toFixed(2)}x`} | ${r.nfe} | ${r.refreshMs.toFixed(0)} | ${r.cachedStepMs.toFixed(1)} | ${(100 * r.cachedStepJsShare).toFixed(1)}% | ${(100 * r.jsShare).toFixed(1)}% |`);
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`error: ${(e as Error).message}\n`);
+  process.exit(1);
+});
