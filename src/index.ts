@@ -16,3 +16,5 @@ export { ModelRuntime } from './model/runtime.js';
 export type { PastKV, ForwardRequest, ForwardResult, RuntimeOptions, ExecutionProvider } from './model/runtime.js';
 export { createCacheHost, CACHE_NAMES } from './cache/index.js';
 export type { CacheHost, CacheName, ForwardPlan, StepContext, BlockContext } from './cache/host.js';
+export { wavedec, waverec, dwt, idwt, dwtMaxLevel, WAVELETS, MODES, FILTERS } from './filter/wavelets.js';
+export type { WaveletName, ExtensionMode, WavedecOptions, FilterBank } from './filter/wavelets.js';
