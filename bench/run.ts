@@ -10,6 +10,7 @@ import { loadModel } from '../src/index.js';
 import type { CacheName } from '../src/cache/host.js';
 import { intArg } from '../src/cli/args.js';
 import { DEFAULT_SHAPE, randomCheckpoint } from './random-model.js';
+import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 
 interface Row {
   method: string;
@@ -26,17 +27,28 @@ interface Row {
 
 const program = new Command()
   .name('bench')
-  .argument('[which]', 'benchmark: engine', 'engine')
+  .argument('[which]', 'benchmark: engine (cache hosts) or wavefilter (token filters on the dual host)', 'engine')
   .option('--prompt-lengths <list>', 'comma-separated prompt lengths', '4096')
-  .option('--methods <list>', 'cache hosts', 'none,prefix,dual')
+  .option('--methods <list>', 'engine: cache hosts (none,prefix,dual); wavefilter: dual,dual-first-block,wf-practical,wf-faithful,snapkv,streaming,h2o,sparse-dllm,random')
+  .option('--budget <b>', 'wavefilter: kept prompt rows, fraction or count', '0.16')
   .option('--gen-length <n>', 'generated tokens', intArg('--gen-length'), 32)
   .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
   .option('--steps <n>', 'denoising steps', intArg('--steps'), 16)
   .option('--layers <n>', 'model layers', intArg('--layers'), DEFAULT_SHAPE.layers)
   .option('--threads <n>', 'ORT threads', intArg('--threads'))
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { promptLengths: string; methods: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; json?: boolean }) => {
-    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine`);
+  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; json?: boolean }) => {
+    if (which === 'wavefilter') {
+      const rows = await runWaveBench({
+        promptLengths: f.promptLengths.split(',').map(Number), genLength: f.genLength, blockLength: f.blockLength, steps: f.steps,
+        budget: Number(f.budget), methods: (f.methods ?? Object.keys(WAVE_METHODS).join(',')).split(','), layers: f.layers, threads: f.threads,
+      }, (s) => process.stderr.write(s));
+      if (f.json) process.stdout.write(`${JSON.stringify({ genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, budget: Number(f.budget), rows }, null, 2)}\n`);
+      else console.log(`\n${waveTable(rows)}`);
+      return;
+    }
+    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine or wavefilter`);
+    f.methods ??= 'none,prefix,dual';
     const shape = { ...DEFAULT_SHAPE, layers: f.layers };
     process.stderr.write(`model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute)\n`);
     const dir = randomCheckpoint(shape);
@@ -45,7 +57,7 @@ const program = new Command()
     for (const Lp of f.promptLengths.split(',').map(Number)) {
       const prompt = Array.from({ length: Lp }, (_, i) => (i * 7919 + 13) % (shape.vocab - 2));
       let base = 0;
-      for (const method of f.methods.split(',') as CacheName[]) {
+      for (const method of (f.methods as string).split(',') as CacheName[]) {
         process.stderr.write(`  prompt ${Lp}, ${method}... `);
         const r = await model.generate({ inputIds: prompt }, { genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, cache: method, allowLongContext: true });
         const t = r.timings;

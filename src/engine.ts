@@ -11,6 +11,7 @@ import { type ExecutionProvider, ModelRuntime } from './model/runtime.js';
 import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type StepEvent, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
+import { FilterFactory, type FilterOptions } from './filter/index.js';
 
 export type LoadEvent =
   | { readonly status: 'initiate'; readonly dir: string }
@@ -28,7 +29,7 @@ export interface LoadOptions {
 /** What to generate from: plain text, chat messages, or raw token ids (no template). */
 export type PromptInput = string | readonly ChatMessage[] | { readonly inputIds: readonly number[] };
 
-export interface ModelGenerateOptions extends GenerateOptions {
+export interface ModelGenerateOptions extends GenerateOptions, FilterOptions {
   /** Apply the chat template to a string prompt (default: when the tokenizer has one). */
   readonly chat?: boolean;
   readonly chatOptions?: ChatOptions;
@@ -52,12 +53,14 @@ export class DiffusionModel {
   readonly spec: ModelSpec;
   readonly codec: TextCodec | null;
   readonly runtime: ModelRuntime;
+  private readonly filters: FilterFactory;
 
-  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, runtime: ModelRuntime) {
+  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, runtime: ModelRuntime, threads?: number) {
     this.dir = dir;
     this.spec = spec;
     this.codec = codec;
     this.runtime = runtime;
+    this.filters = new FilterFactory(spec, threads);
   }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
@@ -73,7 +76,7 @@ export class DiffusionModel {
     const runtime = await ModelRuntime.create(spec, store, { executionProvider: opts.device ?? 'cpu', dtype: opts.dtype ?? 'fp32', threads: opts.threads });
     opts.onProgress?.({ status: 'session', ms: performance.now() - t1 });
     opts.onProgress?.({ status: 'ready', ms: performance.now() - t0 });
-    return new DiffusionModel(dir, spec, codec, runtime);
+    return new DiffusionModel(dir, spec, codec, runtime, opts.threads);
   }
 
   private requireCodec(): TextCodec {
@@ -122,7 +125,8 @@ export class DiffusionModel {
         }
       }
     };
-    const hooks: GenerateHooks = { signal: opts.signal, onStep };
+    const filter = await this.filters.create(opts, opts.seed ?? 0);
+    const hooks: GenerateHooks = { signal: opts.signal, onStep, filter };
     const r = await generateIds(this.runtime, prompt, opts, hooks);
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
@@ -145,6 +149,7 @@ export class DiffusionModel {
   }
 
   async dispose(): Promise<void> {
+    await this.filters.dispose();
     await this.runtime.dispose();
   }
 }

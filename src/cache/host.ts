@@ -4,7 +4,6 @@
  * to) and hands back the forward's outputs; it never knows which method it runs.
  */
 import type { ForwardResult, PastKV } from '../model/runtime.js';
-import type { ModelSpec } from '../model/spec.js';
 
 export interface BlockContext {
   /** The canvas (prompt + generation), token ids; the host must not modify it. */
@@ -25,8 +24,10 @@ export interface ForwardPlan {
   readonly positions: Int32Array;
   /** Cached rows to attend to, or null for a forward over `positions` alone. */
   readonly past: PastKV | null;
-  /** True when this forward rebuilds the cache (a refresh); reported in timings and events. */
+  /** True for a block's first forward, which (re)builds the cache; reported in timings and events. */
   readonly refresh: boolean;
+  /** Rows of `positions` whose post-RoPE queries the host wants back (token filters). */
+  readonly queryRows?: Int32Array;
 }
 
 export interface CacheHost {
@@ -40,19 +41,17 @@ export interface CacheHost {
   /** Called when a block starts. */
   beginBlock(ctx: BlockContext): void;
   /** The forward to run at this step. */
-  plan(ctx: StepContext): ForwardPlan;
+  plan(ctx: StepContext): ForwardPlan | Promise<ForwardPlan>;
   /** Receives the forward's outputs for the plan it made. */
-  absorb(plan: ForwardPlan, result: ForwardResult, ctx: StepContext): void;
+  absorb(plan: ForwardPlan, result: ForwardResult, ctx: StepContext): void | Promise<void>;
   /** Bytes of K/V the host holds now (for memory reports). */
   heldBytes(): number;
+  /** Token-filter work so far, when the host has a filter. */
+  filterStats?(): { selections: number; selectMs: number; keptPromptRows: number };
 }
 
 export type CacheName = 'none' | 'prefix' | 'dual';
 
-/** Everything a host factory may need. */
-export interface HostContext {
-  readonly spec: ModelSpec;
-}
 
 export function range(lo: number, hi: number): Int32Array {
   const a = new Int32Array(hi - lo);

@@ -7,6 +7,7 @@ import { WavefilterError } from '../errors.js';
 import { createCacheHost } from '../cache/index.js';
 import type { CacheHost, ForwardPlan, StepContext } from '../cache/host.js';
 import type { ForwardResult, ModelRuntime } from '../model/runtime.js';
+import type { TokenFilter } from '../filter/token-filter.js';
 import { Rng } from './rng.js';
 import { dreamQuota, dreamTimesteps, lladaTransferSchedule } from './schedule.js';
 import {
@@ -34,8 +35,10 @@ export interface StepEvent {
 export interface GenerateHooks {
   readonly signal?: AbortSignal;
   readonly onStep?: (e: StepEvent) => void;
-  /** A cache host to use instead of the one named by `options.cache` (token filters wrap hosts). */
+  /** A cache host to use instead of the one named by `options.cache`. */
   readonly host?: CacheHost;
+  /** A token filter for the cache host (a fresh one per generation). */
+  readonly filter?: TokenFilter | null;
 }
 
 export interface Timings {
@@ -52,6 +55,10 @@ export interface Timings {
   readonly tokensPerSecond: number;
   /** Share of the loop's time spent outside ORT (scoring, bookkeeping, tensor wrapping). */
   readonly jsShare: number;
+  /** Token filter: selections run, time inside them (ORT), mean prompt rows kept per KV head. */
+  readonly selections: number;
+  readonly selectMs: number;
+  readonly keptPromptRows: number | null;
 }
 
 export interface GenerationResult {
@@ -78,7 +85,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
   const L = Lp + o.genLength;
   const canvas = new Int32Array(L).fill(spec.maskTokenId);
   canvas.set(promptIds, 0);
-  const host = hooks.host ?? createCacheHost(o.cache);
+  const host = hooks.host ?? createCacheHost(o.cache, spec, { filter: hooks.filter ?? null, promptRefresh: o.promptRefresh });
   const rng = new Rng(o.seed);
   const blocks = o.genLength / o.blockLength;
   const S = o.steps / blocks;
@@ -122,7 +129,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
       }
       const stepStart = performance.now();
       const ctx: StepContext = { canvas, promptLength: Lp, lo, hi, stepInBlock: k };
-      const plan = host.plan(ctx);
+      const plan = await host.plan(ctx);
       const candidates: number[] = [];
       for (let p = lo; p < hi; p++) if (canvas[p] === spec.maskTokenId) candidates.push(p);
       // Fast-dLLM's Dream block loop commits the block's first token from the refresh: in cached
@@ -131,7 +138,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
       const rows = candidates.map((p) => logitRow(plan, p, isDream));
       const result = await runForward(rt, plan, canvas, rows, o, spec.maskTokenId, Lp);
       ortMs += result.ortMs;
-      host.absorb(plan, result, ctx);
+      await host.absorb(plan, result, ctx);
       nfe++;
       const scored = candidates.map((_, i) => score(result, i));
       const commit: number[] = [];
@@ -170,6 +177,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
     }
   }
   const totalMs = performance.now() - t0;
+  const fs = host.filterStats?.() ?? null;
   return {
     outputIds: Array.from(canvas),
     promptLength: Lp,
@@ -179,7 +187,8 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
     timings: {
       totalMs, ortMs, refreshes, refreshMsMean: refreshes ? refreshMs / refreshes : 0, cachedSteps: cached,
       cachedStepMsMean: cached ? cachedMs / cached : 0, cachedStepOrtMsMean: cached ? cachedOrtMs / cached : 0, tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0,
-      jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs) / totalMs : 0,
+      jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs - (fs?.selectMs ?? 0)) / totalMs : 0,
+      selections: fs?.selections ?? 0, selectMs: fs?.selectMs ?? 0, keptPromptRows: fs && fs.selections ? fs.keptPromptRows : null,
     },
   };
 }
@@ -213,7 +222,8 @@ async function runForward(rt: ModelRuntime, plan: ForwardPlan, canvas: Int32Arra
     pos[i] = BigInt(p);
   });
   const logitRows = BigInt64Array.from(rows, (r) => BigInt(r));
-  const cond = await rt.forward({ inputIds: ids, positions: pos, logitRows, past: plan.past });
+  const queryRows = plan.queryRows ? BigInt64Array.from(plan.queryRows, (r) => BigInt(r)) : undefined;
+  const cond = await rt.forward({ inputIds: ids, positions: pos, logitRows, queryRows, past: plan.past });
   if (o.cfgScale === 0) return cond;
   // LLaDA's unsupervised classifier-free guidance: the same canvas with the prompt masked.
   const uids = ids.slice();

@@ -34,6 +34,11 @@ export interface GenerateOptions {
   readonly logitsEosInf?: boolean;
   readonly confidenceEosEotInf?: boolean;
   readonly cache?: CacheName;
+  /**
+   * When a cache host refreshes the prompt's K/V: 'every-block' (Fast-dLLM: a full forward at each
+   * block start) or 'first-block' (after the first block only the generation rows are recomputed).
+   */
+  readonly promptRefresh?: 'every-block' | 'first-block';
   readonly seed?: number;
   /**
    * Where greedy confidences come from: 'auto' uses the graph's float64 row summaries when the
@@ -62,6 +67,7 @@ export interface ResolvedOptions {
   readonly logitsEosInf: boolean;
   readonly confidenceEosEotInf: boolean;
   readonly cache: CacheName;
+  readonly promptRefresh: 'every-block' | 'first-block';
   readonly seed: number;
 }
 
@@ -104,6 +110,9 @@ export function resolveOptions(spec: ModelSpec, promptLength: number, o: Generat
   if (spec.family === 'llada' && (topP !== null || topK !== null)) invalidOption(topP !== null ? 'topP' : 'topK', 'unset for LLaDA (its sampler is Gumbel-max over the full vocabulary)', topP ?? topK);
   if (spec.family === 'dream' && alg === 'origin' && (threshold !== null || factor !== null))
     invalidOption('alg', 'maskgit_plus, topk_margin or entropy with threshold/factor decoding', alg);
+  const promptRefresh = o.promptRefresh ?? 'every-block';
+  if (promptRefresh !== 'every-block' && promptRefresh !== 'first-block') invalidOption('promptRefresh', 'every-block or first-block', promptRefresh);
+  if (promptRefresh === 'first-block' && cache === 'none') invalidOption('promptRefresh', 'every-block with cache none (there is no cache to keep)', promptRefresh);
   const seed = o.seed ?? 0;
   if (!Number.isSafeInteger(seed)) invalidOption('seed', 'an integer', seed);
   const total = promptLength + genLength;
@@ -114,6 +123,6 @@ export function resolveOptions(spec: ModelSpec, promptLength: number, o: Generat
     });
   return {
     genLength, blockLength, steps, threshold, factor, temperature, topP, topK, remasking, alg, algTemp, eps, cfgScale,
-    logitsEosInf: o.logitsEosInf ?? false, confidenceEosEotInf: o.confidenceEosEotInf ?? false, cache, seed,
+    logitsEosInf: o.logitsEosInf ?? false, confidenceEosEotInf: o.confidenceEosEotInf ?? false, cache, promptRefresh, seed,
   };
 }

@@ -10,9 +10,10 @@
  *   input_ids      int64 [Tq]                 logits            f32 [Nl, V]
  *   positions      int64 [Tq]                 present_key.{l}   f32 [Hkv, Tq, D]  (after RoPE)
  *   logit_rows     int64 [Nl]  (rows of Tq)   present_value.{l} f32 [Hkv, Tq, D]
- *   past_key.{l}   f32 [Hkv, Tc, D] (after RoPE)
- *   past_value.{l} f32 [Hkv, Tc, D]
- *   past_bias      f32 [Tc]  0 = attend, -inf = ignore this cached row   top_values   f64 [Nl, 2]  two largest logits
+ *   query_rows     int64 [Nq] (rows of Tq)   query.{l}         f32 [Nq, H, D]    (after RoPE; for token filters)
+ *   past_key.{l}   f32 [Hkv, Tc_l, D] (after RoPE; Tc_l may differ by layer)
+ *   past_value.{l} f32 [Hkv, Tc_l, D]
+ *   past_bias.{l}  f32 [Hkv, Tc_l] 0 = attend, -inf = ignore (per KV head)  top_values   f64 [Nl, 2]  two largest logits
  *   fused          bool []   true: fused flash attention over the        top_ids      i64 [Nl, 2]  their ids (ties: lower id)
  *                            fresh rows only (requires Tc = 0)           log_sum_exp  f64 [Nl]
  *                                                                        neg_entropy  f64 [Nl]     sum p log(p + 1e-10)
@@ -36,7 +37,9 @@ export const GraphNames = {
   inputIds: 'input_ids',
   positions: 'positions',
   logitRows: 'logit_rows',
-  pastBias: 'past_bias',
+  queryRows: 'query_rows',
+  query: (l: number) => `query.${l}`,
+  pastBias: (l: number) => `past_bias.${l}`,
   fused: 'fused',
   pastKey: (l: number) => `past_key.${l}`,
   pastValue: (l: number) => `past_value.${l}`,
@@ -83,7 +86,7 @@ export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts:
   const ids = g.input(N.inputIds, DT.INT64, ['Tq']);
   const positions = g.input(N.positions, DT.INT64, ['Tq']);
   const logitRows = g.input(N.logitRows, DT.INT64, ['Nl']);
-  const pastBias = g.input(N.pastBias, DT.FLOAT, ['Tc']);
+  const queryRows = g.input(N.queryRows, DT.INT64, ['Nq']);
   const fused = g.input(N.fused, DT.BOOL, []);
 
   // RoPE tables, computed in float32 as the reference does: freqs = pos * inv_freq; [freqs, freqs].
@@ -115,14 +118,18 @@ export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts:
   spec.tensors.layers.forEach((lw, l) => {
     const a = rmsNorm(h, lw.attnNorm);
     const q = rope(g.op('Reshape', [linear(a, lw.q, lw.qBias), shapeTqHD])); // [Tq, H, D]
+    g.op('Gather', [q, queryRows], { axis: 0 }, { name: N.query(l) });
+    g.output(N.query(l), DT.FLOAT, ['Nq', H, D]);
     const k = rope(g.op('Reshape', [linear(a, lw.k, lw.kBias), shapeTqHkvD])); // [Tq, Hkv, D]
     const v = g.op('Reshape', [linear(a, lw.v, lw.vBias), shapeTqHkvD]);
     const kT = g.op('Transpose', [k], { perm: [1, 0, 2] }, { name: N.presentKey(l) }); // [Hkv, Tq, D]
     const vT = g.op('Transpose', [v], { perm: [1, 0, 2] }, { name: N.presentValue(l) });
     g.output(N.presentKey(l), DT.FLOAT, [Hkv, 'Tq', D]);
     g.output(N.presentValue(l), DT.FLOAT, [Hkv, 'Tq', D]);
-    const pastK = g.input(N.pastKey(l), DT.FLOAT, [Hkv, 'Tc', D]);
-    const pastV = g.input(N.pastValue(l), DT.FLOAT, [Hkv, 'Tc', D]);
+    const pastK = g.input(N.pastKey(l), DT.FLOAT, [Hkv, `Tc${l}`, D]);
+    const pastV = g.input(N.pastValue(l), DT.FLOAT, [Hkv, `Tc${l}`, D]);
+    // [Hkv, 1, Tc]: broadcast over query rows
+    const pastBias = g.op('Unsqueeze', [g.input(N.pastBias(l), DT.FLOAT, [Hkv, `Tc${l}`]), g.constI64([1])]);
 
     // Fused branch: flash attention over the fresh rows (GQA heads expanded to H).
     const fb = new GraphBuilder(`L${l}f_`);
@@ -141,7 +148,7 @@ export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts:
     const sPast = eb.op('Add', [eb.op('FusedMatMul', [qg, pastK], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }), pastBias]); // [Hkv, G*Tq, Tc]
     const sNew = eb.op('FusedMatMul', [qg, kT], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }); // [Hkv, G*Tq, Tq]
     const p = eb.op('Softmax', [eb.op('Concat', [sPast, sNew], { axis: 2 })], { axis: -1 });
-    const tc = eb.op('Shape', [pastBias]);
+    const tc = eb.op('Shape', [pastBias], { start: 2 });
     const big = eb.constI64([2 ** 62]);
     const ax = eb.constI64([2]);
     const pPast = eb.op('Slice', [p, eb.constI64([0]), tc, ax]);

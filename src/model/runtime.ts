@@ -22,14 +22,14 @@ export interface RuntimeOptions {
   readonly threads?: number;
 }
 
-/** Cached K/V rows handed to a forward: one K and one V view per layer, [Hkv, Tc, D] each, plus a bias per row. */
+/** Cached K/V rows handed to a forward: per layer one K and one V view, [Hkv, Tc_l, D], and a bias [Hkv, Tc_l]. */
 export interface PastKV {
   readonly keys: readonly Float32Array[];
   readonly values: readonly Float32Array[];
-  /** Number of rows Tc in every view. */
-  readonly rows: number;
-  /** [Tc]: 0 to attend, -Infinity to ignore a row (stale rows the step recomputes). */
-  readonly bias: Float32Array;
+  /** Tc_l: rows of each layer's views. */
+  readonly rows: readonly number[];
+  /** Per layer [Hkv, Tc_l]: 0 to attend, -Infinity to ignore a row of a head (stale rows the step recomputes, padding). */
+  readonly bias: readonly Float32Array[];
 }
 
 export interface ForwardRequest {
@@ -37,6 +37,8 @@ export interface ForwardRequest {
   readonly positions: BigInt64Array;
   /** Rows of the query set whose logits are wanted. */
   readonly logitRows: BigInt64Array;
+  /** Rows of the query set whose post-RoPE queries are returned (for token filters); default none. */
+  readonly queryRows?: BigInt64Array;
   readonly past: PastKV | null;
 }
 
@@ -60,6 +62,8 @@ export interface ForwardResult {
   /** Per layer [Hkv, Tq, D], after RoPE. */
   readonly keys: Float32Array[];
   readonly values: Float32Array[];
+  /** Per layer [Nq, H, D] queries of `queryRows`, after RoPE. */
+  readonly queries: Float32Array[];
   /** Milliseconds spent inside session.run. */
   readonly ortMs: number;
 }
@@ -78,6 +82,7 @@ export function validateWeights(spec: ModelSpec, store: TensorStore): void {
 }
 
 const EMPTY = new Float32Array(0);
+const NO_ROWS = new BigInt64Array(0);
 
 /** One ORT session over the forward graph of a model. */
 export class ModelRuntime {
@@ -119,11 +124,13 @@ export class ModelRuntime {
       [N.logitRows]: new ort.Tensor('int64', logitRows, [logitRows.length]),
       [N.fused]: new ort.Tensor('bool', Uint8Array.of(req.past === null ? 1 : 0), []),
     };
-    const tc = req.past?.rows ?? 0;
-    feeds[N.pastBias] = new ort.Tensor('float32', req.past?.bias ?? EMPTY, [tc]);
+    const qrows = req.queryRows ?? NO_ROWS;
+    feeds[N.queryRows] = new ort.Tensor('int64', qrows, [qrows.length]);
     for (let l = 0; l < nLayers; l++) {
+      const tc = req.past?.rows[l] ?? 0;
       feeds[N.pastKey(l)] = new ort.Tensor('float32', req.past?.keys[l] ?? EMPTY, [Hkv, tc, D]);
       feeds[N.pastValue(l)] = new ort.Tensor('float32', req.past?.values[l] ?? EMPTY, [Hkv, tc, D]);
+      feeds[N.pastBias(l)] = new ort.Tensor('float32', req.past?.bias[l] ?? EMPTY, [Hkv, tc]);
     }
     const t0 = performance.now();
     let out: ort.InferenceSession.OnnxValueMapType;
@@ -135,19 +142,21 @@ export class ModelRuntime {
     const ortMs = performance.now() - t0;
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
+    const queries: Float32Array[] = [];
     for (let l = 0; l < nLayers; l++) {
       keys.push(out[N.presentKey(l)].data as Float32Array);
       values.push(out[N.presentValue(l)].data as Float32Array);
+      queries.push(out[N.query(l)].data as Float32Array);
     }
     if (noRows) {
       const none: RowStats = { topValues: new Float64Array(0), topIds: new BigInt64Array(0), logSumExp: new Float64Array(0), negEntropy: new Float64Array(0) };
-      return { logits: new Float32Array(0), stats: none, keys, values, ortMs };
+      return { logits: new Float32Array(0), stats: none, keys, values, queries, ortMs };
     }
     const stats: RowStats = {
       topValues: out[N.topValues].data as Float64Array, topIds: out[N.topIds].data as BigInt64Array,
       logSumExp: out[N.logSumExp].data as Float64Array, negEntropy: out[N.negEntropy].data as Float64Array,
     };
-    return { logits: out[N.logits].data as Float32Array, stats, keys, values, ortMs };
+    return { logits: out[N.logits].data as Float32Array, stats, keys, values, queries, ortMs };
   }
 
   async dispose(): Promise<void> {

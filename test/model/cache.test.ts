@@ -12,13 +12,15 @@ for (const dir of [LLADA_TINY, DREAM_TINY]) {
     const all = BigInt64Array.from({ length: L }, (_, i) => BigInt(i));
     const full = await m.runtime.forward({ inputIds: BigInt64Array.from(ids, BigInt), positions: all, logitRows: all, past: null });
     const [lo, hi] = [24, 32];
-    const bias = new Float32Array(L);
-    bias.fill(-Infinity, lo, hi);
+    const Hkv = m.spec.nKvHeads;
+    const bias = new Float32Array(Hkv * L);
+    for (let h = 0; h < Hkv; h++) bias.fill(-Infinity, h * L + lo, h * L + hi);
+    const layers = m.spec.nLayers;
     const q = BigInt64Array.from({ length: hi - lo }, (_, i) => BigInt(lo + i));
     const rows = BigInt64Array.from({ length: hi - lo }, (_, i) => BigInt(i));
     const step = await m.runtime.forward({
       inputIds: BigInt64Array.from(ids.slice(lo, hi), BigInt), positions: q, logitRows: rows,
-      past: { keys: full.keys, values: full.values, rows: L, bias },
+      past: { keys: full.keys, values: full.values, rows: Array(layers).fill(L), bias: Array(layers).fill(bias) },
     });
     const V = m.spec.vocabSize;
     let max = 0;
@@ -26,7 +28,6 @@ for (const dir of [LLADA_TINY, DREAM_TINY]) {
     assert.ok(max < 1e-4, `max |diff| ${max}`);
     // and the step's fresh K rows equal the refresh's rows for those positions
     const D = m.spec.headDim;
-    const Hkv = m.spec.nKvHeads;
     let kmax = 0;
     for (let h = 0; h < Hkv; h++)
       for (let t = 0; t < hi - lo; t++)

@@ -1,0 +1,170 @@
+/**
+ * The Fast-dLLM family of cache hosts, with an optional token filter on top.
+ *
+ * Fast-dLLM (prefix / dual): a full forward at each block start refreshes K/V for every position;
+ * cached steps recompute the block (dual) or the block and everything after it (prefix) and attend
+ * to the refreshed rows. Rows a step recomputes are masked with a -inf bias instead of cut out, so
+ * the cache is never copied per step.
+ *
+ * Options on top of that:
+ *   promptRefresh 'first-block': after the first block, a block start recomputes only the generation
+ *                 rows against the cached prompt (dLLM-Cache's long prompt-refresh interval). On long
+ *                 prompts the full refresh dominates a block's cost; this removes it.
+ *   filter        a TokenFilter picks the prompt rows that stay. After each block's first forward
+ *                 (and before every cached step for 'every-step' filters) the filter gathers a compact
+ *                 past [kept prompt rows | generation rows] once, in ORT; cached steps attend to it.
+ */
+import type { ForwardResult, PastKV } from '../model/runtime.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { Selection, TokenFilter } from '../filter/token-filter.js';
+import type { CacheHost, ForwardPlan, StepContext } from './host.js';
+import { range } from './host.js';
+
+export interface BlockHostOptions {
+  readonly name: string;
+  /** What cached steps recompute: the block (dual) or the block and the suffix (prefix). */
+  readonly queries: 'block' | 'suffix';
+  readonly promptRefresh: 'every-block' | 'first-block';
+  readonly filter: TokenFilter | null;
+}
+
+interface QueryLayout {
+  /** Rows of the forward's query output that belong to the block, then to the prompt window. */
+  readonly block: number;
+  readonly window: number;
+}
+
+export class BlockCacheHost implements CacheHost {
+  readonly name: string;
+  readonly minForwardsPerBlock = 2;
+  private keys: Float32Array[] = [];
+  private values: Float32Array[] = [];
+  private L = 0;
+  private P = 0;
+  private compact: Selection | null = null;
+  private windowQueries: Float32Array[] | null = null;
+  private lastBlockQueries: Float32Array[] | null = null;
+  private layouts = new WeakMap<ForwardPlan, QueryLayout>();
+  private biasCache: Float32Array[] = [];
+  private selectMs = 0;
+  private selections = 0;
+  private keptRows = 0;
+
+  constructor(private readonly spec: ModelSpec, private readonly o: BlockHostOptions) {
+    this.name = o.name;
+  }
+
+  beginBlock(): void {}
+
+  async plan(ctx: StepContext): Promise<ForwardPlan> {
+    const { lo, hi, canvas, promptLength: P } = ctx;
+    const L = canvas.length;
+    const f = this.o.filter;
+    if (ctx.stepInBlock === 0) {
+      const full = this.keys.length === 0 || this.o.promptRefresh === 'every-block';
+      const start = full ? 0 : P;
+      const rows: number[] = [];
+      if (f?.needsBlockQueries) for (let p = lo; p < hi; p++) rows.push(p - start);
+      const window = full && f ? Math.min(f.windowQueries, P) : 0;
+      for (let p = P - window; p < P; p++) rows.push(p);
+      const plan: ForwardPlan = {
+        positions: range(start, L), refresh: true, queryRows: rows.length ? Int32Array.from(rows) : undefined,
+        past: full ? null : this.past(P, L, L),
+      };
+      this.layouts.set(plan, { block: f?.needsBlockQueries ? hi - lo : 0, window });
+      return plan;
+    }
+    if (f && f.schedule === 'every-step' && this.lastBlockQueries) await this.select(this.lastBlockQueries);
+    const [qlo, qhi] = this.o.queries === 'block' ? [lo, hi] : [lo, L];
+    const every = f?.schedule === 'every-step' && f.needsBlockQueries;
+    const plan: ForwardPlan = {
+      positions: range(qlo, qhi), refresh: false, past: this.past(qlo, qhi, L),
+      queryRows: every ? range(lo - qlo, hi - qlo) : undefined,
+    };
+    this.layouts.set(plan, { block: every ? hi - lo : 0, window: 0 });
+    return plan;
+  }
+
+  /** The past for queries [qlo, qhi): every cached row except those the step recomputes. */
+  private past(qlo: number, qhi: number, L: number): PastKV {
+    const { nLayers, nKvHeads: Hkv } = this.spec;
+    const c = this.compact;
+    const rows: number[] = [];
+    const bias: Float32Array[] = [];
+    for (let l = 0; l < nLayers; l++) {
+      const T = c ? c.promptRows : 0;
+      const tc = c ? T + (L - this.P) : L;
+      let b = this.biasCache[l];
+      if (!b || b.length !== Hkv * tc) b = this.biasCache[l] = new Float32Array(Hkv * tc);
+      b.fill(0);
+      for (let h = 0; h < Hkv; h++) {
+        const row0 = h * tc;
+        if (c) {
+          const tok = c.tokens[l];
+          for (let t = 0; t < T; t++) if (tok[h * T + t] < 0n) b[row0 + t] = -Infinity;
+          // generation rows sit after the T prompt rows, in position order from P
+          const from = Math.max(qlo, this.P);
+          if (qhi > from) b.fill(-Infinity, row0 + T + from - this.P, row0 + T + qhi - this.P);
+        } else {
+          b.fill(-Infinity, row0 + qlo, row0 + qhi);
+        }
+      }
+      rows.push(tc);
+      bias.push(b);
+    }
+    return c ? { keys: c.keys, values: c.values, rows, bias } : { keys: this.keys, values: this.values, rows, bias };
+  }
+
+  async absorb(plan: ForwardPlan, result: ForwardResult, ctx: StepContext): Promise<void> {
+    const layout = this.layouts.get(plan) ?? { block: 0, window: 0 };
+    const { headDim: D, nHeads: H, nKvHeads: Hkv } = this.spec;
+    const split = (qs: Float32Array[], from: number, n: number): Float32Array[] => qs.map((q) => q.subarray(from * H * D, (from + n) * H * D));
+    const blockQueries = layout.block ? split(result.queries, 0, layout.block) : null;
+    if (!plan.refresh) {
+      if (blockQueries) this.lastBlockQueries = blockQueries;
+      return;
+    }
+    if (plan.positions[0] === 0) {
+      this.keys = result.keys;
+      this.values = result.values;
+      this.L = plan.positions.length;
+      this.P = ctx.promptLength;
+      if (layout.window) this.windowQueries = split(result.queries, layout.block, layout.window);
+    } else {
+      // generation refresh: the recomputed rows [P, L) replace theirs in the stored cache
+      const G = plan.positions.length;
+      for (let l = 0; l < this.keys.length; l++)
+        for (let h = 0; h < Hkv; h++) {
+          this.keys[l].set(result.keys[l].subarray(h * G * D, (h + 1) * G * D), (h * this.L + this.P) * D);
+          this.values[l].set(result.values[l].subarray(h * G * D, (h + 1) * G * D), (h * this.L + this.P) * D);
+        }
+    }
+    this.lastBlockQueries = blockQueries;
+    if (this.o.filter) await this.select(blockQueries);
+  }
+
+  private async select(blockQueries: Float32Array[] | null): Promise<void> {
+    const f = this.o.filter;
+    if (!f) return;
+    const sel = await f.select({
+      keys: this.keys, values: this.values, canvasLength: this.L, promptLength: this.P, blockQueries, windowQueries: this.windowQueries,
+    });
+    this.compact = sel;
+    if (sel) {
+      this.selectMs += sel.ms;
+      this.selections++;
+      let kept = 0;
+      for (const t of sel.tokens) for (const x of t) if (x >= 0n) kept++;
+      this.keptRows = kept / (sel.tokens.length * this.spec.nKvHeads);
+    }
+  }
+
+  heldBytes(): number {
+    const sum = (a: Float32Array[]): number => a.reduce((s, x) => s + x.byteLength, 0);
+    return sum(this.keys) + sum(this.values) + (this.compact ? sum(this.compact.keys) + sum(this.compact.values) : 0);
+  }
+
+  filterStats(): { selections: number; selectMs: number; keptPromptRows: number } {
+    return { selections: this.selections, selectMs: this.selectMs, keptPromptRows: this.keptRows };
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * ONNX graphs that turn a refreshed K/V cache into a compact, sparse one: each token filter scores
+ * the prompt rows (or takes given indices), keeps a fixed number per KV head, and gathers the kept
+ * prompt rows plus every generation row into new [Hkv, T + G, D] tensors, all inside ORT, once per
+ * selection. One graph covers all layers so a selection is one session call.
+ *
+ * Inputs (per layer l)                         Outputs (per layer l)
+ *   key.{l}, value.{l}  f32 [Hkv, L, D]          ckey.{l}, cvalue.{l}  f32 [Hkv, T + G, D]
+ *   query.{l}           f32 [Nq, H, D] (scored)  tokens.{l}            i64 [Hkv, T]  prompt positions, -1 = padding
+ *   prompt_len          i64 [1]  (P; G = L - P)
+ */
+import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
+import type { ModelSpec } from '../model/spec.js';
+
+export const FilterNames = {
+  key: (l: number) => `key.${l}`,
+  value: (l: number) => `value.${l}`,
+  query: (l: number) => `query.${l}`,
+  indices: (l: number) => `indices.${l}`,
+  acc: (l: number) => `acc.${l}`,
+  newAcc: (l: number) => `new_acc.${l}`,
+  ckey: (l: number) => `ckey.${l}`,
+  cvalue: (l: number) => `cvalue.${l}`,
+  tokens: (l: number) => `tokens.${l}`,
+  promptLen: 'prompt_len',
+  regionStart: 'region_start',
+  regionEnd: 'region_end',
+  protect: 'protect',
+  keep: 'keep',
+  recent: 'recent',
+  levelK: (b: number) => `k.${b}`,
+  coarseIn: (l: number) => `coarse.${l}`,
+  coarseOut: (l: number) => `coarse_out.${l}`,
+  levelM: (b: number) => `m.${b}`,
+} as const;
+
+const F = FilterNames;
+
+interface LayerIO {
+  g: GraphBuilder;
+  key: string;
+  value: string;
+  hkv: number;
+  d: number;
+}
+
+/** Adds the shared tail: gather kept prompt rows (idx [Hkv, T], -1 = padding) and append the generation rows. */
+function gatherTail(io: LayerIO, l: number, idx: string, promptLen: string): void {
+  const { g, key, value, d } = io;
+  const zero = g.constI64([0]);
+  const safe = g.op('Unsqueeze', [g.op('Max', [idx, zero]), g.constI64([-1])]); // [Hkv, T, 1]
+  const big = g.constI64([2 ** 62]);
+  const ax1 = g.constI64([1]);
+  for (const [src, out] of [[key, F.ckey(l)], [value, F.cvalue(l)]] as const) {
+    const kept = g.op('GatherND', [src, safe], { batch_dims: 1 }); // [Hkv, T, D]
+    const gen = g.op('Slice', [src, promptLen, big, ax1]);
+    g.op('Concat', [kept, gen], { axis: 1 }, { name: out });
+    g.output(out, DT.FLOAT, [io.hkv, 'Tc', d]);
+  }
+  g.identity(idx, F.tokens(l));
+  g.output(F.tokens(l), DT.INT64, [io.hkv, 'T']);
+}
+
+/** [Nq, H, D] queries -> [Hkv, G*Nq, D] (a KV head's group of query heads stacked as rows). */
+function groupQueries(g: GraphBuilder, query: string, spec: ModelSpec): string {
+  const { nHeads: H, nKvHeads: Hkv, headDim: D } = spec;
+  const G = H / Hkv;
+  return g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [query, g.constI64([0, Hkv, G, D])])], { perm: [1, 2, 0, 3] }), g.constI64([Hkv, -1, D])]);
+}
+
+function layerInputs(g: GraphBuilder, spec: ModelSpec, l: number): LayerIO {
+  const { nKvHeads: hkv, headDim: d } = spec;
+  return { g, hkv, d, key: g.input(F.key(l), DT.FLOAT, [hkv, 'L', d]), value: g.input(F.value(l), DT.FLOAT, [hkv, 'L', d]) };
+}
+
+/** A filter whose indices come from JavaScript (StreamingLLM, random): gather only. */
+export function buildIndexGraph(spec: ModelSpec): Uint8Array {
+  const g = new GraphBuilder();
+  const promptLen = g.input(F.promptLen, DT.INT64, [1]);
+  for (let l = 0; l < spec.nLayers; l++) {
+    const io = layerInputs(g, spec, l);
+    gatherTail(io, l, g.input(F.indices(l), DT.INT64, [spec.nKvHeads, 'T']), promptLen);
+  }
+  return encodeModel(g.graph('index_filter'));
+}
+
+export type ScoreKind = 'snapkv' | 'h2o' | 'sparse-dllm';
+
+export interface ScoreGraphOptions {
+  readonly kind: ScoreKind;
+  /** 1-D pooling over the score vector (kernel, 'max' or 'avg'); 1 = none. */
+  readonly poolKernel: number;
+  readonly pool: 'max' | 'avg';
+}
+
+/**
+ * Attention-scored filters. Scores over the prompt keys [0, P):
+ *   snapkv      column sums of softmax(Q K^T / sqrt(D)) of the observation-window queries
+ *   h2o         the same mass added to an accumulator carried between selections (acc.{l} in, new_acc.{l} out)
+ *   sparse-dllm mean over queries of q . k (no softmax)
+ * then optional pooling, the top `keep` of [0, P - recent) and the `recent` last prompt rows.
+ */
+export function buildScoreGraph(spec: ModelSpec, o: ScoreGraphOptions): Uint8Array {
+  const g = new GraphBuilder();
+  const { nKvHeads: Hkv, headDim: D } = spec;
+  const promptLen = g.input(F.promptLen, DT.INT64, [1]);
+  const keep = g.input(F.keep, DT.INT64, [1]);
+  const recent = g.input(F.recent, DT.INT64, [1]);
+  const ax1 = g.constI64([1]);
+  const zero = g.constI64([0]);
+  const scale = 1 / Math.sqrt(D);
+  for (let l = 0; l < spec.nLayers; l++) {
+    const io = layerInputs(g, spec, l);
+    const q = groupQueries(g, g.input(F.query(l), DT.FLOAT, ['Nq', spec.nHeads, D]), spec);
+    const kp = g.op('Slice', [io.key, zero, promptLen, ax1]); // [Hkv, P, D]
+    const s = g.op('FusedMatMul', [q, kp], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }); // [Hkv, M, P]
+    let score: string;
+    if (o.kind === 'sparse-dllm') score = g.op('ReduceMean', [s], { axes: [1], keepdims: 0 });
+    else score = g.op('ReduceSum', [g.op('Softmax', [s], { axis: -1 }), g.constI64([1])], { keepdims: 0 });
+    if (o.kind === 'h2o') {
+      const acc = g.input(F.acc(l), DT.FLOAT, [Hkv, 'P']);
+      score = g.op('Add', [score, acc], {}, { name: F.newAcc(l) });
+      g.output(F.newAcc(l), DT.FLOAT, [Hkv, 'P']);
+    }
+    if (o.poolKernel > 1) {
+      const k = o.poolKernel;
+      const x = g.op('Unsqueeze', [score, ax1]); // [Hkv, 1, P]
+      const pooled = o.pool === 'max'
+        ? g.op('MaxPool', [x], { kernel_shape: [k], pads: [k >> 1, k - 1 - (k >> 1)], strides: [1] })
+        : g.op('AveragePool', [x], { kernel_shape: [k], pads: [k >> 1, k - 1 - (k >> 1)], strides: [1], count_include_pad: 0 });
+      score = g.op('Squeeze', [pooled, ax1]);
+    }
+    const cut = g.op('Sub', [promptLen, recent]);
+    const head = g.op('Slice', [score, zero, cut, ax1]);
+    const [, top] = g.opN('TopK', [head, keep], 2, { axis: -1, largest: 1, sorted: 0 });
+    const rec = g.op('Expand', [g.op('Unsqueeze', [g.op('Range', [g.op('Squeeze', [cut]), g.op('Squeeze', [promptLen]), g.constI64([1], [])]), zero]), g.op('Concat', [g.constI64([Hkv]), recent], { axis: 0 })]);
+    gatherTail(io, l, g.op('Concat', [top, rec], { axis: 1 }), promptLen);
+  }
+  return encodeModel(g.graph(`${o.kind}_filter`));
+}
+
+export interface WaveGraphOptions {
+  readonly levels: number;
+  /** The region length is a multiple of 2^levels (the caller guarantees it): no odd-length padding. */
+  readonly aligned: boolean;
+  /**
+   * Aligned only. 'build': compute the level-B sums and also return them (coarse_out.{l}); 'reuse':
+   * take them as input (coarse.{l}), valid while the prompt's keys are unchanged.
+   */
+  readonly coarse?: 'build' | 'reuse';
+  readonly norm: 'orthonormal' | 'mean';
+  /** One selection for all KV heads of a layer (scores summed over heads). */
+  readonly headShared: boolean;
+}
+
+/**
+ * WaveFilter (paper Algorithm 1 on a Haar pyramid; see wavefilter-reference.ts for the plain version
+ * it is tested against). The candidate region [region_start, region_end) of the prompt is pyramided
+ * (odd lengths repeat the last row, as pywt's Haar does); scale B scores every unit with the
+ * perception weights; each finer scale scores the children of the kept units; per head the keep
+ * count is max(1, ceil(m_b * valid candidates)) (k.{b} is the upper bound that fixes shapes).
+ * Protected rows (sinks, prompt tail) are prepended as given.
+ */
+export function buildWaveGraph(spec: ModelSpec, o: WaveGraphOptions): Uint8Array {
+  const g = new GraphBuilder();
+  const { nKvHeads: Hkv, headDim: D } = spec;
+  const B = o.levels;
+  const promptLen = g.input(F.promptLen, DT.INT64, [1]);
+  const rs = g.input(F.regionStart, DT.INT64, [1]);
+  const re = g.input(F.regionEnd, DT.INT64, [1]);
+  const protect = g.input(F.protect, DT.INT64, ['Np']);
+  const kIn: string[] = [];
+  const mIn: string[] = [];
+  for (let b = 1; b <= B; b++) {
+    kIn[b] = g.input(F.levelK(b), DT.INT64, [1]);
+    mIn[b] = g.input(F.levelM(b), DT.DOUBLE, [1]);
+  }
+  const ax1 = g.constI64([1]);
+  const ax2 = g.constI64([2]);
+  const scale = 1 / Math.sqrt(D);
+  // level-b Haar approximation = f^b x (sum of the unit's 2^b rows); f = 1/sqrt(2) orthonormal (pywt), 1/2 mean
+  const fAt = (b: number): number => (o.norm === 'mean' ? 0.5 : Math.SQRT1_2) ** b;
+  const negInf = g.scalarF32(-Infinity);
+  const zeroF = g.scalarF32(0);
+  const protectRows = g.op('Expand', [g.op('Unsqueeze', [protect, g.constI64([0])]), g.op('Concat', [g.constI64([Hkv]), g.op('Shape', [protect])], { axis: 0 })]);
+
+  /** Per head, marks the first max(1, ceil(m * count(valid))) of `sortedValid`'s columns. */
+  const keepFirst = (valid: string, m: string, k: string): string => {
+    const n = g.op('Cast', [g.op('ReduceSum', [g.op('Cast', [valid], { to: DT.INT64 }), ax1], { keepdims: 1 })], { to: DT.DOUBLE }); // [Hkv, 1]
+    const want = g.op('Max', [g.op('Ceil', [g.op('Sub', [g.op('Mul', [n, m]), g.scalarF64(1e-9)])]), g.scalarF64(1)]);
+    const rank = g.op('Cast', [g.op('Range', [g.constI64([0], []), g.op('Squeeze', [k]), g.constI64([1], [])])], { to: DT.DOUBLE }); // [k]
+    return g.op('Less', [g.op('Unsqueeze', [rank, g.constI64([0])]), want]); // [Hkv, k]
+  };
+  /** Perception weights of the units `a` ([Hkv, U, D], unscaled Haar sums) for the queries: column sums of the softmax. */
+  const weights = (q: string, a: string, valid: string | null, level: number): string => {
+    // the Haar normalisation f^b is folded into the score scale
+    let s = g.op('FusedMatMul', [q, a], { transB: 1, alpha: { float: scale * fAt(level) } }, { domain: 'com.microsoft' }); // [Hkv, M, U]
+    if (valid) s = g.op('Add', [s, g.op('Unsqueeze', [g.op('Where', [valid, zeroF, negInf]), ax1])]);
+    let w = g.op('ReduceSum', [g.op('Softmax', [s], { axis: -1 }), ax1], { keepdims: 0 }); // [Hkv, U]
+    if (o.headShared) w = g.op('Expand', [g.op('ReduceSum', [w, g.constI64([0])], { keepdims: 1 }), g.op('Shape', [w])]);
+    return w;
+  };
+
+  for (let l = 0; l < spec.nLayers; l++) {
+    const io = layerInputs(g, spec, l);
+    const q = groupQueries(g, g.input(F.query(l), DT.FLOAT, ['Nq', spec.nHeads, D]), spec);
+    // unitRows(b, units): the level-b Haar sums (unscaled) of `units` ([Hkv, n] unit ids)
+    let levelB: string;
+    let unitRows: (b: number, units: string) => string;
+    if (o.aligned) {
+      // every level-b unit is 2^b whole rows: level B in one pass (or reused while the prompt's keys
+      // are unchanged), finer levels only for the candidates, summed from their raw rows (docs §3.7's
+      // cheaper variant; same values)
+      if (o.coarse === 'reuse') levelB = g.input(F.coarseIn(l), DT.FLOAT, [Hkv, 'U', D]);
+      else {
+        const region = g.op('Slice', [io.key, rs, re, ax1]); // [Hkv, R, D]
+        levelB = g.op('ReduceSum', [g.op('Reshape', [region, g.constI64([Hkv, -1, 2 ** B, D])]), ax2], { keepdims: 0 }, { name: F.coarseOut(l) });
+        g.output(F.coarseOut(l), DT.FLOAT, [Hkv, 'U', D]);
+      }
+      unitRows = (b, units) => {
+        const span = 2 ** b;
+        const offs = g.constI64(Array.from({ length: span }, (_, i) => i), [1, 1, span]);
+        const rows = g.op('Add', [g.op('Add', [g.op('Unsqueeze', [g.op('Mul', [units, g.constI64([span])]), ax2]), offs]), rs]); // [Hkv, n, span]
+        const raw = g.op('GatherND', [io.key, g.op('Unsqueeze', [rows, g.constI64([-1])])], { batch_dims: 1 }); // [Hkv, n, span, D]
+        return span === 1 ? g.op('Squeeze', [raw, ax2]) : g.op('ReduceSum', [raw, ax2], { keepdims: 0 });
+      };
+    } else {
+      const region = g.op('Slice', [io.key, rs, re, ax1]); // [Hkv, R, D]
+      // odd lengths: pywt's Haar rule repeats the last row at every level, so build the full pyramid
+      const pyr: string[] = [region];
+      for (let b = 1; b <= B; b++) {
+        const prev = pyr[b - 1];
+        const odd = g.op('Mod', [g.op('Shape', [prev], { start: 1, end: 2 }), g.constI64([2])]);
+        const even = g.op('Pad', [prev, g.op('Concat', [g.constI64([0, 0, 0, 0]), odd, g.constI64([0])], { axis: 0 })], { mode: 'edge' });
+        // levels are kept unscaled here too; scale f^b is applied in `weights`, f per level compounds
+        pyr[b] = g.op('ReduceSum', [g.op('Reshape', [even, g.constI64([Hkv, -1, 2, D])]), ax2], { keepdims: 0 });
+      }
+      levelB = pyr[B];
+      unitRows = (b, units) => g.op('GatherND', [pyr[b], g.op('Unsqueeze', [units, g.constI64([-1])])], { batch_dims: 1 });
+    }
+    const unitsAt = (b: number): string => {
+      // number of level-b units: ceil(R / 2^b) (chained ceil of halves = one ceil)
+      const span = g.constI64([2 ** b]);
+      const r = g.op('Sub', [re, rs]);
+      return g.op('Div', [g.op('Add', [r, g.op('Sub', [span, g.constI64([1])])]), span]);
+    };
+    const wB = weights(q, levelB, null, B);
+    const [, topB] = g.opN('TopK', [wB, kIn[B]], 2, { axis: -1, largest: 1, sorted: 1 });
+    let units = topB;
+    let valid = keepFirst(g.op('Expand', [g.op('Less', [g.constI64([0]), unitsAt(B)]), g.op('Shape', [wB])]), mIn[B], kIn[B]);
+    for (let b = B - 1; b >= 0; b--) {
+      const first = g.op('Mul', [units, g.constI64([2])]);
+      const children = g.op('Concat', [first, g.op('Add', [first, g.constI64([1])])], { axis: 1 }); // [Hkv, 2k]
+      const rowsBelow = unitsAt(b);
+      const cValid = g.op('And', [g.op('Concat', [valid, valid], { axis: 1 }), g.op('Less', [children, rowsBelow])]);
+      if (b === 0) {
+        const tokens = g.op('Where', [cValid, g.op('Add', [children, rs]), g.constI64([-1])]);
+        gatherTail(io, l, g.op('Concat', [protectRows, tokens], { axis: 1 }), promptLen);
+        break;
+      }
+      const safe = g.op('Min', [children, g.op('Sub', [rowsBelow, g.constI64([1])])]);
+      const w = weights(q, unitRows(b, safe), cValid, b);
+      const [, pick] = g.opN('TopK', [w, kIn[b]], 2, { axis: -1, largest: 1, sorted: 1 });
+      units = g.op('GatherElements', [children, pick], { axis: 1 });
+      valid = g.op('And', [g.op('GatherElements', [cValid, pick], { axis: 1 }), keepFirst(cValid, mIn[b], kIn[b])]);
+    }
+  }
+  return encodeModel(g.graph('wavefilter'));
+}

@@ -1,0 +1,60 @@
+/**
+ * TokenFilter: which prompt rows survive into the sparse cache. A cache host calls `select` after
+ * a refresh (and, for `every-step` filters, before each cached step); the filter returns the compact
+ * past the host then attends to: kept prompt rows per KV head, followed by every generation row.
+ */
+import type { ModelSpec } from '../model/spec.js';
+
+export interface SelectionRequest {
+  /** Refreshed K/V per layer, [Hkv, L, D] (prompt rows, then generation rows). */
+  readonly keys: readonly Float32Array[];
+  readonly values: readonly Float32Array[];
+  /** L */
+  readonly canvasLength: number;
+  /** P */
+  readonly promptLength: number;
+  /** Queries of the current block's positions per layer, [Nq, H, D], or null when none were computed. */
+  readonly blockQueries: readonly Float32Array[] | null;
+  /** Queries of the last `windowQueries` prompt positions per layer (observation-window filters). */
+  readonly windowQueries: readonly Float32Array[] | null;
+}
+
+export interface Selection {
+  /** Compact K/V per layer, [Hkv, T + G, D]: T kept prompt rows per head, then the G generation rows. */
+  readonly keys: Float32Array[];
+  readonly values: Float32Array[];
+  /** T */
+  readonly promptRows: number;
+  /** Per layer [Hkv, T]: the prompt position of each kept row, -1 for padding (masked out). */
+  readonly tokens: BigInt64Array[];
+  readonly ms: number;
+}
+
+export interface TokenFilter {
+  readonly name: string;
+  /** 'once-per-block': select after each block's first forward; 'every-step': before every cached step too. */
+  readonly schedule: 'once-per-block' | 'every-step';
+  /** Whether `select` needs the block's queries. */
+  readonly needsBlockQueries: boolean;
+  /** How many trailing prompt positions' queries `select` needs (0 for none). */
+  readonly windowQueries: number;
+  /** Whether a selection may be reused while the prompt's K/V are unchanged (query-independent filters). */
+  readonly promptOnly: boolean;
+  /** The compact past, or null to keep every prompt row (nothing to filter at this budget). */
+  select(req: SelectionRequest): Promise<Selection | null>;
+  dispose(): Promise<void>;
+}
+
+/** A budget: a fraction of the prompt (0 < x <= 1) or a token count (> 1). */
+export type Budget = { readonly fraction: number } | { readonly tokens: number };
+
+/** Kept prompt tokens for a prompt of length p, at least 1 and at most p. */
+export function budgetTokens(budget: Budget, p: number): number {
+  const t = 'fraction' in budget ? Math.round(budget.fraction * p) : budget.tokens;
+  return Math.max(1, Math.min(p, Math.floor(t)));
+}
+
+export interface FilterContext {
+  readonly spec: ModelSpec;
+  readonly seed: number;
+}

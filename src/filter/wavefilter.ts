@@ -1,0 +1,168 @@
+/**
+ * WaveFilter as a TokenFilter (paper arXiv 2606.00724, Algorithm 1; docs/wavefilter-and-kv-selection.md).
+ *
+ * Choices where the paper is silent (docs §1.9), each a knob:
+ *   U1 heads      per KV head; a GQA group's query heads vote together (their rows are stacked); `headShared` sums over heads
+ *   U2 norm       orthonormal Haar (pywt), or `mean`
+ *   U4 keep count max(1, ceil(m_b * candidates))
+ *   U6 odd length the last row of an odd-length level is repeated (pywt's Haar rule)
+ *   U8 schedule   faithful: every cached step; practical: once per block
+ * Budget mode: a token budget (fraction or count, protected rows included) sets m_b = (T_region / R)^(1/B) for every scale.
+ *
+ * Known deviation of the `faithful` preset: the paper selects, at every step and layer, with that
+ * step's own queries inside the forward. Here selection runs between forwards (one ORT call for all
+ * layers), so an every-step selection uses the block queries of the previous forward of the block.
+ */
+import ort from 'onnxruntime-node';
+import { WavefilterError, invalidOption } from '../errors.js';
+import type { ModelSpec } from '../model/spec.js';
+import { type FilterSession, f64, i64 } from './filter-session.js';
+import { buildWaveGraph } from './graphs.js';
+import { FilterNames as F } from './graphs.js';
+import { keepCount } from './wavefilter-reference.js';
+import { type Budget, type Selection, type SelectionRequest, type TokenFilter, budgetTokens } from './token-filter.js';
+
+export type WavePreset = 'faithful' | 'practical';
+/** Graph variants: odd-length regions need pywt's padding; aligned ones build or reuse the coarse sums. */
+export type WaveVariant = 'unaligned' | 'build' | 'reuse';
+
+export interface WaveFilterOptions {
+  readonly preset?: WavePreset;
+  /** Scales B (default 2). */
+  readonly levels?: number;
+  /** m_b for b = 1..B; default 0.4 each (about 16% of the region kept at B = 2). Ignored when `budget` is set. */
+  readonly proportions?: readonly number[];
+  readonly budget?: Budget | null;
+  /** Leading prompt rows always kept (attention sinks). */
+  readonly sinks?: number;
+  /** Trailing prompt rows always kept (question, chat template). */
+  readonly tail?: number;
+  readonly headShared?: boolean;
+  readonly norm?: 'orthonormal' | 'mean';
+  readonly schedule?: 'once-per-block' | 'every-step';
+}
+
+export interface ResolvedWaveOptions {
+  readonly preset: WavePreset;
+  readonly levels: number;
+  readonly proportions: readonly number[] | null;
+  readonly budget: Budget | null;
+  readonly sinks: number;
+  readonly tail: number;
+  readonly headShared: boolean;
+  readonly norm: 'orthonormal' | 'mean';
+  readonly schedule: 'once-per-block' | 'every-step';
+}
+
+/** Fills a preset's defaults and validates. */
+export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptions {
+  const preset = o.preset ?? 'practical';
+  if (preset !== 'faithful' && preset !== 'practical') invalidOption('wf-preset', 'faithful or practical', preset);
+  const levels = o.levels ?? 2;
+  if (!Number.isSafeInteger(levels) || levels < 1 || levels > 8) invalidOption('wf-levels', 'an integer in [1, 8]', levels);
+  let proportions: number[] | null = null;
+  if (!o.budget) {
+    const p = o.proportions ?? Array(levels).fill(0.4);
+    if (p.length === 1) proportions = Array(levels).fill(p[0]);
+    else if (p.length === levels) proportions = [...p];
+    else invalidOption('wf-proportions', `1 or ${levels} values (m_1..m_B)`, p.join(','));
+    if (proportions.some((m) => !(m > 0 && m <= 1))) invalidOption('wf-proportions', 'values in (0, 1]', proportions.join(','));
+  }
+  const practical = preset === 'practical';
+  const sinks = o.sinks ?? (practical ? 4 : 0);
+  const tail = o.tail ?? (practical ? 64 : 0);
+  if (!Number.isSafeInteger(sinks) || sinks < 0) invalidOption('wf-sinks', 'a non-negative integer', sinks);
+  if (!Number.isSafeInteger(tail) || tail < 0) invalidOption('wf-tail', 'a non-negative integer', tail);
+  const norm = o.norm ?? 'orthonormal';
+  if (norm !== 'orthonormal' && norm !== 'mean') invalidOption('wf-norm', 'orthonormal or mean', norm);
+  const schedule = o.schedule ?? (practical ? 'once-per-block' : 'every-step');
+  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule };
+}
+
+/** The per-scale keep counts (upper bounds) for a region of r rows. Index b = scale b. */
+export function levelCounts(r: number, proportions: readonly number[]): number[] {
+  const B = proportions.length;
+  let n = r;
+  for (let b = 1; b <= B; b++) n = Math.ceil(n / 2);
+  const k: number[] = [];
+  k[B] = Math.min(n, keepCount(proportions[B - 1], n));
+  for (let b = B - 1; b >= 1; b--) k[b] = Math.min(2 * k[b + 1], keepCount(proportions[b - 1], 2 * k[b + 1]));
+  return k;
+}
+
+export class WaveFilter implements TokenFilter {
+  readonly name = 'wavefilter';
+  readonly needsBlockQueries = true;
+  readonly windowQueries = 0;
+  readonly promptOnly = false;
+  readonly schedule: 'once-per-block' | 'every-step';
+  readonly options: ResolvedWaveOptions;
+
+  /** Level-B sums from the last selection, reused while the prompt's keys are the same arrays and region. */
+  private coarse: { keys: readonly Float32Array[]; region: string; tensors: Float32Array[]; units: number } | null = null;
+
+  /** `session(variant)`: the graph for unaligned regions, or aligned ones building or reusing the level-B sums. */
+  constructor(private readonly spec: ModelSpec, private readonly session: (variant: WaveVariant) => Promise<FilterSession>, options: ResolvedWaveOptions) {
+    this.options = options;
+    this.schedule = options.schedule;
+  }
+
+  static graph(spec: ModelSpec, o: ResolvedWaveOptions, variant: WaveVariant): Uint8Array {
+    return buildWaveGraph(spec, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant !== 'unaligned', coarse: variant === 'unaligned' ? undefined : variant });
+  }
+
+  /**
+   * The candidate region and proportions for a prompt of length p (budget mode derives them). With a
+   * protected tail, the region ends on a multiple of 2^B (at most 2^B - 1 more tail rows) so the
+   * pyramid needs no odd-length padding; without one the region is the whole unprotected prompt.
+   */
+  proportionsFor(p: number): { region: [number, number]; proportions: number[] } {
+    const o = this.options;
+    const start = Math.min(o.sinks, p);
+    let end = Math.max(start, p - o.tail);
+    if (o.tail > 0) end = start + Math.floor((end - start) / 2 ** o.levels) * 2 ** o.levels;
+    const r = end - start;
+    if (o.proportions) return { region: [start, end], proportions: [...o.proportions] };
+    const target = budgetTokens(o.budget as Budget, p) - (p - r);
+    const m = Math.min(1, Math.max(target, 1) / Math.max(r, 1)) ** (1 / o.levels);
+    return { region: [start, end], proportions: Array(o.levels).fill(m) };
+  }
+
+  async select(req: SelectionRequest): Promise<Selection | null> {
+    const p = req.promptLength;
+    const { region, proportions } = this.proportionsFor(p);
+    const [rs, re] = region;
+    // nothing to filter: a region shorter than one coarse unit, or a budget that keeps everything
+    if (re - rs < 2 ** this.options.levels || proportions.every((m) => m >= 1)) return null;
+    const protect: number[] = [];
+    for (let i = 0; i < rs; i++) protect.push(i);
+    for (let i = re; i < p; i++) protect.push(i);
+    const k = levelCounts(re - rs, proportions);
+    const extra: Record<string, ReturnType<typeof i64>> = {
+      [F.regionStart]: i64(rs), [F.regionEnd]: i64(re), [F.protect]: i64(...protect),
+    };
+    for (let b = 1; b <= this.options.levels; b++) {
+      extra[F.levelK(b)] = i64(k[b]);
+      extra[F.levelM(b)] = f64(proportions[b - 1]);
+    }
+    const q = req.blockQueries;
+    if (!q) throw new WavefilterError('runtime_error', 'WaveFilter needs the block queries, which the cache host did not request');
+    const nq = q[0].length / (this.spec.nHeads * this.spec.headDim);
+    if ((re - rs) % 2 ** this.options.levels !== 0) return (await this.session('unaligned')).run(req, q, nq, extra);
+    // The prompt's keys only change with a full refresh, which hands the host new arrays; generation
+    // rows are updated in place but lie outside the region, so the level-B sums stay valid.
+    const regionKey = `${rs}:${re}`;
+    const c = this.coarse;
+    if (c && c.region === regionKey && c.keys.length === req.keys.length && c.keys.every((k, l) => k === req.keys[l])) {
+      const { nKvHeads: Hkv, headDim: D } = this.spec;
+      c.tensors.forEach((t, l) => (extra[F.coarseIn(l)] = new ort.Tensor('float32', t, [Hkv, c.units, D])));
+      return (await this.session('reuse')).run(req, q, nq, extra);
+    }
+    const { selection, out } = await (await this.session('build')).runRaw(req, q, nq, extra);
+    const tensors = Array.from({ length: this.spec.nLayers }, (_, l) => out[F.coarseOut(l)].data as Float32Array);
+    this.coarse = { keys: [...req.keys], region: regionKey, tensors, units: Number(out[F.coarseOut(0)].dims[1]) };
+    return selection;
+  }
+
+  async dispose(): Promise<void> {}
+}

@@ -1,0 +1,195 @@
+// Token filters on ORT: WaveFilter's graph against the plain-TypeScript selector, and each
+// baseline's defining behaviour.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FilterFactory, haarPyramid, pyramidSelect, readModelSpec } from '../../src/index.js';
+import type { SelectionRequest, TokenFilter } from '../../src/index.js';
+import { Rng } from '../../src/decode/rng.js';
+import { DREAM_TINY } from '../helpers.js';
+
+const spec = readModelSpec(DREAM_TINY); // GQA: 4 query heads, 2 KV heads, head dim 16, 2 layers
+const { nLayers, nKvHeads: Hkv, nHeads: H, headDim: D } = spec;
+const G = H / Hkv;
+
+function gaussian(rng: Rng, n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.sqrt(-2 * Math.log(rng.uniform())) * Math.cos(2 * Math.PI * rng.uniform());
+  return a;
+}
+
+function request(rng: Rng, P: number, G_: number, nq: number, window = 0): SelectionRequest {
+  const L = P + G_;
+  return {
+    keys: Array.from({ length: nLayers }, () => gaussian(rng, Hkv * L * D)),
+    values: Array.from({ length: nLayers }, () => gaussian(rng, Hkv * L * D)),
+    canvasLength: L, promptLength: P,
+    blockQueries: Array.from({ length: nLayers }, () => gaussian(rng, nq * H * D)),
+    windowQueries: window ? Array.from({ length: nLayers }, () => gaussian(rng, window * H * D)) : null,
+  };
+}
+
+/** Kept prompt positions of head h in layer l, sorted, padding dropped. */
+function kept(tokens: BigInt64Array, T: number, h: number): number[] {
+  return Array.from(tokens.subarray(h * T, (h + 1) * T), Number).filter((t) => t >= 0).sort((a, b) => a - b);
+}
+
+/** The reference selection for one head: the group's query heads stacked, keys of the region. */
+function reference(req: SelectionRequest, l: number, h: number, nq: number, region: [number, number], props: number[], levels: number): number[] {
+  const L = req.canvasLength;
+  const q = new Float64Array(G * nq * D);
+  const qs = (req.blockQueries as Float32Array[])[l];
+  for (let g = 0; g < G; g++) for (let i = 0; i < nq; i++) for (let c = 0; c < D; c++) q[(g * nq + i) * D + c] = qs[(i * H + h * G + g) * D + c];
+  const [rs, re] = region;
+  const keys = req.keys[l].subarray((h * L + rs) * D, (h * L + re) * D);
+  const sel = pyramidSelect(q, G * nq, haarPyramid(keys, re - rs, D, levels, 'orthonormal'), re - rs, D, { levels, proportions: props, norm: 'orthonormal' });
+  const protectedRows = [...Array.from({ length: rs }, (_, i) => i), ...Array.from({ length: req.promptLength - re }, (_, i) => re + i)];
+  return [...protectedRows, ...sel.map((t) => t + rs)].sort((a, b) => a - b);
+}
+
+test('the WaveFilter graph selects exactly what the TypeScript selector selects (GQA, odd lengths, reuse)', async () => {
+  const factory = new FilterFactory(spec);
+  const rng = new Rng(11);
+  const cases: Array<{ P: number; wave: object; levels: number }> = [
+    { P: 301, wave: { preset: 'faithful', proportions: [0.4, 0.4] }, levels: 2 }, // unaligned, no protection
+    { P: 300, wave: { preset: 'faithful', proportions: [0.3, 0.5] }, levels: 2 }, // aligned, no protection
+    { P: 517, wave: { preset: 'practical', proportions: [0.4, 0.4] }, levels: 2 }, // sinks + tail, aligned region
+    { P: 203, wave: { preset: 'faithful', levels: 3, proportions: [0.5, 0.4, 0.3] }, levels: 3 },
+    { P: 129, wave: { preset: 'practical', levels: 1, proportions: [0.3] }, levels: 1 },
+  ];
+  for (const c of cases) {
+    const f = (await factory.create({ filter: 'wavefilter', wave: c.wave }, 0)) as TokenFilter & { proportionsFor(p: number): { region: [number, number]; proportions: number[] } };
+    const nq = 8;
+    const req = request(rng, c.P, 16, nq);
+    const { region, proportions } = f.proportionsFor(c.P);
+    for (const round of [0, 1]) {
+      const sel = await f.select(req); // round 1 reuses the coarse sums when the region is aligned
+      assert.ok(sel);
+      for (let l = 0; l < nLayers; l++)
+        for (let h = 0; h < Hkv; h++)
+          assert.deepEqual(kept(sel.tokens[l], sel.promptRows, h), reference(req, l, h, nq, region, proportions, c.levels), `P=${c.P} ${JSON.stringify(c.wave)} layer ${l} head ${h} round ${round}`);
+      // the compact rows are the kept prompt rows then every generation row
+      const L = c.P + 16;
+      const T = sel.promptRows;
+      const tok = Number(sel.tokens[0][0]);
+      assert.deepEqual(Array.from(sel.keys[0].subarray(0, D)), Array.from(req.keys[0].subarray(tok * D, (tok + 1) * D)));
+      assert.deepEqual(Array.from(sel.values[0].subarray((T + 3) * D, (T + 4) * D)), Array.from(req.values[0].subarray((c.P + 3) * D, (c.P + 4) * D)));
+      assert.equal(sel.keys[0].length, Hkv * (T + L - c.P) * D);
+    }
+  }
+  await factory.dispose();
+});
+
+test('budget mode keeps about the budget, protected rows included', async () => {
+  const factory = new FilterFactory(spec);
+  const f = await factory.create({ filter: 'wavefilter', budget: 0.2 }, 0);
+  const sel = await f!.select(request(new Rng(5), 1000, 8, 8));
+  const n = kept(sel!.tokens[0], sel!.promptRows, 0).length;
+  assert.ok(Math.abs(n - 200) <= 8, `kept ${n} of 1000 at budget 0.2`);
+  assert.deepEqual(kept(sel!.tokens[1], sel!.promptRows, 1).slice(0, 4), [0, 1, 2, 3], 'practical preset keeps 4 sinks');
+  assert.ok(kept(sel!.tokens[1], sel!.promptRows, 1).includes(999), 'and the prompt tail');
+  await factory.dispose();
+});
+
+test('head-shared selection gives every KV head the same rows', async () => {
+  const factory = new FilterFactory(spec);
+  const f = await factory.create({ filter: 'wavefilter', wave: { headShared: true } }, 0);
+  const sel = (await f!.select(request(new Rng(9), 400, 8, 8)))!;
+  assert.deepEqual(kept(sel.tokens[0], sel.promptRows, 0), kept(sel.tokens[0], sel.promptRows, 1));
+  await factory.dispose();
+});
+
+test('StreamingLLM keeps the sinks and the most recent prompt rows', async () => {
+  const factory = new FilterFactory(spec);
+  const sel = (await (await factory.create({ filter: 'streaming', budget: 50 }, 0))!.select(request(new Rng(1), 300, 8, 4)))!;
+  assert.deepEqual(kept(sel.tokens[1], sel.promptRows, 1), [0, 1, 2, 3, ...Array.from({ length: 46 }, (_, i) => 254 + i)]);
+  await factory.dispose();
+});
+
+/** A request whose prompt key `needle` (all heads, all layers) aligns with every query. */
+function needleRequest(rng: Rng, P: number, needle: number, strength: number, window = 0): SelectionRequest {
+  const req = request(rng, P, 8, 8, window);
+  const L = P + 8;
+  const dir = gaussian(rng, D);
+  for (let l = 0; l < nLayers; l++) {
+    for (let h = 0; h < Hkv; h++) for (let c = 0; c < D; c++) req.keys[l][(h * L + needle) * D + c] = strength * dir[c];
+    for (const qs of [req.blockQueries, req.windowQueries]) if (qs) for (let r = 0; r < qs[l].length / D; r++) for (let c = 0; c < D; c++) qs[l][r * D + c] += 2 * dir[c];
+  }
+  return req;
+}
+
+test('SnapKV keeps its observation window and pools around the peak', async () => {
+  const factory = new FilterFactory(spec);
+  const f = (await factory.create({ filter: 'snapkv', budget: 60 }, 0))!;
+  assert.equal(f.windowQueries, 32);
+  const sel = (await f.select(needleRequest(new Rng(2), 400, 150, 6, 32)))!;
+  const k = kept(sel.tokens[0], sel.promptRows, 0);
+  assert.equal(k.length, 60);
+  for (let p = 368; p < 400; p++) assert.ok(k.includes(p), `window row ${p}`);
+  for (let p = 147; p <= 153; p++) assert.ok(k.includes(p), `max-pool (kernel 7) keeps the needle's neighbour ${p}`);
+  await factory.dispose();
+});
+
+test('Sparse-dLLM max-pools with width 3 around the highest mean q.k', async () => {
+  const factory = new FilterFactory(spec);
+  const sel = (await (await factory.create({ filter: 'sparse-dllm', budget: 30 }, 0))!.select(needleRequest(new Rng(4), 300, 100, 8)))!;
+  const k = kept(sel.tokens[0], sel.promptRows, 0);
+  assert.equal(k.length, 30);
+  for (const p of [99, 100, 101]) assert.ok(k.includes(p), `row ${p}`);
+  await factory.dispose();
+});
+
+test('H2O accumulates attention mass across selections and keeps a recent window', async () => {
+  const factory = new FilterFactory(spec);
+  const f = (await factory.create({ filter: 'h2o', budget: 40 }, 0))!;
+  const rng = new Rng(8);
+  const first = needleRequest(rng, 300, 50, 8);
+  const a = (await f.select(first))!;
+  assert.ok(kept(a.tokens[0], a.promptRows, 0).includes(50));
+  for (let p = 280; p < 300; p++) assert.ok(kept(a.tokens[0], a.promptRows, 0).includes(p), 'recent half of the budget');
+  // the second block's queries no longer point at row 50, but its accumulated mass keeps it
+  const second = { ...first, blockQueries: request(rng, 300, 8, 8).blockQueries };
+  const b = (await f.select(second))!;
+  assert.ok(kept(b.tokens[0], b.promptRows, 0).includes(50), 'heavy hitter carried over');
+  await factory.dispose();
+});
+
+test('random is seeded, unique and inside the prompt', async () => {
+  const factory = new FilterFactory(spec);
+  const req = request(new Rng(3), 200, 8, 4);
+  const one = (await (await factory.create({ filter: 'random', budget: 0.25 }, 7))!.select(req))!;
+  const two = (await (await factory.create({ filter: 'random', budget: 0.25 }, 7))!.select(req))!;
+  const other = (await (await factory.create({ filter: 'random', budget: 0.25 }, 8))!.select(req))!;
+  const k = kept(one.tokens[0], one.promptRows, 0);
+  assert.equal(new Set(k).size, 50);
+  assert.ok(k.every((t) => t >= 0 && t < 200));
+  assert.deepEqual(kept(two.tokens[0], two.promptRows, 0), k);
+  assert.notDeepEqual(kept(other.tokens[0], other.promptRows, 0), k);
+  await factory.dispose();
+});
+
+test('synthetic needle: WaveFilter keeps a planted key at m = 0.3 from 1K to 8K, at least as often as SnapKV at equal budget', async () => {
+  const factory = new FilterFactory(spec);
+  const rng = new Rng(2026);
+  let wave = 0;
+  let snap = 0;
+  let trials = 0;
+  for (const P of [1024, 2048, 4096, 8192]) {
+    for (let t = 0; t < 3; t++) {
+      const needle = 40 + Math.floor(rng.uniform() * (P - 200));
+      const req = needleRequest(rng, P, needle, 3, 32);
+      const wf = (await factory.create({ filter: 'wavefilter', wave: { preset: 'faithful', proportions: [0.3, 0.3] } }, 0))!;
+      const ws = (await wf.select(req))!;
+      const budget = kept(ws.tokens[0], ws.promptRows, 0).length;
+      const sk = (await (await factory.create({ filter: 'snapkv', budget }, 0))!.select(req))!;
+      for (let l = 0; l < nLayers; l++)
+        for (let h = 0; h < Hkv; h++) {
+          trials++;
+          if (kept(ws.tokens[l], ws.promptRows, h).includes(needle)) wave++;
+          if (kept(sk.tokens[l], sk.promptRows, h).includes(needle)) snap++;
+        }
+    }
+  }
+  assert.equal(wave, trials, `WaveFilter kept the needle in ${wave}/${trials}`);
+  assert.ok(wave >= snap, `WaveFilter ${wave} vs SnapKV ${snap}`);
+  await factory.dispose();
+});
