@@ -11,7 +11,7 @@ import { type ExecutionProvider, ModelRuntime } from './model/runtime.js';
 import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type StepEvent, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
-import { FilterFactory, type FilterOptions } from './filter/index.js';
+import { FilterFactory, type FilterOptions, WaveFilter } from './filter/index.js';
 
 export type LoadEvent =
   | { readonly status: 'initiate'; readonly dir: string }
@@ -127,7 +127,12 @@ export class DiffusionModel {
     };
     const filter = await this.filters.create(opts, opts.seed ?? 0);
     const hooks: GenerateHooks = { signal: opts.signal, onStep, filter };
-    const r = await generateIds(this.runtime, prompt, opts, hooks);
+    // A filter's speed comes from not recomputing the whole prompt at every block: unless told
+    // otherwise, filtered generation refreshes the prompt once (WaveFilter's faithful preset keeps
+    // the host's every-block refresh, as the paper does).
+    const faithful = filter instanceof WaveFilter && filter.options.preset === 'faithful';
+    const promptRefresh = opts.promptRefresh ?? (filter && !faithful ? 'first-block' : 'every-block');
+    const r = await generateIds(this.runtime, prompt, { ...opts, promptRefresh }, hooks);
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
   }

@@ -47,6 +47,9 @@ export class BlockCacheHost implements CacheHost {
   private layouts = new WeakMap<ForwardPlan, QueryLayout>();
   private biasCache: Float32Array[] = [];
   private selectMs = 0;
+  /** on-drift schedule: the block queries' per-layer centroids at the last selection, and whether they moved. */
+  private selectedCentroids: Float64Array[] | null = null;
+  private drifted = false;
   private selections = 0;
   private keptRows = 0;
 
@@ -74,9 +77,9 @@ export class BlockCacheHost implements CacheHost {
       this.layouts.set(plan, { block: f?.needsBlockQueries ? hi - lo : 0, window });
       return plan;
     }
-    if (f && f.schedule === 'every-step' && this.lastBlockQueries) await this.select(this.lastBlockQueries);
+    if (f && this.lastBlockQueries && (f.schedule === 'every-step' || (f.schedule === 'on-drift' && this.drifted))) await this.select(this.lastBlockQueries);
     const [qlo, qhi] = this.o.queries === 'block' ? [lo, hi] : [lo, L];
-    const every = f?.schedule === 'every-step' && f.needsBlockQueries;
+    const every = (f?.schedule === 'every-step' || f?.schedule === 'on-drift') && f.needsBlockQueries;
     const plan: ForwardPlan = {
       positions: range(qlo, qhi), refresh: false, past: this.past(qlo, qhi, L),
       queryRows: every ? range(lo - qlo, hi - qlo) : undefined,
@@ -92,7 +95,7 @@ export class BlockCacheHost implements CacheHost {
     const rows: number[] = [];
     const bias: Float32Array[] = [];
     for (let l = 0; l < nLayers; l++) {
-      const T = c ? c.promptRows : 0;
+      const T = c ? c.promptRows[l] : 0;
       const tc = c ? T + (L - this.P) : L;
       let b = this.biasCache[l];
       if (!b || b.length !== Hkv * tc) b = this.biasCache[l] = new Float32Array(Hkv * tc);
@@ -121,7 +124,12 @@ export class BlockCacheHost implements CacheHost {
     const split = (qs: Float32Array[], from: number, n: number): Float32Array[] => qs.map((q) => q.subarray(from * H * D, (from + n) * H * D));
     const blockQueries = layout.block ? split(result.queries, 0, layout.block) : null;
     if (!plan.refresh) {
-      if (blockQueries) this.lastBlockQueries = blockQueries;
+      if (blockQueries) {
+        this.lastBlockQueries = blockQueries;
+        const f = this.o.filter;
+        if (f?.schedule === 'on-drift' && this.selectedCentroids)
+          this.drifted = meanCosine(centroids(blockQueries, layout.block), this.selectedCentroids) < (f.driftThreshold ?? 0.95);
+      }
       return;
     }
     if (plan.positions[0] === 0) {
@@ -146,6 +154,8 @@ export class BlockCacheHost implements CacheHost {
   private async select(blockQueries: Float32Array[] | null): Promise<void> {
     const f = this.o.filter;
     if (!f) return;
+    this.drifted = false;
+    this.selectedCentroids = blockQueries && f.schedule === 'on-drift' ? centroids(blockQueries, blockQueries[0].length / (this.spec.nHeads * this.spec.headDim)) : null;
     const sel = await f.select({
       keys: this.keys, values: this.values, canvasLength: this.L, promptLength: this.P, blockQueries, windowQueries: this.windowQueries,
     });
@@ -167,4 +177,32 @@ export class BlockCacheHost implements CacheHost {
   filterStats(): { selections: number; selectMs: number; keptPromptRows: number } {
     return { selections: this.selections, selectMs: this.selectMs, keptPromptRows: this.keptRows };
   }
+}
+
+/** Per layer, the mean of the nq query rows ([nq, H*D] each). */
+function centroids(qs: readonly Float32Array[], nq: number): Float64Array[] {
+  return qs.map((q) => {
+    const w = q.length / nq;
+    const c = new Float64Array(w);
+    for (let i = 0; i < nq; i++) for (let j = 0; j < w; j++) c[j] += q[i * w + j];
+    return c;
+  });
+}
+
+/** Mean over layers of the cosine between two centroid sets. */
+function meanCosine(a: readonly Float64Array[], b: readonly Float64Array[]): number {
+  let total = 0;
+  a.forEach((x, l) => {
+    const y = b[l];
+    let dot = 0;
+    let nx = 0;
+    let ny = 0;
+    for (let j = 0; j < x.length; j++) {
+      dot += x[j] * y[j];
+      nx += x[j] * x[j];
+      ny += y[j] * y[j];
+    }
+    total += dot / (Math.sqrt(nx * ny) || 1);
+  });
+  return total / a.length;
 }

@@ -27,9 +27,13 @@ export function idsArg(flag: string) {
   };
 }
 
-export function choiceArg<T extends string>(flag: string, choices: readonly T[]) {
-  return (v: string): T => {
-    if (!(choices as readonly string[]).includes(v)) invalidOption(flag, `one of ${choices.join(', ')}`, v);
-    return v as T;
+export function listArg(flag: string) {
+  return (v: string): number[] => {
+    const parts = v.split(',').map((s) => s.trim());
+    return parts.map((p) => {
+      const n = Number(p);
+      if (p === '' || !Number.isFinite(n)) invalidOption(flag, 'a comma-separated list of numbers', v);
+      return n;
+    });
   };
 }

@@ -8,7 +8,8 @@ import cliProgress from 'cli-progress';
 import { WavefilterError } from '../errors.js';
 import { loadModel } from '../engine.js';
 import type { StepEvent } from '../decode/generate.js';
-import { choiceArg, idsArg, intArg, numArg } from './args.js';
+import { idsArg, intArg, listArg, numArg } from './args.js';
+import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import { defaultModelDir } from './paths.js';
 
 function modelDir(opt: string | undefined): string {
@@ -51,6 +52,19 @@ interface GenerateFlags {
   allowLongContext?: boolean;
   json?: boolean;
   progress: boolean;
+  filter: FilterName;
+  budget?: number;
+  promptRefresh?: 'every-block' | 'first-block';
+  wfPreset?: 'faithful' | 'practical';
+  wfLevels?: number;
+  wfProportions?: number[];
+  wfSinks?: number;
+  wfTail?: number;
+  wfHeadShared?: boolean;
+  wfNorm?: 'orthonormal' | 'mean';
+  wfSchedule?: 'once-per-block' | 'every-step' | 'on-drift';
+  wfDrift?: number;
+  wfDenseLayers?: number[];
 }
 
 const program = new Command();
@@ -84,6 +98,19 @@ program
   .option('--seed <n>', 'seed for every random choice', intArg('--seed'), 0)
   .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
   .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
+  .addOption(new Option('--filter <name>', 'token filter on the cache host (needs --cache prefix or dual)').choices([...FILTER_NAMES]).default('none'))
+  .option('--budget <b>', 'kept prompt rows: a fraction of the prompt (<= 1) or a token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', numArg('--budget'))
+  .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful)').choices(['every-block', 'first-block']))
+  .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, 64-token tail, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
+  .option('--wf-levels <B>', 'WaveFilter scales B (default 2)', intArg('--wf-levels'))
+  .option('--wf-proportions <list>', 'WaveFilter proportions m_1..m_B (one value for all; default 0.4)', listArg('--wf-proportions'))
+  .option('--wf-sinks <n>', 'WaveFilter leading rows always kept', intArg('--wf-sinks'))
+  .option('--wf-tail <n>', 'WaveFilter trailing prompt rows always kept', intArg('--wf-tail'))
+  .option('--wf-head-shared', 'one WaveFilter selection for all KV heads of a layer')
+  .addOption(new Option('--wf-norm <norm>', 'Haar normalisation').choices(['orthonormal', 'mean']))
+  .addOption(new Option('--wf-schedule <when>', 'when WaveFilter re-selects').choices(['once-per-block', 'every-step', 'on-drift']))
+  .option('--wf-drift <cos>', 'on-drift: re-select when the block queries\' centroid cosine to the last selection falls below this (default 0.95)', numArg('--wf-drift'))
+  .option('--wf-dense-layers <list>', 'layers that keep every prompt row, e.g. 0,1', idsArg('--wf-dense-layers'))
   .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
   .option('--no-progress', 'no progress bar on stderr')
   .action(async (f: GenerateFlags) => {
@@ -97,6 +124,11 @@ program
       chat: f.chat, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, threshold: f.threshold ?? null, factor: f.factor ?? null,
       cache: f.cache, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
       topK: f.topK ?? null, cfgScale: f.cfgScale, seed: f.seed, allowLongContext: f.allowLongContext,
+      filter: f.filter, budget: f.budget ?? null, promptRefresh: f.promptRefresh,
+      wave: {
+        preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail,
+        headShared: f.wfHeadShared, norm: f.wfNorm, schedule: f.wfSchedule, driftThreshold: f.wfDrift, denseLayers: f.wfDenseLayers,
+      },
       onStep: (e: StepEvent) => {
         let decided = 0;
         for (let i = e.canvas.length - e.genLength; i < e.canvas.length; i++) if (e.canvas[i] !== model.spec.maskTokenId) decided++;
@@ -112,7 +144,8 @@ program
         timings: {
           total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, refreshes: out.timings.refreshes, refresh_ms_mean: out.timings.refreshMsMean,
           cached_steps: out.timings.cachedSteps, cached_step_ms_mean: out.timings.cachedStepMsMean, tokens_per_s: out.timings.tokensPerSecond,
-          js_share: out.timings.jsShare,
+          js_share: out.timings.jsShare, selections: out.timings.selections, select_ms: out.timings.selectMs,
+          kept_prompt_rows: out.timings.keptPromptRows,
         },
         options: out.options,
       })}\n`);

@@ -44,16 +44,25 @@ export class FilterSession {
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
     const tokens: BigInt64Array[] = [];
-    let promptRows = 0;
+    const promptRows: number[] = [];
     for (let l = 0; l < nLayers; l++) {
       keys.push(out[F.ckey(l)].data as Float32Array);
       values.push(out[F.cvalue(l)].data as Float32Array);
       const t = out[F.tokens(l)];
       tokens.push(t.data as BigInt64Array);
-      promptRows = Number(t.dims[1]);
+      promptRows.push(Number(t.dims[1]));
     }
     extraOut?.(out);
     return { selection: { keys, values, tokens, promptRows, ms }, out };
+  }
+
+  /** Runs the graph on arbitrary feeds (helper graphs such as WaveFilter's coarse sums). */
+  async raw(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
+    try {
+      return await this.session.run(feeds);
+    } catch (e) {
+      throw new WavefilterError('runtime_error', `token selection failed: ${(e as Error).message}`);
+    }
   }
 
   async dispose(): Promise<void> {

@@ -141,16 +141,45 @@ export function buildScoreGraph(spec: ModelSpec, o: ScoreGraphOptions): Uint8Arr
 
 export interface WaveGraphOptions {
   readonly levels: number;
-  /** The region length is a multiple of 2^levels (the caller guarantees it): no odd-length padding. */
-  readonly aligned: boolean;
   /**
-   * Aligned only. 'build': compute the level-B sums and also return them (coarse_out.{l}); 'reuse':
-   * take them as input (coarse.{l}), valid while the prompt's keys are unchanged.
+   * The region length is a multiple of 2^levels (the caller guarantees it): no odd-length padding,
+   * and the level-B sums come in as coarse.{l} (from buildCoarseGraph, reused across selections).
    */
-  readonly coarse?: 'build' | 'reuse';
+  readonly aligned: boolean;
   readonly norm: 'orthonormal' | 'mean';
   /** One selection for all KV heads of a layer (scores summed over heads). */
   readonly headShared: boolean;
+  /** Layers that keep every prompt row. */
+  readonly denseLayers?: readonly number[];
+}
+
+/**
+ * Sums of `span` consecutive rows: x viewed as [..., n, span * D] times `span` stacked D x D
+ * identities. A GEMM reads the rows once; ORT's ReduceSum over a middle axis was 5-10x slower here.
+ */
+function spanSum(g: GraphBuilder, x: string, span: number, d: number, lead: readonly number[]): string {
+  const eye = new Float32Array(span * d * d);
+  for (let s = 0; s < span; s++) for (let i = 0; i < d; i++) eye[(s * d + i) * d + i] = 1;
+  return g.op('MatMul', [g.op('Reshape', [x, g.constI64([...lead, -1, span * d])]), g.constF32(eye, [span * d, d])]);
+}
+
+/**
+ * The level-B Haar sums (unscaled) of the candidate region of every layer's prompt keys, for an
+ * aligned region: [Hkv, R / 2^B, D] per layer. Run once while the prompt's keys are unchanged.
+ */
+export function buildCoarseGraph(spec: ModelSpec, levels: number): Uint8Array {
+  const g = new GraphBuilder();
+  const { nKvHeads: Hkv, headDim: D } = spec;
+  const rs = g.input(F.regionStart, DT.INT64, [1]);
+  const re = g.input(F.regionEnd, DT.INT64, [1]);
+  const ax1 = g.constI64([1]);
+  for (let l = 0; l < spec.nLayers; l++) {
+    const key = g.input(F.key(l), DT.FLOAT, [Hkv, 'L', D]);
+    const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
+    g.identity(spanSum(g, region, 2 ** levels, D, [Hkv]), F.coarseOut(l));
+    g.output(F.coarseOut(l), DT.FLOAT, [Hkv, 'U', D]);
+  }
+  return encodeModel(g.graph('wavefilter_coarse'));
 }
 
 /**
@@ -205,29 +234,28 @@ export function buildWaveGraph(spec: ModelSpec, o: WaveGraphOptions): Uint8Array
 
   for (let l = 0; l < spec.nLayers; l++) {
     const io = layerInputs(g, spec, l);
+    if (o.denseLayers?.includes(l)) {
+      const all = g.op('Range', [g.constI64([0], []), g.op('Squeeze', [promptLen]), g.constI64([1], [])]);
+      gatherTail(io, l, g.op('Expand', [g.op('Unsqueeze', [all, g.constI64([0])]), g.op('Concat', [g.constI64([Hkv]), promptLen], { axis: 0 })]), promptLen);
+      if (o.aligned) g.input(F.coarseIn(l), DT.FLOAT, [Hkv, 'U', D]);
+      g.input(F.query(l), DT.FLOAT, ['Nq', spec.nHeads, D]);
+      continue;
+    }
     const q = groupQueries(g, g.input(F.query(l), DT.FLOAT, ['Nq', spec.nHeads, D]), spec);
     // unitRows(b, units): the level-b Haar sums (unscaled) of `units` ([Hkv, n] unit ids)
     let levelB: string;
     let unitRows: (b: number, units: string) => string;
     if (o.aligned) {
-      // every level-b unit is 2^b whole rows: level B in one pass (or reused while the prompt's keys
-      // are unchanged), finer levels only for the candidates, summed from their raw rows (docs §3.7's
-      // cheaper variant; same values)
-      if (o.coarse === 'reuse') levelB = g.input(F.coarseIn(l), DT.FLOAT, [Hkv, 'U', D]);
-      else {
-        const region = g.op('Slice', [io.key, rs, re, ax1]); // [Hkv, R, D]
-        levelB = g.op('ReduceSum', [g.op('Reshape', [region, g.constI64([Hkv, -1, 2 ** B, D])]), ax2], { keepdims: 0 }, { name: F.coarseOut(l) });
-        g.output(F.coarseOut(l), DT.FLOAT, [Hkv, 'U', D]);
-      }
+      // every level-b unit is 2^b whole rows: the level-B sums come precomputed (reused while the
+      // prompt's keys are unchanged), finer levels only for the candidates, summed from their raw
+      // rows (docs §3.7's cheaper variant; same values)
+      levelB = g.input(F.coarseIn(l), DT.FLOAT, [Hkv, 'U', D]);
       unitRows = (b, units) => {
         const span = 2 ** b;
         const offs = g.constI64(Array.from({ length: span }, (_, i) => i), [1, 1, span]);
         const rows = g.op('Add', [g.op('Add', [g.op('Unsqueeze', [g.op('Mul', [units, g.constI64([span])]), ax2]), offs]), rs]); // [Hkv, n, span]
         const raw = g.op('GatherND', [io.key, g.op('Unsqueeze', [rows, g.constI64([-1])])], { batch_dims: 1 }); // [Hkv, n, span, D]
-        if (span === 1) return g.op('Squeeze', [raw, ax2]);
-        // sum over the span axis as adds of its slices (ReduceSum over a middle axis is slow on CPU)
-        const parts = g.opN('Split', [raw], span, { axis: 2 });
-        return g.op('Squeeze', [parts.reduce((acc, x) => g.op('Add', [acc, x])), ax2]);
+        return span === 1 ? g.op('Squeeze', [raw, ax2]) : spanSum(g, raw, span, D, [Hkv]);
       };
     } else {
       const region = g.op('Slice', [io.key, rs, re, ax1]); // [Hkv, R, D]

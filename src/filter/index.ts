@@ -8,7 +8,7 @@ import { FilterSession } from './filter-session.js';
 import { buildIndexGraph } from './graphs.js';
 import { RandomFilter, ScoredFilter, StreamingFilter } from './baselines.js';
 import type { Budget, TokenFilter } from './token-filter.js';
-import { WaveFilter, type WaveFilterOptions, resolveWaveOptions } from './wavefilter.js';
+import { WaveFilter, type WaveFilterOptions, type WaveVariant, resolveWaveOptions } from './wavefilter.js';
 
 export const FILTER_NAMES = ['none', 'wavefilter', 'snapkv', 'streaming', 'h2o', 'sparse-dllm', 'random'] as const;
 export type FilterName = (typeof FILTER_NAMES)[number];
@@ -47,13 +47,21 @@ export class FilterFactory {
       throw new WavefilterError('invalid_option', `filter: expected one of ${FILTER_NAMES.join(', ')}, found ${JSON.stringify(name)}`, { option: 'filter' });
     if (name === 'none') {
       if (o.budget !== undefined && o.budget !== null) throw new WavefilterError('invalid_option', 'budget: given without a filter (pass --filter)', { option: 'budget' });
+      if (Object.values(o.wave ?? {}).some((v) => v !== undefined && v !== null))
+        throw new WavefilterError('invalid_option', 'wave options: given without --filter wavefilter', { option: 'wave' });
       return null;
     }
+    const waveSet = Object.entries(o.wave ?? {}).filter(([, v]) => v !== undefined && v !== null).map(([k]) => k);
+    if (name !== 'wavefilter' && waveSet.length)
+      throw new WavefilterError('invalid_option', `wave options (${waveSet.join(', ')}) apply to --filter wavefilter only, not ${name}`, { option: 'wave' });
     const budget = parseBudget(o.budget) ?? { fraction: 0.16 };
     if (name === 'wavefilter') {
       const w = resolveWaveOptions({ ...o.wave, budget: parseBudget(o.budget) ?? o.wave?.budget ?? null });
-      const key = `wave:${w.levels}:${w.norm}:${w.headShared}`;
-      return new WaveFilter(this.spec, (variant) => this.session(`${key}:${variant}`, () => WaveFilter.graph(this.spec, w, variant)), w);
+      const key = `wave:${w.levels}:${w.norm}:${w.headShared}:${w.denseLayers.join('.')}`;
+      const session = (variant: WaveVariant) => this.session(`${key}:${variant}`, () => WaveFilter.graph(this.spec, w, variant));
+      // sessions are set up here, with the filter, not inside the first selection
+      await Promise.all([session('coarse'), session('reuse')]);
+      return new WaveFilter(this.spec, session, w);
     }
     if (name === 'streaming') return new StreamingFilter(this.spec, await this.session('index', () => buildIndexGraph(this.spec)), budget);
     if (name === 'random') return new RandomFilter(this.spec, await this.session('index', () => buildIndexGraph(this.spec)), budget, seed);

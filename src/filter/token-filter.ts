@@ -5,6 +5,8 @@
  */
 import type { ModelSpec } from '../model/spec.js';
 
+export type SelectionSchedule = 'once-per-block' | 'every-step' | 'on-drift';
+
 export interface SelectionRequest {
   /** Refreshed K/V per layer, [Hkv, L, D] (prompt rows, then generation rows). */
   readonly keys: readonly Float32Array[];
@@ -20,20 +22,26 @@ export interface SelectionRequest {
 }
 
 export interface Selection {
-  /** Compact K/V per layer, [Hkv, T + G, D]: T kept prompt rows per head, then the G generation rows. */
+  /** Compact K/V per layer, [Hkv, T_l + G, D]: T_l kept prompt rows per head, then the G generation rows. */
   readonly keys: Float32Array[];
   readonly values: Float32Array[];
-  /** T */
-  readonly promptRows: number;
-  /** Per layer [Hkv, T]: the prompt position of each kept row, -1 for padding (masked out). */
+  /** T_l per layer (dense layers keep all P). */
+  readonly promptRows: number[];
+  /** Per layer [Hkv, T_l]: the prompt position of each kept row, -1 for padding (masked out). */
   readonly tokens: BigInt64Array[];
   readonly ms: number;
 }
 
 export interface TokenFilter {
   readonly name: string;
-  /** 'once-per-block': select after each block's first forward; 'every-step': before every cached step too. */
-  readonly schedule: 'once-per-block' | 'every-step';
+  /**
+   * 'once-per-block': select after each block's first forward; 'every-step': before every cached
+   * step too; 'on-drift': before a cached step whose block queries have drifted from those of the
+   * last selection (mean cosine of the per-layer query centroids below `driftThreshold`).
+   */
+  readonly schedule: SelectionSchedule;
+  /** For 'on-drift': re-select when the centroid cosine falls below this. */
+  readonly driftThreshold?: number;
   /** Whether `select` needs the block's queries. */
   readonly needsBlockQueries: boolean;
   /** How many trailing prompt positions' queries `select` needs (0 for none). */

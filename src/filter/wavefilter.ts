@@ -6,7 +6,8 @@
  *   U2 norm       orthonormal Haar (pywt), or `mean`
  *   U4 keep count max(1, ceil(m_b * candidates))
  *   U6 odd length the last row of an odd-length level is repeated (pywt's Haar rule)
- *   U8 schedule   faithful: every cached step; practical: once per block
+ *   U8 schedule   faithful: every cached step; practical: once per block; or on query drift (docs §3.6 F3)
+ *   U9 layers     all filtered; `denseLayers` keep every prompt row
  * Budget mode: a token budget (fraction or count, protected rows included) sets m_b = (T_region / R)^(1/B) for every scale.
  *
  * Known deviation of the `faithful` preset: the paper selects, at every step and layer, with that
@@ -17,14 +18,18 @@ import ort from 'onnxruntime-node';
 import { WavefilterError, invalidOption } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
 import { type FilterSession, f64, i64 } from './filter-session.js';
-import { buildWaveGraph } from './graphs.js';
+import { buildCoarseGraph, buildWaveGraph } from './graphs.js';
 import { FilterNames as F } from './graphs.js';
 import { keepCount } from './wavefilter-reference.js';
-import { type Budget, type Selection, type SelectionRequest, type TokenFilter, budgetTokens } from './token-filter.js';
+import { type Budget, type Selection, type SelectionRequest, type SelectionSchedule, type TokenFilter, budgetTokens } from './token-filter.js';
 
 export type WavePreset = 'faithful' | 'practical';
-/** Graph variants: odd-length regions need pywt's padding; aligned ones build or reuse the coarse sums. */
-export type WaveVariant = 'unaligned' | 'build' | 'reuse';
+/**
+ * Graph variants: odd-length regions need pywt's padding ('unaligned'); aligned ones take the
+ * level-B sums ('reuse') that a small 'coarse' graph computes once while the prompt keys are
+ * unchanged. One selection session serves every block, so ORT's memory arena warms up once.
+ */
+export type WaveVariant = 'unaligned' | 'coarse' | 'reuse';
 
 export interface WaveFilterOptions {
   readonly preset?: WavePreset;
@@ -39,7 +44,11 @@ export interface WaveFilterOptions {
   readonly tail?: number;
   readonly headShared?: boolean;
   readonly norm?: 'orthonormal' | 'mean';
-  readonly schedule?: 'once-per-block' | 'every-step';
+  readonly schedule?: SelectionSchedule;
+  /** 'on-drift' schedule: re-select when the block queries' centroid cosine to the last selection's falls below this (default 0.95). */
+  readonly driftThreshold?: number;
+  /** Layers that keep every prompt row (e.g. [0, 1], as Quest keeps its first layers dense). */
+  readonly denseLayers?: readonly number[];
 }
 
 export interface ResolvedWaveOptions {
@@ -51,7 +60,9 @@ export interface ResolvedWaveOptions {
   readonly tail: number;
   readonly headShared: boolean;
   readonly norm: 'orthonormal' | 'mean';
-  readonly schedule: 'once-per-block' | 'every-step';
+  readonly schedule: SelectionSchedule;
+  readonly driftThreshold: number;
+  readonly denseLayers: readonly number[];
 }
 
 /** Fills a preset's defaults and validates. */
@@ -76,7 +87,12 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   const norm = o.norm ?? 'orthonormal';
   if (norm !== 'orthonormal' && norm !== 'mean') invalidOption('wf-norm', 'orthonormal or mean', norm);
   const schedule = o.schedule ?? (practical ? 'once-per-block' : 'every-step');
-  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule };
+  if (!['once-per-block', 'every-step', 'on-drift'].includes(schedule)) invalidOption('wf-schedule', 'once-per-block, every-step or on-drift', schedule);
+  const driftThreshold = o.driftThreshold ?? 0.95;
+  if (!(driftThreshold > -1 && driftThreshold <= 1)) invalidOption('wf-drift', 'a cosine in (-1, 1]', driftThreshold);
+  const denseLayers = [...new Set(o.denseLayers ?? [])].sort((a, b) => a - b);
+  if (denseLayers.some((l) => !Number.isSafeInteger(l) || l < 0)) invalidOption('wf-dense-layers', 'non-negative layer indices', denseLayers.join(','));
+  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers };
 }
 
 /** The per-scale keep counts (upper bounds) for a region of r rows. Index b = scale b. */
@@ -95,20 +111,27 @@ export class WaveFilter implements TokenFilter {
   readonly needsBlockQueries = true;
   readonly windowQueries = 0;
   readonly promptOnly = false;
-  readonly schedule: 'once-per-block' | 'every-step';
+  readonly schedule: SelectionSchedule;
+  readonly driftThreshold: number;
   readonly options: ResolvedWaveOptions;
 
   /** Level-B sums from the last selection, reused while the prompt's keys are the same arrays and region. */
-  private coarse: { keys: readonly Float32Array[]; region: string; tensors: Float32Array[]; units: number } | null = null;
+  private coarse: { keys: readonly Float32Array[]; region: string; tensors: Float32Array[]; units: number[] } | null = null;
 
   /** `session(variant)`: the graph for unaligned regions, or aligned ones building or reusing the level-B sums. */
   constructor(private readonly spec: ModelSpec, private readonly session: (variant: WaveVariant) => Promise<FilterSession>, options: ResolvedWaveOptions) {
     this.options = options;
     this.schedule = options.schedule;
+    this.driftThreshold = options.driftThreshold;
+    const bad = options.denseLayers.find((l) => l >= spec.nLayers);
+    if (bad !== undefined) invalidOption('wf-dense-layers', `layer indices below ${spec.nLayers}`, bad);
   }
 
   static graph(spec: ModelSpec, o: ResolvedWaveOptions, variant: WaveVariant): Uint8Array {
-    return buildWaveGraph(spec, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant !== 'unaligned', coarse: variant === 'unaligned' ? undefined : variant });
+    if (variant === 'coarse') return buildCoarseGraph(spec, o.levels);
+    return buildWaveGraph(spec, {
+      levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant === 'reuse', denseLayers: o.denseLayers,
+    });
   }
 
   /**
@@ -152,16 +175,23 @@ export class WaveFilter implements TokenFilter {
     // The prompt's keys only change with a full refresh, which hands the host new arrays; generation
     // rows are updated in place but lie outside the region, so the level-B sums stay valid.
     const regionKey = `${rs}:${re}`;
-    const c = this.coarse;
-    if (c && c.region === regionKey && c.keys.length === req.keys.length && c.keys.every((k, l) => k === req.keys[l])) {
-      const { nKvHeads: Hkv, headDim: D } = this.spec;
-      c.tensors.forEach((t, l) => (extra[F.coarseIn(l)] = new ort.Tensor('float32', t, [Hkv, c.units, D])));
-      return (await this.session('reuse')).run(req, q, nq, extra);
+    const { nKvHeads: Hkv, headDim: D, nLayers } = this.spec;
+    let c = this.coarse;
+    let coarseMs = 0;
+    if (!(c && c.region === regionKey && c.keys.length === req.keys.length && c.keys.every((k, l) => k === req.keys[l]))) {
+      const session = await this.session('coarse');
+      const t0 = performance.now();
+      const feeds: Record<string, ort.Tensor> = { [F.regionStart]: i64(rs), [F.regionEnd]: i64(re) };
+      req.keys.forEach((k, l) => (feeds[F.key(l)] = new ort.Tensor('float32', k, [Hkv, req.canvasLength, D])));
+      const out = await session.raw(feeds);
+      const tensors = Array.from({ length: nLayers }, (_, l) => out[F.coarseOut(l)].data as Float32Array);
+      c = this.coarse = { keys: [...req.keys], region: regionKey, tensors, units: tensors.map((_, l) => Number(out[F.coarseOut(l)].dims[1])) };
+      coarseMs = performance.now() - t0;
     }
-    const { selection, out } = await (await this.session('build')).runRaw(req, q, nq, extra);
-    const tensors = Array.from({ length: this.spec.nLayers }, (_, l) => out[F.coarseOut(l)].data as Float32Array);
-    this.coarse = { keys: [...req.keys], region: regionKey, tensors, units: Number(out[F.coarseOut(0)].dims[1]) };
-    return selection;
+    const cc = c;
+    cc.tensors.forEach((t, l) => (extra[F.coarseIn(l)] = new ort.Tensor('float32', t, [Hkv, cc.units[l], D])));
+    const sel = await (await this.session('reuse')).run(req, q, nq, extra);
+    return { ...sel, ms: sel.ms + coarseMs };
   }
 
   async dispose(): Promise<void> {}

@@ -1,7 +1,10 @@
 // Invariants of the cached forward: attending to refreshed rows must equal recomputing them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel } from '../../src/index.js';
+import ort from 'onnxruntime-node';
+import { generateIds, loadModel, type TokenFilter } from '../../src/index.js';
+import { FilterSession } from '../../src/filter/filter-session.js';
+import { buildIndexGraph } from '../../src/filter/graphs.js';
 import { DREAM_TINY, LLADA_TINY } from '../helpers.js';
 
 for (const dir of [LLADA_TINY, DREAM_TINY]) {
@@ -57,5 +60,49 @@ test('streamed text is the settled left part and adds up to the answer', async (
   let streamed = '';
   const r = await m.generate('What is the special magic number?', { genLength: 16, steps: 16, onText: (d) => (streamed += d) });
   assert.equal(streamed, r.text);
+  await m.dispose();
+});
+
+test('a filter that keeps every prompt row (in any order) decodes exactly like the dense host', async () => {
+  // bidirectional attention makes the cached rows an unordered set: a compact past holding all of
+  // them, reversed or rotated per head, must give the same tokens as the dense cache
+  const m = await loadModel(LLADA_TINY);
+  const prompt = Array.from({ length: 120 }, (_, i) => (i * 53 + 7) % 380);
+  const opts = { genLength: 16, blockLength: 8, steps: 16, cache: 'dual' as const, promptRefresh: 'first-block' as const };
+  const dense = await generateIds(m.runtime, prompt, opts);
+  const session = await FilterSession.create(buildIndexGraph(m.spec), m.spec);
+  const { nLayers, nKvHeads: Hkv } = m.spec;
+  const all: TokenFilter = {
+    name: 'all', schedule: 'once-per-block', needsBlockQueries: false, windowQueries: 0, promptOnly: true,
+    select: (req) => {
+      const P = req.promptLength;
+      const idx = new BigInt64Array(Hkv * P);
+      for (let h = 0; h < Hkv; h++) for (let t = 0; t < P; t++) idx[h * P + t] = BigInt(h % 2 ? P - 1 - t : (t + 17 * h) % P);
+      const extra: Record<string, ort.Tensor> = {};
+      for (let l = 0; l < nLayers; l++) extra[`indices.${l}`] = new ort.Tensor('int64', idx, [Hkv, P]);
+      return session.run(req, null, 0, extra);
+    },
+    dispose: async () => {},
+  };
+  const sparse = await generateIds(m.runtime, prompt, opts, { filter: all });
+  assert.equal(sparse.timings.selections, 2);
+  assert.equal(sparse.timings.keptPromptRows, 120);
+  assert.deepEqual(sparse.outputIds, dense.outputIds);
+  await session.dispose();
+  await m.dispose();
+});
+
+test('WaveFilter schedules: once per block, every step, and on query drift', async () => {
+  const m = await loadModel(LLADA_TINY);
+  const prompt = Array.from({ length: 150 }, (_, i) => (i * 31 + 5) % 380);
+  const base = { genLength: 16, blockLength: 8, steps: 16, cache: 'dual' as const, filter: 'wavefilter' as const };
+  const once = await m.generate({ inputIds: prompt }, { ...base, wave: { schedule: 'once-per-block' } });
+  assert.equal(once.timings.selections, 2);
+  const every = await m.generate({ inputIds: prompt }, { ...base, wave: { schedule: 'every-step' } });
+  assert.equal(every.timings.selections, 2 + every.timings.cachedSteps, 'a selection before every cached step');
+  const never = await m.generate({ inputIds: prompt }, { ...base, wave: { schedule: 'on-drift', driftThreshold: -0.99 } });
+  assert.equal(never.timings.selections, 2, 'no drift below a cosine of -0.99');
+  const always = await m.generate({ inputIds: prompt }, { ...base, wave: { schedule: 'on-drift', driftThreshold: 1 } });
+  assert.ok(always.timings.selections > 2, 'any drift re-selects at a threshold of 1');
   await m.dispose();
 });

@@ -50,3 +50,24 @@ test('errors go to stderr with a code and a non-zero exit', () => {
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--cache <method>/);
 });
+
+test('generate with a token filter on the dual host, and filter flags validated', () => {
+  const prompt = Array.from({ length: 200 }, (_, i) => (i * 37 + 11) % 380).join(',');
+  const ok = run('generate', '--model', LLADA_TINY, '--input-ids', prompt, '--gen-length', '16', '--block-length', '8', '--cache', 'dual',
+    '--filter', 'wavefilter', '--wf-preset', 'practical', '--budget', '0.5', '--json');
+  assert.equal(ok.status, 0, ok.stderr);
+  const out = JSON.parse(ok.stdout) as { output_ids: number[]; timings: { selections: number; kept_prompt_rows: number }; options: { promptRefresh: string } };
+  assert.equal(out.output_ids.length, 216);
+  assert.equal(out.timings.selections, 2, 'one selection per block');
+  assert.ok(Math.abs(out.timings.kept_prompt_rows - 100) <= 4, `kept ${out.timings.kept_prompt_rows}`);
+  assert.equal(out.options.promptRefresh, 'first-block');
+  const noCache = run('generate', '--model', LLADA_TINY, '--input-ids', prompt, '--filter', 'snapkv');
+  assert.equal(noCache.status, 2);
+  assert.match(noCache.stderr, /needs a cache host/);
+  const stray = run('generate', '--model', LLADA_TINY, '--input-ids', prompt, '--cache', 'dual', '--filter', 'snapkv', '--wf-levels', '3');
+  assert.equal(stray.status, 2);
+  assert.match(stray.stderr, /apply to --filter wavefilter only/);
+  const badProps = run('generate', '--model', LLADA_TINY, '--input-ids', prompt, '--cache', 'dual', '--filter', 'wavefilter', '--wf-proportions', '0.4,2');
+  assert.equal(badProps.status, 2);
+  assert.match(badProps.stderr, /wf-proportions: expected values in \(0, 1\]/);
+});

@@ -66,10 +66,10 @@ test('the WaveFilter graph selects exactly what the TypeScript selector selects 
       assert.ok(sel);
       for (let l = 0; l < nLayers; l++)
         for (let h = 0; h < Hkv; h++)
-          assert.deepEqual(kept(sel.tokens[l], sel.promptRows, h), reference(req, l, h, nq, region, proportions, c.levels), `P=${c.P} ${JSON.stringify(c.wave)} layer ${l} head ${h} round ${round}`);
+          assert.deepEqual(kept(sel.tokens[l], sel.promptRows[l], h), reference(req, l, h, nq, region, proportions, c.levels), `P=${c.P} ${JSON.stringify(c.wave)} layer ${l} head ${h} round ${round}`);
       // the compact rows are the kept prompt rows then every generation row
       const L = c.P + 16;
-      const T = sel.promptRows;
+      const T = sel.promptRows[0];
       const tok = Number(sel.tokens[0][0]);
       assert.deepEqual(Array.from(sel.keys[0].subarray(0, D)), Array.from(req.keys[0].subarray(tok * D, (tok + 1) * D)));
       assert.deepEqual(Array.from(sel.values[0].subarray((T + 3) * D, (T + 4) * D)), Array.from(req.values[0].subarray((c.P + 3) * D, (c.P + 4) * D)));
@@ -83,10 +83,10 @@ test('budget mode keeps about the budget, protected rows included', async () => 
   const factory = new FilterFactory(spec);
   const f = await factory.create({ filter: 'wavefilter', budget: 0.2 }, 0);
   const sel = await f!.select(request(new Rng(5), 1000, 8, 8));
-  const n = kept(sel!.tokens[0], sel!.promptRows, 0).length;
+  const n = kept(sel!.tokens[0], sel!.promptRows[0], 0).length;
   assert.ok(Math.abs(n - 200) <= 8, `kept ${n} of 1000 at budget 0.2`);
-  assert.deepEqual(kept(sel!.tokens[1], sel!.promptRows, 1).slice(0, 4), [0, 1, 2, 3], 'practical preset keeps 4 sinks');
-  assert.ok(kept(sel!.tokens[1], sel!.promptRows, 1).includes(999), 'and the prompt tail');
+  assert.deepEqual(kept(sel!.tokens[1], sel!.promptRows[1], 1).slice(0, 4), [0, 1, 2, 3], 'practical preset keeps 4 sinks');
+  assert.ok(kept(sel!.tokens[1], sel!.promptRows[1], 1).includes(999), 'and the prompt tail');
   await factory.dispose();
 });
 
@@ -94,14 +94,14 @@ test('head-shared selection gives every KV head the same rows', async () => {
   const factory = new FilterFactory(spec);
   const f = await factory.create({ filter: 'wavefilter', wave: { headShared: true } }, 0);
   const sel = (await f!.select(request(new Rng(9), 400, 8, 8)))!;
-  assert.deepEqual(kept(sel.tokens[0], sel.promptRows, 0), kept(sel.tokens[0], sel.promptRows, 1));
+  assert.deepEqual(kept(sel.tokens[0], sel.promptRows[0], 0), kept(sel.tokens[0], sel.promptRows[0], 1));
   await factory.dispose();
 });
 
 test('StreamingLLM keeps the sinks and the most recent prompt rows', async () => {
   const factory = new FilterFactory(spec);
   const sel = (await (await factory.create({ filter: 'streaming', budget: 50 }, 0))!.select(request(new Rng(1), 300, 8, 4)))!;
-  assert.deepEqual(kept(sel.tokens[1], sel.promptRows, 1), [0, 1, 2, 3, ...Array.from({ length: 46 }, (_, i) => 254 + i)]);
+  assert.deepEqual(kept(sel.tokens[1], sel.promptRows[1], 1), [0, 1, 2, 3, ...Array.from({ length: 46 }, (_, i) => 254 + i)]);
   await factory.dispose();
 });
 
@@ -122,7 +122,7 @@ test('SnapKV keeps its observation window and pools around the peak', async () =
   const f = (await factory.create({ filter: 'snapkv', budget: 60 }, 0))!;
   assert.equal(f.windowQueries, 32);
   const sel = (await f.select(needleRequest(new Rng(2), 400, 150, 6, 32)))!;
-  const k = kept(sel.tokens[0], sel.promptRows, 0);
+  const k = kept(sel.tokens[0], sel.promptRows[0], 0);
   assert.equal(k.length, 60);
   for (let p = 368; p < 400; p++) assert.ok(k.includes(p), `window row ${p}`);
   for (let p = 147; p <= 153; p++) assert.ok(k.includes(p), `max-pool (kernel 7) keeps the needle's neighbour ${p}`);
@@ -132,7 +132,7 @@ test('SnapKV keeps its observation window and pools around the peak', async () =
 test('Sparse-dLLM max-pools with width 3 around the highest mean q.k', async () => {
   const factory = new FilterFactory(spec);
   const sel = (await (await factory.create({ filter: 'sparse-dllm', budget: 30 }, 0))!.select(needleRequest(new Rng(4), 300, 100, 8)))!;
-  const k = kept(sel.tokens[0], sel.promptRows, 0);
+  const k = kept(sel.tokens[0], sel.promptRows[0], 0);
   assert.equal(k.length, 30);
   for (const p of [99, 100, 101]) assert.ok(k.includes(p), `row ${p}`);
   await factory.dispose();
@@ -144,12 +144,12 @@ test('H2O accumulates attention mass across selections and keeps a recent window
   const rng = new Rng(8);
   const first = needleRequest(rng, 300, 50, 8);
   const a = (await f.select(first))!;
-  assert.ok(kept(a.tokens[0], a.promptRows, 0).includes(50));
-  for (let p = 280; p < 300; p++) assert.ok(kept(a.tokens[0], a.promptRows, 0).includes(p), 'recent half of the budget');
+  assert.ok(kept(a.tokens[0], a.promptRows[0], 0).includes(50));
+  for (let p = 280; p < 300; p++) assert.ok(kept(a.tokens[0], a.promptRows[0], 0).includes(p), 'recent half of the budget');
   // the second block's queries no longer point at row 50, but its accumulated mass keeps it
   const second = { ...first, blockQueries: request(rng, 300, 8, 8).blockQueries };
   const b = (await f.select(second))!;
-  assert.ok(kept(b.tokens[0], b.promptRows, 0).includes(50), 'heavy hitter carried over');
+  assert.ok(kept(b.tokens[0], b.promptRows[0], 0).includes(50), 'heavy hitter carried over');
   await factory.dispose();
 });
 
@@ -159,11 +159,11 @@ test('random is seeded, unique and inside the prompt', async () => {
   const one = (await (await factory.create({ filter: 'random', budget: 0.25 }, 7))!.select(req))!;
   const two = (await (await factory.create({ filter: 'random', budget: 0.25 }, 7))!.select(req))!;
   const other = (await (await factory.create({ filter: 'random', budget: 0.25 }, 8))!.select(req))!;
-  const k = kept(one.tokens[0], one.promptRows, 0);
+  const k = kept(one.tokens[0], one.promptRows[0], 0);
   assert.equal(new Set(k).size, 50);
   assert.ok(k.every((t) => t >= 0 && t < 200));
-  assert.deepEqual(kept(two.tokens[0], two.promptRows, 0), k);
-  assert.notDeepEqual(kept(other.tokens[0], other.promptRows, 0), k);
+  assert.deepEqual(kept(two.tokens[0], two.promptRows[0], 0), k);
+  assert.notDeepEqual(kept(other.tokens[0], other.promptRows[0], 0), k);
   await factory.dispose();
 });
 
@@ -179,17 +179,29 @@ test('synthetic needle: WaveFilter keeps a planted key at m = 0.3 from 1K to 8K,
       const req = needleRequest(rng, P, needle, 3, 32);
       const wf = (await factory.create({ filter: 'wavefilter', wave: { preset: 'faithful', proportions: [0.3, 0.3] } }, 0))!;
       const ws = (await wf.select(req))!;
-      const budget = kept(ws.tokens[0], ws.promptRows, 0).length;
+      const budget = kept(ws.tokens[0], ws.promptRows[0], 0).length;
       const sk = (await (await factory.create({ filter: 'snapkv', budget }, 0))!.select(req))!;
       for (let l = 0; l < nLayers; l++)
         for (let h = 0; h < Hkv; h++) {
           trials++;
-          if (kept(ws.tokens[l], ws.promptRows, h).includes(needle)) wave++;
-          if (kept(sk.tokens[l], sk.promptRows, h).includes(needle)) snap++;
+          if (kept(ws.tokens[l], ws.promptRows[l], h).includes(needle)) wave++;
+          if (kept(sk.tokens[l], sk.promptRows[l], h).includes(needle)) snap++;
         }
     }
   }
   assert.equal(wave, trials, `WaveFilter kept the needle in ${wave}/${trials}`);
   assert.ok(wave >= snap, `WaveFilter ${wave} vs SnapKV ${snap}`);
   await factory.dispose();
+});
+
+test('dense layers keep every prompt row while the others are filtered', async () => {
+  const factory = new FilterFactory(spec);
+  const f = (await factory.create({ filter: 'wavefilter', wave: { denseLayers: [1], proportions: [0.4, 0.4] } }, 0))!;
+  for (const round of [0, 1]) {
+    const sel = (await f.select(request(new Rng(13), 300, 8, 8)))!;
+    assert.deepEqual(kept(sel.tokens[1], sel.promptRows[1], 1), Array.from({ length: 300 }, (_, i) => i), `round ${round}`);
+    assert.ok(kept(sel.tokens[0], sel.promptRows[0], 0).length < 150);
+  }
+  await factory.dispose();
+  await assert.rejects(new FilterFactory(spec).create({ filter: 'wavefilter', wave: { denseLayers: [5] } }, 0), /wf-dense-layers/);
 });
