@@ -11,6 +11,12 @@ import type { StepEvent } from '../decode/generate.js';
 import { idsArg, intArg, listArg, numArg } from './args.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import { defaultModelDir } from './paths.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RULER_TASKS, type RulerTaskName } from '../bench/ruler/tasks.js';
+import { type MethodSpec, runRuler, writeSummary } from '../bench/ruler/run.js';
+import { findEssayCorpus, loadHotpot, loadSquad, loadWordSources } from '../bench/ruler/sources.js';
+import type { WavePreset } from '../filter/wavefilter.js';
 
 function modelDir(opt: string | undefined): string {
   const dir = opt ?? defaultModelDir();
@@ -167,6 +173,92 @@ program
     const rows = await model.logits(f.inputIds);
     await model.dispose();
     process.stdout.write(`${JSON.stringify({ logits: rows.map((r) => Array.from(r)) })}\n`);
+  });
+
+const bench = program.command('bench').description('long-context benchmarks');
+
+interface RulerFlags {
+  model?: string;
+  tasks?: string;
+  lengths: string;
+  samples: number;
+  seed: number;
+  cache: 'prefix' | 'dual' | 'none';
+  filter: string;
+  budget?: string;
+  wfPreset: string;
+  blockLength: number;
+  threshold?: number;
+  haystack?: string;
+  squad?: string;
+  hotpotqa?: string;
+  out?: string;
+  threads?: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+bench
+  .command('ruler')
+  .description('RULER (synthetic long-context tasks) for a grid of cache hosts and token filters on identical prompts')
+  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
+  .option('--tasks <list>', `comma-separated tasks (default: all but qa_1/qa_2, which need --squad / --hotpotqa): ${RULER_TASKS.map((t) => t.name).join(', ')}`)
+  .option('--lengths <list>', 'prompt lengths in tokens (prompt + answer fit in each)', '4096')
+  .option('--samples <n>', 'samples per task and length', intArg('--samples'), 20)
+  .option('--seed <n>', 'generator seed (training data uses other seeds)', intArg('--seed'), 42)
+  .addOption(new Option('--cache <method>', 'cache host').choices(['none', 'prefix', 'dual']).default('dual'))
+  .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
+  .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
+  .option('--wf-preset <list>', 'WaveFilter presets to compare', 'practical')
+  .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
+  .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
+  .option('--haystack <file>', 'public-domain essay corpus for the essay tasks (default: an installed Debian corpus)')
+  .option('--squad <file>', 'SQuAD v2 dev JSON for qa_1')
+  .option('--hotpotqa <file>', 'HotpotQA dev distractor JSON for qa_2')
+  .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md); reruns resume', 'reports/ruler')
+  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--json', 'print the results object to stdout')
+  .option('--no-progress', 'no progress bar on stderr')
+  .action(async (f: RulerFlags) => {
+    const all = RULER_TASKS.map((t) => t.name);
+    const tasks = (f.tasks ? f.tasks.split(',').map((x) => x.trim()) : all.filter((t) => !t.startsWith('qa_'))) as RulerTaskName[];
+    for (const t of tasks) if (!all.includes(t)) throw new WavefilterError('invalid_option', `--tasks: unknown task ${t}; expected ${all.join(', ')}`, { option: 'tasks' });
+    const lengths = listArg('--lengths')(f.lengths);
+    const filters = f.filter.split(',').map((x) => x.trim()) as FilterName[];
+    for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
+    const budgets = f.budget ? listArg('--budget')(f.budget) : [0.16];
+    const presets = f.wfPreset.split(',').map((x) => x.trim()) as WavePreset[];
+    const methods: MethodSpec[] = [];
+    for (const filter of filters) {
+      if (filter === 'none') methods.push({ name: f.cache, cache: f.cache, filter, budget: null, preset: null });
+      else for (const budget of budgets)
+        for (const preset of filter === 'wavefilter' ? presets : [null])
+          methods.push({ name: `${f.cache}+${filter}${preset ? `-${preset}` : ''}@${budget}`, cache: f.cache, filter, budget, preset });
+    }
+    const essayTasks = tasks.filter((t) => { const c = RULER_TASKS.find((x) => x.name === t)?.config; return c?.kind === 'niah' && c.haystack === 'essay'; });
+    const essay = essayTasks.length ? findEssayCorpus(f.haystack) : null;
+    const qa = { squad: f.squad ? loadSquad(f.squad) : undefined, hotpotqa: f.hotpotqa ? loadHotpot(f.hotpotqa) : undefined };
+    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+    const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'ruler |{bar}| {value}/{total} samples | {what}' }, cliProgress.Presets.shades_classic) : null;
+    let started = false;
+    const results = await runRuler(model, {
+      tasks, lengths, samples: f.samples, methods, outDir: f.out as string, blockLength: f.blockLength, threshold: f.threshold ?? null,
+      env: { words: loadWordSources(), essay: essay?.text, essayId: essay?.id, qa, seed: f.seed },
+      onProgress: (done, total, what) => {
+        if (!started) bar?.start(total, 0, { what });
+        started = true;
+        bar?.update(done, { what });
+      },
+    });
+    bar?.stop();
+    await model.dispose();
+    const summary = writeSummary(f.out as string, {
+      model: model.dir, seed: f.seed, samples: f.samples, lengths, tasks, created: new Date().toISOString(),
+      source: essay ? `RULER-PD (essay haystack: ${essay.id}; keys: friendly-words)` : 'RULER (synthetic tasks; keys: friendly-words)',
+      methods, block_length: f.blockLength, threshold: f.threshold ?? null,
+    }, results);
+    if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stdout.write(`${readFileSync(join(f.out as string, 'results.md'), 'utf8')}`);
   });
 
 program.parseAsync(process.argv).catch(fail);

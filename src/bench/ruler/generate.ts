@@ -186,7 +186,7 @@ function renderVt(hops: number, chains: number, n: number, rng: Rng): Rendered {
   return { input: fill(TEMPLATES.vt, { context, query }), answerPrefix: fill(TEMPLATES.vtAnswer, { num_v: hops + 1, query }), outputs };
 }
 
-function renderCwe(n: number, maxSeq: number, rng: Rng, env: RulerEnv, seed: number): Rendered {
+function renderCwe(n: number, maxSeq: number, env: RulerEnv, seed: number): Rendered {
   const pool = seededShuffle(env.words.pool, seed);
   const words = pool.slice(0, n);
   const [fc, fu] = maxSeq >= 4096 ? [30, 3] : [6, 1];
@@ -200,7 +200,6 @@ function renderCwe(n: number, maxSeq: number, rng: Rng, env: RulerEnv, seed: num
   const shot = render(shotWords, maxSeq >= 4096 ? 10 : 3, maxSeq >= 4096 ? 3 : 1, seed);
   const example = `${fill(TEMPLATES.cwe, { context: shot.context })}${TEMPLATES.cweAnswer} ${shot.answer.map((w, i) => `${i + 1}. ${w}`).join(' ')}`;
   const main = render(words, fc, fu, seed);
-  void rng;
   return { input: `${example}\n${fill(TEMPLATES.cwe, { context: main.context })}`, answerPrefix: TEMPLATES.cweAnswer, outputs: main.answer };
 }
 
@@ -234,7 +233,7 @@ function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number):
     case 'vt':
       return { step: 10, render: (n, rng) => renderVt(c.hops, c.chains, n, rng) };
     case 'cwe':
-      return { step: 10, render: (n, rng) => renderCwe(n, maxSeq, rng, env, seed) };
+      return { step: 10, render: (n) => renderCwe(n, maxSeq, env, seed) };
     case 'fwe':
       return { step: Math.max(1, Math.floor(maxSeq / 32)), render: (n, rng) => renderFwe(n, maxSeq, task.genTokens, c.alpha, rng, seed) };
     case 'qa': {
@@ -254,7 +253,8 @@ function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number):
 export function generateRuler(taskName: RulerTaskName, maxSeq: number, samples: number, env: RulerEnv): RulerSample[] {
   const task = RULER_TASKS.find((t) => t.name === taskName);
   if (!task) throw new WavefilterError('invalid_option', `task: unknown RULER task ${JSON.stringify(taskName)}; expected one of ${RULER_TASKS.map((t) => t.name).join(', ')}`, { option: 'tasks' });
-  const base = env.seed ?? 42;
+  // each task draws its own keys and values: the task's index is mixed into the seed
+  const base = seedFor(env.seed ?? 42, RULER_TASKS.indexOf(task));
   const { step, render } = renderer(task, maxSeq, env, base);
   const budget = maxSeq - task.genTokens;
   const tokens = (r: Rendered): number => env.count(r.input, r.answerPrefix);

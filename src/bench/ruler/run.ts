@@ -1,0 +1,195 @@
+/**
+ * The RULER runner: generates each (task, length) sample set once, runs every method of the grid on
+ * the identical prompts, scores with RULER's metrics, and records per-sample results as JSON lines
+ * as they finish (so a crash or Ctrl-C loses nothing and a rerun resumes), plus a summary.
+ *
+ * Results schema (results.json):
+ *   { benchmark: 'ruler', model, seed, samples, lengths, tasks, created, source,
+ *     methods: [{ name, cache, filter, budget, preset }],
+ *     rows: [{ method, task, length, accuracy, samples, tokens_per_s, runtime_s, generated_tokens, nfe }],
+ *     accuracy: { [method]: { [length]: { [task]: number, mean: number } } },
+ *     peak_rss_mb }
+ * results.jsonl has one object per (method, task, length, index): prediction, references, score,
+ * prompt_tokens, generated_tokens, nfe, wall_ms.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DiffusionModel } from '../../engine.js';
+import type { CacheName } from '../../cache/host.js';
+import type { FilterName } from '../../filter/index.js';
+import type { WavePreset } from '../../filter/wavefilter.js';
+import { WavefilterError } from '../../errors.js';
+import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
+import { matchAll, matchPart, postprocess } from './metrics.js';
+import { RULER_TASKS, type RulerTaskName } from './tasks.js';
+
+export interface MethodSpec {
+  readonly name: string;
+  readonly cache: CacheName;
+  readonly filter: FilterName;
+  readonly budget: number | null;
+  readonly preset: WavePreset | null;
+}
+
+export interface RulerRunOptions {
+  readonly tasks: readonly RulerTaskName[];
+  readonly lengths: readonly number[];
+  readonly samples: number;
+  readonly methods: readonly MethodSpec[];
+  readonly outDir: string;
+  readonly blockLength: number;
+  /** Fast-dLLM confidence threshold; null = one token per step. */
+  readonly threshold: number | null;
+  readonly env: Omit<RulerEnv, 'count'>;
+  readonly onProgress?: (done: number, total: number, what: string) => void;
+}
+
+export interface SampleResult {
+  readonly method: string;
+  readonly task: RulerTaskName;
+  readonly length: number;
+  readonly index: number;
+  readonly prediction: string;
+  readonly references: readonly string[];
+  readonly score: number;
+  readonly prompt_tokens: number;
+  readonly generated_tokens: number;
+  readonly nfe: number;
+  readonly wall_ms: number;
+}
+
+export interface SummaryRow {
+  readonly method: string;
+  readonly task: RulerTaskName;
+  readonly length: number;
+  readonly accuracy: number;
+  readonly samples: number;
+  readonly tokens_per_s: number;
+  readonly runtime_s: number;
+  readonly generated_tokens: number;
+  readonly nfe: number;
+}
+
+/** The model's view of a RULER prompt: chat template (when present) around the input, then the answer prefix. */
+export function promptIds(model: DiffusionModel, s: Pick<RulerSample, 'input' | 'answerPrefix'>): number[] {
+  const codec = model.codec;
+  if (!codec) throw new WavefilterError('invalid_input', `${model.dir}: RULER needs a tokenizer (tokenizer.json)`, { file: model.dir });
+  const head = codec.hasChatTemplate ? codec.encodeChat([{ role: 'user', content: s.input }]) : codec.encodePrompt(s.input);
+  return [...head, ...codec.encodeText(s.answerPrefix)];
+}
+
+const key = (r: { method: string; task: string; length: number; index: number }): string => `${r.method}|${r.task}|${r.length}|${r.index}`;
+
+/** Runs the grid; returns every sample result (resumed ones included). */
+export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promise<SampleResult[]> {
+  mkdirSync(o.outDir, { recursive: true });
+  const jsonl = join(o.outDir, 'results.jsonl');
+  const done = new Map<string, SampleResult>();
+  if (existsSync(jsonl))
+    for (const line of readFileSync(jsonl, 'utf8').split('\n'))
+      if (line.trim()) {
+        try {
+          const r = JSON.parse(line) as SampleResult;
+          done.set(key(r), r);
+        } catch {
+          // a line cut by a crash: that sample runs again
+        }
+      }
+  const count = (input: string, prefix: string): number => promptIds(model, { input, answerPrefix: prefix }).length;
+  const total = o.tasks.length * o.lengths.length * o.samples * o.methods.length;
+  let progress = 0;
+  const results: SampleResult[] = [];
+  for (const length of o.lengths) {
+    for (const task of o.tasks) {
+      const t = RULER_TASKS.find((x) => x.name === task);
+      if (!t) throw new WavefilterError('invalid_option', `tasks: unknown RULER task ${task}`, { option: 'tasks' });
+      const genLength = Math.ceil(t.genTokens / o.blockLength) * o.blockLength;
+      const samples = generateRuler(task, length, o.samples, { ...o.env, count: (i, p) => count(i, p) + (genLength - t.genTokens) });
+      for (const m of o.methods) {
+        for (const s of samples) {
+          const k = key({ method: m.name, task, length, index: s.index });
+          const prev = done.get(k);
+          if (prev) {
+            results.push(prev);
+            o.onProgress?.(++progress, total, `${m.name} ${task} ${length}`);
+            continue;
+          }
+          const ids = promptIds(model, s);
+          const t0 = performance.now();
+          const out = await model.generate({ inputIds: ids }, {
+            genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, cache: m.cache, filter: m.filter, budget: m.budget,
+            ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}), allowLongContext: true,
+          });
+          const wall = performance.now() - t0;
+          const prediction = postprocess(out.text ?? '');
+          const stop = new Set([model.spec.eosTokenId, model.spec.eotTokenId].filter((x): x is number => x !== null));
+          const firstStop = out.generatedIds.findIndex((x) => stop.has(x));
+          const r: SampleResult = {
+            method: m.name, task, length, index: s.index, prediction, references: s.outputs,
+            score: (s.metric === 'all' ? matchAll : matchPart)(prediction, s.outputs), prompt_tokens: ids.length,
+            generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: wall,
+          };
+          appendFileSync(jsonl, `${JSON.stringify(r)}\n`);
+          results.push(r);
+          o.onProgress?.(++progress, total, `${m.name} ${task} ${length}`);
+        }
+      }
+    }
+  }
+  return results;
+}
+
+/** Per (method, task, length): RULER accuracy (mean x 100, 2 decimals), throughput and runtime. */
+export function summarize(results: readonly SampleResult[]): SummaryRow[] {
+  const groups = new Map<string, SampleResult[]>();
+  for (const r of results) {
+    const k = `${r.method}|${r.task}|${r.length}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const ms = g.reduce((a, r) => a + r.wall_ms, 0);
+    const gen = g.reduce((a, r) => a + r.generated_tokens, 0);
+    return {
+      method: g[0].method, task: g[0].task, length: g[0].length, samples: g.length,
+      accuracy: Math.round((g.reduce((a, r) => a + r.score, 0) / g.length) * 10000) / 100,
+      tokens_per_s: ms > 0 ? (gen * 1000) / ms : 0, runtime_s: ms / 1000, generated_tokens: gen, nfe: g.reduce((a, r) => a + r.nfe, 0),
+    };
+  });
+}
+
+/** A markdown table: one row per method and length, one column per task, then the mean. */
+export function markdownTable(rows: readonly SummaryRow[]): string {
+  const tasks = [...new Set(rows.map((r) => r.task))];
+  const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
+  const out = [`| method | length | ${tasks.join(' | ')} | mean | tokens/s | runtime s |`, `|---|---|${tasks.map(() => '---|').join('')}---|---|---|`];
+  for (const k of keys) {
+    const [method, length] = k.split('|');
+    const rs = rows.filter((r) => r.method === method && String(r.length) === length);
+    const acc = tasks.map((t) => rs.find((r) => r.task === t)?.accuracy);
+    const valid = acc.filter((a): a is number => a !== undefined);
+    const ms = rs.reduce((a, r) => a + r.runtime_s, 0);
+    const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
+    out.push(`| ${method} | ${length} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${(valid.reduce((a, b) => a + b, 0) / Math.max(1, valid.length)).toFixed(2)} | ${(gen / Math.max(ms, 1e-9)).toFixed(2)} | ${ms.toFixed(1)} |`);
+  }
+  return out.join('\n');
+}
+
+/** Writes results.json and results.md next to results.jsonl; returns the summary object. */
+export function writeSummary(dir: string, meta: Record<string, unknown>, results: readonly SampleResult[]): Record<string, unknown> {
+  const rows = summarize(results);
+  const accuracy: Record<string, Record<string, Record<string, number>>> = {};
+  for (const r of rows) {
+    const byLen = (accuracy[r.method] ??= {});
+    const t = (byLen[String(r.length)] ??= {});
+    t[r.task] = r.accuracy;
+  }
+  for (const byLen of Object.values(accuracy))
+    for (const t of Object.values(byLen)) {
+      const v = Object.values(t);
+      t.mean = Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 100) / 100;
+    }
+  const summary = { benchmark: 'ruler', ...meta, rows, accuracy, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  writeFileSync(join(dir, 'results.md'), `${markdownTable(rows)}\n`);
+  return summary;
+}
