@@ -131,7 +131,8 @@ export class DiffusionModel {
     // otherwise, filtered generation refreshes the prompt once (WaveFilter's faithful preset keeps
     // the host's every-block refresh, as the paper does).
     const faithful = filter instanceof WaveFilter && filter.options.preset === 'faithful';
-    const promptRefresh = opts.promptRefresh ?? (filter && !faithful ? 'first-block' : 'every-block');
+    const cached = (opts.cache ?? 'none') !== 'none';
+    const promptRefresh = opts.promptRefresh ?? (filter && !faithful && cached ? 'first-block' : 'every-block');
     const r = await generateIds(this.runtime, prompt, { ...opts, promptRefresh }, hooks);
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };

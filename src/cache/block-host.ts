@@ -46,6 +46,7 @@ export class BlockCacheHost implements CacheHost {
   private lastBlockQueries: Float32Array[] | null = null;
   private layouts = new WeakMap<ForwardPlan, QueryLayout>();
   private biasCache: Float32Array[] = [];
+  private pastMemo: { compact: Selection | null; keys: Float32Array[]; qlo: number; qhi: number; L: number; past: PastKV } | null = null;
   private selectMs = 0;
   /** on-drift schedule: the block queries' per-layer centroids at the last selection, and whether they moved. */
   private selectedCentroids: Float64Array[] | null = null;
@@ -92,6 +93,9 @@ export class BlockCacheHost implements CacheHost {
   private past(qlo: number, qhi: number, L: number): PastKV {
     const { nLayers, nKvHeads: Hkv } = this.spec;
     const c = this.compact;
+    // the cached steps of a block share their past: build the masks once per (cache, query range)
+    const memo = this.pastMemo;
+    if (memo && memo.compact === c && memo.keys === this.keys && memo.qlo === qlo && memo.qhi === qhi && memo.L === L) return memo.past;
     const rows: number[] = [];
     const bias: Float32Array[] = [];
     for (let l = 0; l < nLayers; l++) {
@@ -115,7 +119,9 @@ export class BlockCacheHost implements CacheHost {
       rows.push(tc);
       bias.push(b);
     }
-    return c ? { keys: c.keys, values: c.values, rows, bias } : { keys: this.keys, values: this.values, rows, bias };
+    const past = c ? { keys: c.keys, values: c.values, rows, bias } : { keys: this.keys, values: this.values, rows, bias };
+    this.pastMemo = { compact: c, keys: this.keys, qlo, qhi, L, past };
+    return past;
   }
 
   async absorb(plan: ForwardPlan, result: ForwardResult, ctx: StepContext): Promise<void> {

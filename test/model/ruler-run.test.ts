@@ -32,7 +32,9 @@ test('runs a method grid, resumes, and summarises', async () => {
   const second = await runRuler(model, { ...opts, tasks: [...opts.tasks] });
   assert.equal(second.length, 8);
   const after = readFileSync(file, 'utf8').trim().split('\n');
-  assert.equal(after.length, 9, 'one new line appended, nothing rerun twice');
+  assert.equal(after.length, 8, 'the cut line is dropped and only that sample is redone');
+  assert.deepEqual(after.slice(0, 7), lines.slice(0, 7));
+  assert.ok(after.every((l) => JSON.parse(l)));
   assert.deepEqual(second.map((r) => r.prediction), first.map((r) => r.prediction), 'deterministic: same predictions on rerun');
   const summary = writeSummary(dir, { model: LLADA_TINY }, second) as { rows: Array<{ accuracy: number; samples: number }>; accuracy: Record<string, Record<string, Record<string, number>>> };
   assert.equal(summary.rows.length, 4);

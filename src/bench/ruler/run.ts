@@ -85,16 +85,22 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
   mkdirSync(o.outDir, { recursive: true });
   const jsonl = join(o.outDir, 'results.jsonl');
   const done = new Map<string, SampleResult>();
-  if (existsSync(jsonl))
-    for (const line of readFileSync(jsonl, 'utf8').split('\n'))
+  if (existsSync(jsonl)) {
+    const text = readFileSync(jsonl, 'utf8');
+    const kept: string[] = [];
+    for (const line of text.split('\n'))
       if (line.trim()) {
         try {
           const r = JSON.parse(line) as SampleResult;
           done.set(key(r), r);
+          kept.push(line);
         } catch {
-          // a line cut by a crash: that sample runs again
+          // a line cut by a crash: dropped, and that sample runs again
         }
       }
+    const clean = kept.map((l) => `${l}\n`).join('');
+    if (clean !== text) writeFileSync(jsonl, clean);
+  }
   const count = (input: string, prefix: string): number => promptIds(model, { input, answerPrefix: prefix }).length;
   const total = o.tasks.length * o.lengths.length * o.samples * o.methods.length;
   let progress = 0;
