@@ -14,7 +14,7 @@ import ort from 'onnxruntime-node';
 import type { ModelSpec } from '../model/spec.js';
 import { Rng } from '../decode/rng.js';
 import { FilterSession, i64 } from './filter-session.js';
-import { FilterNames as F, type ScoreKind, buildIndexGraph, buildScoreGraph } from './graphs.js';
+import { FilterNames as F, type ScoreKind, buildScoreGraph } from './graphs.js';
 import { type Budget, type Selection, type SelectionRequest, type TokenFilter, budgetTokens } from './token-filter.js';
 
 export const SNAPKV_WINDOW = 32;
@@ -26,7 +26,6 @@ export class StreamingFilter implements TokenFilter {
   readonly schedule = 'once-per-block' as const;
   readonly needsBlockQueries = false;
   readonly windowQueries = 0;
-  readonly promptOnly = true;
   constructor(private readonly spec: ModelSpec, private readonly session: FilterSession, private readonly budget: Budget, private readonly sinks = 4) {}
 
   async select(req: SelectionRequest): Promise<Selection | null> {
@@ -50,7 +49,6 @@ export class RandomFilter implements TokenFilter {
   readonly schedule = 'once-per-block' as const;
   readonly needsBlockQueries = false;
   readonly windowQueries = 0;
-  readonly promptOnly = true;
   private readonly rng: Rng;
   private cached: { p: number; t: number; extra: Record<string, ort.Tensor> } | null = null;
   constructor(private readonly spec: ModelSpec, private readonly session: FilterSession, private readonly budget: Budget, seed: number) {
@@ -88,12 +86,10 @@ export class ScoredFilter implements TokenFilter {
   readonly schedule = 'once-per-block' as const;
   readonly needsBlockQueries: boolean;
   readonly windowQueries: number;
-  readonly promptOnly: boolean;
   private acc: Float32Array[] | null = null;
   constructor(readonly name: ScoreKind, private readonly spec: ModelSpec, private readonly session: FilterSession, private readonly budget: Budget) {
     this.needsBlockQueries = name !== 'snapkv';
     this.windowQueries = name === 'snapkv' ? SNAPKV_WINDOW : 0;
-    this.promptOnly = name === 'snapkv';
   }
 
   static graph(spec: ModelSpec, kind: ScoreKind): Uint8Array {
@@ -124,4 +120,3 @@ export class ScoredFilter implements TokenFilter {
   async dispose(): Promise<void> {}
 }
 
-export { buildIndexGraph };

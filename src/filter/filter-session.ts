@@ -19,7 +19,7 @@ export class FilterSession {
 
   /** Feeds the layer K/V (and queries when given) plus `extra` inputs; returns the compact selection. */
   async run(req: SelectionRequest, queries: readonly Float32Array[] | null, nq: number, extra: Record<string, ort.Tensor>, extraOut?: (out: ort.InferenceSession.OnnxValueMapType) => void): Promise<Selection> {
-    const { selection } = await this.runRaw(req, queries, nq, extra);
+    const { selection } = await this.runRaw(req, queries, nq, extra, extraOut);
     return selection;
   }
 

@@ -3,7 +3,6 @@
  * a refresh (and, for `every-step` filters, before each cached step); the filter returns the compact
  * past the host then attends to: kept prompt rows per KV head, followed by every generation row.
  */
-import type { ModelSpec } from '../model/spec.js';
 
 export type SelectionSchedule = 'once-per-block' | 'every-step' | 'on-drift';
 
@@ -46,8 +45,6 @@ export interface TokenFilter {
   readonly needsBlockQueries: boolean;
   /** How many trailing prompt positions' queries `select` needs (0 for none). */
   readonly windowQueries: number;
-  /** Whether a selection may be reused while the prompt's K/V are unchanged (query-independent filters). */
-  readonly promptOnly: boolean;
   /** The compact past, or null to keep every prompt row (nothing to filter at this budget). */
   select(req: SelectionRequest): Promise<Selection | null>;
   dispose(): Promise<void>;
@@ -60,9 +57,4 @@ export type Budget = { readonly fraction: number } | { readonly tokens: number }
 export function budgetTokens(budget: Budget, p: number): number {
   const t = 'fraction' in budget ? Math.round(budget.fraction * p) : budget.tokens;
   return Math.max(1, Math.min(p, Math.floor(t)));
-}
-
-export interface FilterContext {
-  readonly spec: ModelSpec;
-  readonly seed: number;
 }

@@ -110,7 +110,6 @@ export class WaveFilter implements TokenFilter {
   readonly name = 'wavefilter';
   readonly needsBlockQueries = true;
   readonly windowQueries = 0;
-  readonly promptOnly = false;
   readonly schedule: SelectionSchedule;
   readonly driftThreshold: number;
   readonly options: ResolvedWaveOptions;

@@ -69,7 +69,7 @@ export interface GraphOptions {
 /** Builds the serialized forward graph. */
 export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts: GraphOptions = { dtype: 'fp32' }): Uint8Array {
   const g = new GraphBuilder();
-  const { nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d, vocabSize: V } = spec;
+  const { nHeads: H, nKvHeads: Hkv, headDim: D, vocabSize: V } = spec;
   const G = H / Hkv;
   const N = GraphNames;
 
@@ -185,6 +185,5 @@ export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts:
   const plogp = g.op('Mul', [prob, g.op('Log', [g.op('Add', [prob, g.scalarF64(1e-10)])])]);
   g.op('ReduceSum', [plogp, g.constI64([-1])], { keepdims: 0 }, { name: N.negEntropy });
   g.output(N.negEntropy, DT.DOUBLE, ['Nl']);
-  void d;
   return encodeModel(g.graph('wavefilter_forward'));
 }

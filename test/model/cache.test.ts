@@ -73,7 +73,7 @@ test('a filter that keeps every prompt row (in any order) decodes exactly like t
   const session = await FilterSession.create(buildIndexGraph(m.spec), m.spec);
   const { nLayers, nKvHeads: Hkv } = m.spec;
   const all: TokenFilter = {
-    name: 'all', schedule: 'once-per-block', needsBlockQueries: false, windowQueries: 0, promptOnly: true,
+    name: 'all', schedule: 'once-per-block', needsBlockQueries: false, windowQueries: 0,
     select: (req) => {
       const P = req.promptLength;
       const idx = new BigInt64Array(Hkv * P);

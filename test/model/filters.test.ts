@@ -146,10 +146,13 @@ test('H2O accumulates attention mass across selections and keeps a recent window
   const a = (await f.select(first))!;
   assert.ok(kept(a.tokens[0], a.promptRows[0], 0).includes(50));
   for (let p = 280; p < 300; p++) assert.ok(kept(a.tokens[0], a.promptRows[0], 0).includes(p), 'recent half of the budget');
-  // the second block's queries no longer point at row 50, but its accumulated mass keeps it
-  const second = { ...first, blockQueries: request(rng, 300, 8, 8).blockQueries };
+  // the second block's queries point away from row 50 (negated): only its accumulated mass keeps it
+  const second = { ...first, blockQueries: (first.blockQueries as Float32Array[]).map((q) => q.map((x) => -x)) };
   const b = (await f.select(second))!;
   assert.ok(kept(b.tokens[0], b.promptRows[0], 0).includes(50), 'heavy hitter carried over');
+  // without the carried scores the same second block drops it
+  const fresh = (await (await factory.create({ filter: 'h2o', budget: 40 }, 0))!.select(second))!;
+  assert.ok(!kept(fresh.tokens[0], fresh.promptRows[0], 0).includes(50), 'a fresh H2O on the second block alone drops row 50');
   await factory.dispose();
 });
 
