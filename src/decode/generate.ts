@@ -101,15 +101,16 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
   let settled = 0;
   let stopReason: 'done' | 'aborted' = 'done';
 
-  const dreamScoring = { temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg };
+  const dreamScoring = { temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg, maskId: spec.maskTokenId };
   const lladaScoring = {
     temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
-    eosId: spec.eosTokenId, eotId: spec.eotTokenId,
+    eosId: spec.eosTokenId, eotId: spec.eotTokenId, maskId: spec.maskTokenId,
   };
   const useStats = options.scoring !== 'js' && (isDream ? canScoreDreamFromStats(dreamScoring) : canScoreLladaFromStats(lladaScoring));
   const V = spec.vocabSize;
   const score = (r: ForwardResult, i: number): Scored => {
-    if (useStats && r.stats) return isDream ? scoreDreamFromStats(r.stats, i, dreamScoring) : scoreLladaFromStats(r.stats, i, lladaScoring, rng);
+    if (useStats && r.stats)
+      return isDream ? scoreDreamFromStats(r.stats, i, dreamScoring) : scoreLladaFromStats(r.stats, i, lladaScoring, rng);
     const row = r.logits.subarray(i * V, (i + 1) * V);
     return isDream ? scoreDream(row, dreamScoring, rng) : scoreLlada(row, lladaScoring, rng);
   };
@@ -156,7 +157,8 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
           : isDream
             ? o.algTemp ? { kind: 'sampled_quota', count: dreamQuota(masks, k, S, timesteps), temperature: o.algTemp }
               : { kind: 'quota', count: dreamQuota(masks, k, S, timesteps) }
-            : { kind: 'quota', count: k < S ? schedule[k] : 0 };
+            // past the schedule (only if a step could not commit its quota) keep going one token a step
+            : { kind: 'quota', count: k < S ? schedule[k] : 1 };
         commit.push(...selectTransfers(scored.map((s) => s.confidence), rule, rng));
       }
       const committed = commit.map((i) => {

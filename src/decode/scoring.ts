@@ -18,6 +18,8 @@ export interface LladaScoring {
   readonly confidenceEosEotInf: boolean;
   readonly eosId: number | null;
   readonly eotId: number | null;
+  /** The mask token is never a prediction: committing it would leave the position masked forever. */
+  readonly maskId: number;
 }
 
 /** log-sum-exp of a row in float64, skipping masked-out ids. */
@@ -33,7 +35,8 @@ const NONE = new Set<number>();
 
 /** LLaDA / Fast-dLLM: Gumbel-max sample (argmax at T = 0), confidence = softmax(logits)[token]. */
 export function scoreLlada(row: Float32Array, o: LladaScoring, rng: Rng): Scored {
-  const banned = o.logitsEosInf && o.eosId !== null ? new Set([o.eosId]) : NONE;
+  const banned = new Set([o.maskId]);
+  if (o.logitsEosInf && o.eosId !== null) banned.add(o.eosId);
   let best = -1;
   let bestV = -Infinity;
   const T = o.temperature;
@@ -68,6 +71,8 @@ export interface DreamScoring {
   readonly topP: number | null;
   readonly topK: number | null;
   readonly alg: DreamAlg;
+  /** Excluded from predictions, as for LLaDA. */
+  readonly maskId: number;
 }
 
 /** Dream's sample_tokens: temperature, top-p, top-k, then softmax; confidence per `alg`. */
@@ -75,6 +80,7 @@ export function scoreDream(row: Float32Array, o: DreamScoring, rng: Rng): Scored
   const V = row.length;
   const l = new Float64Array(V);
   for (let j = 0; j < V; j++) l[j] = o.temperature > 0 ? row[j] / o.temperature : row[j];
+  l[o.maskId] = -Infinity;
   const FMIN = -3.4028234663852886e38; // torch.finfo(float32).min, as Dream's filters use
   if (o.topP !== null && o.topP < 1) {
     const order = Array.from({ length: V }, (_, j) => j).sort((a, b) => l[b] - l[a] || a - b);

@@ -18,8 +18,8 @@
  *                            fresh rows only (requires Tc = 0)           log_sum_exp  f64 [Nl]
  *                                                                        neg_entropy  f64 [Nl]     sum p log(p + 1e-10)
  *
- * The last four summarise each logits row in float64 (the reference's confidence precision), so
- * greedy decoding scores a row without a JS pass over the vocabulary.
+ * The last four summarise each logits row in float64 (the reference's confidence precision), mask
+ * token excluded, so greedy decoding scores a row without a JS pass over the vocabulary.
  *
  * Why two attention paths: a cache refresh attends T x T (T up to 16K), where explicit scores would
  * need H*T*T floats (16 GiB at 16K); ORT's com.microsoft MultiHeadAttention runs flash attention
@@ -172,7 +172,10 @@ export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, _opts:
   const logits = linear(rmsNorm(hl, spec.tensors.finalNorm), spec.tensors.lmHead);
   g.identity(logits, N.logits);
   g.output(N.logits, DT.FLOAT, ['Nl', V]);
-  const l64 = g.op('Cast', [logits], { to: DT.DOUBLE });
+  // the summaries exclude the mask token, which is never a valid prediction (decode/scoring.ts does the same)
+  const maskBias = new Float64Array(V);
+  maskBias[spec.maskTokenId] = -Infinity;
+  const l64 = g.op('Add', [g.op('Cast', [logits], { to: DT.DOUBLE }), g.constF64(maskBias, [V])]);
   const [topV, topI] = g.opN('TopK', [l64, g.constI64([2])], 2, { axis: -1, largest: 1, sorted: 1 });
   g.identity(topV, N.topValues);
   g.identity(topI, N.topIds);

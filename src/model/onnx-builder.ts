@@ -116,6 +116,13 @@ export class GraphBuilder {
     return name;
   }
 
+  constF64(values: ArrayLike<number>, dims: readonly number[]): string {
+    const name = this.fresh('c_f64');
+    const f = Float64Array.from(values as ArrayLike<number>);
+    this.initializers.push({ name, dataType: DT.DOUBLE, dims: [...dims], rawData: new Uint8Array(f.buffer) });
+    return name;
+  }
+
   scalarF64(v: number): string {
     const name = this.fresh('c_f64');
     this.initializers.push({ name, dataType: DT.DOUBLE, dims: [], doubleData: [v] });

@@ -106,3 +106,21 @@ test('WaveFilter schedules: once per block, every step, and on query drift', asy
   assert.ok(always.timings.selections > 2, 'any drift re-selects at a threshold of 1');
   await m.dispose();
 });
+
+// Before the mask id was excluded from predictions, this exact case never ended: the tiny random model
+// predicted the mask id in block 3 under SnapKV, the committed "token" left the position masked, and
+// the block's schedule ran out with masks left. The timeout turns such a regression into a failure.
+test('the mask token is never committed as a prediction, so decoding always ends', { timeout: 60_000 }, async () => {
+  const { generateRuler } = await import('../../src/bench/ruler/generate.js');
+  const { loadWordSources } = await import('../../src/bench/ruler/sources.js');
+  const { promptIds } = await import('../../src/bench/ruler/run.js');
+  const m = await loadModel(LLADA_TINY);
+  const [s] = generateRuler('niah_single_1', 512, 1, { count: (i, p) => promptIds(m, { input: i, answerPrefix: p }).length, words: loadWordSources(), seed: 42 });
+  const ids = promptIds(m, s);
+  for (const scoring of ['auto', 'js'] as const) {
+    const r = await m.generate({ inputIds: ids }, { genLength: 128, blockLength: 32, steps: 128, cache: 'dual', filter: 'snapkv', budget: 0.3, scoring });
+    assert.equal(r.nfe, 128);
+    assert.ok(!r.generatedIds.includes(m.spec.maskTokenId));
+  }
+  await m.dispose();
+});
