@@ -95,8 +95,8 @@ export class DiffusionModel {
     return codec.encodeChat(input as readonly ChatMessage[], chatOptions);
   }
 
-  /** Ids that end an answer. */
-  private stopIds(): Set<number> {
+  /** Ids that end an answer (EOS, end of turn). */
+  stopIds(): Set<number> {
     const s = new Set<number>();
     if (this.spec.eosTokenId !== null) s.add(this.spec.eosTokenId);
     if (this.spec.eotTokenId !== null) s.add(this.spec.eotTokenId);

@@ -101,10 +101,7 @@ export class GraphBuilder {
   }
 
   constF32(values: ArrayLike<number>, dims: readonly number[]): string {
-    const name = this.fresh('c_f32');
-    const f = Float32Array.from(values as ArrayLike<number>);
-    this.initializers.push({ name, dataType: DT.FLOAT, dims: [...dims], rawData: new Uint8Array(f.buffer) });
-    return name;
+    return this.rawConst('c_f32', DT.FLOAT, Float32Array.from(values), dims);
   }
 
   scalarF32(v: number): string {
@@ -117,9 +114,13 @@ export class GraphBuilder {
   }
 
   constF64(values: ArrayLike<number>, dims: readonly number[]): string {
-    const name = this.fresh('c_f64');
-    const f = Float64Array.from(values as ArrayLike<number>);
-    this.initializers.push({ name, dataType: DT.DOUBLE, dims: [...dims], rawData: new Uint8Array(f.buffer) });
+    return this.rawConst('c_f64', DT.DOUBLE, Float64Array.from(values), dims);
+  }
+
+  /** An initializer holding `data`'s bytes (little-endian, as ONNX raw_data expects). */
+  private rawConst(hint: string, dataType: ElemType, data: Float32Array | Float64Array, dims: readonly number[]): string {
+    const name = this.fresh(hint);
+    this.initializers.push({ name, dataType, dims: [...dims], rawData: new Uint8Array(data.buffer) });
     return name;
   }
 

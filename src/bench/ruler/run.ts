@@ -103,6 +103,7 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
   }
   const count = (input: string, prefix: string): number => promptIds(model, { input, answerPrefix: prefix }).length;
   const total = o.tasks.length * o.lengths.length * o.samples * o.methods.length;
+  const stop = model.stopIds();
   let progress = 0;
   const results: SampleResult[] = [];
   for (const length of o.lengths) {
@@ -111,8 +112,10 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
       if (!t) throw new WavefilterError('invalid_option', `tasks: unknown RULER task ${task}`, { option: 'tasks' });
       const genLength = Math.ceil(t.genTokens / o.blockLength) * o.blockLength;
       const samples = generateRuler(task, length, o.samples, { ...o.env, count: (i, p) => count(i, p) + (genLength - t.genTokens) });
+      // each sample's prompt ids are the same for every method: encode them once
+      const ids = samples.map((s) => promptIds(model, s));
       for (const m of o.methods) {
-        for (const s of samples) {
+        for (const [n, s] of samples.entries()) {
           const k = key({ method: m.name, task, length, index: s.index });
           const prev = done.get(k);
           if (prev) {
@@ -120,19 +123,17 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
             o.onProgress?.(++progress, total, `${m.name} ${task} ${length}`);
             continue;
           }
-          const ids = promptIds(model, s);
           const t0 = performance.now();
-          const out = await model.generate({ inputIds: ids }, {
+          const out = await model.generate({ inputIds: ids[n] }, {
             genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, cache: m.cache, filter: m.filter, budget: m.budget,
             ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}), allowLongContext: true,
           });
           const wall = performance.now() - t0;
           const prediction = postprocess(out.text ?? '');
-          const stop = new Set([model.spec.eosTokenId, model.spec.eotTokenId].filter((x): x is number => x !== null));
           const firstStop = out.generatedIds.findIndex((x) => stop.has(x));
           const r: SampleResult = {
             method: m.name, task, length, index: s.index, prediction, references: s.outputs,
-            score: (s.metric === 'all' ? matchAll : matchPart)(prediction, s.outputs), prompt_tokens: ids.length,
+            score: (s.metric === 'all' ? matchAll : matchPart)(prediction, s.outputs), prompt_tokens: ids[n].length,
             generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: wall,
           };
           appendFileSync(jsonl, `${JSON.stringify(r)}\n`);
