@@ -11,6 +11,7 @@ import type { CacheName } from '../src/cache/host.js';
 import { intArg } from '../src/cli/args.js';
 import { DEFAULT_SHAPE, randomCheckpoint } from './random-model.js';
 import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
+import { runAttentionBench } from './attention.js';
 
 interface Row {
   method: string;
@@ -27,7 +28,7 @@ interface Row {
 
 const program = new Command()
   .name('bench')
-  .argument('[which]', 'benchmark: engine (cache hosts) or wavefilter (token filters on the dual host)', 'engine')
+  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host) or attention (fused vs explicit refresh attention)', 'engine')
   .option('--prompt-lengths <list>', 'comma-separated prompt lengths', '4096')
   .option('--methods <list>', 'engine: cache hosts (none,prefix,dual); wavefilter: dual,dual-first-block,wf-practical,wf-faithful,snapkv,streaming,h2o,sparse-dllm,random')
   .option('--budget <b>', 'wavefilter: kept prompt rows, fraction or count', '0.16')
@@ -38,6 +39,13 @@ const program = new Command()
   .option('--threads <n>', 'ORT threads', intArg('--threads'))
   .option('--json', 'print the rows as JSON')
   .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; json?: boolean }) => {
+    if (which === 'attention') {
+      for (const T of f.promptLengths.split(',').map(Number)) {
+        const r = await runAttentionBench(T, (x) => process.stderr.write(x));
+        console.log(`T ${T}: fused ${r.fusedMs.toFixed(0)} ms, explicit ${r.explicitMs.toFixed(0)} ms, ${(r.explicitMs / r.fusedMs).toFixed(1)}x`);
+      }
+      return;
+    }
     if (which === 'wavefilter') {
       const rows = await runWaveBench({
         promptLengths: f.promptLengths.split(',').map(Number), genLength: f.genLength, blockLength: f.blockLength, steps: f.steps,
@@ -47,7 +55,7 @@ const program = new Command()
       else console.log(`\n${waveTable(rows)}`);
       return;
     }
-    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine or wavefilter`);
+    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine, wavefilter or attention`);
     f.methods ??= 'none,prefix,dual';
     const shape = { ...DEFAULT_SHAPE, layers: f.layers };
     process.stderr.write(`model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute)\n`);
