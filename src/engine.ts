@@ -24,6 +24,13 @@ export interface LoadOptions {
   readonly dtype?: 'fp32';
   readonly threads?: number;
   readonly onProgress?: (e: LoadEvent) => void;
+  /**
+   * Context extension beyond the trained length: RoPE base to use instead of the config's (e.g.
+   * NTK / LongLLaDA-style theta scaling) and the context limit to enforce instead of
+   * `max_sequence_length`. Both change the model's behaviour; report them with any result.
+   */
+  readonly ropeTheta?: number;
+  readonly maxLength?: number;
 }
 
 /** What to generate from: plain text, chat messages, or raw token ids (no template). */
@@ -67,7 +74,7 @@ export class DiffusionModel {
     const t0 = performance.now();
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new WavefilterError('file_not_found', `${dir}: model folder not found`, { file: dir });
     opts.onProgress?.({ status: 'initiate', dir });
-    const spec = readModelSpec(dir);
+    const spec = extendContext(readModelSpec(dir), opts);
     const store = TensorStore.open(dir);
     const bytes = [...store.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
     opts.onProgress?.({ status: 'checkpoint', files: store.files.length, tensors: store.tensors.size, bytes });
@@ -158,6 +165,16 @@ export class DiffusionModel {
     await this.filters.dispose();
     await this.runtime.dispose();
   }
+}
+
+function extendContext(spec: ModelSpec, opts: LoadOptions): ModelSpec {
+  const { ropeTheta, maxLength } = opts;
+  if (ropeTheta !== undefined && !(Number.isFinite(ropeTheta) && ropeTheta > 0))
+    throw new WavefilterError('invalid_option', `ropeTheta: expected a positive number, found ${ropeTheta}`, { option: 'ropeTheta' });
+  if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength > 0))
+    throw new WavefilterError('invalid_option', `maxLength: expected a positive integer, found ${maxLength}`, { option: 'maxLength' });
+  if (ropeTheta === undefined && maxLength === undefined) return spec;
+  return { ...spec, ropeTheta: ropeTheta ?? spec.ropeTheta, maxSequenceLength: maxLength ?? spec.maxSequenceLength };
 }
 
 /** Loads a model folder in Hugging Face layout. */

@@ -10,17 +10,20 @@ import { loadModel } from '../engine.js';
 import type { StepEvent } from '../decode/generate.js';
 import { idsArg, intArg, listArg, numArg } from './args.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
-import { defaultModelDir } from './paths.js';
-import { readFileSync } from 'node:fs';
+import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RULER_TASKS, type RulerTaskName } from '../bench/ruler/tasks.js';
-import { type MethodSpec, runRuler, writeSummary } from '../bench/ruler/run.js';
+import { type MethodSpec, type SampleResult, promptIds, runRuler, writeSummary } from '../bench/ruler/run.js';
+import { generateRuler } from '../bench/ruler/generate.js';
+import { matchAll, matchPart, postprocess } from '../bench/ruler/metrics.js';
+import { writeRulerCharts } from '../bench/ruler/charts.js';
 import { findEssayCorpus, loadHotpot, loadSquad, loadWordSources } from '../bench/ruler/sources.js';
 import type { WavePreset } from '../filter/wavefilter.js';
 
 function modelDir(opt: string | undefined): string {
   const dir = opt ?? defaultModelDir();
-  if (!dir) throw new WavefilterError('invalid_option', 'no --model given and no bundled model at models/default', { option: 'model' });
+  if (!dir) throw new WavefilterError('invalid_option', `no --model given and no bundled model at models/${DEFAULT_MODEL}`, { option: 'model' });
   return dir;
 }
 
@@ -55,6 +58,8 @@ interface GenerateFlags {
   cfgScale: number;
   seed: number;
   threads?: number;
+  ropeTheta?: number;
+  maxLength?: number;
   allowLongContext?: boolean;
   json?: boolean;
   progress: boolean;
@@ -103,6 +108,8 @@ program
   .option('--cfg-scale <s>', 'LLaDA classifier-free guidance (no cache)', numArg('--cfg-scale'), 0)
   .option('--seed <n>', 'seed for every random choice', intArg('--seed'), 0)
   .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta'))
+  .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length'))
   .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
   .addOption(new Option('--filter <name>', 'token filter on the cache host (needs --cache prefix or dual)').choices([...FILTER_NAMES]).default('none'))
   .option('--budget <b>', 'kept prompt rows: a fraction of the prompt (<= 1) or a token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', numArg('--budget'))
@@ -122,7 +129,7 @@ program
   .action(async (f: GenerateFlags) => {
     if ((f.prompt === undefined) === (f.inputIds === undefined))
       throw new WavefilterError('invalid_option', 'give exactly one of --prompt or --input-ids', { option: 'prompt' });
-    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
     const showBar = f.progress && process.stderr.isTTY;
     const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: 'denoising |{bar}| {value}/{total} tokens | block {block} | nfe {nfe}' }, cliProgress.Presets.shades_classic) : null;
     bar?.start(f.genLength, 0, { block: 1, nfe: 0 });
@@ -167,12 +174,49 @@ program
   .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
   .requiredOption('--input-ids <ids>', 'token ids, comma-separated', idsArg('--input-ids'))
   .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta'))
+  .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length'))
   .option('--json', 'print {"logits": [[...], ...]} to stdout (the default output)')
-  .action(async (f: { model?: string; inputIds: number[]; threads?: number }) => {
-    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+  .action(async (f: { model?: string; inputIds: number[]; threads?: number; ropeTheta?: number; maxLength?: number }) => {
+    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
     const rows = await model.logits(f.inputIds);
     await model.dispose();
     process.stdout.write(`${JSON.stringify({ logits: rows.map((r) => Array.from(r)) })}\n`);
+  });
+
+program
+  .command('demo')
+  .description('a long-context retrieval on the bundled model: one fresh RULER prompt answered by the Fast-dLLM dual cache, without and with WaveFilter')
+  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
+  .option('--task <name>', 'RULER task (noise and needle haystacks need no corpus)', 'niah_single_1')
+  .option('--length <n>', 'prompt length in tokens', intArg('--length'), 4096)
+  .option('--seed <n>', 'generator seed (training used seeds >= 1,000,000)', intArg('--seed'), 7)
+  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--json', 'print the two answers and timings as JSON')
+  .action(async (f: { model?: string; task: string; length: number; seed: number; threads?: number; json?: boolean }) => {
+    const task = RULER_TASKS.find((t) => t.name === f.task);
+    if (!task) throw new WavefilterError('invalid_option', `--task: unknown task ${f.task}; expected ${RULER_TASKS.map((t) => t.name).join(', ')}`, { option: 'task' });
+    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+    const essay = task.config.kind === 'niah' && task.config.haystack === 'essay' ? findEssayCorpus() : null;
+    const count = (input: string, answerPrefix: string): number => promptIds(model, { input, answerPrefix }).length;
+    const [sample] = generateRuler(task.name, f.length, 1, { count, words: loadWordSources(), essay: essay?.text, essayId: essay?.id, seed: f.seed });
+    const ids = promptIds(model, sample);
+    const genLength = Math.ceil(task.genTokens / 32) * 32;
+    const runs: Array<{ method: string; answer: string; correct: boolean; seconds: number }> = [];
+    for (const [method, opts] of [['dual cache', {}], ['dual cache + WaveFilter (practical)', { filter: 'wavefilter' as const }]] as const) {
+      const t0 = performance.now();
+      const out = await model.generate({ inputIds: ids }, { genLength, blockLength: 32, steps: genLength, threshold: 0.9, cache: 'dual', ...opts });
+      const answer = postprocess(out.text ?? '');
+      runs.push({ method, answer, correct: (sample.metric === 'all' ? matchAll : matchPart)(answer, sample.outputs) === 1, seconds: (performance.now() - t0) / 1000 });
+    }
+    await model.dispose();
+    if (f.json) {
+      process.stdout.write(`${JSON.stringify({ task: task.name, prompt_tokens: ids.length, references: sample.outputs, runs })}\n`);
+      return;
+    }
+    const question = sample.input.slice(sample.input.lastIndexOf('\n') + 1);
+    process.stdout.write(`${task.name}: a ${ids.length}-token prompt (seed ${f.seed}); the question at its end:\n  ${question}\nexpected: ${sample.outputs.join(', ')}\n`);
+    for (const r of runs) process.stdout.write(`  ${r.correct ? 'correct' : 'WRONG  '}  ${r.method.padEnd(38)} ${JSON.stringify(r.answer)}  (${r.seconds.toFixed(1)} s)\n`);
   });
 
 const bench = program.command('bench').description('long-context benchmarks');
@@ -194,6 +238,8 @@ interface RulerFlags {
   hotpotqa?: string;
   out?: string;
   threads?: number;
+  ropeTheta?: number;
+  maxLength?: number;
   json?: boolean;
   progress: boolean;
 }
@@ -217,6 +263,8 @@ bench
   .option('--hotpotqa <file>', 'HotpotQA dev distractor JSON for qa_2')
   .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md); reruns resume', 'reports/ruler')
   .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta'))
+  .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length'))
   .option('--json', 'print the results object to stdout')
   .option('--no-progress', 'no progress bar on stderr')
   .action(async (f: RulerFlags) => {
@@ -238,7 +286,7 @@ bench
     const essayTasks = tasks.filter((t) => { const c = RULER_TASKS.find((x) => x.name === t)?.config; return c?.kind === 'niah' && c.haystack === 'essay'; });
     const essay = essayTasks.length ? findEssayCorpus(f.haystack) : null;
     const qa = { squad: f.squad ? loadSquad(f.squad) : undefined, hotpotqa: f.hotpotqa ? loadHotpot(f.hotpotqa) : undefined };
-    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
     const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'ruler |{bar}| {value}/{total} samples | {what}' }, cliProgress.Presets.shades_classic) : null;
     let started = false;
     const results = await runRuler(model, {
@@ -256,9 +304,45 @@ bench
       model: model.dir, seed: f.seed, samples: f.samples, lengths, tasks, created: new Date().toISOString(),
       source: essay ? `RULER-PD (essay haystack: ${essay.id}; keys: friendly-words)` : 'RULER (synthetic tasks; keys: friendly-words)',
       methods, block_length: f.blockLength, threshold: f.threshold ?? null,
+      rope_theta: model.spec.ropeTheta, max_length: model.spec.maxSequenceLength,
     }, results);
+    await writeRulerCharts(f.out as string, methods, summary.rows);
     if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${readFileSync(join(f.out as string, 'results.md'), 'utf8')}`);
+  });
+
+bench
+  .command('merge')
+  .description('merge RULER result folders (e.g. one per context length) into one results.json, results.md and charts')
+  .requiredOption('--from <dirs>', 'comma-separated result folders (each with results.jsonl and results.json)')
+  .requiredOption('--out <dir>', 'folder to write the merged report to')
+  .option('--json', 'print the merged results object to stdout')
+  .action(async (f: { from: string; out: string; json?: boolean }) => {
+    const dirs = f.from.split(',').map((x) => x.trim()).filter((x) => x);
+    const results: SampleResult[] = [];
+    const methods = new Map<string, MethodSpec>();
+    const sources: Record<string, unknown>[] = [];
+    for (const d of dirs) {
+      for (const file of ['results.jsonl', 'results.json'])
+        if (!existsSync(join(d, file))) throw new WavefilterError('file_not_found', `${join(d, file)}: not found (run wavefilter bench ruler --out ${d} first)`, { file: join(d, file) });
+      const meta = JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as { methods?: MethodSpec[]; rows?: unknown };
+      if (!Array.isArray(meta.methods)) throw new WavefilterError('invalid_input', `${join(d, 'results.json')}: field methods: expected the method list bench ruler writes`, { file: join(d, 'results.json'), field: 'methods' });
+      for (const m of meta.methods) methods.set(m.name, m);
+      const { rows: _rows, ...rest } = meta;
+      sources.push({ dir: d, ...rest });
+      readFileSync(join(d, 'results.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).forEach((l, i) => {
+        try {
+          results.push(JSON.parse(l) as SampleResult);
+        } catch {
+          throw new WavefilterError('invalid_input', `${join(d, 'results.jsonl')}:${i + 1}: not a JSON line`, { file: join(d, 'results.jsonl'), line: i + 1 });
+        }
+      });
+    }
+    mkdirSync(f.out, { recursive: true });
+    const summary = writeSummary(f.out, { merged_from: sources, methods: [...methods.values()] }, results);
+    await writeRulerCharts(f.out, [...methods.values()], summary.rows);
+    if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stdout.write(`${readFileSync(join(f.out, 'results.md'), 'utf8')}`);
   });
 
 program.parseAsync(process.argv).catch(fail);

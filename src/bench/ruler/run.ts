@@ -22,6 +22,7 @@ import { WavefilterError } from '../../errors.js';
 import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
 import { matchAll, matchPart, postprocess } from './metrics.js';
 import { RULER_TASKS, type RulerTaskName } from './tasks.js';
+import { rulerPromptIds } from './prompt.js';
 
 export interface MethodSpec {
   readonly name: string;
@@ -72,10 +73,7 @@ export interface SummaryRow {
 
 /** The model's view of a RULER prompt: chat template (when present) around the input, then the answer prefix. */
 export function promptIds(model: DiffusionModel, s: Pick<RulerSample, 'input' | 'answerPrefix'>): number[] {
-  const codec = model.codec;
-  if (!codec) throw new WavefilterError('invalid_input', `${model.dir}: RULER needs a tokenizer (tokenizer.json)`, { file: model.dir });
-  const head = codec.hasChatTemplate ? codec.encodeChat([{ role: 'user', content: s.input }]) : codec.encodePrompt(s.input);
-  return [...head, ...codec.encodeText(s.answerPrefix)];
+  return rulerPromptIds(model.codec, s, model.dir);
 }
 
 const key = (r: { method: string; task: string; length: number; index: number }): string => `${r.method}|${r.task}|${r.length}|${r.index}`;
@@ -164,25 +162,41 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
   });
 }
 
-/** A markdown table: one row per method and length, one column per task, then the mean. */
+/**
+ * A markdown table: one row per method and length, one column per task, then the mean, throughput,
+ * decode time, and the speed against the method's host (the same cache without a filter, on the
+ * same prompts): host decode time / method decode time.
+ */
 export function markdownTable(rows: readonly SummaryRow[]): string {
   const tasks = [...new Set(rows.map((r) => r.task))];
   const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
-  const out = [`| method | length | ${tasks.join(' | ')} | mean | tokens/s | runtime s |`, `|---|---|${tasks.map(() => '---|').join('')}---|---|---|`];
+  const runtime = (method: string, length: string): number => rows.filter((r) => r.method === method && String(r.length) === length).reduce((a, r) => a + r.runtime_s, 0);
+  const out = [`| method | length | ${tasks.join(' | ')} | mean | tokens/s | decode s | vs host |`, `|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|`];
   for (const k of keys) {
     const [method, length] = k.split('|');
     const rs = rows.filter((r) => r.method === method && String(r.length) === length);
     const acc = tasks.map((t) => rs.find((r) => r.task === t)?.accuracy);
     const valid = acc.filter((a): a is number => a !== undefined);
-    const ms = rs.reduce((a, r) => a + r.runtime_s, 0);
+    const ms = runtime(method, length);
     const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
-    out.push(`| ${method} | ${length} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${(valid.reduce((a, b) => a + b, 0) / Math.max(1, valid.length)).toFixed(2)} | ${(gen / Math.max(ms, 1e-9)).toFixed(2)} | ${ms.toFixed(1)} |`);
+    const host = runtime(method.split('+')[0], length);
+    const vs = host > 0 && ms > 0 ? `${(host / ms).toFixed(2)}x` : '-';
+    out.push(`| ${method} | ${length} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${(valid.reduce((a, b) => a + b, 0) / Math.max(1, valid.length)).toFixed(2)} | ${(gen / Math.max(ms, 1e-9)).toFixed(2)} | ${ms.toFixed(1)} | ${vs} |`);
   }
   return out.join('\n');
 }
 
 /** Writes results.json and results.md next to results.jsonl; returns the summary object. */
-export function writeSummary(dir: string, meta: Record<string, unknown>, results: readonly SampleResult[]): Record<string, unknown> {
+/** results.json: the run's metadata, one row per (method, task, length), accuracy[method][length][task | 'mean']. */
+export interface RulerSummary {
+  readonly benchmark: 'ruler';
+  readonly rows: SummaryRow[];
+  readonly accuracy: Record<string, Record<string, Record<string, number>>>;
+  readonly peak_rss_mb: number;
+  readonly [meta: string]: unknown;
+}
+
+export function writeSummary(dir: string, meta: Record<string, unknown>, results: readonly SampleResult[]): RulerSummary {
   const rows = summarize(results);
   const accuracy: Record<string, Record<string, Record<string, number>>> = {};
   for (const r of rows) {
@@ -195,7 +209,7 @@ export function writeSummary(dir: string, meta: Record<string, unknown>, results
       const v = Object.values(t);
       t.mean = Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 100) / 100;
     }
-  const summary = { benchmark: 'ruler', ...meta, rows, accuracy, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  const summary: RulerSummary = { ...meta, benchmark: 'ruler', rows, accuracy, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(join(dir, 'results.md'), `${markdownTable(rows)}\n`);
   return summary;

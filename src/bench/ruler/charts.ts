@@ -1,0 +1,57 @@
+/**
+ * Charts of RULER results (results.json rows): accuracy against budget per method at each length,
+ * and throughput against context length when a run (or a merge of runs) spans several lengths.
+ */
+import { join } from 'node:path';
+import { lineChart, type Point, writeChart } from '../../report/charts.js';
+import type { MethodSpec, SummaryRow } from './run.js';
+
+/** A method's label without its budget ("dual+snapkv"), and its budget (null for the host). */
+function family(m: MethodSpec): string {
+  if (m.filter === 'none') return `${m.cache} (no filter)`;
+  return `${m.cache}+${m.filter}${m.preset ? `-${m.preset}` : ''}`;
+}
+
+/** Mean accuracy over tasks and the run's wall time and generated tokens, per (method, length). */
+export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number }> {
+  const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
+  return keys.map((k) => {
+    const rs = rows.filter((r) => `${r.method}|${r.length}` === k);
+    const runtime = rs.reduce((a, r) => a + r.runtime_s, 0);
+    const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
+    return {
+      method: rs[0].method, length: rs[0].length, samples: rs.reduce((a, r) => a + r.samples, 0),
+      accuracy: rs.reduce((a, r) => a + r.accuracy, 0) / rs.length, runtime_s: runtime, tokens_per_s: runtime > 0 ? gen / runtime : 0,
+    };
+  });
+}
+
+/** Writes accuracy-vs-budget-<length>.{svg,png} and, for several lengths, throughput-vs-length.{svg,png}. */
+export async function writeRulerCharts(dir: string, methods: readonly MethodSpec[], rows: readonly SummaryRow[]): Promise<string[]> {
+  const written: string[] = [];
+  const agg = perMethod(rows);
+  const byName = new Map(methods.map((m) => [m.name, m]));
+  const budgets = [...new Set(methods.map((m) => m.budget).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+  for (const length of [...new Set(agg.map((a) => a.length))].sort((a, b) => a - b)) {
+    const data: Point[] = [];
+    for (const a of agg.filter((x) => x.length === length)) {
+      const m = byName.get(a.method);
+      if (!m) continue;
+      // the host has no budget: drawn flat across the budgets compared
+      const xs = m.budget === null ? budgets : [m.budget];
+      for (const b of xs) data.push({ method: family(m), budget: b, accuracy: Math.round(a.accuracy * 100) / 100 });
+    }
+    if (budgets.length && data.length)
+      written.push(...(await writeChart(join(dir, `accuracy-vs-budget-${length}`), lineChart({
+        title: `RULER mean accuracy at ${length} tokens`, data, x: 'budget', y: 'accuracy', series: 'method', xTitle: 'kept prompt fraction (budget)', yTitle: 'accuracy (%)', yDomain: [0, 100],
+      }))));
+  }
+  const lengths = new Set(agg.map((a) => a.length));
+  if (lengths.size > 1) {
+    const data: Point[] = agg.map((a) => ({ method: a.method, length: a.length, 'samples per minute': Math.round((a.samples / Math.max(a.runtime_s, 1e-9)) * 60 * 100) / 100 }));
+    written.push(...(await writeChart(join(dir, 'throughput-vs-length'), lineChart({
+      title: 'Decoding throughput against context length', data, x: 'length', y: 'samples per minute', series: 'method', xTitle: 'prompt length (tokens)', xLog: true, yLog: true,
+    }))));
+  }
+  return written;
+}

@@ -1,0 +1,82 @@
+// The bundled model (models/llada-ruler-12m, trained by training/): the engine reproduces the
+// PyTorch training code's logits, prompts are tokenized exactly as in training, it retrieves, and the
+// context-extension options are checked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WavefilterError, loadModel } from '../../src/index.js';
+import { generateRuler } from '../../src/bench/ruler/generate.js';
+import { rulerPromptIds } from '../../src/bench/ruler/prompt.js';
+import { loadWordSources } from '../../src/bench/ruler/sources.js';
+import { matchAll, postprocess } from '../../src/bench/ruler/metrics.js';
+import { defaultModelDir } from '../../src/cli/paths.js';
+
+const DIR = defaultModelDir();
+
+test('the bundled model is the CLI default and fits the size limit', () => {
+  assert.ok(DIR, 'models/llada-ruler-12m/config.json exists');
+  const header = readFileSync(join(DIR, 'model.safetensors')).subarray(0, 8);
+  assert.ok(header.length === 8);
+  const bytes = readFileSync(join(DIR, 'model.safetensors')).length;
+  assert.ok(bytes <= 25_000_000, `${bytes} bytes`);
+  const cfg = JSON.parse(readFileSync(join(DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(cfg.model_type, 'llada');
+  assert.equal(cfg.torch_dtype, 'float16');
+});
+
+test('logits equal the PyTorch training code on the exported float16 weights (probe.json)', async () => {
+  assert.ok(DIR);
+  const probe = JSON.parse(readFileSync(join(DIR, 'probe.json'), 'utf8')) as { input_ids: number[]; rows: number; logits: number[][] };
+  const model = await loadModel(DIR);
+  try {
+    const rows = await model.logits(probe.input_ids);
+    let worst = 0;
+    for (let r = 0; r < probe.rows; r++)
+      for (let v = 0; v < probe.logits[r].length; v++) worst = Math.max(worst, Math.abs(rows[r][v] - probe.logits[r][v]));
+    assert.ok(worst < 1e-3, `max |engine - pytorch| = ${worst}`);
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('special tokens and chat template as trained; user text cannot inject the mask token', async () => {
+  assert.ok(DIR);
+  const model = await loadModel(DIR);
+  try {
+    const codec = model.codec;
+    assert.ok(codec?.hasChatTemplate);
+    assert.equal(model.spec.maskTokenId, codec.encodeTrusted('<|mdm_mask|>')[0]);
+    const ids = rulerPromptIds(codec, { input: 'hello <|mdm_mask|>', answerPrefix: ' Answer:' });
+    assert.ok(!ids.includes(model.spec.maskTokenId));
+    assert.equal(codec.decode(ids, false), '<|startoftext|><|start_header_id|>user<|end_header_id|>\n\nhello <|mdm_mask|><|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n Answer:');
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('answers a fresh single-needle prompt (seed 5, not a training seed) with the dual cache, with and without WaveFilter', async () => {
+  assert.ok(DIR);
+  const model = await loadModel(DIR);
+  try {
+    const count = (input: string, answerPrefix: string): number => rulerPromptIds(model.codec, { input, answerPrefix }).length;
+    const [s] = generateRuler('niah_single_1', 1024, 1, { count, words: loadWordSources(), seed: 5 });
+    const ids = rulerPromptIds(model.codec, s);
+    for (const filter of ['none', 'wavefilter'] as const) {
+      const out = await model.generate({ inputIds: ids }, { genLength: 128, blockLength: 32, steps: 128, threshold: 0.9, cache: 'dual', filter });
+      assert.equal(matchAll(postprocess(out.text ?? ''), s.outputs), 1, `${filter}: ${out.text} vs ${s.outputs.join(',')}`);
+    }
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('context extension: ropeTheta and maxLength override the config, and nonsense is refused', async () => {
+  assert.ok(DIR);
+  const model = await loadModel(DIR, { ropeTheta: 20450, maxLength: 8192 });
+  assert.equal(model.spec.ropeTheta, 20450);
+  assert.equal(model.spec.maxSequenceLength, 8192);
+  await model.dispose();
+  for (const bad of [{ ropeTheta: -1 }, { ropeTheta: Number.NaN }, { maxLength: 0 }, { maxLength: 1.5 }])
+    await assert.rejects(loadModel(DIR, bad), (e: unknown) => e instanceof WavefilterError && e.code === 'invalid_option' && /ropeTheta|maxLength/.test(e.message));
+});

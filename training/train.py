@@ -1,0 +1,478 @@
+"""Stage 3: trains the bundled LLaDA-architecture masked-diffusion model (PyTorch, one GPU).
+
+Recipe (LLaDA's, at small scale):
+- plain text (public-domain corpora): every token masked with probability p = (1 - eps) t + eps,
+  t ~ U(0, 1); loss = sum over masked tokens of CE / p, divided by the sequence length;
+- task examples (RULER families from gen-tasks.ts, the benchmark's own generator with training-only
+  seeds): only the response (answer + EOS padding up to the task's generation length) is masked;
+  loss = sum of CE / p over masked response tokens, divided by the response length;
+- a length curriculum (short sequences first; retrieval does not form when training starts at 4K),
+  AdamW, warm-up then constant learning rate, and a linear decay to zero over the final run (--decay).
+
+A run stops itself after --minutes (the GPU machine allows 10-minute runs): it checkpoints the full
+state to --ckpt (resumed by the next run on the same machine) and writes the weights in float32
+safetensors shards plus the tokenizer and the log to --out (resumed on a fresh machine with --init).
+
+Usage: python3 training/train.py --tok DIR --corpus DIR --gen gen-tasks.mjs --node NODE --ckpt DIR --out DIR
+       [--minutes 9.2] [--decay] [--init DIR]
+"""
+import argparse
+import json
+import math
+import os
+import queue
+import random
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# ---------------------------------------------------------------- model (LLaDA layout and names)
+
+CONFIG = dict(d_model=384, n_heads=6, n_kv_heads=6, n_layers=6, mlp_hidden_size=1024, vocab_size=2048, rope_theta=10000.0, rms_norm_eps=1e-5, max_sequence_length=4096)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * self.weight.float()).to(x.dtype)
+
+
+def rope_tables(seq, hd, theta, device):
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, device=device, dtype=torch.float32) / hd))
+    t = torch.arange(seq, device=device, dtype=torch.float32)
+    f = torch.outer(t, inv)
+    emb = torch.cat([f, f], dim=-1)
+    return emb.cos()[None, None], emb.sin()[None, None]
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([-x2, x1], dim=-1)
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, h, kv, f = c["d_model"], c["n_heads"], c["n_kv_heads"], c["mlp_hidden_size"]
+        hd = d // h
+        self.h, self.kv, self.hd = h, kv, hd
+        self.attn_norm = RMSNorm(d, c["rms_norm_eps"])
+        self.q_proj = nn.Linear(d, h * hd, bias=False)
+        self.k_proj = nn.Linear(d, kv * hd, bias=False)
+        self.v_proj = nn.Linear(d, kv * hd, bias=False)
+        self.attn_out = nn.Linear(h * hd, d, bias=False)
+        self.ff_norm = RMSNorm(d, c["rms_norm_eps"])
+        self.ff_proj = nn.Linear(d, f, bias=False)
+        self.up_proj = nn.Linear(d, f, bias=False)
+        self.ff_out = nn.Linear(f, d, bias=False)
+
+    def forward(self, x, cos, sin, mask):
+        B, T, _ = x.shape
+        y = self.attn_norm(x)
+        q = self.q_proj(y).view(B, T, self.h, self.hd).transpose(1, 2)
+        k = self.k_proj(y).view(B, T, self.kv, self.hd).transpose(1, 2)
+        v = self.v_proj(y).view(B, T, self.kv, self.hd).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.kv != self.h)
+        x = x + self.attn_out(o.transpose(1, 2).reshape(B, T, -1))
+        y = self.ff_norm(x)
+        return x + self.ff_out(F.silu(self.ff_proj(y)) * self.up_proj(y))
+
+
+class Transformer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.wte = nn.Embedding(c["vocab_size"], c["d_model"])
+        self.blocks = nn.ModuleList([Block(c) for _ in range(c["n_layers"])])
+        self.ln_f = RMSNorm(c["d_model"], c["rms_norm_eps"])
+        self.ff_out = nn.Linear(c["d_model"], c["vocab_size"], bias=False)
+
+
+class LLaDA(nn.Module):
+    """Parameter names match LLaDA's checkpoints: model.transformer.{wte,blocks.N.*,ln_f,ff_out}."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.transformer = Transformer(c)
+        for n, p in self.named_parameters():
+            if p.dim() == 2:
+                # GPT-2 style: residual-branch output projections scaled down by depth
+                resid = n.endswith("attn_out.weight") or (".blocks." in n and n.endswith("ff_out.weight"))
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * c["n_layers"]) if resid else 0.02)
+
+    def hidden(self, ids, pad_mask=None):
+        t = self.transformer
+        T = ids.shape[1]
+        hd = self.c["d_model"] // self.c["n_heads"]
+        cos, sin = rope_tables(T, hd, self.c["rope_theta"], ids.device)
+        mask = None if pad_mask is None else pad_mask[:, None, None, :]
+        x = t.wte(ids)
+        for b in t.blocks:
+            x = b(x, cos.to(x.dtype), sin.to(x.dtype), mask)
+        return t.ln_f(x)
+
+    def logits(self, h):
+        return self.transformer.ff_out(h)
+
+
+# ---------------------------------------------------------------- data
+
+MASK_ID = None  # set from the tokenizer
+EOS_ID = None
+TASK_NAMES = ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2", "qa_synth"]
+
+
+class TaskFeed:
+    """Reads binary frames from gen-tasks.mjs workers, one bucket (maximum length) per worker group.
+    Fresh samples come first; when the generators fall behind, recent samples are reused with new masks."""
+
+    def __init__(self, node, gen, tok, corpus, buckets, seed_base):
+        self.q = {L: queue.Queue(maxsize=4096) for L in buckets}
+        self.ring = {L: [] for L in buckets}
+        self.fresh = 0
+        self.reused = 0
+        self.procs = []
+        for L, workers in buckets.items():
+            for w in range(workers):
+                seed = seed_base + 1000 * L + w
+                p = subprocess.Popen([node, gen, "--tokenizer", tok, "--corpus", corpus, "--length", str(L), "--seed", str(seed)], stdout=subprocess.PIPE, stderr=sys.stderr, bufsize=1 << 20)
+                self.procs.append(p)
+                threading.Thread(target=self._read, args=(p.stdout, L), daemon=True).start()
+
+    def _read(self, f, L):
+        while True:
+            h = f.read(16)
+            if len(h) < 16:
+                return
+            task, gen, pl, al = struct.unpack("<4i", h)
+            ids = np.frombuffer(f.read(2 * (pl + al)), dtype=np.uint16).astype(np.int64)
+            self.q[L].put((task, gen, ids[:pl], ids[pl:]))
+
+    def get(self, L):
+        try:
+            s = self.q[L].get_nowait()
+            self.fresh += 1
+            r = self.ring[L]
+            if len(r) < 16384:
+                r.append(s)
+            else:
+                r[random.randrange(len(r))] = s
+            return s
+        except queue.Empty:
+            if len(self.ring[L]) < 64:
+                s = self.q[L].get()
+                self.ring[L].append(s)
+                self.fresh += 1
+                return s
+            self.reused += 1
+            return random.choice(self.ring[L])
+
+    def close(self):
+        for p in self.procs:
+            p.kill()
+
+
+def load_text_ids(tok_file, corpus):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(tok_file)
+    out = []
+    for name in sorted(os.listdir(corpus)):
+        if name.endswith(".txt"):
+            with open(os.path.join(corpus, name), encoding="utf-8") as f:
+                lines = f.read().split("\n")
+            for enc in tok.encode_batch(["\n".join(lines[i : i + 200]) for i in range(0, len(lines), 200)], add_special_tokens=False):
+                out.extend(enc.ids)
+    return np.array(out, dtype=np.int64)
+
+
+# Length curriculum by level; a level advances once retrieval has formed at the current one
+# (EMA of the unweighted response CE of niah_single_1, then niah_multikey_1, under a threshold).
+# Retrieval forms only at short lengths: a first run with fixed step boundaries stayed at chance.
+CURRICULUM = [
+    {256: 0.5, 512: 0.5},
+    {512: 0.3, 1024: 0.4, 2048: 0.3},
+    {1024: 0.15, 2048: 0.35, 4096: 0.5},
+]
+ADVANCE = [("niah_single_1", 0.05), ("niah_multikey_1", 0.05)]
+FORCE_LEVEL_AT = [14000, 19000]  # longer contexts come by these steps even without the signal
+
+
+def pick_length(level, rng):
+    dist = CURRICULUM[level]
+    u, acc = rng.random(), 0.0
+    for L, p in dist.items():
+        acc += p
+        if u < acc:
+            return L
+    return L
+
+
+def make_batch(feed, text_ids, L, B, text_frac, rng, eps=1e-3, low_t=0.5):
+    """ids (masked), targets, loss weights (0 where not masked), key mask, family per row."""
+    ids = np.full((B, L), EOS_ID, dtype=np.int64)
+    resp = np.zeros((B, L), dtype=bool)
+    keys = np.ones((B, L), dtype=bool)
+    denom = np.zeros(B, dtype=np.float64)
+    family = []
+    n_text = int(round(B * text_frac))
+    for b in range(B):
+        if b < n_text:
+            o = rng.randrange(0, len(text_ids) - L)
+            ids[b] = text_ids[o : o + L]
+            resp[b] = True
+            denom[b] = L
+            family.append("text")
+        else:
+            task, gen, p, a = feed.get(L)
+            pl = len(p)
+            ids[b, :pl] = p
+            ids[b, pl : pl + len(a)] = a
+            resp[b, pl : pl + gen] = True
+            keys[b, pl + gen :] = False
+            # normalised by the answer's length (answer + its first EOS), not the padded response:
+            # with 128-token responses of mostly EOS the retrieval signal was drowned by plain text
+            denom[b] = len(a)
+            family.append(TASK_NAMES[task])
+    # half the rows draw t from U(0, 0.3): answers mostly visible, the regime where copying
+    # circuits (previous-token + induction) get a clean signal
+    t = np.array([rng.random() * (0.3 if rng.random() < low_t else 1.0) for _ in range(B)])
+    pm = (1 - eps) * t + eps
+    masked = (np.random.random((B, L)) < pm[:, None]) & resp
+    for b in range(B):
+        if not masked[b].any():
+            idx = np.flatnonzero(resp[b])
+            masked[b, idx[rng.randrange(len(idx))]] = True
+    # 1/p clamped at p = 0.1: a row with one masked token at p = 0.001 otherwise weighs 1000x
+    weight = masked / np.maximum(pm, 0.1)[:, None] / denom[:, None]
+    inp = np.where(masked, MASK_ID, ids)
+    return inp, ids, weight, (None if keys.all() else keys), masked, family
+
+
+# ---------------------------------------------------------------- export
+
+
+def save_shards(model, out, files=4):
+    """float32 safetensors shards (each under 16 MiB, the GPU machine's return limit) + index."""
+    sd = {"model." + k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    names = list(sd)
+    total = sum(v.numel() * 4 for v in sd.values())
+    per = total / files
+    shards, cur, size = [], [], 0
+    for n in names:
+        cur.append(n)
+        size += sd[n].numel() * 4
+        if size >= per and len(shards) < files - 1:
+            shards.append(cur)
+            cur, size = [], 0
+    if cur:
+        shards.append(cur)
+    weight_map = {}
+    for i, group in enumerate(shards):
+        fn = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        header, offset, blobs = {}, 0, []
+        for n in group:
+            b = sd[n].numpy().tobytes()
+            header[n] = {"dtype": "F32", "shape": list(sd[n].shape), "data_offsets": [offset, offset + len(b)]}
+            offset += len(b)
+            blobs.append(b)
+            weight_map[n] = fn
+        h = json.dumps(header).encode()
+        h += b" " * (-len(h) % 8)
+        with open(os.path.join(out, fn), "wb") as f:
+            f.write(struct.pack("<Q", len(h)))
+            f.write(h)
+            for b in blobs:
+                f.write(b)
+    return {"metadata": {"total_size": total}, "weight_map": weight_map}
+
+
+def load_shards(model, d):
+    index = json.load(open(os.path.join(d, "model.safetensors.index.json")))
+    state = {}
+    for fn in sorted(set(index["weight_map"].values())):
+        with open(os.path.join(d, fn), "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            header = json.loads(f.read(n))
+            data = f.read()
+        for k, v in header.items():
+            if k == "__metadata__":
+                continue
+            s, e = v["data_offsets"]
+            state[k[len("model.") :]] = torch.frombuffer(bytearray(data[s:e]), dtype=torch.float32).view(v["shape"])
+    model.load_state_dict(state)
+
+
+def hf_config(c, tok_ids):
+    return {
+        "d_model": c["d_model"], "n_heads": c["n_heads"], "n_kv_heads": c["n_kv_heads"], "n_layers": c["n_layers"],
+        "mlp_hidden_size": c["mlp_hidden_size"], "mlp_ratio": c["mlp_hidden_size"] // c["d_model"], "vocab_size": c["vocab_size"], "embedding_size": c["vocab_size"],
+        "max_sequence_length": c["max_sequence_length"], "rope": True, "rope_theta": c["rope_theta"], "rope_full_precision": True,
+        "rms_norm_eps": c["rms_norm_eps"], "block_type": "llama", "activation_type": "silu", "layer_norm_type": "rms", "layer_norm_with_affine": True,
+        "include_bias": False, "include_qkv_bias": False, "bias_for_layer_norm": False, "attention_layer_norm": False, "weight_tying": False,
+        "alibi": False, "input_emb_norm": False, "scale_logits": False, "multi_query_attention": None, "block_group_size": 1,
+        "mask_token_id": tok_ids["<|mdm_mask|>"], "eos_token_id": tok_ids["<|endoftext|>"], "pad_token_id": tok_ids["<|endoftext|>"],
+        "bos_token_id": tok_ids["<|startoftext|>"], "flash_attention": False, "attention_dropout": 0.0, "residual_dropout": 0.0, "embedding_dropout": 0.0,
+        "model_type": "llada", "architectures": ["LLaDAModelLM"], "use_cache": False, "torch_dtype": "float16",
+    }
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    global MASK_ID, EOS_ID
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tok", required=True, help="folder with tokenizer.json")
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--gen", required=True, help="bundled gen-tasks.mjs")
+    ap.add_argument("--node", default="node")
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--init", help="float32 shards from an earlier run (fresh machine)")
+    ap.add_argument("--minutes", type=float, default=9.2)
+    ap.add_argument("--decay", action="store_true", help="decay the learning rate linearly to zero over this run")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--tokens", type=int, default=65536, help="tokens per step")
+    ap.add_argument("--text-frac", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=1234)
+    a = ap.parse_args()
+    t0 = time.time()
+    budget = a.minutes * 60
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(a.tok, "tokenizer.json"))
+    tok_ids = {t: tok.token_to_id(t) for t in ["<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>"]}
+    MASK_ID, EOS_ID = tok_ids["<|mdm_mask|>"], tok_ids["<|endoftext|>"]
+    c = dict(CONFIG, vocab_size=tok.get_vocab_size())
+    dev = "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    model = LLaDA(c).to(dev)
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (decay if p.dim() == 2 and "wte" not in n else no_decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95), fused=True)
+    step, run, level = 0, 0, 0
+    os.makedirs(a.ckpt, exist_ok=True)
+    os.makedirs(a.out, exist_ok=True)
+    state_file = os.path.join(a.ckpt, "state.pt")
+    log_file = os.path.join(a.ckpt, "train-log.jsonl")
+    if os.path.exists(state_file):
+        st = torch.load(state_file, map_location=dev)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, run = st["step"], st["run"] + 1
+        level = st.get("level", 0)
+    elif a.init:
+        load_shards(model, a.init)
+        meta = json.load(open(os.path.join(a.init, "train-state.json")))
+        step, run, level = meta["step"], meta["run"] + 1, meta.get("level", 0)
+        if os.path.exists(os.path.join(a.init, "train-log.jsonl")):
+            with open(os.path.join(a.init, "train-log.jsonl")) as src, open(log_file, "w") as dst:
+                dst.write(src.read())
+    warm_from = step if (a.init and not os.path.exists(state_file)) else 0  # fresh Adam moments need a short warm-up
+    print(json.dumps({"run": run, "step": step, "params": sum(p.numel() for p in model.parameters()), "config": c}), flush=True)
+    rng = random.Random(a.seed + 7919 * run)
+    np.random.seed(a.seed + run)
+    torch.manual_seed(a.seed + run)
+    text_ids = load_text_ids(os.path.join(a.tok, "tokenizer.json"), a.corpus)
+    buckets = {256: 3, 512: 3, 1024: 2, 2048: 3, 4096: 3}
+    ema = {}
+    feed = TaskFeed(a.node, a.gen, a.tok, a.corpus, buckets, seed_base=1_000_000 + 100_000_000 * (run + 1))
+    logf = open(log_file, "a")
+    acc = {}
+    last_log = time.time()
+    tokens_seen = 0
+    run_start_step = step
+    decay_start = time.time()
+    while True:
+        el = time.time() - t0
+        if el > budget:
+            break
+        L = pick_length(level, rng)
+        B = max(1, a.tokens // L)
+        inp, tgt, w, keys, masked, family = make_batch(feed, text_ids, L, B, a.text_frac, rng)
+        lr = a.lr * min(1.0, (step + 1 - warm_from) / 300)
+        if a.decay:
+            lr *= max(0.0, 1 - (time.time() - decay_start) / max(1.0, budget - (decay_start - t0)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        inp_t = torch.from_numpy(inp).to(dev, non_blocking=True)
+        m_t = torch.from_numpy(masked).to(dev, non_blocking=True)
+        tgt_t = torch.from_numpy(tgt).to(dev, non_blocking=True)[m_t]
+        w_t = torch.from_numpy(w).to(dev, dtype=torch.float32, non_blocking=True)[m_t]
+        k_t = None if keys is None else torch.from_numpy(keys).to(dev, non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            h = model.hidden(inp_t, k_t)
+            logits = model.logits(h[m_t]).float()
+        ce = F.cross_entropy(logits, tgt_t, reduction="none")
+        loss = (ce * w_t).sum() / B
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens_seen += B * L
+        # per-family loss (unweighted CE over masked tokens) for the log
+        with torch.no_grad():
+            rows = torch.from_numpy(np.nonzero(masked)[0]).to(dev)
+            per = torch.zeros(B, device=dev).index_add_(0, rows, ce.detach())
+            cnt = torch.zeros(B, device=dev).index_add_(0, rows, torch.ones_like(ce))
+            per = (per / cnt.clamp(min=1)).tolist()
+        for f, v in zip(family, per):
+            s = acc.setdefault(f, [0.0, 0])
+            s[0] += v
+            s[1] += 1
+            ema[f] = v if f not in ema else 0.99 * ema[f] + 0.01 * v
+        if level < len(ADVANCE) and (ema.get(ADVANCE[level][0], 9) < ADVANCE[level][1] or step >= FORCE_LEVEL_AT[level]):
+            level += 1
+            ema = {}
+            print(json.dumps({"step": step, "level": level}), flush=True)
+        if time.time() - last_log > 20:
+            rec = {"step": step, "run": run, "elapsed_s": round(el, 1), "L": L, "lr": lr, "level": level, "loss": loss.item(), "grad_norm": gn.item(),
+                   "tok_per_s": round(tokens_seen / max(1e-9, time.time() - last_log)), "fresh": feed.fresh, "reused": feed.reused,
+                   "family_ce": {k: round(v[0] / v[1], 4) for k, v in sorted(acc.items())}}
+            print(json.dumps(rec), flush=True)
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            acc, tokens_seen, last_log = {}, 0, time.time()
+    feed.close()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "run": run, "level": level}, state_file)
+    logf.close()
+    index = save_shards(model, a.out)
+    json.dump(index, open(os.path.join(a.out, "model.safetensors.index.json"), "w"))
+    json.dump(hf_config(c, tok_ids), open(os.path.join(a.out, "config.json"), "w"), indent=2)
+    json.dump({"step": step, "run": run, "level": level, "steps_this_run": step - run_start_step}, open(os.path.join(a.out, "train-state.json"), "w"))
+    os.system(f"cp {log_file} {a.out}/train-log.jsonl")
+    # Reference logits for the engine's parity test: a fixed text window with every 4th token masked,
+    # float32 forward (no autocast), first 16 rows.
+    # weights rounded to float16, as the exported model.safetensors holds them; no TF32
+    model.eval()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+        ids = torch.from_numpy(text_ids[1000:1064].copy()).to(dev)[None]
+        ids[0, ::4] = MASK_ID
+        lg = model.logits(model.hidden(ids))[0, :16].float().cpu()
+    json.dump({"input_ids": ids[0].tolist(), "rows": 16, "logits": [[round(v, 5) for v in r] for r in lg.tolist()]}, open(os.path.join(a.out, "probe.json"), "w"))
+    print(json.dumps({"done": True, "step": step, "run": run, "elapsed_s": round(time.time() - t0, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
