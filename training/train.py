@@ -223,7 +223,7 @@ def pick_length(level, rng):
     return L
 
 
-def make_batch(feed, text_ids, L, B, text_frac, rng, eps=1e-3, low_t=0.5):
+def make_batch(feed, text_ids, L, B, text_frac, rng, eps=1e-3, low_t=0.5, weight_floor=0.1):
     """ids (masked), targets, loss weights (0 where not masked), key mask, family per row."""
     ids = np.full((B, L), EOS_ID, dtype=np.int64)
     resp = np.zeros((B, L), dtype=bool)
@@ -249,8 +249,8 @@ def make_batch(feed, text_ids, L, B, text_frac, rng, eps=1e-3, low_t=0.5):
             # with 128-token responses of mostly EOS the retrieval signal was drowned by plain text
             denom[b] = len(a)
             family.append(TASK_NAMES[task])
-    # half the rows draw t from U(0, 0.3): answers mostly visible, the regime where copying
-    # circuits (previous-token + induction) get a clean signal
+    # a fraction low_t of the rows draws t from U(0, 0.3): answers mostly visible, the regime where
+    # copying circuits (previous-token + induction) get a clean signal
     t = np.array([rng.random() * (0.3 if rng.random() < low_t else 1.0) for _ in range(B)])
     pm = (1 - eps) * t + eps
     masked = (np.random.random((B, L)) < pm[:, None]) & resp
@@ -258,8 +258,8 @@ def make_batch(feed, text_ids, L, B, text_frac, rng, eps=1e-3, low_t=0.5):
         if not masked[b].any():
             idx = np.flatnonzero(resp[b])
             masked[b, idx[rng.randrange(len(idx))]] = True
-    # 1/p clamped at p = 0.1: a row with one masked token at p = 0.001 otherwise weighs 1000x
-    weight = masked / np.maximum(pm, 0.1)[:, None] / denom[:, None]
+    # 1/p clamped at p = weight_floor: a row with one masked token at p = 0.001 otherwise weighs 1000x
+    weight = masked / np.maximum(pm, weight_floor)[:, None] / denom[:, None]
     inp = np.where(masked, MASK_ID, ids)
     return inp, ids, weight, (None if keys.all() else keys), masked, family
 
@@ -351,6 +351,8 @@ def main():
     ap.add_argument("--tokens", type=int, default=65536, help="tokens per step")
     ap.add_argument("--text-frac", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--low-t", type=float, default=0.5, help="fraction of rows with t ~ U(0, 0.3) (the first run of the bundled model used 0)")
+    ap.add_argument("--weight-floor", type=float, default=0.1, help="1/p loss weights use max(p, floor) (the first run used 0: plain 1/p)")
     a = ap.parse_args()
     t0 = time.time()
     budget = a.minutes * 60
@@ -406,7 +408,7 @@ def main():
             break
         L = pick_length(level, rng)
         B = max(1, a.tokens // L)
-        inp, tgt, w, keys, masked, family = make_batch(feed, text_ids, L, B, a.text_frac, rng)
+        inp, tgt, w, keys, masked, family = make_batch(feed, text_ids, L, B, a.text_frac, rng, low_t=a.low_t, weight_floor=max(a.weight_floor, 1e-9))
         lr = a.lr * min(1.0, (step + 1 - warm_from) / 300)
         if a.decay:
             lr *= max(0.0, 1 - (time.time() - decay_start) / max(1.0, budget - (decay_start - t0)))

@@ -18,6 +18,11 @@ import { type MethodSpec, type SampleResult, promptIds, runRuler, writeSummary }
 import { generateRuler } from '../bench/ruler/generate.js';
 import { matchAll, matchPart, postprocess } from '../bench/ruler/metrics.js';
 import { writeRulerCharts } from '../bench/ruler/charts.js';
+import { methodGrid } from '../bench/methods.js';
+import type { CacheName } from '../cache/host.js';
+import { NEEDLE_KINDS, type NeedleKind, buildNiahGrid } from '../bench/niah/grid.js';
+import { runNiah, writeNiahSummary } from '../bench/niah/run.js';
+import { NIAH_SCORERS, type NiahScorer } from '../bench/niah/scorers.js';
 import { findEssayCorpus, loadHotpot, loadSquad, loadWordSources } from '../bench/ruler/sources.js';
 import type { WavePreset } from '../filter/wavefilter.js';
 
@@ -276,13 +281,7 @@ bench
     for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
     const budgets = f.budget ? listArg('--budget')(f.budget) : [0.16];
     const presets = f.wfPreset.split(',').map((x) => x.trim()) as WavePreset[];
-    const methods: MethodSpec[] = [];
-    for (const filter of filters) {
-      if (filter === 'none') methods.push({ name: f.cache, cache: f.cache, filter, budget: null, preset: null });
-      else for (const budget of budgets)
-        for (const preset of filter === 'wavefilter' ? presets : [null])
-          methods.push({ name: `${f.cache}+${filter}${preset ? `-${preset}` : ''}@${budget}`, cache: f.cache, filter, budget, preset });
-    }
+    const methods = methodGrid(f.cache, filters, budgets, presets);
     const essayTasks = tasks.filter((t) => { const c = RULER_TASKS.find((x) => x.name === t)?.config; return c?.kind === 'niah' && c.haystack === 'essay'; });
     const essay = essayTasks.length ? findEssayCorpus(f.haystack) : null;
     const qa = { squad: f.squad ? loadSquad(f.squad) : undefined, hotpotqa: f.hotpotqa ? loadHotpot(f.hotpotqa) : undefined };
@@ -310,6 +309,73 @@ bench
     if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${readFileSync(join(f.out as string, 'results.md'), 'utf8')}`);
   });
+
+bench
+  .command('niah')
+  .description('needle-in-a-haystack grid (context length x depth) for a grid of cache hosts and token filters on identical prompts')
+  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
+  .option('--lengths <list>', 'context lengths in tokens (prompt + answer)', '1024,2048,4096')
+  .option('--depths <list>', 'needle depths in percent', '0,10,20,30,40,50,60,70,80,90,100')
+  .option('--repeats <n>', 'prompts per cell (each starts the haystack elsewhere; ruler needles get fresh keys)', intArg('--repeats'), 1)
+  .option('--needle <kind>', `needle: ${NEEDLE_KINDS.join(' (San Francisco sentence) or ')} (RULER key/value)`, 'kamradt')
+  .option('--scorer <name>', `score reported in tables and heatmaps: ${NIAH_SCORERS.join(', ')} (all are stored per prompt)`, 'keyword')
+  .option('--seed <n>', 'seed for ruler needles', intArg('--seed'), 42)
+  .option('--cache <method>', 'cache host (none, prefix, dual)', 'dual')
+  .option('--filter <list>', 'token filters to compare', 'none')
+  .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
+  .option('--wf-preset <list>', 'WaveFilter presets to compare', 'practical')
+  .option('--gen-length <n>', 'tokens to generate', intArg('--gen-length'), 64)
+  .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
+  .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
+  .option('--haystack <file>', 'public-domain corpus for the haystack (default: an installed Debian corpus)')
+  .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md, niah-heatmap.svg/png); reruns resume', 'reports/niah')
+  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s', numArg('--rope-theta'))
+  .option('--max-length <n>', 'context extension: context limit instead of the config\'s', intArg('--max-length'))
+  .option('--json', 'print the results object to stdout')
+  .option('--no-progress', 'no progress bar on stderr')
+  .action(async (f: NiahFlags) => {
+    if (!(NEEDLE_KINDS as readonly string[]).includes(f.needle)) throw new WavefilterError('invalid_option', `--needle: expected ${NEEDLE_KINDS.join(' or ')}, found ${f.needle}`, { option: 'needle' });
+    if (!(NIAH_SCORERS as readonly string[]).includes(f.scorer)) throw new WavefilterError('invalid_option', `--scorer: expected one of ${NIAH_SCORERS.join(', ')}, found ${f.scorer}`, { option: 'scorer' });
+    if (!(['none', 'prefix', 'dual'] as const).includes(f.cache as CacheName)) throw new WavefilterError('invalid_option', `--cache: expected none, prefix or dual, found ${f.cache}`, { option: 'cache' });
+    const filters = f.filter.split(',').map((x) => x.trim()) as FilterName[];
+    for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
+    const methods = methodGrid(f.cache as CacheName, filters, f.budget ? listArg('--budget')(f.budget) : [0.16], f.wfPreset.split(',').map((x) => x.trim()) as WavePreset[]);
+    const lengths = listArg('--lengths')(f.lengths);
+    const depths = f.depths.split(',').map((x) => Number(x.trim()));
+    const corpus = findEssayCorpus(f.haystack);
+    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+    const codec = model.codec;
+    if (!codec) throw new WavefilterError('invalid_input', `${model.dir}: the needle grid needs a tokenizer`, { file: model.dir });
+    const samples = buildNiahGrid({
+      haystack: corpus.text, lengths, depths, repeats: f.repeats, needle: f.needle as NeedleKind, genTokens: f.genLength, seed: f.seed, words: loadWordSources(),
+      count: (input, answerPrefix) => promptIds(model, { input, answerPrefix }).length, pieceTokens: (t) => codec.encodeText(t).length,
+    });
+    const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'niah |{bar}| {value}/{total} prompts | {what}' }, cliProgress.Presets.shades_classic) : null;
+    let started = false;
+    const results = await runNiah(model, {
+      samples, methods, outDir: f.out, genLength: f.genLength, blockLength: f.blockLength, threshold: f.threshold ?? null,
+      onProgress: (done, total, what) => {
+        if (!started) bar?.start(total, 0, { what });
+        started = true;
+        bar?.update(done, { what });
+      },
+    });
+    bar?.stop();
+    await model.dispose();
+    const summary = await writeNiahSummary(f.out, {
+      model: model.dir, haystack: corpus.id, needle: f.needle, lengths, depths, repeats: f.repeats, seed: f.seed, methods: methods.map((m) => m.name),
+      gen_length: f.genLength, block_length: f.blockLength, threshold: f.threshold ?? null, rope_theta: model.spec.ropeTheta, created: new Date().toISOString(),
+    }, f.scorer as NiahScorer, results);
+    if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stdout.write(readFileSync(join(f.out, 'results.md'), 'utf8'));
+  });
+
+interface NiahFlags {
+  model?: string; lengths: string; depths: string; repeats: number; needle: string; scorer: string; seed: number; cache: string; filter: string;
+  budget?: string; wfPreset: string; genLength: number; blockLength: number; threshold?: number; haystack?: string; out: string; threads?: number;
+  ropeTheta?: number; maxLength?: number; json?: boolean; progress: boolean;
+}
 
 bench
   .command('merge')

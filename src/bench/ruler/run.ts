@@ -15,22 +15,14 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
-import type { CacheName } from '../../cache/host.js';
-import type { FilterName } from '../../filter/index.js';
-import type { WavePreset } from '../../filter/wavefilter.js';
+import { type MethodSpec, methodOptions } from '../methods.js';
 import { WavefilterError } from '../../errors.js';
 import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
 import { matchAll, matchPart, postprocess } from './metrics.js';
 import { RULER_TASKS, type RulerTaskName } from './tasks.js';
 import { rulerPromptIds } from './prompt.js';
 
-export interface MethodSpec {
-  readonly name: string;
-  readonly cache: CacheName;
-  readonly filter: FilterName;
-  readonly budget: number | null;
-  readonly preset: WavePreset | null;
-}
+export type { MethodSpec } from '../methods.js';
 
 export interface RulerRunOptions {
   readonly tasks: readonly RulerTaskName[];
@@ -123,8 +115,7 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
           }
           const t0 = performance.now();
           const out = await model.generate({ inputIds: ids[n] }, {
-            genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, cache: m.cache, filter: m.filter, budget: m.budget,
-            ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}), allowLongContext: true,
+            genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, ...methodOptions(m), allowLongContext: true,
           });
           const wall = performance.now() - t0;
           const prediction = postprocess(out.text ?? '');

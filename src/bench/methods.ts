@@ -1,0 +1,32 @@
+/**
+ * The method grid every benchmark runs on identical prompts: one cache host, with no filter and
+ * with each token filter at each budget (WaveFilter once per preset).
+ */
+import type { CacheName } from '../cache/host.js';
+import type { FilterName } from '../filter/index.js';
+import type { WavePreset } from '../filter/wavefilter.js';
+
+export interface MethodSpec {
+  readonly name: string;
+  readonly cache: CacheName;
+  readonly filter: FilterName;
+  readonly budget: number | null;
+  readonly preset: WavePreset | null;
+}
+
+export function methodGrid(cache: CacheName, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[]): MethodSpec[] {
+  const methods: MethodSpec[] = [];
+  for (const filter of filters) {
+    if (filter === 'none') methods.push({ name: cache, cache, filter, budget: null, preset: null });
+    else
+      for (const budget of budgets)
+        for (const preset of filter === 'wavefilter' ? presets : [null])
+          methods.push({ name: `${cache}+${filter}${preset ? `-${preset}` : ''}@${budget}`, cache, filter, budget, preset });
+  }
+  return methods;
+}
+
+/** Generation options of a method, as model.generate takes them. */
+export function methodOptions(m: MethodSpec): { cache: CacheName; filter: FilterName; budget: number | null; wave?: { preset: WavePreset } } {
+  return { cache: m.cache, filter: m.filter, budget: m.budget, ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}) };
+}
