@@ -11,7 +11,7 @@ import type { StepEvent } from '../decode/generate.js';
 import { idsArg, intArg, listArg, numArg } from './args.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RULER_TASKS, type RulerTaskName } from '../bench/ruler/tasks.js';
 import { type MethodSpec, type SampleResult, promptIds, runRuler, writeSummary } from '../bench/ruler/run.js';
@@ -19,6 +19,7 @@ import { generateRuler } from '../bench/ruler/generate.js';
 import { matchAll, matchPart, postprocess } from '../bench/ruler/metrics.js';
 import { writeRulerCharts } from '../bench/ruler/charts.js';
 import { methodGrid } from '../bench/methods.js';
+import { longBenchMarkdown, runLongBench, summarizeLongBench, supportedDatasets } from '../bench/longbench/run.js';
 import type { CacheName } from '../cache/host.js';
 import { NEEDLE_KINDS, type NeedleKind, buildNiahGrid } from '../bench/niah/grid.js';
 import { runNiah, writeNiahSummary } from '../bench/niah/run.js';
@@ -375,6 +376,67 @@ interface NiahFlags {
   model?: string; lengths: string; depths: string; repeats: number; needle: string; scorer: string; seed: number; cache: string; filter: string;
   budget?: string; wfPreset: string; genLength: number; blockLength: number; threshold?: number; haystack?: string; out: string; threads?: number;
   ropeTheta?: number; maxLength?: number; json?: boolean; progress: boolean;
+}
+
+bench
+  .command('longbench')
+  .description('LongBench v1 (or LongBench-E with --e) over a folder of the official JSONL files, for a grid of cache hosts and token filters on identical prompts')
+  .requiredOption('--data <dir>', 'folder with the official <dataset>.jsonl files (or <dataset>_e.jsonl for --e)')
+  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
+  .option('--datasets <list>', 'datasets to run (default: every supported dataset with a file in --data)')
+  .option('--e', 'LongBench-E: read <dataset>_e.jsonl and report the 0-4k / 4-8k / 8k+ buckets')
+  .option('--limit <n>', 'first n records of each dataset', intArg('--limit'))
+  .option('--cache <method>', 'cache host (none, prefix, dual)', 'dual')
+  .option('--filter <list>', 'token filters to compare', 'none')
+  .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
+  .option('--wf-preset <list>', 'WaveFilter presets to compare', 'practical')
+  .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
+  .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
+  .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md, charts); reruns resume', 'reports/longbench')
+  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s', numArg('--rope-theta'))
+  .option('--max-length <n>', 'context extension: context limit instead of the config\'s (prompts are truncated in the middle to it)', intArg('--max-length'))
+  .option('--json', 'print the results object to stdout')
+  .option('--no-progress', 'no progress bar on stderr')
+  .action(async (f: LongBenchFlags) => {
+    if (!existsSync(f.data)) throw new WavefilterError('file_not_found', `--data: ${f.data} not found`, { file: f.data });
+    const datasets = f.datasets
+      ? f.datasets.split(',').map((x) => x.trim())
+      : supportedDatasets().filter((d) => existsSync(join(f.data, `${d}${f.e ? '_e' : ''}.jsonl`)));
+    if (!datasets.length) throw new WavefilterError('file_not_found', `--data: no LongBench files (${f.e ? '<dataset>_e.jsonl' : '<dataset>.jsonl'}) in ${f.data}`, { file: f.data });
+    if (!(['none', 'prefix', 'dual'] as const).includes(f.cache as CacheName)) throw new WavefilterError('invalid_option', `--cache: expected none, prefix or dual, found ${f.cache}`, { option: 'cache' });
+    const filters = f.filter.split(',').map((x) => x.trim()) as FilterName[];
+    for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
+    const methods = methodGrid(f.cache as CacheName, filters, f.budget ? listArg('--budget')(f.budget) : [0.16], f.wfPreset.split(',').map((x) => x.trim()) as WavePreset[]);
+    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+    const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'longbench |{bar}| {value}/{total} records | {what}' }, cliProgress.Presets.shades_classic) : null;
+    let started = false;
+    const results = await runLongBench(model, {
+      dataDir: f.data, datasets, e: Boolean(f.e), limit: f.limit ?? null, methods, outDir: f.out, blockLength: f.blockLength, threshold: f.threshold ?? null,
+      onProgress: (done, total, what) => {
+        if (!started) bar?.start(total, 0, { what });
+        started = true;
+        bar?.update(done, { what });
+      },
+    });
+    bar?.stop();
+    await model.dispose();
+    const s = summarizeLongBench(results, Boolean(f.e));
+    const summary = {
+      benchmark: 'longbench', model: model.dir, data: f.data, e: Boolean(f.e), datasets, limit: f.limit ?? null, methods, block_length: f.blockLength,
+      threshold: f.threshold ?? null, max_length: model.spec.maxSequenceLength, rope_theta: model.spec.ropeTheta, created: new Date().toISOString(), ...s,
+      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
+    writeFileSync(join(f.out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    writeFileSync(join(f.out, 'results.md'), `${longBenchMarkdown(s)}\n`);
+    await writeRulerCharts(f.out, methods, s.rows);
+    if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stdout.write(`${longBenchMarkdown(s)}\n`);
+  });
+
+interface LongBenchFlags {
+  data: string; model?: string; datasets?: string; e?: boolean; limit?: number; cache: string; filter: string; budget?: string; wfPreset: string;
+  blockLength: number; threshold?: number; out: string; threads?: number; ropeTheta?: number; maxLength?: number; json?: boolean; progress: boolean;
 }
 
 bench

@@ -42,8 +42,8 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
       for (const b of xs) data.push({ method: family(m), budget: b, accuracy: Math.round(a.accuracy * 100) / 100 });
     }
     if (budgets.length && data.length)
-      written.push(...(await writeChart(join(dir, `accuracy-vs-budget-${length}`), lineChart({
-        title: `RULER mean accuracy at ${length} tokens`, data, x: 'budget', y: 'accuracy', series: 'method', xTitle: 'kept prompt fraction (budget)', yTitle: 'accuracy (%)', yDomain: [0, 100],
+      written.push(...(await writeChart(join(dir, length > 0 ? `accuracy-vs-budget-${length}` : 'accuracy-vs-budget'), lineChart({
+        title: length > 0 ? `Mean accuracy at ${length} tokens` : 'Mean score', data, x: 'budget', y: 'accuracy', series: 'method', xTitle: 'kept prompt fraction (budget)', yTitle: 'accuracy (%)', yDomain: [0, 100],
       }))));
   }
   const lengths = new Set(agg.map((a) => a.length));

@@ -53,7 +53,8 @@ export interface SampleResult {
 
 export interface SummaryRow {
   readonly method: string;
-  readonly task: RulerTaskName;
+  /** The task (RULER) or dataset (LongBench). */
+  readonly task: string;
   readonly length: number;
   readonly accuracy: number;
   readonly samples: number;
