@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WavefilterError } from '../../errors.js';
 import type { TextCodec } from '../../checkpoint/tokenizer.js';
-import { classificationScore, type Compat, codeSimScore, countScore, qaF1, retrievalScore, rougeL } from './metrics.js';
+import { classificationScore, type Compat, codeSimScore, countScore, qaF1, qaF1Zh, retrievalScore, rougeL, rougeZh } from './metrics.js';
 
 export type Category = 'single-doc-qa' | 'multi-doc-qa' | 'summarization' | 'few-shot' | 'synthetic' | 'code';
 export type MetricName = 'qa_f1' | 'qa_f1_zh' | 'rouge' | 'rouge_zh' | 'classification' | 'retrieval' | 'retrieval_zh' | 'count' | 'code_sim';
@@ -159,8 +159,10 @@ export function scoreRecord(name: string, prediction: string, r: Pick<LongBenchR
         return countScore(pred, gold);
       case 'code_sim':
         return codeSimScore(pred, gold);
-      default:
-        throw new WavefilterError('invalid_option', `${name}: metric ${ds.metric} needs a Chinese word segmenter, which is not bundled yet`, { option: 'tasks' });
+      case 'qa_f1_zh':
+        return qaF1Zh(pred, gold);
+      case 'rouge_zh':
+        return rougeZh(pred, gold, compat);
     }
   };
   return Math.max(0, ...r.answers.map(one));

@@ -8,8 +8,13 @@
  *   classification   the matched-class list is pruned while being iterated (the upstream skip bug)
  *   retrieval, count fraction of the numbers in the prediction equal to the target
  *   code_sim         fuzzywuzzy's ratio on difflib's SequenceMatcher (autojunk), banker's rounding
- * The Chinese variants need a jieba segmenter and are not here yet.
+ *   qa_f1_zh         jieba (accurate mode, HMM on) tokens, each lowercased and stripped of ASCII + CJK
+ *                    punctuation and whitespace, empty ones dropped, then multiset F1
+ *   rouge_zh         jieba tokens joined by spaces, then the rouge above
+ * jieba is @node-rs/jieba (jieba-rs with jieba's default dictionary); its segmentation is checked
+ * against Python jieba on golden sentences (test/fixtures/jieba-golden.json).
  */
+import { createRequire } from 'node:module';
 
 export type Compat = 'longbench-py' | 'clean';
 
@@ -37,6 +42,39 @@ function multisetF1(pred: readonly string[], gold: readonly string[]): number {
   const p = same / pred.length;
   const r = same / gold.length;
   return (2 * p * r) / (p + r);
+}
+
+const CN_PUNCT = '！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏.';
+const ZH_PUNCT = new Set([...PUNCT, ...CN_PUNCT]);
+
+interface Segmenter {
+  cut(text: string, hmm?: boolean): string[];
+}
+let jieba: Segmenter | null = null;
+
+/** Python jieba's `cut(text, cut_all=False)` (accurate mode, HMM on). */
+export function jiebaCut(text: string): string[] {
+  if (!jieba) {
+    const require = createRequire(import.meta.url);
+    const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): Segmenter } };
+    const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
+    jieba = Jieba.withDict(dict);
+  }
+  return jieba.cut(text, true);
+}
+
+/** LongBench's normalize_zh_answer: lowercase, drop ASCII and CJK punctuation, drop all whitespace. */
+export function normalizeZhAnswer(s: string): string {
+  return [...s.toLowerCase()].filter((c) => !ZH_PUNCT.has(c)).join('').split(/\s+/).join('');
+}
+
+export function qaF1Zh(prediction: string, gold: string): number {
+  const tokens = (s: string): string[] => jiebaCut(s).map(normalizeZhAnswer).filter((t) => t.length > 0);
+  return multisetF1(tokens(prediction), tokens(gold));
+}
+
+export function rougeZh(prediction: string, gold: string, compat: Compat = 'longbench-py'): number {
+  return rougeL(jiebaCut(prediction).join(' '), jiebaCut(gold).join(' '), compat);
 }
 
 export function qaF1(prediction: string, gold: string): number {
