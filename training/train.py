@@ -209,6 +209,8 @@ CURRICULUM = [
     {512: 0.3, 1024: 0.4, 2048: 0.3},
     {1024: 0.15, 2048: 0.35, 4096: 0.5},
 ]
+# Known quirk, kept because the bundled model was trained with it: after an advance the EMA restarts
+# from the next single sample, so one lucky multikey_1 row moved level 1 -> 2 two steps later.
 ADVANCE = [("niah_single_1", 0.05), ("niah_multikey_1", 0.05)]
 FORCE_LEVEL_AT = [14000, 19000]  # longer contexts come by these steps even without the signal
 
