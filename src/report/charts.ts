@@ -45,11 +45,14 @@ export function lineChart(o: { title: string; data: readonly Point[]; x: string;
     width: o.width ?? 520,
     height: o.height ?? 300,
     data: { values: o.data },
-    mark: { type: 'line', point: true },
+    // equal results draw on top of each other: dashes and point shapes keep every series visible
+    mark: { type: 'line', point: { size: 60, filled: false }, strokeWidth: 2 },
     encoding: {
       x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, scale: o.xLog ? { type: 'log' } : { zero: false } },
       y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, scale: { ...(o.yLog ? { type: 'log' } : {}), ...(o.yDomain ? { domain: o.yDomain } : {}) } },
-      color: { field: o.series, type: 'nominal', title: o.series },
+      color: { field: o.series, type: 'nominal', title: o.series, legend: { labelLimit: 400 } },
+      strokeDash: { field: o.series, type: 'nominal', title: o.series, legend: { labelLimit: 400 } },
+      shape: { field: o.series, type: 'nominal', title: o.series, legend: { labelLimit: 400 } },
     },
   };
 }
