@@ -10,7 +10,6 @@ import { loadModel } from '../engine.js';
 import type { StepEvent } from '../decode/generate.js';
 import { idsArg, intArg, listArg, numArg } from './args.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
-import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RULER_TASKS, type RulerTaskName } from '../bench/ruler/tasks.js';
@@ -18,20 +17,13 @@ import { type MethodSpec, type SampleResult, promptIds, runRuler, writeSummary }
 import { generateRuler } from '../bench/ruler/generate.js';
 import { matchAll, matchPart, postprocess } from '../bench/ruler/metrics.js';
 import { writeRulerCharts } from '../bench/ruler/charts.js';
-import { methodGrid } from '../bench/methods.js';
+import { type GridFlags, gridMethods, modelDir, openModel, progressBar, withGridOptions } from './grid-options.js';
 import { longBenchMarkdown, runLongBench, summarizeLongBench, supportedDatasets } from '../bench/longbench/run.js';
-import type { CacheName } from '../cache/host.js';
 import { NEEDLE_KINDS, type NeedleKind, buildNiahGrid } from '../bench/niah/grid.js';
 import { runNiah, writeNiahSummary } from '../bench/niah/run.js';
 import { NIAH_SCORERS, type NiahScorer } from '../bench/niah/scorers.js';
 import { findEssayCorpus, loadHotpot, loadSquad, loadWordSources } from '../bench/ruler/sources.js';
-import type { WavePreset } from '../filter/wavefilter.js';
 
-function modelDir(opt: string | undefined): string {
-  const dir = opt ?? defaultModelDir();
-  if (!dir) throw new WavefilterError('invalid_option', `no --model given and no bundled model at models/${DEFAULT_MODEL}`, { option: 'model' });
-  return dir;
-}
 
 function fail(e: unknown): never {
   if (e instanceof WavefilterError) {
@@ -227,142 +219,89 @@ program
 
 const bench = program.command('bench').description('long-context benchmarks');
 
-interface RulerFlags {
-  model?: string;
+interface RulerFlags extends GridFlags {
   tasks?: string;
   lengths: string;
   samples: number;
   seed: number;
-  cache: 'prefix' | 'dual' | 'none';
-  filter: string;
-  budget?: string;
-  wfPreset: string;
-  blockLength: number;
-  threshold?: number;
   haystack?: string;
   squad?: string;
   hotpotqa?: string;
-  out?: string;
-  threads?: number;
-  ropeTheta?: number;
-  maxLength?: number;
-  json?: boolean;
-  progress: boolean;
 }
 
-bench
-  .command('ruler')
+withGridOptions(bench.command('ruler'), 'reports/ruler')
   .description('RULER (synthetic long-context tasks) for a grid of cache hosts and token filters on identical prompts')
-  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
   .option('--tasks <list>', `comma-separated tasks (default: all but qa_1/qa_2, which need --squad / --hotpotqa): ${RULER_TASKS.map((t) => t.name).join(', ')}`)
   .option('--lengths <list>', 'prompt lengths in tokens (prompt + answer fit in each)', '4096')
   .option('--samples <n>', 'samples per task and length', intArg('--samples'), 20)
   .option('--seed <n>', 'generator seed (training data uses other seeds)', intArg('--seed'), 42)
-  .addOption(new Option('--cache <method>', 'cache host').choices(['none', 'prefix', 'dual']).default('dual'))
-  .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
-  .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
-  .option('--wf-preset <list>', 'WaveFilter presets to compare', 'practical')
-  .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
-  .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
   .option('--haystack <file>', 'public-domain essay corpus for the essay tasks (default: an installed Debian corpus)')
   .option('--squad <file>', 'SQuAD v2 dev JSON for qa_1')
   .option('--hotpotqa <file>', 'HotpotQA dev distractor JSON for qa_2')
-  .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md); reruns resume', 'reports/ruler')
-  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
-  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta'))
-  .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length'))
-  .option('--json', 'print the results object to stdout')
-  .option('--no-progress', 'no progress bar on stderr')
   .action(async (f: RulerFlags) => {
     const all = RULER_TASKS.map((t) => t.name);
     const tasks = (f.tasks ? f.tasks.split(',').map((x) => x.trim()) : all.filter((t) => !t.startsWith('qa_'))) as RulerTaskName[];
     for (const t of tasks) if (!all.includes(t)) throw new WavefilterError('invalid_option', `--tasks: unknown task ${t}; expected ${all.join(', ')}`, { option: 'tasks' });
     const lengths = listArg('--lengths')(f.lengths);
-    const filters = f.filter.split(',').map((x) => x.trim()) as FilterName[];
-    for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
-    const budgets = f.budget ? listArg('--budget')(f.budget) : [0.16];
-    const presets = f.wfPreset.split(',').map((x) => x.trim()) as WavePreset[];
-    const methods = methodGrid(f.cache, filters, budgets, presets);
+    const methods = gridMethods(f);
     const essayTasks = tasks.filter((t) => { const c = RULER_TASKS.find((x) => x.name === t)?.config; return c?.kind === 'niah' && c.haystack === 'essay'; });
     const essay = essayTasks.length ? findEssayCorpus(f.haystack) : null;
     const qa = { squad: f.squad ? loadSquad(f.squad) : undefined, hotpotqa: f.hotpotqa ? loadHotpot(f.hotpotqa) : undefined };
-    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
-    const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'ruler |{bar}| {value}/{total} samples | {what}' }, cliProgress.Presets.shades_classic) : null;
-    let started = false;
+    const model = await openModel(f);
+    const bar = progressBar(f, 'ruler', 'samples');
     const results = await runRuler(model, {
-      tasks, lengths, samples: f.samples, methods, outDir: f.out as string, blockLength: f.blockLength, threshold: f.threshold ?? null,
-      env: { words: loadWordSources(), essay: essay?.text, essayId: essay?.id, qa, seed: f.seed },
-      onProgress: (done, total, what) => {
-        if (!started) bar?.start(total, 0, { what });
-        started = true;
-        bar?.update(done, { what });
-      },
+      tasks, lengths, samples: f.samples, methods, outDir: f.out, blockLength: f.blockLength, threshold: f.threshold ?? null,
+      env: { words: loadWordSources(), essay: essay?.text, essayId: essay?.id, qa, seed: f.seed }, onProgress: bar.onProgress,
     });
-    bar?.stop();
+    bar.stop();
     await model.dispose();
-    const summary = writeSummary(f.out as string, {
+    const summary = writeSummary(f.out, {
       model: model.dir, seed: f.seed, samples: f.samples, lengths, tasks, created: new Date().toISOString(),
       source: essay ? `RULER-PD (essay haystack: ${essay.id}; keys: friendly-words)` : 'RULER (synthetic tasks; keys: friendly-words)',
       methods, block_length: f.blockLength, threshold: f.threshold ?? null,
       rope_theta: model.spec.ropeTheta, max_length: model.spec.maxSequenceLength,
     }, results);
-    await writeRulerCharts(f.out as string, methods, summary.rows);
+    await writeRulerCharts(f.out, methods, summary.rows);
     if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else process.stdout.write(`${readFileSync(join(f.out as string, 'results.md'), 'utf8')}`);
+    else process.stdout.write(`${readFileSync(join(f.out, 'results.md'), 'utf8')}`);
   });
 
-bench
-  .command('niah')
+interface NiahFlags extends GridFlags {
+  lengths: string;
+  depths: string;
+  repeats: number;
+  needle: string;
+  scorer: string;
+  seed: number;
+  genLength: number;
+  haystack?: string;
+}
+
+withGridOptions(bench.command('niah'), 'reports/niah')
   .description('needle-in-a-haystack grid (context length x depth) for a grid of cache hosts and token filters on identical prompts')
-  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
   .option('--lengths <list>', 'context lengths in tokens (prompt + answer)', '1024,2048,4096')
   .option('--depths <list>', 'needle depths in percent', '0,10,20,30,40,50,60,70,80,90,100')
   .option('--repeats <n>', 'prompts per cell (each starts the haystack elsewhere; ruler needles get fresh keys)', intArg('--repeats'), 1)
-  .option('--needle <kind>', `needle: ${NEEDLE_KINDS.join(' (San Francisco sentence) or ')} (RULER key/value)`, 'kamradt')
-  .option('--scorer <name>', `score reported in tables and heatmaps: ${NIAH_SCORERS.join(', ')} (all are stored per prompt)`, 'keyword')
+  .addOption(new Option('--needle <kind>', 'needle: kamradt (the San Francisco sentence) or ruler (a RULER key/value needle)').choices([...NEEDLE_KINDS]).default('kamradt'))
+  .addOption(new Option('--scorer <name>', 'score reported in tables and heatmaps (all are stored per prompt)').choices([...NIAH_SCORERS]).default('keyword'))
   .option('--seed <n>', 'seed for ruler needles', intArg('--seed'), 42)
-  .option('--cache <method>', 'cache host (none, prefix, dual)', 'dual')
-  .option('--filter <list>', 'token filters to compare', 'none')
-  .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
-  .option('--wf-preset <list>', 'WaveFilter presets to compare', 'practical')
   .option('--gen-length <n>', 'tokens to generate', intArg('--gen-length'), 64)
-  .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
-  .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
   .option('--haystack <file>', 'public-domain corpus for the haystack (default: an installed Debian corpus)')
-  .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md, niah-heatmap.svg/png); reruns resume', 'reports/niah')
-  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
-  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s', numArg('--rope-theta'))
-  .option('--max-length <n>', 'context extension: context limit instead of the config\'s', intArg('--max-length'))
-  .option('--json', 'print the results object to stdout')
-  .option('--no-progress', 'no progress bar on stderr')
   .action(async (f: NiahFlags) => {
-    if (!(NEEDLE_KINDS as readonly string[]).includes(f.needle)) throw new WavefilterError('invalid_option', `--needle: expected ${NEEDLE_KINDS.join(' or ')}, found ${f.needle}`, { option: 'needle' });
-    if (!(NIAH_SCORERS as readonly string[]).includes(f.scorer)) throw new WavefilterError('invalid_option', `--scorer: expected one of ${NIAH_SCORERS.join(', ')}, found ${f.scorer}`, { option: 'scorer' });
-    if (!(['none', 'prefix', 'dual'] as const).includes(f.cache as CacheName)) throw new WavefilterError('invalid_option', `--cache: expected none, prefix or dual, found ${f.cache}`, { option: 'cache' });
-    const filters = f.filter.split(',').map((x) => x.trim()) as FilterName[];
-    for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
-    const methods = methodGrid(f.cache as CacheName, filters, f.budget ? listArg('--budget')(f.budget) : [0.16], f.wfPreset.split(',').map((x) => x.trim()) as WavePreset[]);
+    const methods = gridMethods(f);
     const lengths = listArg('--lengths')(f.lengths);
-    const depths = f.depths.split(',').map((x) => Number(x.trim()));
+    const depths = listArg('--depths')(f.depths);
     const corpus = findEssayCorpus(f.haystack);
-    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+    const model = await openModel(f);
     const codec = model.codec;
     if (!codec) throw new WavefilterError('invalid_input', `${model.dir}: the needle grid needs a tokenizer`, { file: model.dir });
     const samples = buildNiahGrid({
       haystack: corpus.text, lengths, depths, repeats: f.repeats, needle: f.needle as NeedleKind, genTokens: f.genLength, seed: f.seed, words: loadWordSources(),
       count: (input, answerPrefix) => promptIds(model, { input, answerPrefix }).length, pieceTokens: (t) => codec.encodeText(t).length,
     });
-    const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'niah |{bar}| {value}/{total} prompts | {what}' }, cliProgress.Presets.shades_classic) : null;
-    let started = false;
-    const results = await runNiah(model, {
-      samples, methods, outDir: f.out, genLength: f.genLength, blockLength: f.blockLength, threshold: f.threshold ?? null,
-      onProgress: (done, total, what) => {
-        if (!started) bar?.start(total, 0, { what });
-        started = true;
-        bar?.update(done, { what });
-      },
-    });
-    bar?.stop();
+    const bar = progressBar(f, 'niah', 'prompts');
+    const results = await runNiah(model, { samples, methods, outDir: f.out, genLength: f.genLength, blockLength: f.blockLength, threshold: f.threshold ?? null, onProgress: bar.onProgress });
+    bar.stop();
     await model.dispose();
     const summary = await writeNiahSummary(f.out, {
       model: model.dir, haystack: corpus.id, needle: f.needle, lengths, depths, repeats: f.repeats, seed: f.seed, methods: methods.map((m) => m.name),
@@ -372,54 +311,32 @@ bench
     else process.stdout.write(readFileSync(join(f.out, 'results.md'), 'utf8'));
   });
 
-interface NiahFlags {
-  model?: string; lengths: string; depths: string; repeats: number; needle: string; scorer: string; seed: number; cache: string; filter: string;
-  budget?: string; wfPreset: string; genLength: number; blockLength: number; threshold?: number; haystack?: string; out: string; threads?: number;
-  ropeTheta?: number; maxLength?: number; json?: boolean; progress: boolean;
+interface LongBenchFlags extends GridFlags {
+  data: string;
+  datasets?: string;
+  e?: boolean;
+  limit?: number;
 }
 
-bench
-  .command('longbench')
+withGridOptions(bench.command('longbench'), 'reports/longbench')
   .description('LongBench v1 (or LongBench-E with --e) over a folder of the official JSONL files, for a grid of cache hosts and token filters on identical prompts')
   .requiredOption('--data <dir>', 'folder with the official <dataset>.jsonl files (or <dataset>_e.jsonl for --e)')
-  .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
-  .option('--datasets <list>', 'datasets to run (default: every supported dataset with a file in --data)')
+  .option('--datasets <list>', 'datasets to run (default: every dataset with a file in --data)')
   .option('--e', 'LongBench-E: read <dataset>_e.jsonl and report the 0-4k / 4-8k / 8k+ buckets')
   .option('--limit <n>', 'first n records of each dataset', intArg('--limit'))
-  .option('--cache <method>', 'cache host (none, prefix, dual)', 'dual')
-  .option('--filter <list>', 'token filters to compare', 'none')
-  .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
-  .option('--wf-preset <list>', 'WaveFilter presets to compare', 'practical')
-  .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
-  .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
-  .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md, charts); reruns resume', 'reports/longbench')
-  .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
-  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s', numArg('--rope-theta'))
-  .option('--max-length <n>', 'context extension: context limit instead of the config\'s (prompts are truncated in the middle to it)', intArg('--max-length'))
-  .option('--json', 'print the results object to stdout')
-  .option('--no-progress', 'no progress bar on stderr')
   .action(async (f: LongBenchFlags) => {
     if (!existsSync(f.data)) throw new WavefilterError('file_not_found', `--data: ${f.data} not found`, { file: f.data });
     const datasets = f.datasets
       ? f.datasets.split(',').map((x) => x.trim())
       : supportedDatasets().filter((d) => existsSync(join(f.data, `${d}${f.e ? '_e' : ''}.jsonl`)));
     if (!datasets.length) throw new WavefilterError('file_not_found', `--data: no LongBench files (${f.e ? '<dataset>_e.jsonl' : '<dataset>.jsonl'}) in ${f.data}`, { file: f.data });
-    if (!(['none', 'prefix', 'dual'] as const).includes(f.cache as CacheName)) throw new WavefilterError('invalid_option', `--cache: expected none, prefix or dual, found ${f.cache}`, { option: 'cache' });
-    const filters = f.filter.split(',').map((x) => x.trim()) as FilterName[];
-    for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
-    const methods = methodGrid(f.cache as CacheName, filters, f.budget ? listArg('--budget')(f.budget) : [0.16], f.wfPreset.split(',').map((x) => x.trim()) as WavePreset[]);
-    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
-    const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'longbench |{bar}| {value}/{total} records | {what}' }, cliProgress.Presets.shades_classic) : null;
-    let started = false;
+    const methods = gridMethods(f);
+    const model = await openModel(f);
+    const bar = progressBar(f, 'longbench', 'records');
     const results = await runLongBench(model, {
-      dataDir: f.data, datasets, e: Boolean(f.e), limit: f.limit ?? null, methods, outDir: f.out, blockLength: f.blockLength, threshold: f.threshold ?? null,
-      onProgress: (done, total, what) => {
-        if (!started) bar?.start(total, 0, { what });
-        started = true;
-        bar?.update(done, { what });
-      },
+      dataDir: f.data, datasets, e: Boolean(f.e), limit: f.limit ?? null, methods, outDir: f.out, blockLength: f.blockLength, threshold: f.threshold ?? null, onProgress: bar.onProgress,
     });
-    bar?.stop();
+    bar.stop();
     await model.dispose();
     const s = summarizeLongBench(results, Boolean(f.e));
     const summary = {
@@ -433,11 +350,6 @@ bench
     if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${longBenchMarkdown(s)}\n`);
   });
-
-interface LongBenchFlags {
-  data: string; model?: string; datasets?: string; e?: boolean; limit?: number; cache: string; filter: string; budget?: string; wfPreset: string;
-  blockLength: number; threshold?: number; out: string; threads?: number; ropeTheta?: number; maxLength?: number; json?: boolean; progress: boolean;
-}
 
 bench
   .command('merge')

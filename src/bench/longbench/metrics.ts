@@ -27,7 +27,8 @@ export function normalizeAnswer(s: string): string {
   return noPunct.replace(/\b(a|an|the)\b/g, ' ').split(/\s+/).filter((w) => w).join(' ');
 }
 
-function multisetF1(pred: readonly string[], gold: readonly string[]): number {
+/** F1 of two token multisets (Counter overlap), 0 without overlap. */
+export function multisetF1(pred: readonly string[], gold: readonly string[]): number {
   const counts = new Map<string, number>();
   for (const t of gold) counts.set(t, (counts.get(t) ?? 0) + 1);
   let same = 0;

@@ -11,11 +11,10 @@
  *   {category_average, dataset_average}}, rows: [{method, task: dataset, accuracy, samples,
  *   tokens_per_s, runtime_s, generated_tokens, nfe}], peak_rss_mb }
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { WavefilterError } from '../../errors.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
+import { ResultsFile } from '../results-file.js';
 import type { SummaryRow } from '../ruler/run.js';
 import { LONGBENCH_DATASETS, datasetScore, formatPrompt, lengthBucket, loadLongBench, longBenchAverages, scoreRecord, truncateMiddle } from './datasets.js';
 
@@ -52,22 +51,8 @@ export async function runLongBench(model: DiffusionModel, o: {
   if (!codec) throw new WavefilterError('invalid_input', `${model.dir}: LongBench needs a tokenizer`, { file: model.dir });
   // every file is read and validated before any generation
   const data = o.datasets.map((name) => ({ name, ds: LONGBENCH_DATASETS.find((d) => d.name === name)!, records: loadLongBench(o.dataDir, name, o.e).slice(0, o.limit ?? undefined) }));
-  mkdirSync(o.outDir, { recursive: true });
-  const jsonl = join(o.outDir, 'results.jsonl');
   const key = (r: { method: string; dataset: string; id: string }): string => `${r.method}|${r.dataset}|${r.id}`;
-  const done = new Map<string, LongBenchResult>();
-  if (existsSync(jsonl)) {
-    const kept: string[] = [];
-    for (const l of readFileSync(jsonl, 'utf8').split('\n').filter((x) => x.trim()))
-      try {
-        const r = JSON.parse(l) as LongBenchResult;
-        done.set(key(r), r);
-        kept.push(l);
-      } catch {
-        // a line cut by a crash: that record runs again
-      }
-    writeFileSync(jsonl, kept.map((l) => `${l}\n`).join(''));
-  }
+  const file = new ResultsFile<LongBenchResult>(o.outDir, key);
   const stop = model.stopIds();
   const total = data.reduce((a, d) => a + d.records.length, 0) * o.methods.length;
   let progress = 0;
@@ -84,7 +69,7 @@ export async function runLongBench(model: DiffusionModel, o: {
     for (const m of o.methods)
       for (const [i, rec] of records.entries()) {
         const k = key({ method: m.name, dataset: name, id: rec._id });
-        const prev = done.get(k);
+        const prev = file.get(k);
         if (!prev) {
           const t0 = performance.now();
           const out = await model.generate({ inputIds: prompts[i] }, { genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, ...methodOptions(m) });
@@ -95,7 +80,7 @@ export async function runLongBench(model: DiffusionModel, o: {
             method: m.name, dataset: name, id: rec._id, length: rec.length, prediction, score: scoreRecord(name, prediction, rec),
             prompt_tokens: prompts[i].length, generated_tokens: kept.length, nfe: out.nfe, wall_ms: performance.now() - t0,
           };
-          appendFileSync(jsonl, `${JSON.stringify(r)}\n`);
+          file.append(r);
           results.push(r);
         } else results.push(prev);
         o.onProgress?.(++progress, total, `${m.name} ${name}`);

@@ -7,11 +7,12 @@
  *   methods: [{method, score, tokens_per_s, runtime_s, generated_tokens}], peak_rss_mb }
  * Scores are on 0-100 with the chosen scorer (every scorer's value is in results.jsonl).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { heatmap, type Point, writeChart } from '../../report/charts.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
+import { ResultsFile } from '../results-file.js';
 import { postprocess } from '../ruler/metrics.js';
 import { rulerPromptIds } from '../ruler/prompt.js';
 import type { NiahSample } from './grid.js';
@@ -42,22 +43,7 @@ export async function runNiah(model: DiffusionModel, o: {
   threshold: number | null;
   onProgress?: (done: number, total: number, what: string) => void;
 }): Promise<NiahResult[]> {
-  mkdirSync(o.outDir, { recursive: true });
-  const jsonl = join(o.outDir, 'results.jsonl');
-  const done = new Map<string, NiahResult>();
-  if (existsSync(jsonl)) {
-    const lines = readFileSync(jsonl, 'utf8').split('\n').filter((l) => l.trim());
-    const kept: string[] = [];
-    for (const l of lines)
-      try {
-        const r = JSON.parse(l) as NiahResult;
-        done.set(key(r), r);
-        kept.push(l);
-      } catch {
-        // a line cut by a crash: that prompt runs again
-      }
-    writeFileSync(jsonl, kept.map((l) => `${l}\n`).join(''));
-  }
+  const file = new ResultsFile<NiahResult>(o.outDir, key);
   const stop = model.stopIds();
   const ids = o.samples.map((s) => rulerPromptIds(model.codec, s, model.dir));
   const total = o.samples.length * o.methods.length;
@@ -66,7 +52,7 @@ export async function runNiah(model: DiffusionModel, o: {
   for (const m of o.methods)
     for (const [i, s] of o.samples.entries()) {
       const k = key({ method: m.name, ...s });
-      const prev = done.get(k);
+      const prev = file.get(k);
       if (!prev) {
         const t0 = performance.now();
         const out = await model.generate({ inputIds: ids[i] }, { genLength: o.genLength, blockLength: o.blockLength, steps: o.genLength, threshold: o.threshold, ...methodOptions(m), allowLongContext: true });
@@ -77,7 +63,7 @@ export async function runNiah(model: DiffusionModel, o: {
           method: m.name, length: s.length, depth: s.depth, repeat: s.repeat, prediction, keyword: s.needle.keyword, scores,
           prompt_tokens: ids[i].length, generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: performance.now() - t0,
         };
-        appendFileSync(jsonl, `${JSON.stringify(r)}\n`);
+        file.append(r);
         results.push(r);
       } else results.push(prev);
       o.onProgress?.(++progress, total, `${m.name} ${s.length} @${s.depth}%`);

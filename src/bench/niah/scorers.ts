@@ -11,6 +11,7 @@
  */
 import { distance } from 'fastest-levenshtein';
 import { stemmer } from 'stemmer';
+import { multisetF1 } from '../longbench/metrics.js';
 
 export type NiahScorer = 'keyword' | 'rouge1x10' | 'needlebench';
 export const NIAH_SCORERS: readonly NiahScorer[] = ['keyword', 'rouge1x10', 'needlebench'];
@@ -29,24 +30,9 @@ export function rougeTokens(text: string): string[] {
     .map((t) => (t.length > 3 ? stemmer(t) : t));
 }
 
-/** ROUGE-1 F-measure of a prediction against a reference, on 0-1. */
+/** ROUGE-1 F-measure of a prediction against a reference, on 0-1 (unigram multiset F1). */
 export function rouge1(reference: string, prediction: string): number {
-  const ref = rougeTokens(reference);
-  const pred = rougeTokens(prediction);
-  if (ref.length === 0 || pred.length === 0) return 0;
-  const counts = new Map<string, number>();
-  for (const t of ref) counts.set(t, (counts.get(t) ?? 0) + 1);
-  let overlap = 0;
-  for (const t of pred) {
-    const c = counts.get(t) ?? 0;
-    if (c > 0) {
-      overlap++;
-      counts.set(t, c - 1);
-    }
-  }
-  const p = overlap / pred.length;
-  const r = overlap / ref.length;
-  return p + r === 0 ? 0 : (2 * p * r) / (p + r);
+  return multisetF1(rougeTokens(prediction), rougeTokens(reference));
 }
 
 export function needleBenchScore(prediction: string, keyword: string): number {

@@ -12,10 +12,11 @@
  * results.jsonl has one object per (method, task, length, index): prediction, references, score,
  * prompt_tokens, generated_tokens, nfe, wall_ms.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
+import { ResultsFile } from '../results-file.js';
 import { WavefilterError } from '../../errors.js';
 import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
 import { matchAll, matchPart, postprocess } from './metrics.js';
@@ -73,25 +74,7 @@ const key = (r: { method: string; task: string; length: number; index: number })
 
 /** Runs the grid; returns every sample result (resumed ones included). */
 export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promise<SampleResult[]> {
-  mkdirSync(o.outDir, { recursive: true });
-  const jsonl = join(o.outDir, 'results.jsonl');
-  const done = new Map<string, SampleResult>();
-  if (existsSync(jsonl)) {
-    const text = readFileSync(jsonl, 'utf8');
-    const kept: string[] = [];
-    for (const line of text.split('\n'))
-      if (line.trim()) {
-        try {
-          const r = JSON.parse(line) as SampleResult;
-          done.set(key(r), r);
-          kept.push(line);
-        } catch {
-          // a line cut by a crash: dropped, and that sample runs again
-        }
-      }
-    const clean = kept.map((l) => `${l}\n`).join('');
-    if (clean !== text) writeFileSync(jsonl, clean);
-  }
+  const file = new ResultsFile<SampleResult>(o.outDir, key);
   const count = (input: string, prefix: string): number => promptIds(model, { input, answerPrefix: prefix }).length;
   const total = o.tasks.length * o.lengths.length * o.samples * o.methods.length;
   const stop = model.stopIds();
@@ -108,7 +91,7 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
       for (const m of o.methods) {
         for (const [n, s] of samples.entries()) {
           const k = key({ method: m.name, task, length, index: s.index });
-          const prev = done.get(k);
+          const prev = file.get(k);
           if (prev) {
             results.push(prev);
             o.onProgress?.(++progress, total, `${m.name} ${task} ${length}`);
@@ -126,7 +109,7 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
             score: (s.metric === 'all' ? matchAll : matchPart)(prediction, s.outputs), prompt_tokens: ids[n].length,
             generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: wall,
           };
-          appendFileSync(jsonl, `${JSON.stringify(r)}\n`);
+          file.append(r);
           results.push(r);
           o.onProgress?.(++progress, total, `${m.name} ${task} ${length}`);
         }

@@ -1,0 +1,85 @@
+/**
+ * What the three benchmark commands share: the method-grid and decoding flags, their validation,
+ * loading the model with the context-extension flags, and the progress bar.
+ */
+import { type Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { WavefilterError } from '../errors.js';
+import { type DiffusionModel, loadModel } from '../engine.js';
+import type { CacheName } from '../cache/host.js';
+import { FILTER_NAMES, type FilterName } from '../filter/index.js';
+import type { WavePreset } from '../filter/wavefilter.js';
+import { type MethodSpec, methodGrid } from '../bench/methods.js';
+import { intArg, listArg, numArg } from './args.js';
+import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
+
+export interface GridFlags {
+  model?: string;
+  cache: CacheName;
+  filter: string;
+  budget?: string;
+  wfPreset: string;
+  blockLength: number;
+  threshold?: number;
+  out: string;
+  threads?: number;
+  ropeTheta?: number;
+  maxLength?: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+const PRESETS: readonly WavePreset[] = ['practical', 'faithful'];
+
+/** Adds the shared flags; `out` names the default results folder. */
+export function withGridOptions(cmd: Command, out: string): Command {
+  return cmd
+    .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
+    .addOption(new Option('--cache <method>', 'cache host').choices(['none', 'prefix', 'dual']).default('dual'))
+    .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
+    .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
+    .option('--wf-preset <list>', `WaveFilter presets to compare (${PRESETS.join(', ')})`, 'practical')
+    .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
+    .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
+    .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md, charts); reruns resume', out)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
+    .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling beyond the trained length)', numArg('--rope-theta'))
+    .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length'))
+    .option('--json', 'print the results object to stdout')
+    .option('--no-progress', 'no progress bar on stderr');
+}
+
+export function modelDir(opt: string | undefined): string {
+  const dir = opt ?? defaultModelDir();
+  if (!dir) throw new WavefilterError('invalid_option', `no --model given and no bundled model at models/${DEFAULT_MODEL}`, { option: 'model' });
+  return dir;
+}
+
+/** The method grid of the flags, every name checked. */
+export function gridMethods(f: GridFlags): MethodSpec[] {
+  const split = (s: string): string[] => s.split(',').map((x) => x.trim()).filter((x) => x);
+  const filters = split(f.filter);
+  for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
+  const presets = split(f.wfPreset);
+  for (const x of presets) if (!(PRESETS as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--wf-preset: unknown preset ${x}; expected ${PRESETS.join(', ')}`, { option: 'wf-preset' });
+  const budgets = f.budget ? listArg('--budget')(f.budget) : [0.16];
+  return methodGrid(f.cache, filters as FilterName[], budgets, presets as WavePreset[]);
+}
+
+export function openModel(f: GridFlags): Promise<DiffusionModel> {
+  return loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+}
+
+/** A progress bar on stderr (when it is a terminal and --no-progress is absent). */
+export function progressBar(f: GridFlags, label: string, unit: string): { onProgress: (done: number, total: number, what: string) => void; stop: () => void } {
+  const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: `${label} |{bar}| {value}/{total} ${unit} | {what}` }, cliProgress.Presets.shades_classic) : null;
+  let started = false;
+  return {
+    onProgress: (done, total, what) => {
+      if (!started) bar?.start(total, 0, { what });
+      started = true;
+      bar?.update(done, { what });
+    },
+    stop: () => bar?.stop(),
+  };
+}
