@@ -305,19 +305,9 @@ def save_shards(model, out, files=4):
 
 
 def load_shards(model, d):
-    index = json.load(open(os.path.join(d, "model.safetensors.index.json")))
-    state = {}
-    for fn in sorted(set(index["weight_map"].values())):
-        with open(os.path.join(d, fn), "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0]
-            header = json.loads(f.read(n))
-            data = f.read()
-        for k, v in header.items():
-            if k == "__metadata__":
-                continue
-            s, e = v["data_offsets"]
-            state[k[len("model.") :]] = torch.frombuffer(bytearray(data[s:e]), dtype=torch.float32).view(v["shape"])
-    model.load_state_dict(state)
+    from shards import read_shards
+
+    model.load_state_dict({k[len("model.") :]: torch.from_numpy(v.copy()) for k, v in read_shards(d).items()})
 
 
 def hf_config(c, tok_ids):
