@@ -196,10 +196,11 @@ program
     if (!task) throw new WavefilterError('invalid_option', `--task: unknown task ${f.task}; expected ${RULER_TASKS.map((t) => t.name).join(', ')}`, { option: 'task' });
     const model = await loadModel(modelDir(f.model), { threads: f.threads });
     const essay = task.config.kind === 'niah' && task.config.haystack === 'essay' ? findEssayCorpus() : null;
-    const count = (input: string, answerPrefix: string): number => promptIds(model, { input, answerPrefix }).length;
+    // the answer is generated in whole 32-token blocks: the prompt leaves room for the rounded length
+    const genLength = Math.ceil(task.genTokens / 32) * 32;
+    const count = (input: string, answerPrefix: string): number => promptIds(model, { input, answerPrefix }).length + (genLength - task.genTokens);
     const [sample] = generateRuler(task.name, f.length, 1, { count, words: loadWordSources(), essay: essay?.text, essayId: essay?.id, seed: f.seed });
     const ids = promptIds(model, sample);
-    const genLength = Math.ceil(task.genTokens / 32) * 32;
     const runs: Array<{ method: string; answer: string; correct: boolean; seconds: number }> = [];
     for (const [method, opts] of [['dual cache', {}], ['dual cache + WaveFilter (practical)', { filter: 'wavefilter' as const }]] as const) {
       const t0 = performance.now();

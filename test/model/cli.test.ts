@@ -71,3 +71,23 @@ test('generate with a token filter on the dual host, and filter flags validated'
   assert.equal(badProps.status, 2);
   assert.match(badProps.stderr, /wf-proportions: expected values in \(0, 1\]/);
 });
+
+test('demo (npm start) answers a fresh retrieval on the bundled model, with and without WaveFilter; a task whose answer length is not a block multiple fits too', () => {
+  for (const task of ['niah_single_1', 'vt']) {
+    const r = run('demo', '--task', task, '--length', '1024', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { prompt_tokens: number; runs: Array<{ method: string; correct: boolean }> };
+    assert.equal(out.runs.length, 2);
+    assert.ok(out.runs.every((x) => x.correct), JSON.stringify(out));
+    assert.ok(out.prompt_tokens <= 1024 - 32);
+  }
+});
+
+test('bench commands refuse a bad grid before loading anything', () => {
+  const r = run('bench', 'ruler', '--model', LLADA_TINY, '--wf-preset', 'fastest');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--wf-preset: unknown preset fastest; expected practical, faithful/);
+  const n = run('bench', 'niah', '--needle', 'golden');
+  assert.equal(n.status, 2);
+  assert.match(n.stderr, /--needle/);
+});

@@ -92,7 +92,7 @@ export function buildNiahGrid(o: {
       const overhead = o.count(render(''), needle.answerPrefix) + o.pieceTokens(` ${needle.text}`);
       if (overhead >= budget) throw new WavefilterError('prompt_too_long', `length ${length}: the question and needle alone take ${overhead} tokens`, { limit: length });
       // the haystack starts at a different sentence for each repeat
-      const start = Math.floor((all.length * ((repeat * 0.618034) % 1)) / 1);
+      const start = Math.floor(all.length * ((repeat * 0.618034) % 1));
       const hay: string[] = [];
       const tok: number[] = [];
       let total = 0;
