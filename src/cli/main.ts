@@ -13,8 +13,7 @@ import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RULER_TASKS, type RulerTaskName } from '../bench/ruler/tasks.js';
-import { type MethodSpec, type SampleResult, promptIds, runRuler, writeSummary } from '../bench/ruler/run.js';
-import { generateRuler } from '../bench/ruler/generate.js';
+import { type MethodSpec, type SampleResult, promptIds, rulerPrompts, runRuler, writeSummary } from '../bench/ruler/run.js';
 import { matchAll, matchPart, postprocess } from '../bench/ruler/metrics.js';
 import { writeRulerCharts } from '../bench/ruler/charts.js';
 import { type GridFlags, gridMethods, modelDir, openModel, progressBar, withGridOptions } from './grid-options.js';
@@ -196,11 +195,7 @@ program
     if (!task) throw new WavefilterError('invalid_option', `--task: unknown task ${f.task}; expected ${RULER_TASKS.map((t) => t.name).join(', ')}`, { option: 'task' });
     const model = await loadModel(modelDir(f.model), { threads: f.threads });
     const essay = task.config.kind === 'niah' && task.config.haystack === 'essay' ? findEssayCorpus() : null;
-    // the answer is generated in whole 32-token blocks: the prompt leaves room for the rounded length
-    const genLength = Math.ceil(task.genTokens / 32) * 32;
-    const count = (input: string, answerPrefix: string): number => promptIds(model, { input, answerPrefix }).length + (genLength - task.genTokens);
-    const [sample] = generateRuler(task.name, f.length, 1, { count, words: loadWordSources(), essay: essay?.text, essayId: essay?.id, seed: f.seed });
-    const ids = promptIds(model, sample);
+    const { samples: [sample], ids: [ids], genLength } = rulerPrompts(model, task.name, f.length, 1, 32, { words: loadWordSources(), essay: essay?.text, essayId: essay?.id, seed: f.seed });
     const runs: Array<{ method: string; answer: string; correct: boolean; seconds: number }> = [];
     for (const [method, opts] of [['dual cache', {}], ['dual cache + WaveFilter (practical)', { filter: 'wavefilter' as const }]] as const) {
       const t0 = performance.now();

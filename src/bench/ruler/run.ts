@@ -72,22 +72,29 @@ export function promptIds(model: DiffusionModel, s: Pick<RulerSample, 'input' | 
 
 const key = (r: { method: string; task: string; length: number; index: number }): string => `${r.method}|${r.task}|${r.length}|${r.index}`;
 
+/**
+ * A task's samples at one length, fitted so that the prompt plus the answer rounded up to whole
+ * blocks fits, with their prompt ids (encoded once, shared by every method).
+ */
+export function rulerPrompts(model: DiffusionModel, task: RulerTaskName, length: number, samples: number, blockLength: number, env: Omit<RulerEnv, 'count'>): { samples: RulerSample[]; ids: number[][]; genLength: number } {
+  const t = RULER_TASKS.find((x) => x.name === task);
+  if (!t) throw new WavefilterError('invalid_option', `tasks: unknown RULER task ${task}`, { option: 'tasks' });
+  const genLength = Math.ceil(t.genTokens / blockLength) * blockLength;
+  const count = (input: string, answerPrefix: string): number => promptIds(model, { input, answerPrefix }).length + (genLength - t.genTokens);
+  const made = generateRuler(task, length, samples, { ...env, count });
+  return { samples: made, ids: made.map((s) => promptIds(model, s)), genLength };
+}
+
 /** Runs the grid; returns every sample result (resumed ones included). */
 export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promise<SampleResult[]> {
   const file = new ResultsFile<SampleResult>(o.outDir, key);
-  const count = (input: string, prefix: string): number => promptIds(model, { input, answerPrefix: prefix }).length;
   const total = o.tasks.length * o.lengths.length * o.samples * o.methods.length;
   const stop = model.stopIds();
   let progress = 0;
   const results: SampleResult[] = [];
   for (const length of o.lengths) {
     for (const task of o.tasks) {
-      const t = RULER_TASKS.find((x) => x.name === task);
-      if (!t) throw new WavefilterError('invalid_option', `tasks: unknown RULER task ${task}`, { option: 'tasks' });
-      const genLength = Math.ceil(t.genTokens / o.blockLength) * o.blockLength;
-      const samples = generateRuler(task, length, o.samples, { ...o.env, count: (i, p) => count(i, p) + (genLength - t.genTokens) });
-      // each sample's prompt ids are the same for every method: encode them once
-      const ids = samples.map((s) => promptIds(model, s));
+      const { samples, ids, genLength } = rulerPrompts(model, task, length, o.samples, o.blockLength, o.env);
       for (const m of o.methods) {
         for (const [n, s] of samples.entries()) {
           const k = key({ method: m.name, task, length, index: s.index });
