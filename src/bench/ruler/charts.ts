@@ -4,26 +4,12 @@
  */
 import { join } from 'node:path';
 import { lineChart, type Point, writeChart } from '../../report/charts.js';
-import type { MethodSpec, SummaryRow } from './run.js';
+import { type MethodSpec, type SummaryRow, perMethod } from './run.js';
 
 /** A method's label without its budget ("dual+snapkv"), and its budget (null for the host). */
 function family(m: MethodSpec): string {
   if (m.filter === 'none') return `${m.cache} (no filter)`;
   return `${m.cache}+${m.filter}${m.preset ? `-${m.preset}` : ''}`;
-}
-
-/** Mean accuracy over tasks and the run's wall time and generated tokens, per (method, length). */
-export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number }> {
-  const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
-  return keys.map((k) => {
-    const rs = rows.filter((r) => `${r.method}|${r.length}` === k);
-    const runtime = rs.reduce((a, r) => a + r.runtime_s, 0);
-    const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
-    return {
-      method: rs[0].method, length: rs[0].length, samples: rs.reduce((a, r) => a + r.samples, 0),
-      accuracy: rs.reduce((a, r) => a + r.accuracy, 0) / rs.length, runtime_s: runtime, tokens_per_s: runtime > 0 ? gen / runtime : 0,
-    };
-  });
 }
 
 /** Writes accuracy-vs-budget-<length>.{svg,png} and, for several lengths, throughput-vs-length.{svg,png}. */

@@ -151,24 +151,31 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
  */
 export function markdownTable(rows: readonly SummaryRow[]): string {
   const tasks = [...new Set(rows.map((r) => r.task))];
-  const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
-  const runtime = (method: string, length: string): number => rows.filter((r) => r.method === method && String(r.length) === length).reduce((a, r) => a + r.runtime_s, 0);
+  const totals = perMethod(rows);
   const out = [`| method | length | ${tasks.join(' | ')} | mean | tokens/s | decode s | vs host |`, `|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|`];
-  for (const k of keys) {
-    const [method, length] = k.split('|');
-    const rs = rows.filter((r) => r.method === method && String(r.length) === length);
-    const acc = tasks.map((t) => rs.find((r) => r.task === t)?.accuracy);
-    const valid = acc.filter((a): a is number => a !== undefined);
-    const ms = runtime(method, length);
-    const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
-    const host = runtime(method.split('+')[0], length);
-    const vs = host > 0 && ms > 0 ? `${(host / ms).toFixed(2)}x` : '-';
-    out.push(`| ${method} | ${length} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${(valid.reduce((a, b) => a + b, 0) / Math.max(1, valid.length)).toFixed(2)} | ${(gen / Math.max(ms, 1e-9)).toFixed(2)} | ${ms.toFixed(1)} | ${vs} |`);
+  for (const t of totals) {
+    const acc = tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task)?.accuracy);
+    const host = totals.find((h) => h.method === t.method.split('+')[0] && h.length === t.length)?.runtime_s ?? 0;
+    const vs = host > 0 && t.runtime_s > 0 ? `${(host / t.runtime_s).toFixed(2)}x` : '-';
+    out.push(`| ${t.method} | ${t.length} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
   }
   return out.join('\n');
 }
 
-/** Writes results.json and results.md next to results.jsonl; returns the summary object. */
+/** Per (method, length), in first-seen order: mean accuracy over tasks, summed decode time, tokens/s, samples. */
+export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number }> {
+  const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
+  return keys.map((k) => {
+    const rs = rows.filter((r) => `${r.method}|${r.length}` === k);
+    const runtime = rs.reduce((a, r) => a + r.runtime_s, 0);
+    const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
+    return {
+      method: rs[0].method, length: rs[0].length, samples: rs.reduce((a, r) => a + r.samples, 0),
+      accuracy: rs.reduce((a, r) => a + r.accuracy, 0) / rs.length, runtime_s: runtime, tokens_per_s: runtime > 0 ? gen / runtime : 0,
+    };
+  });
+}
+
 /** results.json: the run's metadata, one row per (method, task, length), accuracy[method][length][task | 'mean']. */
 export interface RulerSummary {
   readonly benchmark: 'ruler';
@@ -178,6 +185,7 @@ export interface RulerSummary {
   readonly [meta: string]: unknown;
 }
 
+/** Writes results.json and results.md next to results.jsonl; returns the summary object. */
 export function writeSummary(dir: string, meta: Record<string, unknown>, results: readonly SampleResult[]): RulerSummary {
   const rows = summarize(results);
   const accuracy: Record<string, Record<string, Record<string, number>>> = {};
