@@ -119,14 +119,14 @@ function qaSample(env: RulerEnv, corpora: readonly Corpus[], maxSeq: number, rng
   };
 }
 
-/** The mixture, with overrides from WF_TASK_WEIGHTS ("name=weight,..."; the trainer sets it per run). */
-function weights(): ReadonlyArray<{ name: (typeof TRAIN_TASKS)[number]['name']; weight: number }> {
+/** The mixture, with overrides from WF_TASK_WEIGHTS ("name=weight,..."; the trainer sets it per run), read once. */
+const MIXTURE: ReadonlyArray<{ name: (typeof TRAIN_TASKS)[number]['name']; weight: number }> = (() => {
   const over = new Map((process.env.WF_TASK_WEIGHTS ?? '').split(',').filter((x) => x.includes('=')).map((x) => [x.split('=')[0], Number(x.split('=')[1])] as const));
   return TRAIN_TASKS.map((t) => ({ name: t.name, weight: over.get(t.name) ?? t.weight }));
-}
+})();
 
 function pickTask(rng: Rng): (typeof TRAIN_TASKS)[number]['name'] {
-  const ws = weights();
+  const ws = MIXTURE;
   const total = ws.reduce((a, t) => a + t.weight, 0);
   let u = rng.uniform() * total;
   for (const t of ws) if ((u -= t.weight) < 0) return t.name;
