@@ -26,7 +26,7 @@ test('the bundled model is the CLI default and fits the size limit', () => {
   assert.equal(cfg.torch_dtype, 'float16');
 });
 
-test('logits equal the PyTorch training code on the exported float16 weights (probe.json)', async () => {
+test('logits equal the PyTorch training code on the exported float16 weights (probe.json)', async (t) => {
   assert.ok(DIR);
   const probe = JSON.parse(readFileSync(join(DIR, 'probe.json'), 'utf8')) as { input_ids: number[]; rows: number; logits: number[][] };
   const model = await loadModel(DIR);
@@ -35,6 +35,7 @@ test('logits equal the PyTorch training code on the exported float16 weights (pr
     let worst = 0;
     for (let r = 0; r < probe.rows; r++)
       for (let v = 0; v < probe.logits[r].length; v++) worst = Math.max(worst, Math.abs(rows[r][v] - probe.logits[r][v]));
+    t.diagnostic(`max |engine - pytorch| = ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-3, `max |engine - pytorch| = ${worst}`);
   } finally {
     await model.dispose();
