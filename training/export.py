@@ -49,7 +49,7 @@ def main():
     json.dump(cfg, open(os.path.join(a.out, "config.json"), "w"), indent=2)
     gen = {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"], "pad_token_id": cfg["pad_token_id"], "mask_token_id": cfg["mask_token_id"]}
     json.dump(gen, open(os.path.join(a.out, "generation_config.json"), "w"), indent=2)
-    for f in ["tokenizer.json", "tokenizer_config.json", "train-log.jsonl", "probe.json"]:
+    for f in ["tokenizer.json", "tokenizer_config.json", "train-log.jsonl", "probe.json", "train-state.json"]:
         shutil.copy(os.path.join(a.run, f), os.path.join(a.out, f))
     n = sum(t.size for t in tensors.values())
     print(json.dumps({"parameters": n, "bytes": os.path.getsize(os.path.join(a.out, "model.safetensors"))}))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 3 driver on the GPU machine (one 10-minute run; call it again to continue):
-#   bash training/gpu-run.sh [--decay] [--init DIR]
+#   [WF_TASK_WEIGHTS=...] [INIT_DIR=DIR] [MINUTES=8.8] bash training/gpu-run.sh [train.py options]
 # Expects .train/ from training/pack.sh (node binary, bundled generator, word lists, corpora).
 # State lives in /tmp/wf (kept between runs on the same machine); results go to $OUT.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The exact sequence that produced models/llada-ruler-12m (see its README.md). Each `run` line is one
+# The exact sequence that produced models/llada-ruler-12m, version 2 (see its README.md). Each `run` line is one
 # 10-minute call on the GPU machine (device tool: carry .train/node.xz .train/gen-tasks.mjs
 # .train/corpus.tar.xz .train/node_modules; /tmp/wf persists between calls on one machine; a fresh
 # machine continues from the files the last call returned, put in place by INIT_DIR). Stages 1-2 and
@@ -17,5 +17,20 @@ echo "run 2 (steps 14642-20902, same machine):"
 echo "  WF_TASK_WEIGHTS=$W2 MINUTES=8.7 bash training/gpu-run.sh --lr 7e-4 --text-frac 0.05"
 echo "run 3 (steps 20902-27171, same machine, learning rate decayed linearly to 0):"
 echo "  WF_TASK_WEIGHTS=$W3 MINUTES=8.7 bash training/gpu-run.sh --lr 7e-4 --text-frac 0.05 --decay"
-echo "stage 4: python3 training/export.py --run DIR_OF_RUN_3_FILES --out models/llada-ruler-12m"
+echo "  (runs 0-3 made version 1 of the model, exported with stage 4 and committed in 1e9fa02; runs 4-6 continue from it:"
+echo "  git checkout 1e9fa02 -- models/llada-ruler-12m && echo '{\"step\": 27171, \"run\": 3, \"level\": 2}' >models/llada-ruler-12m/train-state.json)"
+W4=niah_single_1=0.5,niah_single_2=0.5,niah_single_3=2,niah_multikey_1=3,niah_multikey_2=3,niah_multikey_3=2.5,niah_multivalue=0.7,niah_multiquery=0.7,vt=1.5,cwe=0.1,fwe=0.1,qa_synth=0.2
+W5=niah_single_1=1,niah_single_2=0.7,niah_single_3=2,niah_multikey_1=2,niah_multikey_2=2.5,niah_multikey_3=2.5,niah_multivalue=0.7,niah_multiquery=0.7,vt=2.5,cwe=0.1,fwe=0.1,qa_synth=0.2
+W6=niah_single_1=1,niah_single_2=0.7,niah_single_3=1.5,niah_multikey_1=1.5,niah_multikey_2=2.5,niah_multikey_3=3,niah_multivalue=0.7,niah_multiquery=0.7,vt=3,cwe=0.1,fwe=0.1,qa_synth=0.2
+echo "run 4 (steps 27171-32658, fresh machine; the float32 init is made there from version 1's float16 export, which"
+echo "  travels with the working tree; curriculum pinned at 512-2K; a quarter of the task rows with t ~ U(0, 0.3)):"
+echo "  python3 training/init-from-model.py --model models/llada-ruler-12m --out /tmp/init && \\"
+echo "  WF_TASK_WEIGHTS=$W4 INIT_DIR=/tmp/init MINUTES=8.3 bash training/gpu-run.sh --lr 5e-4 --text-frac 0.05 --level 1 --low-t 0.25"
+echo "run 5 (steps 32658-37838, same machine, 1K-4K):"
+echo "  WF_TASK_WEIGHTS=$W5 MINUTES=8.7 bash training/gpu-run.sh --lr 5e-4 --text-frac 0.05 --level 2 --low-t 0.25"
+echo "run 6 (steps 37838-43123, same machine, learning rate decayed linearly to 0):"
+echo "  WF_TASK_WEIGHTS=$W6 MINUTES=8.5 bash training/gpu-run.sh --lr 5e-4 --text-frac 0.05 --level 2 --low-t 0.25 --decay"
+echo "  (runs 4-6 carry .train/node.xz .train/gen-tasks.mjs .train/corpus.tar.xz .train/node_modules in the first call,"
+echo "  .train/gen-tasks.mjs .train/node_modules after; each run evaluates held-out samples at 2K and 4K into the log)"
+echo "stage 4: python3 training/export.py --run DIR_OF_RUN_6_FILES --out models/llada-ruler-12m"
 echo "stage 5: npx tsx training/loss-chart.mts models/llada-ruler-12m; the evaluation commands in the model card"

@@ -13,8 +13,12 @@ A run stops itself after --minutes (the GPU machine allows 10-minute runs): it c
 state to --ckpt (resumed by the next run on the same machine) and writes the weights in float32
 safetensors shards plus the tokenizer and the log to --out (resumed on a fresh machine with --init).
 
+Progress is measured, not only logged as loss: at the start, every --eval-every minutes and at the end,
+held-out samples (a fixed set per length from a separate generator seed, never trained on) are decoded
+the way the engine decodes them and their exact-match accuracy goes into the log (`"eval"` rows).
+
 Usage: python3 training/train.py --tok DIR --corpus DIR --gen gen-tasks.mjs --node NODE --ckpt DIR --out DIR
-       [--minutes 9.2] [--decay] [--init DIR]
+       [--minutes 9.2] [--decay] [--init DIR] [--level N] [--eval-lengths 2048,4096] [--device cpu (smoke test)]
 """
 import argparse
 import json
@@ -187,6 +191,73 @@ class TaskFeed:
             p.kill()
 
 
+class EvalSet:
+    """Held-out task samples for a progress check during training: a dedicated generator restricted to
+    the evaluated families, a fixed seed per length (the same set in every run, so runs are comparable;
+    >= 1,000,000 like every training seed, never the benchmark's 42), never fed to the optimiser."""
+
+    def __init__(self, node, gen, tok, corpus, L, tasks, per_task, seed):
+        env = dict(os.environ, WF_TASK_WEIGHTS=",".join(f"{t}={1 if t in tasks else 0}" for t in TASK_NAMES))
+        self.p = subprocess.Popen([node, gen, "--tokenizer", tok, "--corpus", corpus, "--length", str(L), "--seed", str(seed)], stdout=subprocess.PIPE, stderr=sys.stderr, env=env, bufsize=1 << 20)
+        self.L, self.rows, self.need = L, [], {t: per_task for t in tasks}
+
+    def collect(self):
+        p, need = self.p, self.need
+        while any(need.values()):
+            task, gen_len, pl, al = struct.unpack("<4i", p.stdout.read(16))
+            ids = np.frombuffer(p.stdout.read(2 * (pl + al)), dtype=np.uint16).astype(np.int64)
+            name = TASK_NAMES[task]
+            if need.get(name, 0) > 0:
+                need[name] -= 1
+                self.rows.append((name, gen_len, ids[:pl], ids[pl:]))
+        p.kill()
+        return self
+
+
+@torch.no_grad()
+def evaluate(model, es, dev, block=32, threshold=0.9, batch=32):
+    """Exact-match accuracy per family with the engine's decoding: semi-autoregressive blocks of 32 over
+    the task's response length, Fast-dLLM confidence threshold 0.9 (at least one token per step), greedy."""
+    model.eval()
+    hits = {}
+    for i in range(0, len(es.rows), batch):
+        rows = es.rows[i : i + batch]
+        B, L = len(rows), es.L
+        ids = torch.full((B, L), EOS_ID, dtype=torch.long)
+        keys = torch.zeros((B, L), dtype=torch.bool)
+        resp = torch.zeros((B, L), dtype=torch.bool)
+        for b, (_, g, p, _) in enumerate(rows):
+            ids[b, : len(p)] = torch.from_numpy(p)
+            ids[b, len(p) : len(p) + g] = MASK_ID
+            keys[b, : len(p) + g] = True
+            resp[b, len(p) : len(p) + g] = True
+        ids, keys, resp = ids.to(dev), keys.to(dev), resp.to(dev)
+        start = torch.tensor([len(p) for _, _, p, _ in rows], device=dev)
+        pos = torch.arange(L, device=dev)[None]
+        for blk in range(0, max(g for _, g, _, _ in rows), block):
+            inblk = resp & (pos >= start[:, None] + blk) & (pos < start[:, None] + blk + block)
+            while True:
+                todo = inblk & (ids == MASK_ID)
+                if not todo.any():
+                    break
+                with torch.autocast(ids.device.type, dtype=torch.bfloat16):
+                    logits = model.logits(model.hidden(ids, keys)).float()
+                conf, tok = logits.softmax(-1).max(-1)
+                conf = torch.where(todo, conf, torch.full_like(conf, -1.0))
+                take = conf > threshold
+                best = conf.argmax(-1)
+                take[torch.arange(B, device=dev), best] |= todo.any(-1)
+                take &= todo
+                ids = torch.where(take, tok, ids)
+        for b, (name, g, p, a) in enumerate(rows):
+            out = ids[b, len(p) : len(p) + len(a)].cpu().numpy()
+            h = hits.setdefault(name, [0, 0])
+            h[0] += int(np.array_equal(out, a))
+            h[1] += 1
+    model.train()
+    return {k: round(100 * v[0] / v[1], 1) for k, v in sorted(hits.items())}
+
+
 def load_text_ids(tok_file, corpus):
     from tokenizers import Tokenizer
 
@@ -345,6 +416,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--low-t", type=float, default=0.5, help="fraction of rows with t ~ U(0, 0.3) (the first run of the bundled model used 0)")
     ap.add_argument("--weight-floor", type=float, default=0.1, help="1/p loss weights use max(p, floor) (the first run used 0: plain 1/p)")
+    ap.add_argument("--device", default="cuda", help="cpu only for a smoke test of the program")
+    ap.add_argument("--level", type=int, help="pin the curriculum at this level for the run (0: 256-512, 1: 512-2K, 2: 1K-4K)")
+    ap.add_argument("--eval-tasks", default="niah_single_1,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,vt")
+    ap.add_argument("--eval-lengths", default="2048,4096")
+    ap.add_argument("--eval-per-task", type=int, default=32)
+    ap.add_argument("--eval-every", type=float, default=3.0, help="minutes between held-out evaluations (also at the start and the end)")
     a = ap.parse_args()
     t0 = time.time()
     budget = a.minutes * 60
@@ -354,13 +431,13 @@ def main():
     tok_ids = {t: tok.token_to_id(t) for t in ["<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>"]}
     MASK_ID, EOS_ID = tok_ids["<|mdm_mask|>"], tok_ids["<|endoftext|>"]
     c = dict(CONFIG, vocab_size=tok.get_vocab_size())
-    dev = "cuda"
+    dev = a.device
     torch.backends.cuda.matmul.allow_tf32 = True
     model = LLaDA(c).to(dev)
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (decay if p.dim() == 2 and "wte" not in n else no_decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95), fused=True)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.95), **({"fused": True} if dev == "cuda" else {}))
     step, run, level = 0, 0, 0
     os.makedirs(a.ckpt, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
@@ -379,6 +456,8 @@ def main():
         if os.path.exists(os.path.join(a.init, "train-log.jsonl")):
             with open(os.path.join(a.init, "train-log.jsonl")) as src, open(log_file, "w") as dst:
                 dst.write(src.read())
+    if a.level is not None:
+        level = a.level
     warm_from = step if (a.init and not os.path.exists(state_file)) else 0  # fresh Adam moments need a short warm-up
     print(json.dumps({"run": run, "step": step, "params": sum(p.numel() for p in model.parameters()), "config": c}), flush=True)
     rng = random.Random(a.seed + 7919 * run)
@@ -389,6 +468,21 @@ def main():
     ema = {}
     feed = TaskFeed(a.node, a.gen, a.tok, a.corpus, buckets, seed_base=1_000_000 + 100_000_000 * (run + 1))
     logf = open(log_file, "a")
+    # one generator per length, started together, then read
+    evals = [EvalSet(a.node, a.gen, a.tok, a.corpus, int(L), a.eval_tasks.split(","), a.eval_per_task, 900_000_000 + int(L)) for L in a.eval_lengths.split(",") if L] if a.eval_tasks else []
+    evals = [es.collect() for es in evals]
+
+    def run_eval():
+        t = time.time()
+        rec = {"step": step, "run": run, "eval": {es.L: evaluate(model, es, dev) for es in evals}}
+        rec["eval_s"] = round(time.time() - t, 1)
+        print(json.dumps(rec), flush=True)
+        logf.write(json.dumps(rec) + "\n")
+        logf.flush()
+
+    if evals:
+        run_eval()
+    last_eval = time.time()
     acc = {}
     last_log = time.time()
     tokens_seen = 0
@@ -411,7 +505,7 @@ def main():
         tgt_t = torch.from_numpy(tgt).to(dev, non_blocking=True)[m_t]
         w_t = torch.from_numpy(w).to(dev, dtype=torch.float32, non_blocking=True)[m_t]
         k_t = None if keys is None else torch.from_numpy(keys).to(dev, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(dev, dtype=torch.bfloat16):
             h = model.hidden(inp_t, k_t)
             logits = model.logits(h[m_t]).float()
         ce = F.cross_entropy(logits, tgt_t, reduction="none")
@@ -433,7 +527,7 @@ def main():
             s[0] += v
             s[1] += 1
             ema[f] = v if f not in ema else 0.99 * ema[f] + 0.01 * v
-        if level < len(ADVANCE) and (ema.get(ADVANCE[level][0], 9) < ADVANCE[level][1] or step >= FORCE_LEVEL_AT[level]):
+        if a.level is None and level < len(ADVANCE) and (ema.get(ADVANCE[level][0], 9) < ADVANCE[level][1] or step >= FORCE_LEVEL_AT[level]):
             level += 1
             ema = {}
             print(json.dumps({"step": step, "level": level}), flush=True)
@@ -445,6 +539,11 @@ def main():
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             acc, tokens_seen, last_log = {}, 0, time.time()
+        if evals and time.time() - last_eval > a.eval_every * 60 and budget - (time.time() - t0) > 90:
+            run_eval()
+            last_eval = time.time()
+    if evals:
+        run_eval()
     feed.close()
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "run": run, "level": level}, state_file)
     logf.close()
