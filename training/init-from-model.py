@@ -71,8 +71,10 @@ def main():
     if not os.path.exists(state):
         raise SystemExit(f"{state}: missing (the step, run and curriculum level the weights were saved at)")
     os.makedirs(a.out, exist_ok=True)
+    # replaces an earlier init in --out, and nothing else that may be there
     for f in os.listdir(a.out):
-        os.remove(os.path.join(a.out, f))
+        if f == "meta.tar" or (f.startswith("model-") and f.endswith(".safetensors")):
+            os.remove(os.path.join(a.out, f))
     index = write_shards(read_safetensors(os.path.join(a.model, "model.safetensors")), a.out)
     with tarfile.open(os.path.join(a.out, "meta.tar"), "w") as tar:
         def add(name, data):
