@@ -10,56 +10,9 @@ import argparse
 import io
 import json
 import os
-import struct
 import tarfile
 
-import numpy as np
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        if v["dtype"] != "F16":
-            raise SystemExit(f"{path}: {k}: expected F16, found {v['dtype']}")
-        s, e = v["data_offsets"]
-        out[k] = np.frombuffer(data[s:e], dtype="<f2").reshape(v["shape"]).astype("<f4")
-    return out
-
-
-def write_shards(tensors, out, files=4):
-    names = sorted(tensors)
-    per = sum(t.nbytes for t in tensors.values()) / files
-    groups, cur, size = [], [], 0
-    for n in names:
-        cur.append(n)
-        size += tensors[n].nbytes
-        if size >= per and len(groups) < files - 1:
-            groups.append(cur)
-            cur, size = [], 0
-    if cur:
-        groups.append(cur)
-    weight_map = {}
-    for i, group in enumerate(groups):
-        fn = f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors"
-        header, offset = {}, 0
-        for n in group:
-            header[n] = {"dtype": "F32", "shape": list(tensors[n].shape), "data_offsets": [offset, offset + tensors[n].nbytes]}
-            offset += tensors[n].nbytes
-            weight_map[n] = fn
-        h = json.dumps(header).encode()
-        h += b" " * (-len(h) % 8)
-        with open(os.path.join(out, fn), "wb") as f:
-            f.write(struct.pack("<Q", len(h)))
-            f.write(h)
-            for n in group:
-                f.write(np.ascontiguousarray(tensors[n]).tobytes())
-    return {"metadata": {"total_size": sum(t.nbytes for t in tensors.values())}, "weight_map": weight_map}
+from shards import read_safetensors, write_shards
 
 
 def main():
@@ -75,7 +28,9 @@ def main():
     for f in os.listdir(a.out):
         if f == "meta.tar" or (f.startswith("model-") and f.endswith(".safetensors")):
             os.remove(os.path.join(a.out, f))
-    index = write_shards(read_safetensors(os.path.join(a.model, "model.safetensors")), a.out)
+    # sorted names, the export's order
+    tensors = read_safetensors(os.path.join(a.model, "model.safetensors"), "F16")
+    index = write_shards({k: tensors[k].astype("<f4") for k in sorted(tensors)}, a.out)
     with tarfile.open(os.path.join(a.out, "meta.tar"), "w") as tar:
         def add(name, data):
             info = tarfile.TarInfo(name)

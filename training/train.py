@@ -37,6 +37,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from shards import read_shards, write_shards
+
 # ---------------------------------------------------------------- model (LLaDA layout and names)
 
 CONFIG = dict(d_model=384, n_heads=6, n_kv_heads=6, n_layers=6, mlp_hidden_size=1024, vocab_size=2048, rope_theta=10000.0, rms_norm_eps=1e-5, max_sequence_length=4096)
@@ -340,44 +342,11 @@ def make_batch(feed, text_ids, L, B, text_frac, rng, eps=1e-3, low_t=0.5, weight
 # ---------------------------------------------------------------- export
 
 
-def save_shards(model, out, files=4):
-    """float32 safetensors shards (each under 16 MiB, the GPU machine's return limit) + index."""
-    sd = {"model." + k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
-    names = list(sd)
-    total = sum(v.numel() * 4 for v in sd.values())
-    per = total / files
-    shards, cur, size = [], [], 0
-    for n in names:
-        cur.append(n)
-        size += sd[n].numel() * 4
-        if size >= per and len(shards) < files - 1:
-            shards.append(cur)
-            cur, size = [], 0
-    if cur:
-        shards.append(cur)
-    weight_map = {}
-    for i, group in enumerate(shards):
-        fn = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-        header, offset, blobs = {}, 0, []
-        for n in group:
-            b = sd[n].numpy().tobytes()
-            header[n] = {"dtype": "F32", "shape": list(sd[n].shape), "data_offsets": [offset, offset + len(b)]}
-            offset += len(b)
-            blobs.append(b)
-            weight_map[n] = fn
-        h = json.dumps(header).encode()
-        h += b" " * (-len(h) % 8)
-        with open(os.path.join(out, fn), "wb") as f:
-            f.write(struct.pack("<Q", len(h)))
-            f.write(h)
-            for b in blobs:
-                f.write(b)
-    return {"metadata": {"total_size": total}, "weight_map": weight_map}
+def save_shards(model, out):
+    return write_shards({"model." + k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}, out)
 
 
 def load_shards(model, d):
-    from shards import read_shards
-
     model.load_state_dict({k[len("model.") :]: torch.from_numpy(v.copy()) for k, v in read_shards(d).items()})
 
 
