@@ -12,6 +12,9 @@ import { intArg } from '../src/cli/args.js';
 import { DEFAULT_SHAPE, randomCheckpoint } from './random-model.js';
 import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
+import { runWaveVariants } from './wf-variants.js';
+import { defaultModelDir } from '../src/cli/paths.js';
+import type { RulerTaskName } from '../src/bench/ruler/tasks.js';
 
 interface Row {
   method: string;
@@ -28,7 +31,7 @@ interface Row {
 
 const program = new Command()
   .name('bench')
-  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host) or attention (fused vs explicit refresh attention)', 'engine')
+  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), attention (fused vs explicit refresh attention) or wf-variants (WaveFilter knobs on a RULER task of the bundled model)', 'engine')
   .option('--prompt-lengths <list>', 'comma-separated prompt lengths', '4096')
   .option('--methods <list>', 'engine: cache hosts (none,prefix,dual); wavefilter: dual,dual-first-block,wf-practical,wf-faithful,snapkv,streaming,h2o,sparse-dllm,random')
   .option('--budget <b>', 'wavefilter: kept prompt rows, fraction or count', '0.16')
@@ -37,8 +40,23 @@ const program = new Command()
   .option('--steps <n>', 'denoising steps', intArg('--steps'), 16)
   .option('--layers <n>', 'model layers', intArg('--layers'), DEFAULT_SHAPE.layers)
   .option('--threads <n>', 'ORT threads', intArg('--threads'))
+  .option('--task <name>', 'wf-variants: RULER task', 'niah_multikey_2')
+  .option('--samples <n>', 'wf-variants: prompts', intArg('--samples'), 5)
+  .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; json?: boolean }) => {
+  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean }) => {
+    if (which === 'wf-variants') {
+      const dir = defaultModelDir();
+      if (!dir) throw new Error('wf-variants needs the bundled model (models/llada-ruler-12m)');
+      const model = await loadModel(dir, { threads: f.threads });
+      const o = { task: f.task as RulerTaskName, length: Number(f.promptLengths.split(',')[0]), samples: f.samples, budget: Number(f.budget), seed: f.seed };
+      process.stderr.write(`${o.task}, ${o.length} tokens, ${o.samples} prompts (seed ${o.seed}), WaveFilter practical at budget ${o.budget}, one token per step:\n`);
+      const rows = await runWaveVariants(model, o, (s) => process.stderr.write(s));
+      await model.dispose();
+      if (f.json) process.stdout.write(`${JSON.stringify({ ...o, rows }, null, 2)}\n`);
+      else for (const r of rows) console.log(`| ${r.variant} | ${r.correct} of ${r.samples} | ${r.answers.join(' / ')} |`);
+      return;
+    }
     if (which === 'attention') {
       for (const T of f.promptLengths.split(',').map(Number)) {
         const r = await runAttentionBench(T, (x) => process.stderr.write(x));
@@ -55,7 +73,7 @@ const program = new Command()
       else console.log(`\n${waveTable(rows)}`);
       return;
     }
-    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine, wavefilter or attention`);
+    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine, wavefilter, attention or wf-variants`);
     f.methods ??= 'none,prefix,dual';
     const shape = { ...DEFAULT_SHAPE, layers: f.layers };
     process.stderr.write(`model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute)\n`);
