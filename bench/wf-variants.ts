@@ -11,7 +11,7 @@ import type { WaveFilterOptions } from '../src/filter/wavefilter.js';
 import { rulerPrompts } from '../src/bench/ruler/run.js';
 import { matchAll, matchPart, postprocess } from '../src/bench/ruler/metrics.js';
 import { findEssayCorpus, loadWordSources } from '../src/bench/ruler/sources.js';
-import { RULER_TASKS, type RulerTaskName } from '../src/bench/ruler/tasks.js';
+import { type RulerTaskName, usesEssay } from '../src/bench/ruler/tasks.js';
 
 /** The variants tried: the practical preset, then one knob changed at a time. */
 export const WAVE_VARIANTS: Readonly<Record<string, WaveFilterOptions>> = {
@@ -23,8 +23,7 @@ export const WAVE_VARIANTS: Readonly<Record<string, WaveFilterOptions>> = {
 };
 
 export async function runWaveVariants(model: DiffusionModel, o: { task: RulerTaskName; length: number; samples: number; budget: number; seed: number }, log: (s: string) => void): Promise<Array<{ variant: string; correct: number; samples: number; answers: string[] }>> {
-  const config = RULER_TASKS.find((t) => t.name === o.task)?.config;
-  const essay = config?.kind === 'niah' && config.haystack === 'essay' ? findEssayCorpus() : null;
+  const essay = usesEssay(o.task) ? findEssayCorpus() : null;
   const { samples, ids, genLength } = rulerPrompts(model, o.task, o.length, o.samples, 32, { words: loadWordSources(), essay: essay?.text, essayId: essay?.id, seed: o.seed });
   const rows = [];
   for (const [variant, wave] of Object.entries(WAVE_VARIANTS)) {

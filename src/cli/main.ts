@@ -12,7 +12,7 @@ import { idsArg, intArg, listArg, numArg } from './args.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RULER_TASKS, type RulerTaskName } from '../bench/ruler/tasks.js';
+import { RULER_TASKS, type RulerTaskName, usesEssay } from '../bench/ruler/tasks.js';
 import { type MethodSpec, type SampleResult, promptIds, rulerPrompts, runRuler, writeSummary } from '../bench/ruler/run.js';
 import { matchAll, matchPart, postprocess } from '../bench/ruler/metrics.js';
 import { writeRulerCharts } from '../bench/ruler/charts.js';
@@ -194,7 +194,7 @@ program
     const task = RULER_TASKS.find((t) => t.name === f.task);
     if (!task) throw new WavefilterError('invalid_option', `--task: unknown task ${f.task}; expected ${RULER_TASKS.map((t) => t.name).join(', ')}`, { option: 'task' });
     const model = await loadModel(modelDir(f.model), { threads: f.threads });
-    const essay = task.config.kind === 'niah' && task.config.haystack === 'essay' ? findEssayCorpus() : null;
+    const essay = usesEssay(task.name) ? findEssayCorpus() : null;
     const { samples: [sample], ids: [ids], genLength } = rulerPrompts(model, task.name, f.length, 1, 32, { words: loadWordSources(), essay: essay?.text, essayId: essay?.id, seed: f.seed });
     const runs: Array<{ method: string; answer: string; correct: boolean; seconds: number }> = [];
     for (const [method, opts] of [['dual cache', {}], ['dual cache + WaveFilter (practical)', { filter: 'wavefilter' as const }]] as const) {
@@ -240,8 +240,7 @@ withGridOptions(bench.command('ruler'), 'reports/ruler')
     for (const t of tasks) if (!all.includes(t)) throw new WavefilterError('invalid_option', `--tasks: unknown task ${t}; expected ${all.join(', ')}`, { option: 'tasks' });
     const lengths = listArg('--lengths')(f.lengths);
     const methods = gridMethods(f);
-    const essayTasks = tasks.filter((t) => { const c = RULER_TASKS.find((x) => x.name === t)?.config; return c?.kind === 'niah' && c.haystack === 'essay'; });
-    const essay = essayTasks.length ? findEssayCorpus(f.haystack) : null;
+    const essay = tasks.some(usesEssay) ? findEssayCorpus(f.haystack) : null;
     const qa = { squad: f.squad ? loadSquad(f.squad) : undefined, hotpotqa: f.hotpotqa ? loadHotpot(f.hotpotqa) : undefined };
     const model = await openModel(f);
     const bar = progressBar(f, 'ruler', 'samples');

@@ -12,7 +12,7 @@
  */
 import { WavefilterError } from '../../errors.js';
 import { Rng } from '../../decode/rng.js';
-import { DEPTHS, type NiahConfig, RULER_TASKS, type RulerTask, type RulerTaskName, TEMPLATES, fill, singleAnswerTemplate } from './tasks.js';
+import { DEPTHS, type NiahConfig, RULER_TASKS, type RulerTask, type RulerTaskName, TEMPLATES, fill, singleAnswerTemplate, usesEssay } from './tasks.js';
 
 export interface RulerSample {
   readonly task: RulerTaskName;
@@ -268,7 +268,7 @@ export function generateRuler(taskName: RulerTaskName, maxSeq: number, samples: 
     else hi = mid;
   }
   if (lo < 1) throw new WavefilterError('prompt_too_long', `${taskName}: even an empty haystack does not fit ${maxSeq} tokens with ${task.genTokens} to generate`, { limit: maxSeq });
-  const source = task.config.kind === 'niah' && task.config.haystack === 'essay' ? `RULER-PD (essay: ${env.essayId ?? 'user corpus'}; keys: friendly-words)` : 'RULER (synthetic; keys: friendly-words)';
+  const source = usesEssay(task.name) ? `RULER-PD (essay: ${env.essayId ?? 'user corpus'}; keys: friendly-words)` : 'RULER (synthetic; keys: friendly-words)';
   const out: RulerSample[] = [];
   for (let i = 0; i < samples; i++) {
     let n = lo;

@@ -53,6 +53,12 @@ export const RULER_TASKS: readonly RulerTask[] = [
   { name: 'qa_2', config: { kind: 'qa', dataset: 'hotpotqa' }, genTokens: 32, metric: 'part' },
 ];
 
+/** Whether a task's haystack is essay text (the runner then needs an essay corpus). */
+export function usesEssay(task: string): boolean {
+  const c = RULER_TASKS.find((t) => t.name === task)?.config;
+  return c?.kind === 'niah' && c.haystack === 'essay';
+}
+
 export const TEMPLATES = {
   niah: 'Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic {type_needle_v} for {query} mentioned in the provided text?',
   niahAnswer: ' The special magic {type_needle_v} for {query} mentioned in the provided text are',
