@@ -3,6 +3,7 @@
  * encode prompts, generate with typed events, report timings. Surfaces stay thin over this.
  */
 import { existsSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { WavefilterError } from './errors.js';
 import { readModelSpec } from './checkpoint/config.js';
 import { TensorStore } from './checkpoint/safetensors.js';
@@ -72,7 +73,10 @@ export class DiffusionModel {
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
     const t0 = performance.now();
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new WavefilterError('file_not_found', `${dir}: model folder not found`, { file: dir });
+    if (typeof dir !== 'string' || dir.length === 0) throw new WavefilterError('invalid_input', `model folder: expected a path, found ${typeName(dir)}`, { field: 'dir' });
+    checkLoadOptions(opts);
+    if (!existsSync(dir)) throw new WavefilterError('file_not_found', `${dir}: model folder not found`, { file: dir });
+    if (!statSync(dir).isDirectory()) throw new WavefilterError('not_a_file', `${dir}: expected a model folder, found a file`, { file: dir });
     opts.onProgress?.({ status: 'initiate', dir });
     const spec = extendContext(readModelSpec(dir), opts);
     const store = TensorStore.open(dir);
@@ -91,13 +95,31 @@ export class DiffusionModel {
     return this.codec;
   }
 
+  /**
+   * Most characters a text prompt may have: MAX_CHARS_PER_TOKEN per token of context. Checked
+   * before tokenizing, so a 1M-character prompt is refused at once instead of tokenized for seconds
+   * and then refused; no real text averages more characters per token.
+   */
+  maxPromptChars(): number {
+    return MAX_CHARS_PER_TOKEN * this.spec.maxSequenceLength;
+  }
+
   /** Prompt token ids for an input. */
   encode(input: PromptInput, chat?: boolean, chatOptions?: ChatOptions): number[] {
-    if (typeof input === 'object' && 'inputIds' in input) return [...input.inputIds];
+    const kind = checkPromptInput(input);
+    if (kind === 'ids') {
+      const ids = (input as { inputIds: readonly number[] }).inputIds;
+      return Array.from(ids);
+    }
+    const chars = kind === 'text' ? (input as string).length : (input as readonly ChatMessage[]).reduce((a, m) => a + m.content.length, 0);
+    if (chars > this.maxPromptChars())
+      throw new WavefilterError('prompt_too_long', `the prompt has ${chars} characters, over the ${this.maxPromptChars()} this model's context of ${this.spec.maxSequenceLength} tokens allows (${MAX_CHARS_PER_TOKEN} per token); shorten it`, {
+        chars, limit_chars: this.maxPromptChars(), limit: this.spec.maxSequenceLength,
+      });
     const codec = this.requireCodec();
-    if (typeof input === 'string') {
+    if (kind === 'text') {
       const useChat = chat ?? codec.hasChatTemplate;
-      return useChat ? codec.encodeChat([{ role: 'user', content: input }], chatOptions) : codec.encodePrompt(input);
+      return useChat ? codec.encodeChat([{ role: 'user', content: input as string }], chatOptions) : codec.encodePrompt(input as string);
     }
     return codec.encodeChat(input as readonly ChatMessage[], chatOptions);
   }
@@ -119,7 +141,9 @@ export class DiffusionModel {
   }
 
   async generate(input: PromptInput, opts: ModelGenerateOptions = {}): Promise<GenerateOutput> {
+    checkGenerateOptions(opts);
     const prompt = this.encode(input, opts.chat, opts.chatOptions);
+    checkIds(prompt, this.spec.vocabSize, 'input id');
     let shown = '';
     const onStep = (e: StepEvent): void => {
       opts.onStep?.(e);
@@ -147,12 +171,10 @@ export class DiffusionModel {
 
   /** Logits of every position of one bidirectional forward pass, [T][V] (raw, before Dream's shift). */
   async logits(inputIds: readonly number[]): Promise<Float32Array[]> {
+    if (!Array.isArray(inputIds) && !ArrayBuffer.isView(inputIds)) throw new WavefilterError('invalid_input', `input ids: expected an array of token ids, found ${typeName(inputIds)}`, { field: 'inputIds' });
     const n = inputIds.length;
     if (n === 0) throw new WavefilterError('invalid_input', 'input ids are empty', { tokens: 0 });
-    inputIds.forEach((id, i) => {
-      if (!Number.isSafeInteger(id) || id < 0 || id >= this.spec.vocabSize)
-        throw new WavefilterError('invalid_input', `input id ${i} is ${id}; expected an id in [0, ${this.spec.vocabSize})`, { index: i, found: String(id) });
-    });
+    checkIds(inputIds, this.spec.vocabSize, 'input id');
     if (n > this.spec.maxSequenceLength)
       throw new WavefilterError('prompt_too_long', `${n} input ids exceed the model's context of ${this.spec.maxSequenceLength}`, { tokens: n, limit: this.spec.maxSequenceLength });
     const idx = BigInt64Array.from({ length: n }, (_, i) => BigInt(i));
@@ -162,16 +184,101 @@ export class DiffusionModel {
   }
 
   async dispose(): Promise<void> {
+    this.codec?.dispose();
     await this.filters.dispose();
     await this.runtime.dispose();
   }
+}
+
+/** See DiffusionModel.maxPromptChars. */
+export const MAX_CHARS_PER_TOKEN = 32;
+
+function typeName(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/** What a PromptInput is, or an `invalid_input` naming what is wrong with it. */
+function checkPromptInput(input: unknown): 'text' | 'messages' | 'ids' {
+  if (typeof input === 'string') {
+    if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(input))
+      throw new WavefilterError('invalid_input', 'prompt: contains a lone UTF-16 surrogate (not valid Unicode text)', { field: 'prompt' });
+    return 'text';
+  }
+  if (Array.isArray(input)) {
+    input.forEach((m: unknown, i) => {
+      const msg = m as { role?: unknown; content?: unknown } | null;
+      if (msg === null || typeof msg !== 'object' || typeof msg.role !== 'string' || typeof msg.content !== 'string')
+        throw new WavefilterError('invalid_input', `messages[${i}]: expected {role: string, content: string}, found ${typeName(m)}`, { field: `messages[${i}]` });
+      for (const k of Object.keys(msg)) if (k !== 'role' && k !== 'content') throw new WavefilterError('invalid_input', `messages[${i}]: unknown field ${JSON.stringify(k)} (expected role and content)`, { field: `messages[${i}].${k}` });
+    });
+    if (input.length === 0) throw new WavefilterError('invalid_input', 'messages: the list is empty', { field: 'messages' });
+    return 'messages';
+  }
+  if (input !== null && typeof input === 'object' && 'inputIds' in input) {
+    const ids = (input as { inputIds: unknown }).inputIds;
+    if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new WavefilterError('invalid_input', `inputIds: expected an array of token ids, found ${typeName(ids)}`, { field: 'inputIds' });
+    for (const k of Object.keys(input)) if (k !== 'inputIds') throw new WavefilterError('invalid_input', `prompt: unknown field ${JSON.stringify(k)} (expected inputIds)`, { field: k });
+    return 'ids';
+  }
+  throw new WavefilterError('invalid_input', `prompt: expected a string, a list of chat messages or {inputIds}, found ${typeName(input)}`, { field: 'prompt' });
+}
+
+function checkIds(ids: ArrayLike<unknown>, vocab: number, what: string): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isSafeInteger(id) || (id as number) < 0 || (id as number) >= vocab)
+      throw new WavefilterError('invalid_input', `${what} ${i} is ${String(id)}; expected an id in [0, ${vocab})`, { index: i, found: String(id) });
+  }
+}
+
+/** Every option key generate() knows; anything else is a misspelling the user should hear about. */
+const GENERATE_KEYS = new Set([
+  'genLength', 'blockLength', 'steps', 'threshold', 'factor', 'temperature', 'topP', 'topK', 'remasking', 'alg', 'algTemp', 'eps', 'cfgScale',
+  'logitsEosInf', 'confidenceEosEotInf', 'cache', 'promptRefresh', 'seed', 'scoring', 'allowLongContext',
+  'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText',
+]);
+const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers']);
+const CHAT_KEYS = new Set(['addGenerationPrompt', 'timeoutMs', 'variables']);
+
+function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): void {
+  if (obj === undefined) return;
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new WavefilterError('invalid_option', `${where}: expected an object of options, found ${typeName(obj)}`, { option: where });
+  for (const k of Object.keys(obj)) {
+    if (known.has(k)) continue;
+    const near = [...known].find((x) => x.toLowerCase() === k.toLowerCase() || x.toLowerCase().replace(/_/g, '') === k.toLowerCase().replace(/_/g, ''));
+    throw new WavefilterError('invalid_option', `${where === 'options' ? '' : `${where}.`}${k}: unknown option${near ? ` (did you mean ${near}?)` : ''}`, { option: where === 'options' ? k : `${where}.${k}` });
+  }
+}
+
+const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength']);
+
+function checkLoadOptions(o: unknown): void {
+  checkKeys(o, LOAD_KEYS, 'options');
+  const opts = o as LoadOptions;
+  if (opts.device !== undefined && opts.device !== 'cpu' && opts.device !== 'cuda') throw new WavefilterError('invalid_option', `device: expected cpu or cuda, found ${JSON.stringify(opts.device)}`, { option: 'device' });
+  if (opts.dtype !== undefined && opts.dtype !== 'fp32') throw new WavefilterError('invalid_option', `dtype: expected fp32, found ${JSON.stringify(opts.dtype)}`, { option: 'dtype' });
+  const cores = availableParallelism();
+  if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1 && opts.threads <= cores))
+    throw new WavefilterError('invalid_option', `threads: expected an integer from 1 to ${cores} (this machine's cores), found ${String(opts.threads)}`, { option: 'threads' });
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new WavefilterError('invalid_option', 'onProgress: expected a function', { option: 'onProgress' });
+}
+
+function checkGenerateOptions(o: unknown): void {
+  checkKeys(o, GENERATE_KEYS, 'options');
+  const opts = o as ModelGenerateOptions;
+  checkKeys(opts.wave, WAVE_KEYS, 'wave');
+  checkKeys(opts.chatOptions, CHAT_KEYS, 'chatOptions');
+  for (const k of ['onStep', 'onText'] as const)
+    if (opts[k] !== undefined && typeof opts[k] !== 'function') throw new WavefilterError('invalid_option', `${k}: expected a function`, { option: k });
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new WavefilterError('invalid_option', 'signal: expected an AbortSignal', { option: 'signal' });
+  if (opts.chat !== undefined && typeof opts.chat !== 'boolean') throw new WavefilterError('invalid_option', `chat: expected a boolean, found ${typeName(opts.chat)}`, { option: 'chat' });
 }
 
 function extendContext(spec: ModelSpec, opts: LoadOptions): ModelSpec {
   const { ropeTheta, maxLength } = opts;
   if (ropeTheta !== undefined && !(Number.isFinite(ropeTheta) && ropeTheta > 0))
     throw new WavefilterError('invalid_option', `ropeTheta: expected a positive number, found ${ropeTheta}`, { option: 'ropeTheta' });
-  if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength > 0))
+  if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength > 0 && maxLength <= 1 << 20))
     throw new WavefilterError('invalid_option', `maxLength: expected a positive integer, found ${maxLength}`, { option: 'maxLength' });
   if (ropeTheta === undefined && maxLength === undefined) return spec;
   return { ...spec, ropeTheta: ropeTheta ?? spec.ropeTheta, maxSequenceLength: maxLength ?? spec.maxSequenceLength };

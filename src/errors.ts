@@ -5,6 +5,10 @@
  */
 export type ErrorCode =
   | 'file_not_found'
+  | 'not_a_file'
+  | 'file_too_large'
+  | 'file_unreadable'
+  | 'argument_too_long'
   | 'invalid_safetensors'
   | 'invalid_config'
   | 'unsupported_model'
@@ -15,6 +19,9 @@ export type ErrorCode =
   | 'template_error'
   | 'template_timeout'
   | 'prompt_too_long'
+  | 'tokenizer_timeout'
+  | 'results_conflict'
+  | 'missing_dependency'
   | 'invalid_option'
   | 'invalid_input'
   | 'runtime_error'

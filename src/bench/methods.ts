@@ -2,8 +2,9 @@
  * The method grid every benchmark runs on identical prompts: one cache host, with no filter and
  * with each token filter at each budget (WaveFilter once per preset).
  */
+import { z } from 'zod';
 import type { CacheName } from '../cache/host.js';
-import type { FilterName } from '../filter/index.js';
+import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter.js';
 
 export interface MethodSpec {
@@ -13,6 +14,15 @@ export interface MethodSpec {
   readonly budget: number | null;
   readonly preset: WavePreset | null;
 }
+
+/** A MethodSpec as results.json stores it (bench merge validates with this). */
+export const methodSpecSchema = z.object({
+  name: z.string().min(1).max(200),
+  cache: z.enum(['none', 'prefix', 'dual']),
+  filter: z.enum(FILTER_NAMES as unknown as [string, ...string[]]),
+  budget: z.number().positive().finite().nullable(),
+  preset: z.enum(['practical', 'faithful']).nullable(),
+});
 
 export function methodGrid(cache: CacheName, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[]): MethodSpec[] {
   const methods: MethodSpec[] = [];

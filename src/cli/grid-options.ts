@@ -10,7 +10,7 @@ import type { CacheName } from '../cache/host.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter.js';
 import { type MethodSpec, methodGrid } from '../bench/methods.js';
-import { intArg, listArg, numArg } from './args.js';
+import { intArg, namesArg, numArg, parseBudgetArg, threadsArg } from './args.js';
 import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
 
 export interface GridFlags {
@@ -21,7 +21,7 @@ export interface GridFlags {
   wfPreset: string;
   blockLength: number;
   threshold?: number;
-  out: string;
+  out?: string;
   threads?: number;
   ropeTheta?: number;
   maxLength?: number;
@@ -31,20 +31,23 @@ export interface GridFlags {
 
 const PRESETS: readonly WavePreset[] = ['practical', 'faithful'];
 
-/** Adds the shared flags; `out` names the default results folder. */
-export function withGridOptions(cmd: Command, out: string): Command {
+/** Context lengths a benchmark may ask for. */
+export const LENGTH_RANGE = { min: 128, max: 1 << 20 } as const;
+
+/** Adds the shared flags; `bench` names the benchmark (the default results folder's prefix). */
+export function withGridOptions(cmd: Command, bench: string): Command {
   return cmd
     .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
     .addOption(new Option('--cache <method>', 'cache host').choices(['none', 'prefix', 'dual']).default('dual'))
     .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
     .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
     .option('--wf-preset <list>', `WaveFilter presets to compare (${PRESETS.join(', ')})`, 'practical')
-    .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
-    .option('--threshold <p>', 'Fast-dLLM confidence threshold (default: one token per step)', numArg('--threshold'))
-    .option('--out <dir>', 'results folder (results.jsonl, results.json, results.md, charts); reruns resume', out)
-    .option('--threads <n>', 'ONNX Runtime intra-op threads', intArg('--threads'))
-    .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling beyond the trained length)', numArg('--rope-theta'))
-    .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length'))
+    .option('--block-length <n>', 'block length', intArg('--block-length', { min: 1, max: 4096 }), 32)
+    .option('--threshold <p>', 'Fast-dLLM confidence threshold in (0, 1] (default: one token per step)', numArg('--threshold', { min: 0, minExclusive: true, max: 1 }))
+    .option('--out <dir>', `results folder (results.jsonl, results.json, results.md, charts); a rerun into the same folder resumes, keeping only rows of identical work (default: a new folder wavefilter-results/${bench}-<time>)`)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (at most this machine\'s cores)', threadsArg())
+    .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling beyond the trained length)', numArg('--rope-theta', { min: 0, minExclusive: true, max: 1e12 }))
+    .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length', { min: 1, max: 1 << 20 }))
     .option('--json', 'print the results object to stdout')
     .option('--no-progress', 'no progress bar on stderr');
 }
@@ -57,12 +60,9 @@ export function modelDir(opt: string | undefined): string {
 
 /** The method grid of the flags, every name checked. */
 export function gridMethods(f: GridFlags): MethodSpec[] {
-  const split = (s: string): string[] => s.split(',').map((x) => x.trim()).filter((x) => x);
-  const filters = split(f.filter);
-  for (const x of filters) if (!(FILTER_NAMES as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--filter: unknown filter ${x}; expected ${FILTER_NAMES.join(', ')}`, { option: 'filter' });
-  const presets = split(f.wfPreset);
-  for (const x of presets) if (!(PRESETS as readonly string[]).includes(x)) throw new WavefilterError('invalid_option', `--wf-preset: unknown preset ${x}; expected ${PRESETS.join(', ')}`, { option: 'wf-preset' });
-  const budgets = f.budget ? listArg('--budget')(f.budget) : [0.16];
+  const filters = namesArg('--filter', f.filter, FILTER_NAMES);
+  const presets = namesArg('--wf-preset', f.wfPreset, PRESETS);
+  const budgets = f.budget ? [...new Set(f.budget.split(',').map((b) => parseBudgetArg('--budget', b.trim())))] : [0.16];
   return methodGrid(f.cache, filters as FilterName[], budgets, presets as WavePreset[]);
 }
 

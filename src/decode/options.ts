@@ -82,15 +82,24 @@ function optNum(name: string, v: unknown, ok: (x: number) => boolean, expected: 
   return v;
 }
 
+/**
+ * allowLongContext lets the canvas exceed the trained context (with a scaled rope_theta), but not
+ * without bound: at most this many times the context, so a typo cannot size a huge canvas.
+ */
+export const LONG_CONTEXT_FACTOR = 16;
+
 /** Fills defaults and rejects nonsense, naming the option. */
 export function resolveOptions(spec: ModelSpec, promptLength: number, o: GenerateOptions): ResolvedOptions {
   const cache = o.cache ?? 'none';
+  for (const k of ['logitsEosInf', 'confidenceEosEotInf'] as const) if (o[k] !== undefined && typeof o[k] !== 'boolean') invalidOption(k, 'a boolean', o[k]);
+  if (o.scoring !== undefined && o.scoring !== 'auto' && o.scoring !== 'js') invalidOption('scoring', 'auto or js', o.scoring);
   if (!['none', 'prefix', 'dual'].includes(cache)) invalidOption('cache', 'none, prefix or dual', cache);
   const genLength = posInt('genLength', o.genLength ?? 32);
   const blockLength = posInt('blockLength', o.blockLength ?? (cache === 'none' ? genLength : Math.min(32, genLength)));
   if (genLength % blockLength !== 0) invalidOption('blockLength', `a divisor of genLength (${genLength})`, blockLength);
   const blocks = genLength / blockLength;
   const steps = posInt('steps', o.steps ?? genLength);
+  if (steps > genLength) invalidOption('steps', `at most genLength (${genLength}): a step commits at least one token`, steps);
   if (steps % blocks !== 0) invalidOption('steps', `a multiple of the number of blocks (${blocks})`, steps);
   const threshold = optNum('threshold', o.threshold, (x) => x > 0 && x <= 1, 'a number in (0, 1]');
   const factor = optNum('factor', o.factor, (x) => x > 0, 'a positive number');
@@ -117,6 +126,12 @@ export function resolveOptions(spec: ModelSpec, promptLength: number, o: Generat
   if (!Number.isSafeInteger(seed)) invalidOption('seed', 'an integer', seed);
   const total = promptLength + genLength;
   if (promptLength < 1) throw new WavefilterError('invalid_input', 'the prompt is empty: at least one token is needed', { tokens: promptLength });
+  const hardLimit = LONG_CONTEXT_FACTOR * spec.maxSequenceLength;
+  if (o.allowLongContext !== undefined && typeof o.allowLongContext !== 'boolean') invalidOption('allowLongContext', 'a boolean', o.allowLongContext);
+  if (total > hardLimit)
+    throw new WavefilterError('prompt_too_long', `prompt (${promptLength} tokens) + genLength (${genLength}) = ${total} exceeds ${LONG_CONTEXT_FACTOR}x the model's context of ${spec.maxSequenceLength}, the most even allowLongContext permits`, {
+      tokens: promptLength, gen_length: genLength, limit: hardLimit,
+    });
   if (total > spec.maxSequenceLength && !o.allowLongContext)
     throw new WavefilterError('prompt_too_long', `prompt (${promptLength} tokens) + genLength (${genLength}) = ${total} exceeds the model's context of ${spec.maxSequenceLength}; shorten the prompt or pass allowLongContext (--allow-long-context) with a scaled rope_theta`, {
       tokens: promptLength, gen_length: genLength, limit: spec.maxSequenceLength,

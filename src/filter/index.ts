@@ -24,7 +24,8 @@ export interface FilterOptions {
 export function parseBudget(v: number | null | undefined): Budget | null {
   if (v === null || v === undefined) return null;
   if (!(Number.isFinite(v) && v > 0)) throw new WavefilterError('invalid_option', `budget: expected a fraction in (0, 1] or a token count > 1, found ${v}`, { option: 'budget' });
-  return v <= 1 ? { fraction: v } : { tokens: Math.floor(v) };
+  if (v > 1 && !Number.isSafeInteger(v)) throw new WavefilterError('invalid_option', `budget: a value above 1 is a token count and must be an integer, found ${v}`, { option: 'budget' });
+  return v <= 1 ? { fraction: v } : { tokens: v };
 }
 
 export class FilterFactory {

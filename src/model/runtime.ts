@@ -3,9 +3,9 @@
  * (so ORT reads the weights straight from them as external data) and runs it on an execution
  * provider. JavaScript only moves views in and out; every FLOP of the forward runs in ORT.
  */
-import { linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
 import type { TensorStore } from '../checkpoint/safetensors.js';
@@ -165,55 +165,93 @@ export class ModelRuntime {
 }
 
 /**
- * ORT resolves external data relative to the graph file and refuses paths that leave its folder
- * (links are resolved first). So the graph goes where the weights are: into the checkpoint folder
- * when it is writable (removed once the session holds the weights); else into a temporary folder of
- * hard links to the shards; else, for read-only folders on another file system, the shards are
- * handed to ORT as in-memory buffers.
+ * Where the graph file goes. ORT resolves external data relative to the graph file and refuses paths
+ * that leave its folder (links are resolved first, so a symlink to a Hugging Face cache blob, or to
+ * the checkpoint itself, is refused). The user's model folder is never written to: the graph goes
+ * into a private folder (`wavefilter-session-<pid>-*`) beside hard links to the resolved weight
+ * files, and the folder is removed as soon as the session holds the weights. Bases tried, in order:
+ * $WAVEFILTER_TMPDIR, the OS temporary folder, ~/.cache/wavefilter (hard links need the same file
+ * system as the weights); if none links, the weights are copied into the first base that works.
+ * A run killed mid-load leaves its folder behind; the next load removes folders whose process is
+ * gone.
  */
-async function createSession(spec: ModelSpec, store: TensorStore, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-  const dirs = new Set(store.files.map((f) => dirname(resolve(f))));
-  const single = dirs.size === 1 ? [...dirs][0] : null;
-  const tag = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  if (single) {
-    const graphPath = join(single, `.wavefilter-forward-${tag}.onnx`);
-    let wrote = false;
+const SESSION_PREFIX = 'wavefilter-session-';
+
+function sessionBases(): string[] {
+  const env = process.env.WAVEFILTER_TMPDIR;
+  const cache = process.env.XDG_CACHE_HOME ? join(process.env.XDG_CACHE_HOME, 'wavefilter') : join(homedir(), '.cache', 'wavefilter');
+  return [...new Set([...(env ? [env] : []), tmpdir(), cache])];
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes session folders left by runs that were killed mid-load. */
+export function sweepStaleSessionFolders(base: string): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const m = /^wavefilter-session-(\d+)-/.exec(name);
+    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
     try {
-      writeFileSync(graphPath, buildForwardGraph(spec, { info: (n) => store.info(n), location: (f) => basename(f) }));
-      wrote = true;
+      rmSync(join(base, name), { recursive: true, force: true });
+      removed++;
     } catch {
-      // not writable: fall through
-    }
-    if (wrote) {
-      try {
-        return await ort.InferenceSession.create(graphPath, options);
-      } finally {
-        rmSync(graphPath, { force: true });
-      }
+      // another process may be sweeping too
     }
   }
-  const tmp = mkdtempSync(join(tmpdir(), 'wavefilter-graph-'));
+  return removed;
+}
+
+/** A private folder holding the weight files under `base`, hard-linked (or copied when `copy`); null when linking is not possible there. */
+function stageWeights(base: string, files: readonly string[], copy: boolean): { dir: string; names: Map<string, string> } | null {
+  let dir: string;
   try {
-    const links = new Map<string, string>();
-    let linked = true;
-    store.files.forEach((f, i) => {
-      const name = `w${i}_${basename(f)}`;
-      links.set(f, name);
-      try {
-        linkSync(resolve(f), join(tmp, name));
-      } catch {
-        linked = false;
-      }
+    mkdirSync(base, { recursive: true });
+    sweepStaleSessionFolders(base);
+    dir = mkdtempSync(join(base, `${SESSION_PREFIX}${process.pid}-`));
+  } catch {
+    return null;
+  }
+  const names = new Map<string, string>();
+  try {
+    files.forEach((f, i) => {
+      const name = `w${i}.safetensors`;
+      const real = realpathSync(f);
+      if (copy) copyFileSync(real, join(dir, name));
+      else linkSync(real, join(dir, name));
+      names.set(f, name);
     });
-    const bytes = buildForwardGraph(spec, { info: (n) => store.info(n), location: (f) => links.get(f) as string });
-    if (linked) {
-      const graphPath = join(tmp, 'forward.onnx');
-      writeFileSync(graphPath, bytes);
-      return await ort.InferenceSession.create(graphPath, options);
-    }
-    const externalData = store.files.map((f) => ({ path: links.get(f) as string, data: readFileSync(f) }));
-    return await ort.InferenceSession.create(bytes, { ...options, externalData });
+    return { dir, names };
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
+}
+
+async function createSession(spec: ModelSpec, store: TensorStore, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const bases = sessionBases();
+  let stage: ReturnType<typeof stageWeights> = null;
+  for (const copy of [false, true]) for (const base of bases) stage ??= stageWeights(base, store.files, copy);
+  if (!stage)
+    throw new WavefilterError('runtime_error', `no writable temporary folder for the session graph (tried ${bases.join(', ')}); set WAVEFILTER_TMPDIR to a writable folder, ideally on the same file system as the weights`, { file: bases.join(', ') });
+  const { dir, names } = stage;
+  try {
+    const graphPath = join(dir, 'forward.onnx');
+    writeFileSync(graphPath, buildForwardGraph(spec, { info: (n) => store.info(n), location: (f) => names.get(f) as string }));
+    return await ort.InferenceSession.create(graphPath, options);
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }

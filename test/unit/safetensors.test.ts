@@ -44,19 +44,19 @@ test('file shorter than the length field', () => {
   rejects(p, /shorter than the 8-byte header length/);
 });
 
-test('header length past the end of the file (truncated)', () => rejects(file(ok, 16, undefined, 1n << 40n), /exceeds the file's remaining/));
+test('header length past the end of the file (truncated)', () => rejects(file(ok, 16, undefined, 1n << 20n), /exceeds the file's remaining .*\(R3\)/));
 test('header length is a hostile 2^63', () => rejects(file(ok, 16, undefined, 1n << 63n), /exceeds/));
 test('header is not JSON', () => rejects(file(null, 16, '{"a": [1, 2'), /not valid JSON/));
 test('header is a JSON array', () => rejects(file([1, 2], 0), /not a JSON object/));
 test('unknown dtype', () => rejects(file({ a: { dtype: 'Q4', shape: [4], data_offsets: [0, 4] } }, 4), /unknown dtype "Q4"/));
-test('negative or fractional shape', () => rejects(file({ a: { dtype: 'F32', shape: [-1, 4], data_offsets: [0, 16] } }, 16), /shape must be an array of non-negative integers/));
+test('negative or fractional shape', () => rejects(file({ a: { dtype: 'F32', shape: [-1, 4], data_offsets: [0, 16] } }, 16), /shape must hold non-negative integers up to 2\^53-1, found -1 \(R5\)/));
 test('shape does not match the byte span', () => rejects(file({ a: { dtype: 'F32', shape: [3, 3], data_offsets: [0, 16] } }, 16), /needs 36 bytes but data_offsets span 16/));
-test('offsets past the data (truncated file)', () => rejects(file({ a: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] } }, 8), /past the 8 data bytes/));
+test('offsets past the data (truncated file)', () => rejects(file({ a: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] } }, 8), /need 16 data bytes but the file holds 8 \(file truncated\?\) \(R11\)/));
 test('offsets that end before they begin', () => rejects(file({ a: { dtype: 'F32', shape: [0], data_offsets: [8, 4] } }, 16), /end before they begin/));
 test('overlapping tensors', () =>
   rejects(file({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, 16), /overlap/));
-test('malformed data_offsets', () => rejects(file({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, 4), /data_offsets must be two/));
-test('missing file', () => rejects('/nonexistent/model.safetensors', /no such file/, 'file_not_found'));
+test('malformed data_offsets', () => rejects(file({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, 4), /data_offsets must be an array of 2 of non-negative integers \(R5\)/));
+test('missing file', () => rejects('/nonexistent/model.safetensors', /safetensors file not found/, 'file_not_found'));
 
 test('sharded index naming a file outside the folder is refused', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wf-st-'));

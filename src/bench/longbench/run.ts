@@ -14,7 +14,9 @@
 import type { DiffusionModel } from '../../engine.js';
 import { WavefilterError } from '../../errors.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
-import { ResultsFile } from '../results-file.js';
+import { z } from 'zod';
+import { ResultsFile, inputHash } from '../results-file.js';
+import { modelIdentity } from '../ruler/run.js';
 import type { SummaryRow } from '../ruler/run.js';
 import { LONGBENCH_DATASETS, datasetScore, formatPrompt, lengthBucket, loadLongBench, longBenchAverages, scoreRecord, truncateMiddle } from './datasets.js';
 
@@ -29,7 +31,14 @@ export interface LongBenchResult {
   readonly generated_tokens: number;
   readonly nfe: number;
   readonly wall_ms: number;
+  readonly input_hash: string;
 }
+
+const count = z.number().int().nonnegative();
+const longBenchResultSchema = z.object({
+  method: z.string().min(1).max(200), dataset: z.string(), id: z.string(), length: count, prediction: z.string(), score: z.number().min(0).max(1),
+  prompt_tokens: count, generated_tokens: count, nfe: count, wall_ms: z.number().nonnegative().finite(), input_hash: z.string().regex(/^[0-9a-f]{64}$/),
+}).strict() as unknown as z.ZodType<LongBenchResult>;
 
 /** Every LongBench v1 dataset (the Chinese metrics segment with jieba). */
 export function supportedDatasets(): string[] {
@@ -52,7 +61,8 @@ export async function runLongBench(model: DiffusionModel, o: {
   // every file is read and validated before any generation
   const data = o.datasets.map((name) => ({ name, ds: LONGBENCH_DATASETS.find((d) => d.name === name)!, records: loadLongBench(o.dataDir, name, o.e).slice(0, o.limit ?? undefined) }));
   const key = (r: { method: string; dataset: string; id: string }): string => `${r.method}|${r.dataset}|${r.id}`;
-  const file = new ResultsFile<LongBenchResult>(o.outDir, key);
+  const file = new ResultsFile<LongBenchResult>(o.outDir, key, longBenchResultSchema);
+  const identity = modelIdentity(model);
   const stop = model.stopIds();
   const total = data.reduce((a, d) => a + d.records.length, 0) * o.methods.length;
   let progress = 0;
@@ -69,7 +79,8 @@ export async function runLongBench(model: DiffusionModel, o: {
     for (const m of o.methods)
       for (const [i, rec] of records.entries()) {
         const k = key({ method: m.name, dataset: name, id: rec._id });
-        const prev = file.get(k);
+        const hash = inputHash({ model: identity, method: m, ids: prompts[i], genLength, blockLength: o.blockLength, threshold: o.threshold, answers: rec.answers, all_classes: rec.all_classes ?? null });
+        const prev = file.get(k, hash);
         if (!prev) {
           const t0 = performance.now();
           const out = await model.generate({ inputIds: prompts[i] }, { genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, ...methodOptions(m) });
@@ -78,7 +89,7 @@ export async function runLongBench(model: DiffusionModel, o: {
           const prediction = codec.decode(kept.slice(0, ds.maxGen));
           const r: LongBenchResult = {
             method: m.name, dataset: name, id: rec._id, length: rec.length, prediction, score: scoreRecord(name, prediction, rec),
-            prompt_tokens: prompts[i].length, generated_tokens: kept.length, nfe: out.nfe, wall_ms: performance.now() - t0,
+            prompt_tokens: prompts[i].length, generated_tokens: kept.length, nfe: out.nfe, wall_ms: performance.now() - t0, input_hash: hash,
           };
           file.append(r);
           results.push(r);

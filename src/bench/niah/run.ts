@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { heatmap, type Point, writeChart } from '../../report/charts.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
-import { ResultsFile } from '../results-file.js';
+import { z } from 'zod';
+import { ResultsFile, inputHash } from '../results-file.js';
+import { modelIdentity } from '../ruler/run.js';
 import { postprocess } from '../ruler/metrics.js';
 import { rulerPromptIds } from '../ruler/prompt.js';
 import type { NiahSample } from './grid.js';
@@ -30,7 +32,16 @@ export interface NiahResult {
   readonly generated_tokens: number;
   readonly nfe: number;
   readonly wall_ms: number;
+  readonly input_hash: string;
 }
+
+const count = z.number().int().nonnegative();
+const niahResultSchema = z.object({
+  method: z.string().min(1).max(200), length: z.number().int().positive(), depth: z.number().min(0).max(100), repeat: count,
+  prediction: z.string(), keyword: z.string(),
+  scores: z.object(Object.fromEntries(NIAH_SCORERS.map((s) => [s, z.number().min(0).max(10)]))).strict(),
+  prompt_tokens: count, generated_tokens: count, nfe: count, wall_ms: z.number().nonnegative().finite(), input_hash: z.string().regex(/^[0-9a-f]{64}$/),
+}).strict() as unknown as z.ZodType<NiahResult>;
 
 const key = (r: { method: string; length: number; depth: number; repeat: number }): string => `${r.method}|${r.length}|${r.depth}|${r.repeat}`;
 
@@ -43,7 +54,8 @@ export async function runNiah(model: DiffusionModel, o: {
   threshold: number | null;
   onProgress?: (done: number, total: number, what: string) => void;
 }): Promise<NiahResult[]> {
-  const file = new ResultsFile<NiahResult>(o.outDir, key);
+  const file = new ResultsFile<NiahResult>(o.outDir, key, niahResultSchema);
+  const identity = modelIdentity(model);
   const stop = model.stopIds();
   const ids = o.samples.map((s) => rulerPromptIds(model.codec, s, model.dir));
   const total = o.samples.length * o.methods.length;
@@ -52,7 +64,8 @@ export async function runNiah(model: DiffusionModel, o: {
   for (const m of o.methods)
     for (const [i, s] of o.samples.entries()) {
       const k = key({ method: m.name, ...s });
-      const prev = file.get(k);
+      const hash = inputHash({ model: identity, method: m, ids: ids[i], genLength: o.genLength, blockLength: o.blockLength, threshold: o.threshold, needle: s.needle });
+      const prev = file.get(k, hash);
       if (!prev) {
         const t0 = performance.now();
         const out = await model.generate({ inputIds: ids[i] }, { genLength: o.genLength, blockLength: o.blockLength, steps: o.genLength, threshold: o.threshold, ...methodOptions(m), allowLongContext: true });
@@ -61,7 +74,7 @@ export async function runNiah(model: DiffusionModel, o: {
         const scores = Object.fromEntries(NIAH_SCORERS.map((sc) => [sc, Math.round(scoreNeedle(sc, prediction, s.needle) * 100) / 100])) as Record<NiahScorer, number>;
         const r: NiahResult = {
           method: m.name, length: s.length, depth: s.depth, repeat: s.repeat, prediction, keyword: s.needle.keyword, scores,
-          prompt_tokens: ids[i].length, generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: performance.now() - t0,
+          prompt_tokens: ids[i].length, generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: performance.now() - t0, input_hash: hash,
         };
         file.append(r);
         results.push(r);

@@ -10,13 +10,14 @@
  *     accuracy: { [method]: { [length]: { [task]: number, mean: number } } },
  *     peak_rss_mb }
  * results.jsonl has one object per (method, task, length, index): prediction, references, score,
- * prompt_tokens, generated_tokens, nfe, wall_ms.
+ * prompt_tokens, generated_tokens, nfe, wall_ms, input_hash (sampleResultSchema; see results-file.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
-import { ResultsFile } from '../results-file.js';
+import { z } from 'zod';
+import { ResultsFile, inputHash } from '../results-file.js';
 import { WavefilterError } from '../../errors.js';
 import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
 import { matchAll, matchPart, postprocess } from './metrics.js';
@@ -50,6 +51,32 @@ export interface SampleResult {
   readonly generated_tokens: number;
   readonly nfe: number;
   readonly wall_ms: number;
+  /** Hash of the model, method, prompt ids and decoding settings (resume trusts only a match). */
+  readonly input_hash: string;
+}
+
+const count = z.number().int().nonnegative();
+/** One results.jsonl row as bench merge reads it (rows written before input_hash existed included). */
+export const rulerRowSchema = z.object({
+  method: z.string().min(1).max(200),
+  task: z.enum(RULER_TASKS.map((t) => t.name) as [RulerTaskName, ...RulerTaskName[]]),
+  length: z.number().int().positive(),
+  index: count,
+  prediction: z.string(),
+  references: z.array(z.string()),
+  score: z.number().min(0).max(1),
+  prompt_tokens: count,
+  generated_tokens: count,
+  nfe: count,
+  wall_ms: z.number().nonnegative().finite(),
+  input_hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+}).strict();
+/** A row a resumed run trusts: it must carry its input hash. */
+export const sampleResultSchema = rulerRowSchema.required({ input_hash: true }) as unknown as z.ZodType<SampleResult>;
+
+/** The identity of a model for input hashes: its folder and everything the spec derives from config.json. */
+export function modelIdentity(model: DiffusionModel): Record<string, unknown> {
+  return { dir: model.dir, spec: model.spec };
 }
 
 export interface SummaryRow {
@@ -87,7 +114,8 @@ export function rulerPrompts(model: DiffusionModel, task: RulerTaskName, length:
 
 /** Runs the grid; returns every sample result (resumed ones included). */
 export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promise<SampleResult[]> {
-  const file = new ResultsFile<SampleResult>(o.outDir, key);
+  const file = new ResultsFile<SampleResult>(o.outDir, key, sampleResultSchema);
+  const identity = modelIdentity(model);
   const total = o.tasks.length * o.lengths.length * o.samples * o.methods.length;
   const stop = model.stopIds();
   let progress = 0;
@@ -98,7 +126,8 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
       for (const m of o.methods) {
         for (const [n, s] of samples.entries()) {
           const k = key({ method: m.name, task, length, index: s.index });
-          const prev = file.get(k);
+          const hash = inputHash({ model: identity, method: m, ids: ids[n], genLength, blockLength: o.blockLength, threshold: o.threshold, references: s.outputs });
+          const prev = file.get(k, hash);
           if (prev) {
             results.push(prev);
             o.onProgress?.(++progress, total, `${m.name} ${task} ${length}`);
@@ -114,7 +143,7 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
           const r: SampleResult = {
             method: m.name, task, length, index: s.index, prediction, references: s.outputs,
             score: (s.metric === 'all' ? matchAll : matchPart)(prediction, s.outputs), prompt_tokens: ids[n].length,
-            generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: wall,
+            generated_tokens: firstStop < 0 ? out.generatedIds.length : firstStop, nfe: out.nfe, wall_ms: wall, input_hash: hash,
           };
           file.append(r);
           results.push(r);
