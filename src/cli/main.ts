@@ -10,6 +10,7 @@ import { loadModel } from '../engine.js';
 import type { StepEvent } from '../decode/generate.js';
 import { idsArg, intArg, listArg, namesArg, numArg, parseBudgetArg, threadsArg } from './args.js';
 import { checkArgv, idsFromFile, promptText } from './input.js';
+import { importOptional } from '../optional.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -23,9 +24,7 @@ import { matchAll, matchPart, postprocess } from '../bench/ruler/metrics.js';
 import { writeRulerCharts } from '../bench/ruler/charts.js';
 import { type GridFlags, LENGTH_RANGE, gridMethods, modelDir, openModel, progressBar, withGridOptions } from './grid-options.js';
 import { longBenchMarkdown, runLongBench, summarizeLongBench, supportedDatasets } from '../bench/longbench/run.js';
-import { NEEDLE_KINDS, type NeedleKind, buildNiahGrid } from '../bench/niah/grid.js';
-import { runNiah, writeNiahSummary } from '../bench/niah/run.js';
-import { NIAH_SCORERS, type NiahScorer } from '../bench/niah/scorers.js';
+import { NEEDLE_KINDS, NIAH_SCORERS, type NeedleKind, type NiahScorer } from '../bench/niah/names.js';
 import { findEssayCorpus, loadHotpot, loadSquad, loadWordSources } from '../bench/ruler/sources.js';
 
 
@@ -309,6 +308,9 @@ withGridOptions(bench.command('niah'), 'niah')
     const model = await openModel(f);
     const codec = model.codec;
     if (!codec) throw new WavefilterError('invalid_input', `${model.dir}: the needle grid needs a tokenizer`, { file: model.dir });
+    const { buildNiahGrid } = await import('../bench/niah/grid.js');
+    // the needle scorers use optional packages (stemmer, fastest-levenshtein)
+    const { runNiah, writeNiahSummary } = await importOptional(() => importOptional(() => import('../bench/niah/run.js'), 'stemmer', 'the needle grid'), 'fastest-levenshtein', 'the needle grid');
     const samples = buildNiahGrid({
       haystack: corpus.text, lengths, depths, repeats: f.repeats, needle: f.needle as NeedleKind, genTokens: f.genLength, seed: f.seed, words: loadWordSources(),
       count: (input, answerPrefix) => promptIds(model, { input, answerPrefix }).length, pieceTokens: (t) => codec.encodeText(t).length,

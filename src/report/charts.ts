@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { WavefilterError } from '../errors.js';
+import { importOptional } from '../optional.js';
 
 /** A Vega-Lite specification (kept structural: the renderer validates it). */
 export type ChartSpec = Readonly<Record<string, unknown>>;
@@ -12,7 +13,11 @@ const BASE = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', backg
 
 /** Renders a Vega-Lite spec to SVG text and PNG bytes (2x scale). */
 export async function renderChart(spec: ChartSpec): Promise<{ svg: string; png: Uint8Array }> {
-  const [vega, vl, resvg] = await Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]);
+  const [vega, vl, resvg] = await Promise.all([
+    importOptional(() => import('vega'), 'vega', 'charts'),
+    importOptional(() => import('vega-lite'), 'vega-lite', 'charts'),
+    importOptional(() => import('@resvg/resvg-js'), '@resvg/resvg-js', 'charts'),
+  ]);
   let svg: string;
   try {
     const compiled = vl.compile({ ...BASE, ...spec } as Parameters<typeof vl.compile>[0]).spec;
@@ -38,39 +43,87 @@ export interface Point {
   readonly [key: string]: string | number | null;
 }
 
-/** Lines with points: one series per `series` value. */
-export function lineChart(o: { title: string; data: readonly Point[]; x: string; y: string; series: string; xTitle?: string; yTitle?: string; xLog?: boolean; yLog?: boolean; yDomain?: [number, number]; width?: number; height?: number }): ChartSpec {
-  return {
-    title: o.title,
-    width: o.width ?? 520,
-    height: o.height ?? 300,
+/** A horizontal reference line with its label (e.g. the host, which has no budget). */
+export interface ReferenceLine {
+  readonly label: string;
+  readonly value: number;
+}
+
+/** Colours for n series: Tableau's 10, or its 20 when there are more (no two series share a colour). */
+function colourScheme(n: number): string {
+  return n > 10 ? 'tableau20' : 'tableau10';
+}
+
+/**
+ * Lines with points: one series per `series` value. `xValues` puts ticks only at the values
+ * compared (formatted with `xFormat`, e.g. '~%'), instead of a generated axis ("0.160000");
+ * `references` are drawn as labelled horizontal rules, not as series.
+ */
+export function lineChart(o: {
+  title: string; subtitle?: string; data: readonly Point[]; x: string; y: string; series: string; xTitle?: string; yTitle?: string; xLog?: boolean; yLog?: boolean;
+  yDomain?: [number, number]; width?: number; height?: number; xValues?: readonly number[]; xFormat?: string; references?: readonly ReferenceLine[];
+}): ChartSpec {
+  const n = new Set(o.data.map((d) => d[o.series])).size;
+  const legend = { labelLimit: 400, title: o.series };
+  const xAxis = { ...(o.xValues ? { values: [...o.xValues] } : {}), ...(o.xFormat ? { format: o.xFormat } : {}), labelFlush: false };
+  const lines = {
     data: { values: o.data },
     // equal results draw on top of each other: dashes and point shapes keep every series visible
     mark: { type: 'line', point: { size: 60, filled: false }, strokeWidth: 2 },
     encoding: {
-      x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, scale: o.xLog ? { type: 'log' } : { zero: false } },
+      x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, axis: xAxis, scale: o.xLog ? { type: 'log' } : { zero: false, ...(o.xValues && o.xValues.length > 1 ? { domain: [Math.min(...o.xValues), Math.max(...o.xValues)], nice: false, padding: 20 } : {}) } },
       y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, scale: { ...(o.yLog ? { type: 'log' } : {}), ...(o.yDomain ? { domain: o.yDomain } : {}) } },
-      color: { field: o.series, type: 'nominal', title: o.series, legend: { labelLimit: 400 } },
-      strokeDash: { field: o.series, type: 'nominal', title: o.series, legend: { labelLimit: 400 } },
-      shape: { field: o.series, type: 'nominal', title: o.series, legend: { labelLimit: 400 } },
+      color: { field: o.series, type: 'nominal', legend, scale: { scheme: colourScheme(n) } },
+      strokeDash: { field: o.series, type: 'nominal', legend },
+      shape: { field: o.series, type: 'nominal', legend },
     },
+  };
+  const refs = o.references ?? [];
+  const layers: unknown[] = [lines];
+  if (refs.length) {
+    const values = refs.map((r) => ({ label: `${r.label}: ${r.value}`, value: r.value }));
+    layers.push(
+      { data: { values }, mark: { type: 'rule', color: '#555', strokeDash: [6, 3], strokeWidth: 1.5 }, encoding: { y: { field: 'value', type: 'quantitative' } } },
+      { data: { values }, mark: { type: 'text', align: 'left', dx: 4, dy: -7, color: '#333', fontSize: 11 }, encoding: { y: { field: 'value', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' } } },
+    );
+  }
+  return {
+    title: o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title,
+    width: o.width ?? 520,
+    height: o.height ?? 300,
+    layer: layers,
   };
 }
 
-/** A heatmap of `value` (0-100) over two ordinal axes, with the values printed in the cells. */
+/**
+ * A heatmap of `value` (0-100) over two ordinal axes, with the values printed in the cells (white on
+ * the dark ends of the scale). Faceted, the axis titles go into the subtitle once instead of
+ * repeating (and overlapping) beside every panel.
+ */
 export function heatmap(o: { title: string; data: readonly Point[]; x: string; y: string; value: string; xTitle?: string; yTitle?: string; facet?: string }): ChartSpec {
+  const xTitle = o.xTitle ?? o.x;
+  const yTitle = o.yTitle ?? o.y;
   const inner = {
     width: 40 * new Set(o.data.map((d) => d[o.x])).size,
     height: 24 * new Set(o.data.map((d) => d[o.y])).size,
     encoding: {
-      x: { field: o.x, type: 'ordinal', title: o.xTitle ?? o.x, sort: null },
-      y: { field: o.y, type: 'ordinal', title: o.yTitle ?? o.y, sort: null },
+      x: { field: o.x, type: 'ordinal', title: o.facet ? null : xTitle, sort: null, axis: { labelAngle: 0 } },
+      y: { field: o.y, type: 'ordinal', title: o.facet ? null : yTitle, sort: null },
     },
     layer: [
       { mark: 'rect', encoding: { color: { field: o.value, type: 'quantitative', scale: { domain: [0, 100], scheme: 'redyellowgreen' }, title: o.value } } },
-      { mark: { type: 'text', fontSize: 9 }, encoding: { text: { field: o.value, type: 'quantitative', format: '.0f' } } },
+      {
+        mark: { type: 'text', fontSize: 9 },
+        encoding: {
+          text: { field: o.value, type: 'quantitative', format: '.0f' },
+          color: { condition: { test: `datum['${o.value}'] < 25 || datum['${o.value}'] > 75`, value: 'white' }, value: 'black' },
+        },
+      },
     ],
   };
   if (!o.facet) return { title: o.title, data: { values: o.data }, ...inner };
-  return { title: o.title, data: { values: o.data }, facet: { field: o.facet, type: 'nominal', title: null }, columns: 3, spec: inner };
+  return {
+    title: { text: o.title, subtitle: `columns: ${xTitle}; rows: ${yTitle}` },
+    data: { values: o.data }, facet: { field: o.facet, type: 'nominal', title: null }, columns: 3, spec: inner,
+  };
 }

@@ -38,6 +38,8 @@ test('RULER charts: accuracy against budget per length, throughput against lengt
   for (const f of ['accuracy-vs-budget-4096.svg', 'accuracy-vs-budget-4096.png', 'accuracy-vs-budget-8192.svg', 'throughput-vs-length.svg', 'throughput-vs-length.png'])
     assert.ok(existsSync(join(dir, f)) && files.includes(join(dir, f)), f);
   const svg = readFileSync(join(dir, 'accuracy-vs-budget-4096.svg'), 'utf8');
-  assert.match(svg, /dual \(no filter\)/);
+  assert.match(svg, /dual \(no filter\): 90/, 'the host is a labelled horizontal line at its accuracy');
+  assert.match(svg, />10%</, 'budget ticks read as percentages at the budgets compared');
+  assert.doesNotMatch(svg, /0\.1000/);
   assert.match(svg, /dual\+snapkv/);
 });

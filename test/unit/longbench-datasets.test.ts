@@ -22,7 +22,7 @@ test('21 datasets with their published templates, quirks kept', () => {
 test('loading names the file, line and field of a bad record', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wf-lb-'));
   writeFileSync(join(dir, 'trec.jsonl'), `${JSON.stringify({ input: 'Question: x\nType:', context: 'c', answers: ['Location'], length: 10, all_classes: ['Location', 'Numeric'], _id: 'a' })}\n{"input": "y", "context": 3}\n`);
-  assert.throws(() => loadLongBench(dir, 'trec'), (e: unknown) => e instanceof WavefilterError && /trec\.jsonl:2: field context: expected a string/.test(e.message));
+  assert.throws(() => loadLongBench(dir, 'trec'), (e: unknown) => e instanceof WavefilterError && /trec\.jsonl:2: field context: Invalid input: expected string, received number/.test(e.message));
   writeFileSync(join(dir, 'qasper_e.jsonl'), `${JSON.stringify({ input: 'q', context: 'c', answers: ['a'], length: 4500, all_classes: null, _id: 'b' })}\n`);
   assert.equal(loadLongBench(dir, 'qasper', true)[0].length, 4500);
   assert.throws(() => loadLongBench(dir, 'hotpotqa'), /LongBench file not found/);

@@ -3,7 +3,9 @@
  * from dataset2maxlen.json, metrics from eval.py; docs/long-context-benchmarks.md §4), loading the
  * official JSONL files a user provides, middle truncation, scoring and both averaging conventions.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { MiB, readUserText } from '../../files.js';
 import { join } from 'node:path';
 import { WavefilterError } from '../../errors.js';
 import type { TextCodec } from '../../checkpoint/tokenizer.js';
@@ -86,6 +88,27 @@ export interface LongBenchRecord {
   readonly _id: string;
 }
 
+/** The largest official file is tens of MB. */
+const MAX_LONGBENCH_BYTES = 1024 * MiB;
+
+/**
+ * A gold answer as the official scorer sees it: eval.py compares `str(ground_truth)`, so a
+ * numeric answer (7) scores like "7" (passage_count); booleans become Python's True / False.
+ */
+const answer = z.union([z.string(), z.number().finite(), z.boolean()]).transform((a) => (typeof a === 'boolean' ? (a ? 'True' : 'False') : String(a)));
+
+/** One record of the official JSONL files (unknown extra fields are ignored, as pred.py does). */
+const recordSchema = z.object({
+  input: z.string(),
+  context: z.string(),
+  answers: z.array(answer),
+  length: z.number().int().nonnegative().optional(),
+  dataset: z.string().optional(),
+  language: z.string().optional(),
+  all_classes: z.array(z.string()).nullable().optional(),
+  _id: z.union([z.string(), z.number()]).transform(String).optional(),
+});
+
 /** Reads `<dir>/<name>.jsonl` (or `<name>_e.jsonl` for LongBench-E), validating each record's fields. */
 export function loadLongBench(dir: string, name: string, e = false): LongBenchRecord[] {
   if (!LONGBENCH_DATASETS.some((x) => x.name === name))
@@ -93,24 +116,24 @@ export function loadLongBench(dir: string, name: string, e = false): LongBenchRe
   const file = join(dir, `${name}${e ? '_e' : ''}.jsonl`);
   if (!existsSync(file)) throw new WavefilterError('file_not_found', `${file}: LongBench file not found (download the official data and pass its folder)`, { file });
   const out: LongBenchRecord[] = [];
-  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+  readUserText(file, { what: 'LongBench file', maxBytes: MAX_LONGBENCH_BYTES }).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
-    let r: Record<string, unknown>;
+    let raw: unknown;
     try {
-      r = JSON.parse(line) as Record<string, unknown>;
+      raw = JSON.parse(line);
     } catch (err) {
       throw new WavefilterError('invalid_input', `${file}:${i + 1}: not valid JSON (${(err as Error).message})`, { file, line: i + 1 });
     }
-    const bad = (field: string, expected: string): never => {
-      throw new WavefilterError('invalid_input', `${file}:${i + 1}: field ${field}: expected ${expected}`, { file, line: i + 1, field });
-    };
-    if (typeof r.context !== 'string') bad('context', 'a string');
-    if (typeof r.input !== 'string') bad('input', 'a string');
-    if (!Array.isArray(r.answers) || !r.answers.every((a) => typeof a === 'string')) bad('answers', 'a list of strings');
-    if (r.all_classes !== null && r.all_classes !== undefined && !Array.isArray(r.all_classes)) bad('all_classes', 'a list or null');
+    const r = recordSchema.safeParse(raw);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      const field = issue.path.join('.') || '(record)';
+      throw new WavefilterError('invalid_input', `${file}:${i + 1}: field ${field}: ${issue.message}`, { file, line: i + 1, field });
+    }
+    const d = r.data;
     out.push({
-      input: r.input as string, context: r.context as string, answers: r.answers as string[], length: Number(r.length ?? 0),
-      dataset: String(r.dataset ?? name), language: String(r.language ?? ''), all_classes: (r.all_classes as string[] | null | undefined) ?? null, _id: String(r._id ?? i),
+      input: d.input, context: d.context, answers: d.answers, length: d.length ?? 0, dataset: d.dataset ?? name, language: d.language ?? '',
+      all_classes: d.all_classes ?? null, _id: d._id ?? String(i),
     });
   });
   return out;

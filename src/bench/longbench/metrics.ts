@@ -14,6 +14,7 @@
  * jieba is @node-rs/jieba (jieba-rs with jieba's default dictionary); its segmentation is checked
  * against Python jieba on golden sentences (test/fixtures/jieba-golden.json).
  */
+import { requireOptional } from '../../optional.js';
 import { createRequire } from 'node:module';
 
 export type Compat = 'longbench-py' | 'clean';
@@ -57,8 +58,8 @@ let jieba: Segmenter | null = null;
 export function jiebaCut(text: string): string[] {
   if (!jieba) {
     const require = createRequire(import.meta.url);
-    const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): Segmenter } };
-    const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
+    const { Jieba } = requireOptional<{ Jieba: { withDict(d: Uint8Array): Segmenter } }>(require, '@node-rs/jieba', 'LongBench\'s Chinese metrics');
+    const { dict } = requireOptional<{ dict: Uint8Array }>(require, '@node-rs/jieba/dict', 'LongBench\'s Chinese metrics');
     jieba = Jieba.withDict(dict);
   }
   return jieba.cut(text, true);

@@ -141,6 +141,7 @@ export function longBenchMarkdown(s: ReturnType<typeof summarizeLongBench>): str
   const datasets = [...new Set(methods.flatMap((m) => Object.keys(s.scores[m])))];
   const out = [`| method | ${datasets.join(' | ')} | category avg | dataset avg |`, `|---|${datasets.map(() => '---|').join('')}---|---|`];
   const f = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : x.toFixed(2));
-  for (const m of methods) out.push(`| ${m} | ${datasets.map((d) => f(s.scores[m][d])).join(' | ')} | ${f(s.averages[m].category_average)} | ${f(s.averages[m].dataset_average)} |`);
+  const n = (m: string, d: string): number | undefined => s.rows.find((r) => r.method === m && r.task === d)?.samples;
+  for (const m of methods) out.push(`| ${m} | ${datasets.map((d) => (s.scores[m][d] === undefined ? '-' : `${f(s.scores[m][d])} (n=${n(m, d)})`)).join(' | ')} | ${f(s.averages[m].category_average)} | ${f(s.averages[m].dataset_average)} |`);
   return out.join('\n');
 }

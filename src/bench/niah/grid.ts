@@ -14,8 +14,9 @@ import { WavefilterError } from '../../errors.js';
 import type { WordSources } from '../ruler/generate.js';
 import { TEMPLATES, fill, singleAnswerTemplate } from '../ruler/tasks.js';
 
-export type NeedleKind = 'kamradt' | 'ruler';
-export const NEEDLE_KINDS: readonly NeedleKind[] = ['kamradt', 'ruler'];
+import type { NeedleKind } from './names.js';
+
+export { NEEDLE_KINDS, type NeedleKind } from './names.js';
 
 export interface Needle {
   readonly text: string;

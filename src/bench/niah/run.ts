@@ -97,16 +97,17 @@ export async function writeNiahSummary(dir: string, meta: Record<string, unknown
     const rs = results.filter((r) => r.method === name);
     const ms = rs.reduce((a, r) => a + r.wall_ms, 0);
     const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
-    return { method: name, score: mean(rs), tokens_per_s: ms > 0 ? (gen * 1000) / ms : 0, runtime_s: ms / 1000, generated_tokens: gen };
+    return { method: name, score: mean(rs), prompts: rs.length, tokens_per_s: ms > 0 ? (gen * 1000) / ms : 0, runtime_s: ms / 1000, generated_tokens: gen };
   });
   const summary = { benchmark: 'niah', ...meta, scorer, cells, methods, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
   const lengths = [...new Set(cells.map((c) => c.length))].sort((a, b) => a - b);
   const depths = [...new Set(cells.map((c) => c.depth))].sort((a, b) => a - b);
-  const md: string[] = [`Scorer: ${scorer} (0-100). Overall per method:`, '', '| method | score | tokens/s | decode s |', '|---|---|---|---|'];
-  for (const m of methods) md.push(`| ${m.method} | ${m.score.toFixed(2)} | ${m.tokens_per_s.toFixed(2)} | ${m.runtime_s.toFixed(1)} |`);
+  const md: string[] = [`Scorer: ${scorer} (0-100). Overall per method:`, '', '| method | prompts | score | tokens/s | decode s |', '|---|---|---|---|---|'];
+  for (const m of methods) md.push(`| ${m.method} | ${m.prompts} | ${m.score.toFixed(2)} | ${m.tokens_per_s.toFixed(2)} | ${m.runtime_s.toFixed(1)} |`);
+  const perCell = [...new Set(cells.map((c) => c.n))].sort((a, b) => a - b);
   for (const name of methodNames) {
-    md.push('', `${name}: rows are context lengths, columns needle depths (%)`, '', `| length | ${depths.join(' | ')} |`, `|---|${depths.map(() => '---|').join('')}`);
+    md.push('', `${name}: rows are context lengths, columns needle depths (%); ${perCell.join('-')} prompt(s) per cell`, '', `| length | ${depths.join(' | ')} |`, `|---|${depths.map(() => '---|').join('')}`);
     for (const L of lengths) md.push(`| ${L} | ${depths.map((d) => cells.find((c) => c.method === name && c.length === L && c.depth === d)?.score.toFixed(0) ?? '-').join(' | ')} |`);
   }
   writeFileSync(join(dir, 'results.md'), `${md.join('\n')}\n`);

@@ -13,8 +13,9 @@ import { distance } from 'fastest-levenshtein';
 import { stemmer } from 'stemmer';
 import { multisetF1 } from '../longbench/metrics.js';
 
-export type NiahScorer = 'keyword' | 'rouge1x10' | 'needlebench';
-export const NIAH_SCORERS: readonly NiahScorer[] = ['keyword', 'rouge1x10', 'needlebench'];
+import type { NiahScorer } from './names.js';
+
+export { NIAH_SCORERS, type NiahScorer } from './names.js';
 
 export function keywordScore(prediction: string, keyword: string): number {
   return prediction.toLowerCase().includes(keyword.toLowerCase()) ? 100 : 0;

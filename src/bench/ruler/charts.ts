@@ -3,7 +3,7 @@
  * and throughput against context length when a run (or a merge of runs) spans several lengths.
  */
 import { join } from 'node:path';
-import { lineChart, type Point, writeChart } from '../../report/charts.js';
+import { type Point, type ReferenceLine, lineChart, writeChart } from '../../report/charts.js';
 import { type MethodSpec, type SummaryRow, perMethod } from './run.js';
 
 /** A method's label without its budget ("dual+snapkv"), and its budget (null for the host). */
@@ -18,18 +18,28 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
   const agg = perMethod(rows);
   const byName = new Map(methods.map((m) => [m.name, m]));
   const budgets = [...new Set(methods.map((m) => m.budget).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+  // fractions read as percentages; token counts as integers
+  const fractions = budgets.every((b) => b <= 1);
   for (const length of [...new Set(agg.map((a) => a.length))].sort((a, b) => a - b)) {
     const data: Point[] = [];
+    const references: ReferenceLine[] = [];
+    const samples = new Set<number>();
     for (const a of agg.filter((x) => x.length === length)) {
       const m = byName.get(a.method);
       if (!m) continue;
-      // the host has no budget: drawn flat across the budgets compared
-      const xs = m.budget === null ? budgets : [m.budget];
-      for (const b of xs) data.push({ method: family(m), budget: b, accuracy: Math.round(a.accuracy * 100) / 100 });
+      samples.add(a.samples);
+      const accuracy = Math.round(a.accuracy * 100) / 100;
+      // the host has no budget: a labelled horizontal line, not a series with invented budgets
+      if (m.budget === null) references.push({ label: family(m), value: accuracy });
+      else data.push({ method: family(m), budget: m.budget, accuracy });
     }
-    if (budgets.length && data.length)
+    const n = [...samples].sort((a, b) => a - b);
+    if (budgets.length && (data.length || references.length))
       written.push(...(await writeChart(join(dir, length > 0 ? `accuracy-vs-budget-${length}` : 'accuracy-vs-budget'), lineChart({
-        title: length > 0 ? `Mean accuracy at ${length} tokens` : 'Mean score', data, x: 'budget', y: 'accuracy', series: 'method', xTitle: 'kept prompt fraction (budget)', yTitle: 'accuracy (%)', yDomain: [0, 100],
+        title: length > 0 ? `Mean accuracy at ${length} tokens` : 'Mean score',
+        subtitle: `${n.length === 1 ? n[0] : `${n[0]}-${n[n.length - 1]}`} samples per method (summed over tasks)`,
+        data, x: 'budget', y: 'accuracy', series: 'method', xTitle: fractions ? 'kept prompt rows (budget, % of the prompt)' : 'kept prompt rows (budget, tokens)',
+        yTitle: 'accuracy (%)', yDomain: [0, 100], xValues: budgets, xFormat: fractions ? '~%' : 'd', references,
       }))));
   }
   const lengths = new Set(agg.map((a) => a.length));

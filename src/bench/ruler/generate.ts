@@ -233,7 +233,8 @@ function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number):
     case 'vt':
       return { step: 10, render: (n, rng) => renderVt(c.hops, c.chains, n, rng) };
     case 'cwe':
-      return { step: 10, render: (n) => renderCwe(n, maxSeq, env, seed) };
+      // each sample draws its own words (RULER's generator does); before, every sample was sample 0
+      return { step: 10, render: (n, _rng, index) => renderCwe(n, maxSeq, env, seedFor(seed, 0xc0e, index)) };
     case 'fwe':
       return { step: Math.max(1, Math.floor(maxSeq / 32)), render: (n, rng) => renderFwe(n, maxSeq, task.genTokens, c.alpha, rng, seed) };
     case 'qa': {

@@ -181,12 +181,15 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
 export function markdownTable(rows: readonly SummaryRow[]): string {
   const tasks = [...new Set(rows.map((r) => r.task))];
   const totals = perMethod(rows);
-  const out = [`| method | length | ${tasks.join(' | ')} | mean | tokens/s | decode s | vs host |`, `|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|`];
+  const out = [`| method | length | samples per task | ${tasks.join(' | ')} | mean | tokens/s | decode s | vs host |`, `|---|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|`];
   for (const t of totals) {
-    const acc = tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task)?.accuracy);
+    const cells = tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task));
+    const acc = cells.map((c) => c?.accuracy);
+    const ns = [...new Set(cells.filter((c) => c).map((c) => (c as SummaryRow).samples))].sort((a, b) => a - b);
+    const n = ns.length === 1 ? String(ns[0]) : `${ns[0]}-${ns[ns.length - 1]}`;
     const host = totals.find((h) => h.method === t.method.split('+')[0] && h.length === t.length)?.runtime_s ?? 0;
     const vs = host > 0 && t.runtime_s > 0 ? `${(host / t.runtime_s).toFixed(2)}x` : '-';
-    out.push(`| ${t.method} | ${t.length} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
+    out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
   }
   return out.join('\n');
 }

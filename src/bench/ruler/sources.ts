@@ -3,18 +3,20 @@
  * public-domain text the user points at, or one installed from Debian), and the SQuAD / HotpotQA
  * files for the QA tasks. No corpus text is committed to the repository.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { gunzipSync } from 'node:zlib';
+import { z } from 'zod';
+import { MiB, readUserJson, readUserMaybeGzip } from '../../files.js';
 import { WavefilterError } from '../../errors.js';
+import { requireOptional } from '../../optional.js';
 import type { QaRecord, WordSources } from './generate.js';
 
 const require = createRequire(import.meta.url);
 
 /** friendly-words (MIT) for word keys; an-array-of-english-words (MIT) widens the CWE pool. */
 export function loadWordSources(): WordSources {
-  const fw = require('friendly-words') as { predicates: string[]; objects: string[] };
-  const english = require('an-array-of-english-words') as string[];
+  const fw = requireOptional<{ predicates: string[]; objects: string[] }>(require, 'friendly-words', 'RULER and needle prompts');
+  const english = requireOptional<string[]>(require, 'an-array-of-english-words', 'RULER prompts');
   const clean = (a: readonly string[]): string[] => [...new Set(a.filter((w) => /^[a-z]+$/.test(w)))].sort();
   const adjectives = clean(fw.predicates);
   const nouns = clean(fw.objects);
@@ -28,12 +30,17 @@ export const DEBIAN_CORPORA: ReadonlyArray<{ id: string; path: string; pkg: stri
   { id: 'devils-dictionary', path: '/usr/share/dictd/devil.dict.dz', pkg: 'dict-devil' },
 ];
 
+/** Corpora are books, not gigabytes; both the file and its decompressed text are capped. */
+const MAX_CORPUS_BYTES = 256 * MiB;
+const MAX_CORPUS_TEXT_BYTES = 512 * MiB;
+const MAX_QA_BYTES = 1024 * MiB;
+
 /** Reads a corpus file (plain text, .gz or dictzip .dz), whitespace-normalised. */
 export function readCorpus(path: string): string {
-  if (!existsSync(path)) throw new WavefilterError('file_not_found', `${path}: corpus file not found`, { file: path });
-  const raw = readFileSync(path);
-  const text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
-  return text.replace(/\s+/g, ' ').trim();
+  const text = readUserMaybeGzip(path, { what: 'corpus', maxBytes: MAX_CORPUS_BYTES, maxTextBytes: MAX_CORPUS_TEXT_BYTES });
+  const out = text.replace(/\s+/g, ' ').trim();
+  if (out.length === 0) throw new WavefilterError('invalid_input', `${path}: the corpus is empty`, { file: path });
+  return out;
 }
 
 /** The essay haystack: the user's file, or the first Debian corpus installed. */
@@ -45,10 +52,28 @@ export function findEssayCorpus(path?: string): { id: string; text: string } {
   });
 }
 
+/** A JSON file validated by `schema`; an error names file and field path. */
+function readValidated<T>(path: string, what: string, schema: z.ZodType<T>): T {
+  const raw = readUserJson(path, { what, maxBytes: MAX_QA_BYTES });
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(root)';
+  throw new WavefilterError('invalid_input', `${path}: field ${field}: ${issue.message} (expected the ${what} layout)`, { file: path, field });
+}
+
+const squadSchema = z.object({
+  data: z.array(z.object({
+    paragraphs: z.array(z.object({
+      context: z.string(),
+      qas: z.array(z.object({ question: z.string(), is_impossible: z.boolean().optional(), answers: z.array(z.object({ text: z.string() })) })),
+    })),
+  })),
+});
+
 /** SQuAD v2 dev: answerable questions; docs = the gold paragraph, then the article's other paragraphs. */
 export function loadSquad(path: string): QaRecord[] {
-  const json = JSON.parse(readFileSync(path, 'utf8')) as { data?: Array<{ paragraphs: Array<{ context: string; qas: Array<{ question: string; is_impossible?: boolean; answers: Array<{ text: string }> }> }> }> };
-  if (!Array.isArray(json.data)) throw new WavefilterError('invalid_input', `${path}: field data: expected the SQuAD v2 article list`, { file: path, field: 'data' });
+  const json = readValidated(path, 'SQuAD v2', squadSchema);
   const out: QaRecord[] = [];
   for (const article of json.data) {
     const paras = article.paragraphs.map((p) => p.context);
@@ -56,13 +81,21 @@ export function loadSquad(path: string): QaRecord[] {
       for (const qa of p.qas)
         if (!qa.is_impossible && qa.answers.length) out.push({ question: qa.question, answers: [...new Set(qa.answers.map((a) => a.text))], docs: [p.context, ...paras.filter((c) => c !== p.context)] });
   }
+  if (out.length === 0) throw new WavefilterError('invalid_input', `${path}: no answerable questions`, { file: path });
   return out;
 }
 
+const hotpotSchema = z.array(z.object({
+  question: z.string(),
+  answer: z.string(),
+  context: z.array(z.tuple([z.string(), z.array(z.string())])),
+  supporting_facts: z.array(z.tuple([z.string(), z.number().int()])).optional(),
+}));
+
 /** HotpotQA dev distractor: docs = "title\n" + sentences, supporting documents first. */
 export function loadHotpot(path: string): QaRecord[] {
-  const json = JSON.parse(readFileSync(path, 'utf8')) as Array<{ question: string; answer: string; context: Array<[string, string[]]>; supporting_facts?: Array<[string, number]> }>;
-  if (!Array.isArray(json)) throw new WavefilterError('invalid_input', `${path}: expected the HotpotQA record list`, { file: path });
+  const json = readValidated(path, 'HotpotQA', hotpotSchema);
+  if (json.length === 0) throw new WavefilterError('invalid_input', `${path}: no records`, { file: path });
   return json.map((r) => {
     const gold = new Set((r.supporting_facts ?? []).map(([t]) => t));
     const docs = [...r.context].sort((a, b) => Number(gold.has(b[0])) - Number(gold.has(a[0]))).map(([t, s]) => `${t}\n${s.join('')}`);
