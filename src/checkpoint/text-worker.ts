@@ -13,10 +13,12 @@ export type TextRequest =
   | { readonly op: 'encodeTrusted'; readonly text: string; readonly addSpecialTokens: boolean }
   | { readonly op: 'decode'; readonly ids: readonly number[]; readonly skipSpecialTokens: boolean }
   | { readonly op: 'render'; readonly source: string; readonly vars: Record<string, unknown>; readonly maxChars: number }
-  | { readonly op: 'ping' };
+  | { readonly op: 'ping' }
+  | { readonly op: 'load'; readonly init: TextWorkerInit };
 
 export interface TextWorkerInit {
-  readonly tokenizer: Record<string, unknown>;
+  /** null: a worker that only renders templates */
+  readonly tokenizer: Record<string, unknown> | null;
   readonly config: Record<string, unknown>;
   readonly specialIds: readonly number[];
   readonly file: string;
@@ -58,12 +60,23 @@ const { port, flag, init } = workerData as { port: MessagePort; flag: Int32Array
 
 let tok: Tokenizer | null = null;
 let initError: { code: string; message: string } | null = null;
-try {
-  tok = new Tokenizer(init.tokenizer, init.config);
-} catch (e) {
-  initError = { code: 'invalid_tokenizer', message: `${init.file}: could not build the tokenizer (${(e as Error).message})` };
+let file = '';
+let special = new Set<number>();
+
+/** Builds the tokenizer of a checkpoint (at start, and on a `load` request). */
+function load(i: TextWorkerInit): void {
+  tok = null;
+  initError = null;
+  file = i.file;
+  special = new Set(i.specialIds);
+  if (i.tokenizer === null) return;
+  try {
+    tok = new Tokenizer(i.tokenizer, i.config);
+  } catch (e) {
+    initError = { code: 'invalid_tokenizer', message: `${i.file}: could not build the tokenizer (${(e as Error)?.message ?? String(e)})` };
+  }
 }
-const special = new Set(init.specialIds);
+load(init);
 
 function encodeText(t: Tokenizer, text: string): number[] {
   if (text.length === 0) return [];
@@ -74,8 +87,8 @@ function encodeText(t: Tokenizer, text: string): number[] {
   const ids = new Array<number>(tokens.length);
   for (let i = 0; i < tokens.length; i++) {
     const id = t.token_to_id(tokens[i]);
-    if (id === undefined) throw new Fail('invalid_tokenizer', `${init.file}: the model produced token ${JSON.stringify(tokens[i])} that has no id`);
-    if (special.has(id)) throw new Fail('invalid_tokenizer', `${init.file}: text encoded to special token id ${id}`);
+    if (id === undefined) throw new Fail('invalid_tokenizer', `${file}: the model produced token ${JSON.stringify(tokens[i])} that has no id`);
+    if (special.has(id)) throw new Fail('invalid_tokenizer', `${file}: text encoded to special token id ${id}`);
     ids[i] = id;
   }
   return ids;
@@ -83,6 +96,11 @@ function encodeText(t: Tokenizer, text: string): number[] {
 
 function handle(req: TextRequest): unknown {
   if (req.op === 'ping') return true;
+  if (req.op === 'load') {
+    load(req.init);
+    if (initError) throw new Fail(initError.code, initError.message);
+    return true;
+  }
   if (req.op === 'render') {
     const out = new Template(req.source).render(req.vars) as unknown;
     if (typeof out !== 'string') throw new Fail('template_error', 'chat template did not render to a string');

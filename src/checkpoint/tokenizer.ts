@@ -64,6 +64,51 @@ function workerUrl(): URL {
   return new URL(`./text-worker${ext}`, import.meta.url);
 }
 
+/** Time budget of tokenization (defaults: TOKENIZE_BASE_MS + TOKENIZE_MS_PER_CHAR per character). */
+export interface TextLimits {
+  readonly tokenizeBaseMs?: number;
+  readonly tokenizeMsPerChar?: number;
+}
+
+/**
+ * Validates the parsed tokenizer.json and tokenizer_config.json (structure, added tokens, chat
+ * template shape) into what the worker builds the tokenizer from. Pure: no files, no worker.
+ */
+export function parseTokenizerFiles(json: unknown, config: unknown, file: string, cfgFile: string): { init: TextWorkerInit; template: string | null; addedStrings: string[] } {
+  const obj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!obj(json) || !obj(json.model))
+    throw new WavefilterError('invalid_tokenizer', `${file}: field model: expected an object describing the tokenizer model`, { file, field: 'model' });
+  if (!obj(config)) throw new WavefilterError('invalid_tokenizer', `${cfgFile}: expected a JSON object`, { file: cfgFile });
+  if (json.added_tokens !== undefined && json.added_tokens !== null && !Array.isArray(json.added_tokens))
+    throw new WavefilterError('invalid_tokenizer', `${file}: field added_tokens: expected an array`, { file, field: 'added_tokens' });
+  const specialIds: number[] = [];
+  const addedStrings: string[] = [];
+  for (const t of (json.added_tokens ?? []) as unknown[]) {
+    const e = t as { id?: unknown; special?: unknown; content?: unknown } | null;
+    if (!obj(e) || !Number.isSafeInteger(e.id) || (e.id as number) < 0 || typeof e.content !== 'string' || e.content.length === 0)
+      throw new WavefilterError('invalid_tokenizer', `${file}: field added_tokens: each entry needs a non-negative integer id and a non-empty content string`, { file, field: 'added_tokens' });
+    if (e.special !== false) specialIds.push(e.id as number);
+    addedStrings.push(e.content);
+  }
+  let template: string | null = null;
+  const ct = config.chat_template;
+  if (typeof ct === 'string') template = ct;
+  else if (Array.isArray(ct)) {
+    const def = (ct as unknown[]).find((t) => obj(t) && t.name === 'default') as { template?: unknown } | undefined;
+    template = typeof def?.template === 'string' ? def.template : null;
+  } else if (ct !== undefined && ct !== null) {
+    throw new WavefilterError('invalid_tokenizer', `${cfgFile}: field chat_template: expected a string or a list of {name, template}`, { file: cfgFile, field: 'chat_template' });
+  }
+  // Longest strings first, so that a placeholder covers the longest added token at a position.
+  addedStrings.sort((a, b) => b.length - a.length);
+  return { init: { tokenizer: json, config, specialIds, file }, template, addedStrings };
+}
+
+/** A worker running the text worker (for tools that drive it directly, e.g. the fuzz suite). */
+export function createTextWorker(init: TextWorkerInit): SyncWorker {
+  return new SyncWorker({ url: workerUrl(), init, maxOldGenerationSizeMb: WORKER_HEAP_MB, startupMs: 20_000 });
+}
+
 /** A checkpoint's tokenizer plus its chat template. */
 export class TextCodec {
   readonly hasChatTemplate: boolean;
@@ -77,7 +122,10 @@ export class TextCodec {
   private readonly worker: SyncWorker;
   private readonly prefix: readonly number[];
 
-  private constructor(init: TextWorkerInit, template: string | null, addedStrings: string[]) {
+  private readonly limits: Required<TextLimits>;
+
+  private constructor(init: TextWorkerInit, template: string | null, addedStrings: string[], limits: TextLimits = {}) {
+    this.limits = { tokenizeBaseMs: limits.tokenizeBaseMs ?? TOKENIZE_BASE_MS, tokenizeMsPerChar: limits.tokenizeMsPerChar ?? TOKENIZE_MS_PER_CHAR };
     this.config = init.config;
     this.template = template;
     this.hasChatTemplate = template !== null;
@@ -85,13 +133,13 @@ export class TextCodec {
     this.addedStrings = addedStrings;
     this.addedFirst = new Set(addedStrings.map((a) => a[0]));
     this.file = init.file;
-    this.worker = new SyncWorker({ url: workerUrl(), init, maxOldGenerationSizeMb: WORKER_HEAP_MB, startupMs: 20_000 });
+    this.worker = createTextWorker(init);
     // Builds the tokenizer in the worker (an error in tokenizer.json surfaces here, at load).
-    this.prefix = this.call({ op: 'encodeTrusted', text: '', addSpecialTokens: true }, TOKENIZE_BASE_MS, 'tokenizer_timeout') as number[];
+    this.prefix = this.call({ op: 'encodeTrusted', text: '', addSpecialTokens: true }, this.limits.tokenizeBaseMs, 'tokenizer_timeout') as number[];
   }
 
   /** Loads `tokenizer.json` (+ `tokenizer_config.json` when present); null when the folder has no tokenizer. */
-  static load(dir: string): TextCodec | null {
+  static load(dir: string, limits?: TextLimits): TextCodec | null {
     const file = join(dir, 'tokenizer.json');
     try {
       regularFileSize(file, 'tokenizer');
@@ -99,9 +147,9 @@ export class TextCodec {
       if (e instanceof WavefilterError && e.code === 'file_not_found') return null;
       throw e;
     }
-    const json = readUserJson(file, { what: 'tokenizer', maxBytes: MAX_TOKENIZER_BYTES }, 'invalid_tokenizer') as Record<string, unknown>;
+    const json = readUserJson(file, { what: 'tokenizer', maxBytes: MAX_TOKENIZER_BYTES }, 'invalid_tokenizer');
     const cfgFile = join(dir, 'tokenizer_config.json');
-    let config: Record<string, unknown> = {};
+    let config: unknown = {};
     let hasConfig = true;
     try {
       regularFileSize(cfgFile, 'tokenizer config');
@@ -109,33 +157,9 @@ export class TextCodec {
       if (!(e instanceof WavefilterError && e.code === 'file_not_found')) throw e;
       hasConfig = false;
     }
-    if (hasConfig) config = readUserJson(cfgFile, { what: 'tokenizer config', maxBytes: MAX_TOKENIZER_CONFIG_BYTES }, 'invalid_tokenizer') as Record<string, unknown>;
-    if (json === null || typeof json !== 'object' || Array.isArray(json) || typeof json.model !== 'object' || json.model === null)
-      throw new WavefilterError('invalid_tokenizer', `${file}: field model: expected an object describing the tokenizer model`, { file, field: 'model' });
-    if (config === null || typeof config !== 'object' || Array.isArray(config))
-      throw new WavefilterError('invalid_tokenizer', `${cfgFile}: expected a JSON object`, { file: cfgFile });
-    if (json.added_tokens !== undefined && !Array.isArray(json.added_tokens))
-      throw new WavefilterError('invalid_tokenizer', `${file}: field added_tokens: expected an array`, { file, field: 'added_tokens' });
-    const specialIds: number[] = [];
-    const addedStrings: string[] = [];
-    for (const t of (json.added_tokens ?? []) as Array<{ id?: unknown; special?: unknown; content?: unknown }>) {
-      if (t === null || typeof t !== 'object' || !Number.isSafeInteger(t.id) || typeof t.content !== 'string' || t.content.length === 0)
-        throw new WavefilterError('invalid_tokenizer', `${file}: field added_tokens: each entry needs an integer id and a non-empty content string`, { file, field: 'added_tokens' });
-      if (t.special !== false) specialIds.push(t.id as number);
-      addedStrings.push(t.content);
-    }
-    let template: string | null = null;
-    const ct = config.chat_template;
-    if (typeof ct === 'string') template = ct;
-    else if (Array.isArray(ct)) {
-      const def = (ct as Array<{ name?: unknown; template?: unknown }>).find((t) => t && t.name === 'default');
-      template = typeof def?.template === 'string' ? def.template : null;
-    } else if (ct !== undefined && ct !== null) {
-      throw new WavefilterError('invalid_tokenizer', `${cfgFile}: field chat_template: expected a string or a list of {name, template}`, { file: cfgFile, field: 'chat_template' });
-    }
-    // Longest strings first, so that a placeholder covers the longest added token at a position.
-    addedStrings.sort((a, b) => b.length - a.length);
-    return new TextCodec({ tokenizer: json, config, specialIds, file }, template, addedStrings);
+    if (hasConfig) config = readUserJson(cfgFile, { what: 'tokenizer config', maxBytes: MAX_TOKENIZER_CONFIG_BYTES }, 'invalid_tokenizer');
+    const files = parseTokenizerFiles(json, config, file, cfgFile);
+    return new TextCodec(files.init, files.template, files.addedStrings, limits);
   }
 
   private call(req: TextRequest, timeoutMs: number, timeoutCode: ErrorCode): unknown {
@@ -154,7 +178,7 @@ export class TextCodec {
   }
 
   private tokenizeMs(text: string): number {
-    return TOKENIZE_BASE_MS + text.length * TOKENIZE_MS_PER_CHAR;
+    return this.limits.tokenizeBaseMs + text.length * this.limits.tokenizeMsPerChar;
   }
 
   /** Encodes untrusted text as text: special-token strings inside it stay ordinary characters. */
@@ -290,7 +314,7 @@ function sameSpecials(special: ReadonlySet<number>, a: readonly number[], b: rea
  * cap); a template that runs longer is stopped with `template_timeout`.
  */
 export function renderTemplate(source: string, vars: Record<string, unknown>, timeoutMs: number): string {
-  const w = new SyncWorker({ url: workerUrl(), init: { tokenizer: null, config: {}, specialIds: [], file: 'chat template' }, maxOldGenerationSizeMb: WORKER_HEAP_MB, startupMs: 20_000 });
+  const w = createTextWorker({ tokenizer: null, config: {}, specialIds: [], file: 'chat template' });
   try {
     let reply;
     try {

@@ -28,14 +28,27 @@ import { NEEDLE_KINDS, NIAH_SCORERS, type NeedleKind, type NiahScorer } from '..
 import { findEssayCorpus, loadHotpot, loadSquad, loadWordSources } from '../bench/ruler/sources.js';
 
 
+/** Codes that mean the command line itself is wrong: exit 2 (sysexits' usage class), else 1. */
+const USAGE_CODES: ReadonlySet<string> = new Set(['invalid_option', 'argument_too_long']);
+
+/**
+ * Every failure ends here as one line `error [code]: message` on stderr: the engine's typed errors
+ * with their code, commander's parse errors as invalid_option, anything else (a bug) as
+ * internal_error with its message (the stack only with WAVEFILTER_DEBUG=1).
+ */
 function fail(e: unknown): never {
   if (e instanceof WavefilterError) {
     process.stderr.write(`error [${e.code}]: ${e.message}\n`);
-    process.exit(e.code === 'invalid_option' ? 2 : 1);
+    process.exit(USAGE_CODES.has(e.code) ? 2 : 1);
   }
-  const err = e as { code?: string; message?: string };
-  if (err.code?.startsWith('commander.')) process.exit(err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2);
-  process.stderr.write(`error: ${err.message ?? String(e)}\n`);
+  const err = e as { code?: string; message?: string; stack?: string };
+  if (typeof err?.code === 'string' && err.code.startsWith('commander.')) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+    process.stderr.write(`error [invalid_option]: ${String(err.message ?? '').replace(/^error: /, '')}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`error [internal_error]: ${err?.message ?? String(e)}\n`);
+  if (process.env.WAVEFILTER_DEBUG === '1' && err?.stack) process.stderr.write(`${err.stack}\n`);
   process.exit(1);
 }
 
@@ -87,7 +100,8 @@ program
   .description('Diffusion language models (LLaDA, Dream) on ONNX Runtime, with Fast-dLLM caches')
   .version('0.1.0')
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // commander's own error lines are replaced by fail()'s coded line; help and usage still print
+  .configureOutput({ writeErr: (s) => (s.startsWith('error:') ? undefined : process.stderr.write(s)) });
 
 program
   .command('generate')
