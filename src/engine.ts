@@ -240,12 +240,25 @@ const GENERATE_KEYS = new Set([
 const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers']);
 const CHAT_KEYS = new Set(['addGenerationPrompt', 'timeoutMs', 'variables']);
 
+/** Levenshtein distance of two short strings (option names), for "did you mean". */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return 99;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
 function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): void {
   if (obj === undefined) return;
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new WavefilterError('invalid_option', `${where}: expected an object of options, found ${typeName(obj)}`, { option: where });
   for (const k of Object.keys(obj)) {
     if (known.has(k)) continue;
-    const near = [...known].find((x) => x.toLowerCase() === k.toLowerCase() || x.toLowerCase().replace(/_/g, '') === k.toLowerCase().replace(/_/g, ''));
+    const norm = (x: string): string => x.toLowerCase().replace(/_/g, '');
+    const near = [...known].find((x) => editDistance(norm(x), norm(k)) <= 2);
     throw new WavefilterError('invalid_option', `${where === 'options' ? '' : `${where}.`}${k}: unknown option${near ? ` (did you mean ${near}?)` : ''}`, { option: where === 'options' ? k : `${where}.${k}` });
   }
 }
