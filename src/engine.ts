@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { WavefilterError } from './errors.js';
+import { LONE_SURROGATE } from './checkpoint/strict-json.js';
 import { readModelSpec } from './checkpoint/config.js';
 import { TensorStore } from './checkpoint/safetensors.js';
 import { type ChatMessage, type ChatOptions, TextCodec } from './checkpoint/tokenizer.js';
@@ -200,7 +201,7 @@ function typeName(v: unknown): string {
 /** What a PromptInput is, or an `invalid_input` naming what is wrong with it. */
 function checkPromptInput(input: unknown): 'text' | 'messages' | 'ids' {
   if (typeof input === 'string') {
-    if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(input))
+    if (LONE_SURROGATE.test(input))
       throw new WavefilterError('invalid_input', 'prompt: contains a lone UTF-16 surrogate (not valid Unicode text)', { field: 'prompt' });
     return 'text';
   }
