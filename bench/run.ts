@@ -22,8 +22,8 @@ interface Row {
   totalS: number;
   tokensPerS: number;
   nfe: number;
-  refreshMs: number;
-  cachedStepMs: number;
+  refreshMs: number | null;
+  cachedStepMs: number | null;
   cachedStepJsShare: number;
   jsShare: number;
   speedup: number;
@@ -91,7 +91,7 @@ const program = new Command()
         if (method === 'none') base = tps;
         const row: Row = {
           method, prompt: Lp, totalS: t.totalMs / 1000, tokensPerS: tps, nfe: r.nfe, refreshMs: t.refreshMsMean, cachedStepMs: t.cachedStepMsMean,
-          cachedStepJsShare: t.cachedSteps ? (t.cachedStepMsMean - t.cachedStepOrtMsMean) / t.cachedStepMsMean : 0, jsShare: t.jsShare,
+          cachedStepJsShare: t.cachedSteps && t.cachedStepMsMean && t.cachedStepOrtMsMean !== null ? (t.cachedStepMsMean - t.cachedStepOrtMsMean) / t.cachedStepMsMean : 0, jsShare: t.jsShare,
           speedup: base ? tps / base : NaN,
         };
         rows.push(row);
@@ -106,7 +106,7 @@ const program = new Command()
     console.log(`\n| method | prompt | total s | tokens/s | vs none | nfe | refresh ms | cached step ms | JS share of cached step | JS share overall |`);
     console.log(`|---|---|---|---|---|---|---|---|---|---|`);
     for (const r of rows)
-      console.log(`| ${r.method} | ${r.prompt} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${Number.isNaN(r.speedup) ? '-' : `${r.speedup.toFixed(2)}x`} | ${r.nfe} | ${r.refreshMs.toFixed(0)} | ${r.cachedStepMs.toFixed(1)} | ${(100 * r.cachedStepJsShare).toFixed(1)}% | ${(100 * r.jsShare).toFixed(1)}% |`);
+      console.log(`| ${r.method} | ${r.prompt} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${Number.isNaN(r.speedup) ? '-' : `${r.speedup.toFixed(2)}x`} | ${r.nfe} | ${r.refreshMs?.toFixed(0) ?? '-'} | ${r.cachedStepMs?.toFixed(1) ?? '-'} | ${(100 * r.cachedStepJsShare).toFixed(1)}% | ${(100 * r.jsShare).toFixed(1)}% |`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

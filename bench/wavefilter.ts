@@ -26,8 +26,8 @@ export interface WaveRow {
   tokensPerS: number;
   speedup: number;
   nfe: number;
-  blockStartMs: number;
-  cachedStepMs: number;
+  blockStartMs: number | null;
+  cachedStepMs: number | null;
   selections: number;
   selectMs: number;
   selectShare: number;
@@ -89,6 +89,6 @@ export async function runWaveBench(o: WaveBenchOptions, log: (s: string) => void
 export function waveTable(rows: WaveRow[]): string {
   const out = ['| prompt | method | total s | tokens/s | vs host | nfe | block-start forward ms | cached step ms | kept prompt rows/head | selections | select ms (share) |', '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows)
-    out.push(`| ${r.prompt} | ${r.method} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${Number.isNaN(r.speedup) ? '-' : `${r.speedup.toFixed(2)}x`} | ${r.nfe} | ${r.blockStartMs.toFixed(0)} | ${r.cachedStepMs.toFixed(1)} | ${r.keptPromptRows === null ? 'all' : `${r.keptPromptRows.toFixed(0)} (${((100 * r.keptPromptRows) / r.prompt).toFixed(1)}%)`} | ${r.selections} | ${r.selectMs.toFixed(0)} (${(100 * r.selectShare).toFixed(1)}%) |`);
+    out.push(`| ${r.prompt} | ${r.method} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${Number.isNaN(r.speedup) ? '-' : `${r.speedup.toFixed(2)}x`} | ${r.nfe} | ${r.blockStartMs?.toFixed(0) ?? "-"} | ${r.cachedStepMs?.toFixed(1) ?? "-"} | ${r.keptPromptRows === null ? 'all' : `${r.keptPromptRows.toFixed(0)} (${((100 * r.keptPromptRows) / r.prompt).toFixed(1)}%)`} | ${r.selections} | ${r.selectMs.toFixed(0)} (${(100 * r.selectShare).toFixed(1)}%) |`);
   return out.join('\n');
 }

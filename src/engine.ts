@@ -9,7 +9,11 @@ import { LONE_SURROGATE } from './checkpoint/strict-json.js';
 import { readModelSpec } from './checkpoint/config.js';
 import { TensorStore } from './checkpoint/safetensors.js';
 import { type ChatMessage, type ChatOptions, TextCodec } from './checkpoint/tokenizer.js';
-import { type ExecutionProvider, ModelRuntime } from './model/runtime.js';
+import { type ExecutionProvider, ModelRuntime, type RuntimeOptions } from './model/runtime.js';
+import { BlockProgram } from './program/block-program.js';
+import { blockProgramGap, generateBlocks } from './decode/block-executor.js';
+import { cacheHostPolicy } from './cache/registry.js';
+import { resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type StepEvent, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
@@ -63,13 +67,20 @@ export class DiffusionModel {
   readonly codec: TextCodec | null;
   readonly runtime: ModelRuntime;
   private readonly filters: FilterFactory;
+  private program: Promise<BlockProgram> | null = null;
 
-  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, runtime: ModelRuntime, threads?: number) {
+  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, runtime: ModelRuntime, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions) {
     this.dir = dir;
     this.spec = spec;
     this.codec = codec;
     this.runtime = runtime;
-    this.filters = new FilterFactory(spec, threads);
+    this.filters = new FilterFactory(spec, runtimeOptions.threads);
+  }
+
+  /** The block program's session, built on first use (a second session over the same weights). */
+  blockProgram(): Promise<BlockProgram> {
+    this.program ??= BlockProgram.create(this.spec, this.store, this.runtimeOptions);
+    return this.program;
   }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
@@ -85,10 +96,11 @@ export class DiffusionModel {
     opts.onProgress?.({ status: 'checkpoint', files: store.files.length, tensors: store.tensors.size, bytes });
     const codec = TextCodec.load(dir);
     const t1 = performance.now();
-    const runtime = await ModelRuntime.create(spec, store, { executionProvider: opts.device ?? 'cpu', dtype: opts.dtype ?? 'fp32', threads: opts.threads });
+    const runtimeOptions: RuntimeOptions = { executionProvider: opts.device ?? 'cpu', dtype: opts.dtype ?? 'fp32', threads: opts.threads };
+    const runtime = await ModelRuntime.create(spec, store, runtimeOptions);
     opts.onProgress?.({ status: 'session', ms: performance.now() - t1 });
     opts.onProgress?.({ status: 'ready', ms: performance.now() - t0 });
-    return new DiffusionModel(dir, spec, codec, runtime, opts.threads);
+    return new DiffusionModel(dir, spec, codec, runtime, store, runtimeOptions);
   }
 
   private requireCodec(): TextCodec {
@@ -165,7 +177,13 @@ export class DiffusionModel {
     const faithful = filter instanceof WaveFilter && filter.options.preset === 'faithful';
     const cached = (opts.cache ?? 'none') !== 'none';
     const promptRefresh = opts.promptRefresh ?? (filter && !faithful && cached ? 'first-block' : 'every-block');
-    const r = await generateIds(this.runtime, prompt, { ...opts, promptRefresh }, hooks);
+    const options = { ...opts, promptRefresh };
+    const executor = opts.executor ?? 'auto';
+    let useBlock = executor === 'block';
+    if (executor === 'auto') useBlock = blockProgramGap(this.spec, resolveOptions(this.spec, prompt.length, options), hooks, opts.scoring) === null;
+    const r = useBlock
+      ? await generateBlocks(await this.blockProgram(), cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
+      : await generateIds(this.runtime, prompt, options, hooks);
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
   }
@@ -187,6 +205,7 @@ export class DiffusionModel {
   async dispose(): Promise<void> {
     this.codec?.dispose();
     await this.filters.dispose();
+    if (this.program) await (await this.program).dispose();
     await this.runtime.dispose();
   }
 }
@@ -235,7 +254,7 @@ function checkIds(ids: ArrayLike<unknown>, vocab: number, what: string): void {
 /** Every option key generate() knows; anything else is a misspelling the user should hear about. */
 const GENERATE_KEYS = new Set([
   'genLength', 'blockLength', 'steps', 'threshold', 'factor', 'temperature', 'topP', 'topK', 'remasking', 'alg', 'algTemp', 'eps', 'cfgScale',
-  'logitsEosInf', 'confidenceEosEotInf', 'cache', 'promptRefresh', 'seed', 'scoring', 'allowLongContext',
+  'logitsEosInf', 'confidenceEosEotInf', 'cache', 'promptRefresh', 'seed', 'scoring', 'allowLongContext', 'executor',
   'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText',
 ]);
 const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers']);

@@ -3,7 +3,7 @@
  * with each token filter at each budget (WaveFilter once per preset).
  */
 import { z } from 'zod';
-import type { CacheName } from '../cache/host.js';
+import { type CacheName, cacheHostNames } from '../cache/registry.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter.js';
 
@@ -18,7 +18,8 @@ export interface MethodSpec {
 /** A MethodSpec as results.json stores it (bench merge validates with this). */
 export const methodSpecSchema = z.object({
   name: z.string().min(1).max(200),
-  cache: z.enum(['none', 'prefix', 'dual']),
+  // any host registered when the results are read (built-ins and extensions)
+  cache: z.string().refine((c) => cacheHostNames().includes(c), { message: 'not a registered cache host' }),
   filter: z.enum(FILTER_NAMES as unknown as [string, ...string[]]),
   budget: z.number().positive().finite().nullable(),
   preset: z.enum(['practical', 'faithful']).nullable(),

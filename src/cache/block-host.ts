@@ -19,11 +19,11 @@ import type { ModelSpec } from '../model/spec.js';
 import type { Selection, TokenFilter } from '../filter/token-filter.js';
 import type { CacheHost, ForwardPlan, StepContext } from './host.js';
 import { range } from './host.js';
+import { type HostPolicy, checkedWindow } from './registry.js';
 
 export interface BlockHostOptions {
-  readonly name: string;
-  /** What cached steps recompute: the block (dual) or the block and the suffix (prefix). */
-  readonly queries: 'block' | 'suffix';
+  /** The host's policy: what cached steps recompute (dual: the block; prefix: the block and the suffix). */
+  readonly policy: HostPolicy;
   readonly promptRefresh: 'every-block' | 'first-block';
   readonly filter: TokenFilter | null;
 }
@@ -36,7 +36,8 @@ interface QueryLayout {
 
 export class BlockCacheHost implements CacheHost {
   readonly name: string;
-  readonly minForwardsPerBlock = 2;
+  readonly minForwardsPerBlock: number;
+  readonly dreamFirstTokenFromRefresh: boolean;
   private keys: Float32Array[] = [];
   private values: Float32Array[] = [];
   private L = 0;
@@ -52,10 +53,13 @@ export class BlockCacheHost implements CacheHost {
   private selectedCentroids: Float64Array[] | null = null;
   private drifted = false;
   private selections = 0;
+  private selectRuns = 0;
   private keptRows = 0;
 
   constructor(private readonly spec: ModelSpec, private readonly o: BlockHostOptions) {
-    this.name = o.name;
+    this.name = o.policy.name;
+    this.minForwardsPerBlock = o.policy.minForwardsPerBlock;
+    this.dreamFirstTokenFromRefresh = o.policy.dreamFirstTokenFromRefresh;
   }
 
   beginBlock(): void {}
@@ -79,7 +83,7 @@ export class BlockCacheHost implements CacheHost {
       return plan;
     }
     if (f && this.lastBlockQueries && (f.schedule === 'every-step' || (f.schedule === 'on-drift' && this.drifted))) await this.select(this.lastBlockQueries);
-    const [qlo, qhi] = this.o.queries === 'block' ? [lo, hi] : [lo, L];
+    const [qlo, qhi] = checkedWindow(this.o.policy, lo, hi, L);
     const every = (f?.schedule === 'every-step' || f?.schedule === 'on-drift') && f.needsBlockQueries;
     const plan: ForwardPlan = {
       positions: range(qlo, qhi), refresh: false, past: this.past(qlo, qhi, L),
@@ -168,6 +172,7 @@ export class BlockCacheHost implements CacheHost {
     this.compact = sel;
     if (sel) {
       this.selectMs += sel.ms;
+      this.selectRuns += sel.runs;
       this.selections++;
       let kept = 0;
       for (const t of sel.tokens) for (const x of t) if (x >= 0n) kept++;
@@ -180,8 +185,8 @@ export class BlockCacheHost implements CacheHost {
     return sum(this.keys) + sum(this.values) + (this.compact ? sum(this.compact.keys) + sum(this.compact.values) : 0);
   }
 
-  filterStats(): { selections: number; selectMs: number; keptPromptRows: number } {
-    return { selections: this.selections, selectMs: this.selectMs, keptPromptRows: this.keptRows };
+  filterStats(): { selections: number; selectMs: number; selectRuns: number; keptPromptRows: number } {
+    return { selections: this.selections, selectMs: this.selectMs, selectRuns: this.selectRuns, keptPromptRows: this.keptRows };
   }
 }
 

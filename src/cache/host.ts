@@ -38,6 +38,8 @@ export interface CacheHost {
    * no-cache loop tests after every forward (1). Kept so NFE matches the official code.
    */
   readonly minForwardsPerBlock: number;
+  /** Dream: the block's first forward commits position lo alone (see HostPolicy). Default false. */
+  readonly dreamFirstTokenFromRefresh?: boolean;
   /** Called when a block starts. */
   beginBlock(ctx: BlockContext): void;
   /** The forward to run at this step. */
@@ -47,10 +49,10 @@ export interface CacheHost {
   /** Bytes of K/V the host holds now (for memory reports). */
   heldBytes(): number;
   /** Token-filter work so far, when the host has a filter. */
-  filterStats?(): { selections: number; selectMs: number; keptPromptRows: number };
+  filterStats?(): { selections: number; selectMs: number; selectRuns?: number; keptPromptRows: number };
 }
 
-export type CacheName = 'none' | 'prefix' | 'dual';
+export type { CacheName } from './registry.js';
 
 
 export function range(lo: number, hi: number): Int32Array {

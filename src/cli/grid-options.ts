@@ -6,7 +6,7 @@ import { type Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { WavefilterError } from '../errors.js';
 import { type DiffusionModel, loadModel } from '../engine.js';
-import type { CacheName } from '../cache/host.js';
+import { type CacheName, cacheHostNames } from '../cache/registry.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter.js';
 import { type MethodSpec, methodGrid } from '../bench/methods.js';
@@ -38,7 +38,7 @@ export const LENGTH_RANGE = { min: 128, max: 1 << 20 } as const;
 export function withGridOptions(cmd: Command, bench: string): Command {
   return cmd
     .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
-    .addOption(new Option('--cache <method>', 'cache host').choices(['none', 'prefix', 'dual']).default('dual'))
+    .addOption(new Option('--cache <method>', 'cache host').choices(cacheHostNames()).default('dual'))
     .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
     .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
     .option('--wf-preset <list>', `WaveFilter presets to compare (${PRESETS.join(', ')})`, 'practical')

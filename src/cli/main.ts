@@ -12,6 +12,8 @@ import { idsArg, intArg, listArg, namesArg, numArg, parseBudgetArg, threadsArg }
 import { checkArgv, idsFromFile, promptText } from './input.js';
 import { importOptional } from '../optional.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
+import { BUILTIN_CACHE_HOSTS, type CacheName, cacheHostNames } from '../cache/registry.js';
+import { EXECUTORS, type ExecutorChoice } from '../decode/options.js';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { MiB, readUserJson } from '../files.js';
@@ -64,7 +66,8 @@ interface GenerateFlags {
   steps?: number;
   threshold?: number;
   factor?: number;
-  cache: 'none' | 'prefix' | 'dual';
+  cache: CacheName;
+  executor: ExecutorChoice;
   remasking: 'low_confidence' | 'random';
   alg: 'origin' | 'maskgit_plus' | 'topk_margin' | 'entropy';
   algTemp?: number;
@@ -117,7 +120,8 @@ program
   .option('--steps <n>', 'total denoising steps, at most gen-length (default: gen-length)', intArg('--steps', { min: 1, max: 65536 }))
   .option('--threshold <p>', 'Fast-dLLM parallel decoding: commit every token with confidence >= p, p in (0, 1]', numArg('--threshold', { min: 0, minExclusive: true, max: 1 }))
   .option('--factor <f>', 'Fast-dLLM factor rule for parallel decoding', numArg('--factor', { min: 0, minExclusive: true, max: 1e6 }))
-  .addOption(new Option('--cache <method>', 'KV cache method').choices(['none', 'prefix', 'dual']).default('none'))
+  .addOption(new Option('--cache <method>', `KV cache host: ${BUILTIN_CACHE_HOSTS.map((h) => `${h.name} (${h.summary})`).join('; ')}`).choices(cacheHostNames()).default('none'))
+  .addOption(new Option('--executor <kind>', 'block: one ONNX Runtime run per denoising block; step: one run per forward, scored in JavaScript (runs every option); auto: block where it supports the options').choices([...EXECUTORS]).default('auto'))
   .addOption(new Option('--remasking <kind>', 'LLaDA candidate ranking').choices(['low_confidence', 'random']).default('low_confidence'))
   .addOption(new Option('--alg <alg>', 'Dream confidence').choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']).default('entropy'))
   .option('--alg-temp <t>', 'Dream: sample positions from softmax(confidence / t)', numArg('--alg-temp', { min: 0, max: 1e6 }))
@@ -157,7 +161,7 @@ program
     const out = await model.generate(inputIds ? { inputIds } : (text as string), {
       // --no-chat forces plain text; otherwise the template is used when the tokenizer has one
       chat: f.chat === false ? false : undefined, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, threshold: f.threshold ?? null, factor: f.factor ?? null,
-      cache: f.cache, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
+      cache: f.cache, executor: f.executor, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
       topK: f.topK ?? null, cfgScale: f.cfgScale, seed: f.seed, allowLongContext: f.allowLongContext,
       filter: f.filter, budget: f.budget ?? null, promptRefresh: f.promptRefresh,
       wave: {
@@ -177,7 +181,8 @@ program
         output_ids: out.outputIds, prompt_length: out.promptLength, generated_ids: out.generatedIds, text: out.text, nfe: out.nfe,
         stop_reason: out.stopReason,
         timings: {
-          total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, refreshes: out.timings.refreshes, refresh_ms_mean: out.timings.refreshMsMean,
+          executor: out.timings.executor, total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, ort_runs: out.timings.ortRuns,
+          ort_runs_per_block: out.timings.ortRunsPerBlock, block_ms_mean: out.timings.blockMsMean, refreshes: out.timings.refreshes, refresh_ms_mean: out.timings.refreshMsMean,
           cached_steps: out.timings.cachedSteps, cached_step_ms_mean: out.timings.cachedStepMsMean, tokens_per_s: out.timings.tokensPerSecond,
           js_share: out.timings.jsShare, selections: out.timings.selections, select_ms: out.timings.selectMs,
           kept_prompt_rows: out.timings.keptPromptRows,

@@ -8,6 +8,7 @@ import { createCacheHost } from '../cache/index.js';
 import type { CacheHost, ForwardPlan, StepContext } from '../cache/host.js';
 import type { ForwardResult, ModelRuntime } from '../model/runtime.js';
 import type { TokenFilter } from '../filter/token-filter.js';
+import type { ModelSpec } from '../model/spec.js';
 import { Rng } from './rng.js';
 import { dreamQuota, dreamTimesteps, lladaTransferSchedule } from './schedule.js';
 import {
@@ -42,15 +43,24 @@ export interface GenerateHooks {
 }
 
 export interface Timings {
+  /** Which executor ran: 'step' (one ORT run per forward) or 'block' (one block program run per block). */
+  readonly executor: 'step' | 'block';
   readonly totalMs: number;
   /** Time inside ONNX Runtime's session.run. */
   readonly ortMs: number;
+  /** session.run calls: forwards, token-filter selections, block programs. */
+  readonly ortRuns: number;
+  readonly ortRunsPerBlock: number;
+  /** Mean wall time of a denoising block. */
+  readonly blockMsMean: number;
+  /** Full forwards (a cached host's block start; every forward without a cache). */
   readonly refreshes: number;
-  readonly refreshMsMean: number;
+  /** Per-forward times; null for the block executor, which times whole blocks. */
+  readonly refreshMsMean: number | null;
   readonly cachedSteps: number;
-  readonly cachedStepMsMean: number;
+  readonly cachedStepMsMean: number | null;
   /** Of cachedStepMsMean, the part inside ORT. */
-  readonly cachedStepOrtMsMean: number;
+  readonly cachedStepOrtMsMean: number | null;
   /** Generated tokens per second over the whole call. */
   readonly tokensPerSecond: number;
   /** Share of the loop's time spent outside ORT (scoring, bookkeeping, tensor wrapping). */
@@ -71,16 +81,26 @@ export interface GenerationResult {
   readonly options: ResolvedOptions;
 }
 
-/** Generates from prompt token ids. */
-export async function generateIds(rt: ModelRuntime, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
-  const spec = rt.spec;
-  const o = resolveOptions(spec, promptIds.length, options);
+/** Prompt ids must be in the vocabulary and may not contain the mask token. */
+export function checkPromptIds(spec: ModelSpec, promptIds: readonly number[]): void {
   promptIds.forEach((id, i) => {
     if (!Number.isSafeInteger(id) || id < 0 || id >= spec.vocabSize)
       throw new WavefilterError('invalid_input', `prompt token ${i} is ${id}; expected an id in [0, ${spec.vocabSize})`, { index: i, found: String(id) });
     if (id === spec.maskTokenId)
       throw new WavefilterError('invalid_input', `prompt token ${i} is the mask id ${id}; prompts may not contain mask tokens`, { index: i, found: id });
   });
+}
+
+/**
+ * The step executor: one ORT forward per denoising step, scored and committed in JavaScript. It is
+ * the plain reference path beside the block executor (block-executor.ts) and runs every option.
+ */
+export async function generateIds(rt: ModelRuntime, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
+  const spec = rt.spec;
+  const o = resolveOptions(spec, promptIds.length, options);
+  checkPromptIds(spec, promptIds);
+  const runs0 = rt.runs;
+  let blocksRun = 0;
   const Lp = promptIds.length;
   const L = Lp + o.genLength;
   const canvas = new Int32Array(L).fill(spec.maskTokenId);
@@ -119,6 +139,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
     const lo = Lp + b * o.blockLength;
     const hi = lo + o.blockLength;
     host.beginBlock({ canvas, promptLength: Lp, lo, hi });
+    blocksRun++;
     const schedule = lladaTransferSchedule(countMasks(canvas, lo, hi, spec.maskTokenId), S);
     const timesteps = dreamTimesteps(S, o.eps);
     for (let k = 0; ; k++) {
@@ -135,7 +156,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
       for (let p = lo; p < hi; p++) if (canvas[p] === spec.maskTokenId) candidates.push(p);
       // Fast-dLLM's Dream block loop commits the block's first token from the refresh: in cached
       // steps the shifted prediction for `lo` would come from a row outside the query window.
-      const dreamFirst = isDream && o.cache !== 'none' && plan.refresh && canvas[lo] === spec.maskTokenId;
+      const dreamFirst = isDream && host.dreamFirstTokenFromRefresh === true && plan.refresh && canvas[lo] === spec.maskTokenId;
       const rows = candidates.map((p) => logitRow(plan, p, isDream));
       const result = await runForward(rt, plan, canvas, rows, o, spec.maskTokenId, Lp);
       ortMs += result.ortMs;
@@ -180,6 +201,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
   }
   const totalMs = performance.now() - t0;
   const fs = host.filterStats?.() ?? null;
+  const ortRuns = rt.runs - runs0 + (fs?.selectRuns ?? 0);
   return {
     outputIds: Array.from(canvas),
     promptLength: Lp,
@@ -187,7 +209,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
     stopReason,
     options: o,
     timings: {
-      totalMs, ortMs, refreshes, refreshMsMean: refreshes ? refreshMs / refreshes : 0, cachedSteps: cached,
+      executor: 'step', totalMs, ortMs, ortRuns, ortRunsPerBlock: blocksRun ? ortRuns / blocksRun : 0, blockMsMean: blocksRun ? totalMs / blocksRun : 0, refreshes, refreshMsMean: refreshes ? refreshMs / refreshes : 0, cachedSteps: cached,
       cachedStepMsMean: cached ? cachedMs / cached : 0, cachedStepOrtMsMean: cached ? cachedOrtMs / cached : 0, tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0,
       jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs - (fs?.selectMs ?? 0)) / totalMs : 0,
       selections: fs?.selections ?? 0, selectMs: fs?.selectMs ?? 0, keptPromptRows: fs && fs.selections ? fs.keptPromptRows : null,
@@ -195,7 +217,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
   };
 }
 
-function countMasks(canvas: Int32Array, lo: number, hi: number, mask: number): number {
+export function countMasks(canvas: Int32Array, lo: number, hi: number, mask: number): number {
   let n = 0;
   for (let p = lo; p < hi; p++) if (canvas[p] === mask) n++;
   return n;

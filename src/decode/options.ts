@@ -3,7 +3,7 @@
  * code so users find the knobs they know.
  */
 import { WavefilterError, invalidOption } from '../errors.js';
-import type { CacheName } from '../cache/host.js';
+import { type CacheName, cacheHostNames, cacheHostPolicy } from '../cache/registry.js';
 import type { DreamAlg } from './scoring.js';
 import type { ModelSpec } from '../model/spec.js';
 
@@ -48,7 +48,16 @@ export interface GenerateOptions {
   readonly scoring?: 'auto' | 'js';
   /** Allow a canvas longer than the model's trained context (e.g. with a scaled rope_theta). */
   readonly allowLongContext?: boolean;
+  /**
+   * 'block': one ONNX Runtime run per denoising block (the block program); 'step': one run per
+   * forward, scored in JavaScript (the reference path, and the one that runs every option);
+   * 'auto' (default): the block program when it supports the options, else the step loop.
+   */
+  readonly executor?: ExecutorChoice;
 }
+
+export const EXECUTORS = ['auto', 'step', 'block'] as const;
+export type ExecutorChoice = (typeof EXECUTORS)[number];
 
 export interface ResolvedOptions {
   readonly genLength: number;
@@ -69,6 +78,7 @@ export interface ResolvedOptions {
   readonly cache: CacheName;
   readonly promptRefresh: 'every-block' | 'first-block';
   readonly seed: number;
+  readonly executor: ExecutorChoice;
 }
 
 function posInt(name: string, v: unknown): number {
@@ -93,9 +103,12 @@ export function resolveOptions(spec: ModelSpec, promptLength: number, o: Generat
   const cache = o.cache ?? 'none';
   for (const k of ['logitsEosInf', 'confidenceEosEotInf'] as const) if (o[k] !== undefined && typeof o[k] !== 'boolean') invalidOption(k, 'a boolean', o[k]);
   if (o.scoring !== undefined && o.scoring !== 'auto' && o.scoring !== 'js') invalidOption('scoring', 'auto or js', o.scoring);
-  if (!['none', 'prefix', 'dual'].includes(cache)) invalidOption('cache', 'none, prefix or dual', cache);
+  if (typeof cache !== 'string' || !cacheHostNames().includes(cache)) invalidOption('cache', cacheHostNames().join(', '), cache);
+  const cached = cacheHostPolicy(cache).cached;
+  const executor = o.executor ?? 'auto';
+  if (!(EXECUTORS as readonly string[]).includes(executor)) invalidOption('executor', EXECUTORS.join(', '), executor);
   const genLength = posInt('genLength', o.genLength ?? 32);
-  const blockLength = posInt('blockLength', o.blockLength ?? (cache === 'none' ? genLength : Math.min(32, genLength)));
+  const blockLength = posInt('blockLength', o.blockLength ?? (!cached ? genLength : Math.min(32, genLength)));
   if (genLength % blockLength !== 0) invalidOption('blockLength', `a divisor of genLength (${genLength})`, blockLength);
   const blocks = genLength / blockLength;
   const steps = posInt('steps', o.steps ?? genLength);
@@ -115,13 +128,13 @@ export function resolveOptions(spec: ModelSpec, promptLength: number, o: Generat
   const eps = optNum('eps', o.eps, (x) => x > 0 && x < 1, 'a number in (0, 1)') ?? 1e-3;
   const cfgScale = optNum('cfgScale', o.cfgScale, (x) => x >= 0, 'a number >= 0') ?? 0;
   if (cfgScale > 0 && spec.family !== 'llada') invalidOption('cfgScale', '0 for Dream (Dream has no classifier-free guidance)', cfgScale);
-  if (cfgScale > 0 && cache !== 'none') invalidOption('cfgScale', `0 with cache ${cache} (guidance needs the unconditional canvas, which Fast-dLLM caches do not keep)`, cfgScale);
+  if (cfgScale > 0 && cached) invalidOption('cfgScale', `0 with cache ${cache} (guidance needs the unconditional canvas, which Fast-dLLM caches do not keep)`, cfgScale);
   if (spec.family === 'llada' && (topP !== null || topK !== null)) invalidOption(topP !== null ? 'topP' : 'topK', 'unset for LLaDA (its sampler is Gumbel-max over the full vocabulary)', topP ?? topK);
   if (spec.family === 'dream' && alg === 'origin' && (threshold !== null || factor !== null))
     invalidOption('alg', 'maskgit_plus, topk_margin or entropy with threshold/factor decoding', alg);
   const promptRefresh = o.promptRefresh ?? 'every-block';
   if (promptRefresh !== 'every-block' && promptRefresh !== 'first-block') invalidOption('promptRefresh', 'every-block or first-block', promptRefresh);
-  if (promptRefresh === 'first-block' && cache === 'none') invalidOption('promptRefresh', 'every-block with cache none (there is no cache to keep)', promptRefresh);
+  if (promptRefresh === 'first-block' && !cached) invalidOption('promptRefresh', `every-block with cache ${cache} (there is no cache to keep)`, promptRefresh);
   const seed = o.seed ?? 0;
   if (!Number.isSafeInteger(seed)) invalidOption('seed', 'an integer', seed);
   const total = promptLength + genLength;
@@ -138,6 +151,6 @@ export function resolveOptions(spec: ModelSpec, promptLength: number, o: Generat
     });
   return {
     genLength, blockLength, steps, threshold, factor, temperature, topP, topK, remasking, alg, algTemp, eps, cfgScale,
-    logitsEosInf: o.logitsEosInf ?? false, confidenceEosEotInf: o.confidenceEosEotInf ?? false, cache, promptRefresh, seed,
+    logitsEosInf: o.logitsEosInf ?? false, confidenceEosEotInf: o.confidenceEosEotInf ?? false, cache, promptRefresh, seed, executor,
   };
 }

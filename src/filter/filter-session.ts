@@ -53,7 +53,7 @@ export class FilterSession {
       promptRows.push(Number(t.dims[1]));
     }
     extraOut?.(out);
-    return { selection: { keys, values, tokens, promptRows, ms }, out };
+    return { selection: { keys, values, tokens, promptRows, ms, runs: 1 }, out };
   }
 
   /** Runs the graph on arbitrary feeds (helper graphs such as WaveFilter's coarse sums). */

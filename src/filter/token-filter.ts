@@ -29,6 +29,8 @@ export interface Selection {
   /** Per layer [Hkv, T_l]: the prompt position of each kept row, -1 for padding (masked out). */
   readonly tokens: BigInt64Array[];
   readonly ms: number;
+  /** ORT session.run calls the selection took. */
+  readonly runs: number;
 }
 
 export interface TokenFilter {

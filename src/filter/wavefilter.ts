@@ -177,6 +177,7 @@ export class WaveFilter implements TokenFilter {
     const { nKvHeads: Hkv, headDim: D, nLayers } = this.spec;
     let c = this.coarse;
     let coarseMs = 0;
+    let coarseRuns = 0;
     if (!(c && c.region === regionKey && c.keys.length === req.keys.length && c.keys.every((k, l) => k === req.keys[l]))) {
       const session = await this.session('coarse');
       const t0 = performance.now();
@@ -186,11 +187,12 @@ export class WaveFilter implements TokenFilter {
       const tensors = Array.from({ length: nLayers }, (_, l) => out[F.coarseOut(l)].data as Float32Array);
       c = this.coarse = { keys: [...req.keys], region: regionKey, tensors, units: tensors.map((_, l) => Number(out[F.coarseOut(l)].dims[1])) };
       coarseMs = performance.now() - t0;
+      coarseRuns = 1;
     }
     const cc = c;
     cc.tensors.forEach((t, l) => (extra[F.coarseIn(l)] = new ort.Tensor('float32', t, [Hkv, cc.units[l], D])));
     const sel = await (await this.session('reuse')).run(req, q, nq, extra);
-    return { ...sel, ms: sel.ms + coarseMs };
+    return { ...sel, ms: sel.ms + coarseMs, runs: sel.runs + coarseRuns };
   }
 
   async dispose(): Promise<void> {}

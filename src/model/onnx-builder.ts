@@ -45,11 +45,16 @@ export class GraphBuilder {
   readonly inputs: ValueInfo[] = [];
   readonly outputs: ValueInfo[] = [];
   private counter = 0;
-  private readonly prefix: string;
+  readonly prefix: string;
   private readonly constCache = new Map<string, string>();
 
   constructor(prefix = '') {
     this.prefix = prefix;
+  }
+
+  /** A builder for a subgraph (If branch, Loop body) whose value names cannot clash with this one's. */
+  child(hint: string): GraphBuilder {
+    return new GraphBuilder(`${this.prefix}${hint}`);
   }
 
   fresh(hint: string): string {

@@ -10,7 +10,7 @@ import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
 import type { TensorStore } from '../checkpoint/safetensors.js';
 import { expectedShapes } from '../checkpoint/config.js';
-import { GraphNames, buildForwardGraph } from './graph.js';
+import { GraphNames, type WeightSource, buildForwardGraph } from './graph.js';
 import type { ModelSpec } from './spec.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -81,6 +81,15 @@ export function validateWeights(spec: ModelSpec, store: TensorStore): void {
   }
 }
 
+/** Session options for a model graph on an execution provider. */
+export function modelSessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [opts.executionProvider ?? 'cpu'],
+    graphOptimizationLevel: 'all',
+    ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+  };
+}
+
 const EMPTY = new Float32Array(0);
 const NO_ROWS = new BigInt64Array(0);
 
@@ -88,6 +97,11 @@ const NO_ROWS = new BigInt64Array(0);
 export class ModelRuntime {
   readonly spec: ModelSpec;
   private readonly session: ort.InferenceSession;
+  private runCount = 0;
+  /** session.run calls so far (timings report them per generation). */
+  get runs(): number {
+    return this.runCount;
+  }
   private constructor(spec: ModelSpec, session: ort.InferenceSession) {
     this.spec = spec;
     this.session = session;
@@ -95,14 +109,9 @@ export class ModelRuntime {
 
   static async create(spec: ModelSpec, store: TensorStore, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
     validateWeights(spec, store);
-    const ep = opts.executionProvider ?? 'cpu';
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: [ep],
-      graphOptimizationLevel: 'all',
-      ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
-    };
+    const sessionOptions = modelSessionOptions(opts);
     try {
-      const session = await createSession(spec, store, sessionOptions);
+      const session = await createModelSession(store, sessionOptions, (w) => buildForwardGraph(spec, w));
       return new ModelRuntime(spec, session);
     } catch (e) {
       if (e instanceof WavefilterError) throw e;
@@ -134,6 +143,7 @@ export class ModelRuntime {
     }
     const t0 = performance.now();
     let out: ort.InferenceSession.OnnxValueMapType;
+    this.runCount++;
     try {
       out = await this.session.run(feeds);
     } catch (e) {
@@ -240,7 +250,8 @@ function stageWeights(base: string, files: readonly string[], copy: boolean): { 
   }
 }
 
-async function createSession(spec: ModelSpec, store: TensorStore, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+/** An ORT session over a graph whose weights are the checkpoint's tensors (see the comment above on where the graph goes). */
+export async function createModelSession(store: TensorStore, options: ort.InferenceSession.SessionOptions, build: (weights: WeightSource) => Uint8Array): Promise<ort.InferenceSession> {
   const bases = sessionBases();
   let stage: ReturnType<typeof stageWeights> = null;
   for (const copy of [false, true]) for (const base of bases) stage ??= stageWeights(base, store.files, copy);
@@ -248,8 +259,8 @@ async function createSession(spec: ModelSpec, store: TensorStore, options: ort.I
     throw new WavefilterError('runtime_error', `no writable temporary folder for the session graph (tried ${bases.join(', ')}); set WAVEFILTER_TMPDIR to a writable folder, ideally on the same file system as the weights`, { file: bases.join(', ') });
   const { dir, names } = stage;
   try {
-    const graphPath = join(dir, 'forward.onnx');
-    writeFileSync(graphPath, buildForwardGraph(spec, { info: (n) => store.info(n), location: (f) => names.get(f) as string }));
+    const graphPath = join(dir, 'graph.onnx');
+    writeFileSync(graphPath, build({ info: (n) => store.info(n), location: (f) => names.get(f) as string }));
     return await ort.InferenceSession.create(graphPath, options);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,160 @@
+/**
+ * The block executor: one block program run (program/block-graph.ts) per denoising block. The
+ * refresh, every denoising step and the decoding rule run inside ONNX Runtime; JavaScript feeds the
+ * canvas and the rule's controls, then replays the per-step commits as StepEvents.
+ *
+ * It is the fast path beside the step executor (generate.ts), which stays the plain reference: the
+ * same cache-host policy (cache/registry.ts) drives both, and the parity tests hold them to the same
+ * tokens. What the block program does not cover (sampling with temperature > 0, LLaDA's random
+ * remasking and EOS/EoT rules, Dream's origin transfer and top-p / top-k, classifier-free guidance,
+ * token filters, JS scoring, custom hosts) runs on the step executor: `blockProgramGap` names the
+ * first such option, so `executor: 'block'` can refuse it clearly and 'auto' can fall back.
+ *
+ * Events: a block's steps are only known when its run returns, so its StepEvents arrive together
+ * after the run, each with the canvas as it was after that step and `ms` the block's time divided
+ * evenly. Cancellation: a run cannot be stopped midway, so an abort frees the executor at the end
+ * of the current block's run; the result is then cut back to the step at which the abort was seen
+ * (for an abort from onStep, exactly what the step executor returns).
+ */
+import { WavefilterError } from '../errors.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { BlockProgram, BlockRule, KeptKv } from '../program/block-program.js';
+import { type HostPolicy, checkedWindow } from '../cache/registry.js';
+import type { GenerateHooks, GenerationResult } from './generate.js';
+import { checkPromptIds, countMasks } from './generate.js';
+import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { dreamTimesteps, lladaTransferSchedule } from './schedule.js';
+
+/** The first option the block program cannot run, as `name (why)`, or null when it can run them all. */
+export function blockProgramGap(spec: ModelSpec, o: ResolvedOptions, hooks: GenerateHooks, scoring: 'auto' | 'js' | undefined): string | null {
+  if (hooks.host) return 'a custom cache host object (register a HostPolicy instead)';
+  if (hooks.filter) return 'filter (token filters run on the step executor for now)';
+  if (scoring === 'js') return "scoring 'js' (the plain JavaScript scoring path is the step executor's)";
+  if (o.temperature !== 0) return 'temperature > 0 (sampling runs on the step executor)';
+  if (o.cfgScale !== 0) return 'cfgScale (classifier-free guidance)';
+  if (spec.family === 'llada') {
+    if (o.remasking !== 'low_confidence') return `remasking ${o.remasking}`;
+    if (o.logitsEosInf) return 'logitsEosInf';
+    if (o.confidenceEosEotInf) return 'confidenceEosEotInf';
+  } else {
+    if (o.alg === 'origin') return "alg 'origin' (its transfer is random)";
+    if (o.algTemp) return 'algTemp';
+    if (o.topK !== null) return 'topK';
+    if (o.topP !== null && o.topP < 1) return 'topP';
+  }
+  return null;
+}
+
+/** The rule's controls for a block whose first forward sees `masks` masked positions. */
+function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, masks: number, S: number, maxSteps: number): BlockRule {
+  const isDream = spec.family === 'dream';
+  const kind = o.threshold !== null ? 'threshold' : o.factor !== null ? 'factor' : 'quota';
+  const confidence = !isDream ? 'probability' : o.alg === 'topk_margin' ? 'margin' : o.alg === 'entropy' ? 'negEntropy' : 'probability';
+  const quotaRatio = new Float32Array(maxSteps);
+  let quota: number[] = [];
+  if (isDream) {
+    // dreamQuota: floor(f32(masks * (1 - t[k+1]/t[k]))), every mask from step S-1 on
+    const t = dreamTimesteps(S, o.eps);
+    for (let k = 0; k < Math.min(S - 1, maxSteps); k++) quotaRatio[k] = Math.fround(1 - Math.fround(t[k + 1] / t[k]));
+  } else {
+    // LLaDA's schedule; past it (a step could not commit its quota) one token a step
+    const schedule = lladaTransferSchedule(masks, S);
+    quota = Array.from({ length: maxSteps }, (_, k) => (k < S ? schedule[k] : 1));
+  }
+  return {
+    confidence, kind, threshold: o.threshold ?? 0, factor: o.factor ?? 0, quota, quotaRatio,
+    quotaFromRatio: isDream, quotaAllFrom: isDream ? S - 1 : maxSteps + 1, firstOnly: isDream && policy.dreamFirstTokenFromRefresh,
+  };
+}
+
+/** Generates from prompt token ids with one block program run per block. */
+export async function generateBlocks(program: BlockProgram, policy: HostPolicy, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
+  const spec = program.spec;
+  const o = resolveOptions(spec, promptIds.length, options);
+  const gap = blockProgramGap(spec, o, hooks, options.scoring);
+  if (gap) throw new WavefilterError('invalid_option', `executor block: the block program does not support ${gap}; use executor step (--executor step)`, { option: 'executor' });
+  checkPromptIds(spec, promptIds);
+  const Lp = promptIds.length;
+  const L = Lp + o.genLength;
+  const mask = spec.maskTokenId;
+  const canvas = new Int32Array(L).fill(mask);
+  canvas.set(promptIds, 0);
+  const blocks = o.genLength / o.blockLength;
+  const S = o.steps / blocks;
+  const B = o.blockLength;
+  // every rule commits at least one token a forward (Dream's quota: all by step S-1), plus the
+  // extra forward a cached host runs before testing for completion
+  const maxSteps = Math.max(S, B) + policy.minForwardsPerBlock + 1;
+  const runs0 = program.runs;
+  const t0 = performance.now();
+  let ortMs = 0;
+  let nfe = 0;
+  let refreshes = 0;
+  let settled = 0;
+  let stopReason: 'done' | 'aborted' = 'done';
+  let kept: KeptKv | null = null;
+  let blocksRun = 0;
+  const firstBlockOnly = o.promptRefresh === 'first-block' && policy.cached;
+
+  outer: for (let b = 0; b < blocks; b++) {
+    if (hooks.signal?.aborted) {
+      stopReason = 'aborted';
+      break;
+    }
+    const blockStart = performance.now();
+    const lo = Lp + b * B;
+    const hi = lo + B;
+    const masks = countMasks(canvas, lo, hi, mask);
+    const past = firstBlockOnly ? kept : null;
+    const res = await program.run({
+      canvas, lo, hi, window: checkedWindow(policy, lo, hi, L), refreshFrom: past ? Lp : 0, past,
+      cached: policy.cached, keepKv: firstBlockOnly && kept === null, rule: blockRule(spec, o, policy, masks, S, maxSteps),
+      maxSteps, minForwards: policy.minForwardsPerBlock,
+    });
+    blocksRun++;
+    if (res.kv) kept = res.kv;
+    ortMs += res.ortMs;
+    const before = canvas.slice(lo, hi);
+    for (let p = lo; p < hi; p++) canvas[p] = Number(res.canvas[p]);
+    if (countMasks(canvas, lo, hi, mask) > 0)
+      throw new WavefilterError('runtime_error', `block ${b}: ${countMasks(canvas, lo, hi, mask)} positions still masked after ${res.forwards} forwards (the step budget)`);
+    // replay the block's steps as events, each with the canvas after that step
+    const ms = (performance.now() - blockStart) / res.forwards;
+    const live = canvas.slice();
+    live.set(before, lo);
+    for (let k = 0; k < res.forwards; k++) {
+      nfe++;
+      const refresh = k === 0 || !policy.cached;
+      if (refresh) refreshes++;
+      const committed: number[] = [];
+      for (let i = 0; i < B; i++)
+        if (Number(res.commitStep[i]) === k) {
+          live[lo + i] = canvas[lo + i];
+          committed.push(lo + i);
+        }
+      while (settled < o.genLength && live[Lp + settled] !== mask) settled++;
+      hooks.onStep?.({ block: b, blocks, stepInBlock: k, nfe, refresh, committed, settled, genLength: o.genLength, canvas: live, ms });
+      if (hooks.signal?.aborted && k < res.forwards - 1) {
+        // the result is what was decided up to the step at which the abort was seen, as on the step executor
+        canvas.set(live.subarray(lo, hi), lo);
+        stopReason = 'aborted';
+        break outer;
+      }
+    }
+  }
+  const totalMs = performance.now() - t0;
+  const ortRuns = program.runs - runs0;
+  return {
+    outputIds: Array.from(canvas),
+    promptLength: Lp,
+    nfe,
+    stopReason,
+    options: o,
+    timings: {
+      executor: 'block', totalMs, ortMs, ortRuns, ortRunsPerBlock: blocksRun ? ortRuns / blocksRun : 0, blockMsMean: blocksRun ? totalMs / blocksRun : 0,
+      refreshes, refreshMsMean: null, cachedSteps: nfe - refreshes, cachedStepMsMean: null, cachedStepOrtMsMean: null,
+      tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0, jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs) / totalMs : 0,
+      selections: 0, selectMs: 0, keptPromptRows: null,
+    },
+  };
+}

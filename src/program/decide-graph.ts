@@ -1,0 +1,144 @@
+/**
+ * The decoding rule of one denoising step as graph ops: from the float64 row summaries of the
+ * block's positions to the committed tokens. It is the graph twin of decode/scoring.ts
+ * (`scoreLladaFromStats`, `scoreDreamFromStats`) and decode/transfer.ts (`selectTransfers`), with
+ * the same arithmetic in the same precision, so both executors commit the same tokens:
+ *
+ *   confidence  0: p(top1) = exp(v1 - lse)      (LLaDA low_confidence; Dream maskgit_plus)
+ *               1: p(top1) - p(top2)            (Dream topk_margin)
+ *               2: sum p log(p + 1e-10)         (Dream entropy)
+ *   rule        0: quota   the `count` most confident candidates; count = quota[k] (LLaDA's
+ *                          schedule), or floor(f32(masks) * quota_ratio[k]) (Dream's 1 - s/t)
+ *                          when quota_from_ratio, and every mask from step quota_all_from on
+ *               1: threshold  the most confident, and every candidate at or above `threshold`
+ *               2: factor     Fast-dLLM's get_transfer_index_dynamic (with its quirk: a first
+ *                             failure at the last candidate accepts all)
+ *   first_only  Dream with a cache: the block's first forward commits position lo alone (Fast-dLLM's
+ *               Dream loop), when it is masked.
+ * Ranking ties go to the earlier position (ONNX TopK orders equal values by index).
+ */
+import { DT, type GraphBuilder } from '../model/onnx-builder.js';
+import type { RowStatValues } from '../model/graph.js';
+import type { ModelSpec } from '../model/spec.js';
+
+export const RuleNames = {
+  confidence: 'confidence_kind',
+  rule: 'rule_kind',
+  threshold: 'threshold',
+  factor: 'factor',
+  quota: 'quota',
+  quotaRatio: 'quota_ratio',
+  quotaFromRatio: 'quota_from_ratio',
+  quotaAllFrom: 'quota_all_from',
+  firstOnly: 'first_only',
+} as const;
+
+export const CONFIDENCE_KIND = { probability: 0, margin: 1, negEntropy: 2 } as const;
+export const RULE_KIND = { quota: 0, threshold: 1, factor: 2 } as const;
+
+export interface RuleInputs {
+  readonly confidence: string;
+  readonly rule: string;
+  readonly threshold: string;
+  readonly factor: string;
+  readonly quota: string;
+  readonly quotaRatio: string;
+  readonly quotaFromRatio: string;
+  readonly quotaAllFrom: string;
+  readonly firstOnly: string;
+}
+
+export function declareRuleInputs(g: GraphBuilder): RuleInputs {
+  const R = RuleNames;
+  return {
+    confidence: g.input(R.confidence, DT.INT64, []),
+    rule: g.input(R.rule, DT.INT64, []),
+    threshold: g.input(R.threshold, DT.DOUBLE, []),
+    factor: g.input(R.factor, DT.DOUBLE, []),
+    quota: g.input(R.quota, DT.INT64, ['K']),
+    quotaRatio: g.input(R.quotaRatio, DT.FLOAT, ['K']),
+    quotaFromRatio: g.input(R.quotaFromRatio, DT.BOOL, []),
+    quotaAllFrom: g.input(R.quotaAllFrom, DT.INT64, []),
+    firstOnly: g.input(R.firstOnly, DT.BOOL, []),
+  };
+}
+
+export interface DecideState {
+  readonly canvas: string; // int64 [L]
+  readonly lo: string; // int64 []
+  readonly hi: string;
+  readonly step: string; // int64 [] forward index in the block
+  readonly commitStep: string; // int64 [B]
+  /** The block's first forward (where first_only applies). */
+  readonly refresh: boolean;
+}
+
+export interface Decided {
+  readonly canvas: string;
+  readonly commitStep: string;
+  readonly masksLeft: string; // int64 []
+  readonly confidence: string; // f64 [B], -inf for non-candidates
+}
+
+/** Emits one step's decision into `g`; `stats` are the summaries of rows for block positions lo..hi-1. */
+export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stats: RowStatValues, s: DecideState): Decided {
+  const i64 = (v: number): string => g.constI64([v], []);
+  const f64 = (v: number): string => g.scalarF64(v);
+  const col = (x: string, c: number): string => g.op('Squeeze', [g.op('Slice', [x, g.constI64([c]), g.constI64([c + 1]), g.constI64([1])]), g.constI64([1])]);
+  const vec = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
+
+  const blockIds = g.op('Slice', [s.canvas, vec(s.lo), vec(s.hi)]); // [B]
+  const isMask = g.op('Equal', [blockIds, i64(spec.maskTokenId)]);
+  const masks = g.op('ReduceSum', [g.op('Cast', [isMask], { to: DT.INT64 })], { keepdims: 0 });
+  const token = col(stats.topIds, 0);
+  const lse = stats.logSumExp;
+  const p1 = g.op('Exp', [g.op('Sub', [col(stats.topValues, 0), lse])]);
+  const margin = g.op('Sub', [p1, g.op('Exp', [g.op('Sub', [col(stats.topValues, 1), lse])])]);
+  const conf = g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.margin)]), margin,
+    g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.negEntropy)]), stats.negEntropy, p1])]);
+  const confidence = g.op('Where', [isMask, conf, f64(-Infinity)]);
+
+  // rank the block's positions by confidence (non-candidates last): order[r] is the position of rank r
+  const B = g.op('Shape', [blockIds]);
+  const [sorted, order] = g.opN('TopK', [confidence, B], 2, { axis: 0, largest: 1, sorted: 1 });
+  const rank = g.op('Range', [i64(0), g.op('Squeeze', [B, g.constI64([0])]), i64(1)]);
+  const sortedMask = g.op('Gather', [isMask, order], { axis: 0 });
+
+  // quota
+  const k = s.step;
+  const fixed = g.op('Gather', [r.quota, k], { axis: 0 });
+  const ratio = g.op('Gather', [r.quotaRatio, k], { axis: 0 });
+  const fromRatio = g.op('Cast', [g.op('Floor', [g.op('Mul', [g.op('Cast', [masks], { to: DT.FLOAT }), ratio])])], { to: DT.INT64 });
+  let count = g.op('Where', [r.quotaFromRatio, fromRatio, fixed]);
+  count = g.op('Where', [g.op('GreaterOrEqual', [k, r.quotaAllFrom]), masks, count]);
+  const byQuota = g.op('Less', [rank, count]);
+  // threshold
+  const isFirst = g.op('Equal', [rank, i64(0)]);
+  const byThreshold = g.op('Or', [isFirst, g.op('GreaterOrEqual', [sorted, r.threshold])]);
+  // factor: accept ranks below the first r with c_r < 1 - f / (r + 2) (r = 0: never), over the candidates
+  const bar = g.op('Where', [isFirst, f64(-1), g.op('Sub', [f64(1), g.op('Div', [r.factor, g.op('Cast', [g.op('Add', [rank, i64(2)])], { to: DT.DOUBLE })])])]);
+  const last = g.op('Sub', [masks, i64(1)]);
+  const fails = g.op('And', [g.op('Less', [sorted, bar]), g.op('Less', [rank, masks])]);
+  const top = g.op('ReduceMin', [g.op('Where', [fails, rank, last])], { keepdims: 0 });
+  const topAdj = g.op('Add', [top, g.op('Cast', [g.op('Or', [g.op('Equal', [top, i64(0)]), g.op('Equal', [top, last])])], { to: DT.INT64 })]);
+  const byFactor = g.op('Less', [rank, topAdj]);
+
+  // (ORT's CPU Where has no bool kernel: choose with And / Or)
+  const when = (kind: number, x: string): string => g.op('And', [g.op('Equal', [r.rule, i64(kind)]), x]);
+  const byRule = g.op('Or', [g.op('Or', [when(RULE_KIND.quota, byQuota), when(RULE_KIND.threshold, byThreshold)]), when(RULE_KIND.factor, byFactor)]);
+  const acceptRank = g.op('And', [byRule, sortedMask]);
+  // back from ranks to positions (order is a permutation: every position is written)
+  let accept = g.op('ScatterElements', [g.op('Cast', [isMask], { to: DT.INT64 }), order, g.op('Cast', [acceptRank], { to: DT.INT64 })], { axis: 0 });
+  accept = g.op('Cast', [accept], { to: DT.BOOL });
+  if (s.refresh) {
+    const firstMasked = g.op('Squeeze', [g.op('Slice', [isMask, g.constI64([0]), g.constI64([1])]), g.constI64([0])]);
+    const onlyFirst = g.op('And', [r.firstOnly, firstMasked]);
+    accept = g.op('Or', [g.op('And', [onlyFirst, g.op('Equal', [rank, i64(0)])]), g.op('And', [g.op('Not', [onlyFirst]), accept])]);
+  }
+  const newBlock = g.op('Where', [accept, token, blockIds]);
+  const L = g.op('Shape', [s.canvas]);
+  const canvas = g.op('Concat', [g.op('Slice', [s.canvas, g.constI64([0]), vec(s.lo)]), newBlock, g.op('Slice', [s.canvas, vec(s.hi), L])], { axis: 0 });
+  const commitStep = g.op('Where', [accept, k, s.commitStep]);
+  const masksLeft = g.op('Sub', [masks, g.op('ReduceSum', [g.op('Cast', [accept], { to: DT.INT64 })], { keepdims: 0 })]);
+  return { canvas, commitStep, masksLeft, confidence };
+}
