@@ -11,11 +11,12 @@ import { TensorStore } from './checkpoint/safetensors.js';
 import { type ChatMessage, type ChatOptions, TextCodec } from './checkpoint/tokenizer.js';
 import { type ExecutionProvider, ModelRuntime, type RuntimeOptions } from './model/runtime.js';
 import { BlockProgram } from './program/block-program.js';
+import type { ProgramFilter } from './program/block-graph.js';
 import { blockProgramGap, generateBlocks } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
 import { resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
-import { type GenerateHooks, type GenerationResult, type StepEvent, generateIds } from './decode/generate.js';
+import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
 import { FilterFactory, type FilterOptions, WaveFilter } from './filter/index.js';
 
@@ -49,6 +50,8 @@ export interface ModelGenerateOptions extends GenerateOptions, FilterOptions {
   readonly signal?: AbortSignal;
   /** Every forward: the full canvas, for visualisers. */
   readonly onStep?: (e: StepEvent) => void;
+  /** After each block with a token filter: the prompt rows kept per layer and KV head. */
+  readonly onKept?: (e: KeptEvent) => void;
   /** Text deltas of the settled left part of the answer only (a DLM fills tokens anywhere). */
   readonly onText?: (delta: string) => void;
 }
@@ -67,7 +70,8 @@ export class DiffusionModel {
   readonly codec: TextCodec | null;
   readonly runtime: ModelRuntime;
   private readonly filters: FilterFactory;
-  private program: Promise<BlockProgram> | null = null;
+  /** Block program sessions by filter variant ('' = unfiltered), built on first use. */
+  private readonly programs = new Map<string, Promise<BlockProgram>>();
 
   private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, runtime: ModelRuntime, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions) {
     this.dir = dir;
@@ -77,10 +81,21 @@ export class DiffusionModel {
     this.filters = new FilterFactory(spec, runtimeOptions.threads);
   }
 
-  /** The block program's session, built on first use (a second session over the same weights). */
-  blockProgram(): Promise<BlockProgram> {
-    this.program ??= BlockProgram.create(this.spec, this.store, this.runtimeOptions);
-    return this.program;
+  /**
+   * The block program's session for a filter variant (null: unfiltered), built on first use. Each
+   * is one more ORT session over the same weights; a deployment runs one configuration.
+   */
+  blockProgram(filter: ProgramFilter | null = null): Promise<BlockProgram> {
+    // the graph depends on the variant and on where and when the selection runs
+    const key = filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : '';
+    let p = this.programs.get(key);
+    if (!p) {
+      p = BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter);
+      // a failed build is not cached: the next call retries
+      p.catch(() => this.programs.delete(key));
+      this.programs.set(key, p);
+    }
+    return p;
   }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
@@ -170,7 +185,7 @@ export class DiffusionModel {
       }
     };
     const filter = await this.filters.create(opts, opts.seed ?? 0);
-    const hooks: GenerateHooks = { signal: opts.signal, onStep, filter };
+    const hooks: GenerateHooks = { signal: opts.signal, onStep, onKept: opts.onKept, filter };
     // A filter's speed comes from not recomputing the whole prompt at every block: unless told
     // otherwise, filtered generation refreshes the prompt once (WaveFilter's faithful preset keeps
     // the host's every-block refresh, as the paper does).
@@ -182,7 +197,7 @@ export class DiffusionModel {
     let useBlock = executor === 'block';
     if (executor === 'auto') useBlock = blockProgramGap(this.spec, resolveOptions(this.spec, prompt.length, options), hooks, opts.scoring) === null;
     const r = useBlock
-      ? await generateBlocks(await this.blockProgram(), cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
+      ? await generateBlocks((f) => this.blockProgram(f), this.spec, cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
       : await generateIds(this.runtime, prompt, options, hooks);
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
@@ -205,7 +220,8 @@ export class DiffusionModel {
   async dispose(): Promise<void> {
     this.codec?.dispose();
     await this.filters.dispose();
-    if (this.program) await (await this.program).dispose();
+    for (const p of this.programs.values()) await (await p.catch(() => null))?.dispose();
+    this.programs.clear();
     await this.runtime.dispose();
   }
 }
@@ -255,7 +271,7 @@ function checkIds(ids: ArrayLike<unknown>, vocab: number, what: string): void {
 const GENERATE_KEYS = new Set([
   'genLength', 'blockLength', 'steps', 'threshold', 'factor', 'temperature', 'topP', 'topK', 'remasking', 'alg', 'algTemp', 'eps', 'cfgScale',
   'logitsEosInf', 'confidenceEosEotInf', 'cache', 'promptRefresh', 'seed', 'scoring', 'allowLongContext', 'executor',
-  'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText',
+  'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText', 'onKept',
 ]);
 const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers']);
 const CHAT_KEYS = new Set(['addGenerationPrompt', 'timeoutMs', 'variables']);
@@ -301,7 +317,7 @@ function checkGenerateOptions(o: unknown): void {
   const opts = o as ModelGenerateOptions;
   checkKeys(opts.wave, WAVE_KEYS, 'wave');
   checkKeys(opts.chatOptions, CHAT_KEYS, 'chatOptions');
-  for (const k of ['onStep', 'onText'] as const)
+  for (const k of ['onStep', 'onText', 'onKept'] as const)
     if (opts[k] !== undefined && typeof opts[k] !== 'function') throw new WavefilterError('invalid_option', `${k}: expected a function`, { option: k });
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new WavefilterError('invalid_option', 'signal: expected an AbortSignal', { option: 'signal' });
   if (opts.chat !== undefined && typeof opts.chat !== 'boolean') throw new WavefilterError('invalid_option', `chat: expected a boolean, found ${typeName(opts.chat)}`, { option: 'chat' });

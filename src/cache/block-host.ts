@@ -180,6 +180,10 @@ export class BlockCacheHost implements CacheHost {
     }
   }
 
+  keptTokens(): readonly BigInt64Array[] | null {
+    return this.compact ? this.compact.tokens : null;
+  }
+
   heldBytes(): number {
     const sum = (a: Float32Array[]): number => a.reduce((s, x) => s + x.byteLength, 0);
     return sum(this.keys) + sum(this.values) + (this.compact ? sum(this.compact.keys) + sum(this.compact.values) : 0);

@@ -48,6 +48,8 @@ export interface CacheHost {
   absorb(plan: ForwardPlan, result: ForwardResult, ctx: StepContext): void | Promise<void>;
   /** Bytes of K/V the host holds now (for memory reports). */
   heldBytes(): number;
+  /** The token filter's kept prompt rows in force (per layer [Hkv, T], -1 = padding), or null. */
+  keptTokens?(): readonly BigInt64Array[] | null;
   /** Token-filter work so far, when the host has a filter. */
   filterStats?(): { selections: number; selectMs: number; selectRuns?: number; keptPromptRows: number };
 }

@@ -5,7 +5,7 @@ import type { TokenFilter } from '../filter/token-filter.js';
 import { BlockCacheHost } from './block-host.js';
 import type { CacheHost } from './host.js';
 import { NoCacheHost } from './none.js';
-import { cacheHostPolicy } from './registry.js';
+import { type HostPolicy, cacheHostPolicy } from './registry.js';
 
 export type PromptRefresh = 'every-block' | 'first-block';
 
@@ -15,18 +15,23 @@ export interface HostOptions {
   readonly promptRefresh?: PromptRefresh;
 }
 
-/** A fresh host by name. */
+/** Whether a host takes these options (both executors ask). */
+export function checkHostOptions(policy: HostPolicy, filter: TokenFilter | null, promptRefresh: PromptRefresh): void {
+  if (!policy.cached) {
+    if (filter) throw new WavefilterError('invalid_option', `filter: needs a cache host (--cache prefix or dual); with --cache ${policy.name} there is no cache to filter`, { option: 'filter' });
+    if (promptRefresh !== 'every-block') throw new WavefilterError('invalid_option', 'promptRefresh: needs a cache host (--cache prefix or dual)', { option: 'prompt-refresh' });
+  }
+  if (filter && !policy.acceptsFilter) throw new WavefilterError('invalid_option', `filter: cache host ${policy.name} does not take a token filter`, { option: 'filter' });
+}
+
+/** A fresh host by name, for the step executor. */
 export function createCacheHost(name: string, spec: ModelSpec, o: HostOptions = {}): CacheHost {
   const policy = cacheHostPolicy(name);
   const filter = o.filter ?? null;
   const promptRefresh = o.promptRefresh ?? 'every-block';
-  if (!policy.cached) {
-    if (filter) throw new WavefilterError('invalid_option', `filter: needs a cache host (--cache prefix or dual); with --cache ${name} there is no cache to filter`, { option: 'filter' });
-    if (promptRefresh !== 'every-block') throw new WavefilterError('invalid_option', 'promptRefresh: needs a cache host (--cache prefix or dual)', { option: 'prompt-refresh' });
-    return new NoCacheHost(policy);
-  }
-  if (filter && !policy.acceptsFilter) throw new WavefilterError('invalid_option', `filter: cache host ${name} does not take a token filter`, { option: 'filter' });
-  return new BlockCacheHost(spec, { policy, promptRefresh, filter });
+  checkHostOptions(policy, filter, promptRefresh);
+  return policy.cached ? new BlockCacheHost(spec, { policy, promptRefresh, filter }) : new NoCacheHost(policy);
 }
 export type { CacheHost, CacheName } from './host.js';
-export { cacheHostNames, cacheHostPolicy, registerCacheHost, type HostPolicy } from './registry.js';
+export { cacheHostNames, cacheHostPolicy, registerCacheHost } from './registry.js';
+export type { HostPolicy } from './registry.js';

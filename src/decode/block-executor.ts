@@ -18,7 +18,9 @@
  */
 import { WavefilterError } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
-import type { BlockProgram, BlockRule, KeptKv } from '../program/block-program.js';
+import type { BlockProgram, BlockRule, KeptKv, SelectionOutputs } from '../program/block-program.js';
+import type { ProgramFilter } from '../program/block-graph.js';
+import { checkHostOptions } from '../cache/index.js';
 import { type HostPolicy, checkedWindow } from '../cache/registry.js';
 import type { GenerateHooks, GenerationResult } from './generate.js';
 import { checkPromptIds, countMasks } from './generate.js';
@@ -28,7 +30,9 @@ import { dreamTimesteps, lladaTransferSchedule } from './schedule.js';
 /** The first option the block program cannot run, as `name (why)`, or null when it can run them all. */
 export function blockProgramGap(spec: ModelSpec, o: ResolvedOptions, hooks: GenerateHooks, scoring: 'auto' | 'js' | undefined): string | null {
   if (hooks.host) return 'a custom cache host object (register a HostPolicy instead)';
-  if (hooks.filter) return 'filter (token filters run on the step executor for now)';
+  const f = hooks.filter;
+  if (f && !f.program) return `filter ${f.name} (it has no block-program form)`;
+  if (f?.program?.schedule === 'on-drift') return "the 'on-drift' selection schedule";
   if (scoring === 'js') return "scoring 'js' (the plain JavaScript scoring path is the step executor's)";
   if (o.temperature !== 0) return 'temperature > 0 (sampling runs on the step executor)';
   if (o.cfgScale !== 0) return 'cfgScale (classifier-free guidance)';
@@ -67,13 +71,21 @@ function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, mask
   };
 }
 
+/** The block program session for a filter (null: unfiltered); the engine caches one per variant. */
+export type ProgramSource = (filter: ProgramFilter | null) => Promise<BlockProgram>;
+
 /** Generates from prompt token ids with one block program run per block. */
-export async function generateBlocks(program: BlockProgram, policy: HostPolicy, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
-  const spec = program.spec;
+export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, policy: HostPolicy, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
   const o = resolveOptions(spec, promptIds.length, options);
   const gap = blockProgramGap(spec, o, hooks, options.scoring);
   if (gap) throw new WavefilterError('invalid_option', `executor block: the block program does not support ${gap}; use executor step (--executor step)`, { option: 'executor' });
   checkPromptIds(spec, promptIds);
+  const fp = hooks.filter?.program ?? null;
+  checkHostOptions(policy, hooks.filter ?? null, o.promptRefresh);
+  const variant = fp ? fp.variant(promptIds.length) : null;
+  // a budget that keeps every prompt row runs the unfiltered program (the step executor's host keeps the dense cache then)
+  const filter: ProgramFilter | null = fp && variant !== null ? { program: fp, variant, windowQueries: hooks.filter?.windowQueries ?? 0 } : null;
+  const program = await programs(filter);
   const Lp = promptIds.length;
   const L = Lp + o.genLength;
   const mask = spec.maskTokenId;
@@ -94,6 +106,9 @@ export async function generateBlocks(program: BlockProgram, policy: HostPolicy, 
   let stopReason: 'done' | 'aborted' = 'done';
   let kept: KeptKv | null = null;
   let blocksRun = 0;
+  let lastSelection: SelectionOutputs | null = null;
+  let windowQueries: Float32Array[] | null = null;
+  let selections = 0;
   const firstBlockOnly = o.promptRefresh === 'first-block' && policy.cached;
 
   outer: for (let b = 0; b < blocks; b++) {
@@ -110,9 +125,17 @@ export async function generateBlocks(program: BlockProgram, policy: HostPolicy, 
       canvas, lo, hi, window: checkedWindow(policy, lo, hi, L), refreshFrom: past ? Lp : 0, past,
       cached: policy.cached, keepKv: firstBlockOnly && kept === null, rule: blockRule(spec, o, policy, masks, S, maxSteps),
       maxSteps, minForwards: policy.minForwardsPerBlock,
+      ...(filter ? { selection: { promptLength: Lp, controls: filter.program.feeds(Lp), pastTokens: past ? lastSelection?.tokens ?? null : null, windowQueries: past ? windowQueries : null } } : {}),
     });
     blocksRun++;
     if (res.kv) kept = res.kv;
+    if (filter && res.selection) {
+      lastSelection = res.selection;
+      windowQueries = res.selection.windowQueries ?? windowQueries;
+      if (res.selection.state.length) filter.program.absorbState?.(res.selection.state);
+      selections += filter.program.schedule === 'every-step' ? res.forwards : 1;
+    }
+    const keptNow = lastSelection;
     ortMs += res.ortMs;
     const before = canvas.slice(lo, hi);
     for (let p = lo; p < hi; p++) canvas[p] = Number(res.canvas[p]);
@@ -141,6 +164,7 @@ export async function generateBlocks(program: BlockProgram, policy: HostPolicy, 
         break outer;
       }
     }
+    if (keptNow) hooks.onKept?.({ block: b, tokens: keptNow.tokens });
   }
   const totalMs = performance.now() - t0;
   const ortRuns = program.runs - runs0;
@@ -154,7 +178,7 @@ export async function generateBlocks(program: BlockProgram, policy: HostPolicy, 
       executor: 'block', totalMs, ortMs, ortRuns, ortRunsPerBlock: blocksRun ? ortRuns / blocksRun : 0, blockMsMean: blocksRun ? totalMs / blocksRun : 0,
       refreshes, refreshMsMean: null, cachedSteps: nfe - refreshes, cachedStepMsMean: null, cachedStepOrtMsMean: null,
       tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0, jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs) / totalMs : 0,
-      selections: 0, selectMs: 0, keptPromptRows: null,
+      selections, selectMs: 0, keptPromptRows: lastSelection ? lastSelection.keptPerHead : null,
     },
   };
 }

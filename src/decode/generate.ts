@@ -33,9 +33,18 @@ export interface StepEvent {
   readonly ms: number;
 }
 
+/** The prompt rows a token filter kept, at the end of a block (its last selection). */
+export interface KeptEvent {
+  readonly block: number;
+  /** Per layer [Hkv, T] prompt positions, -1 = padding; a live view: copy it if you keep it. */
+  readonly tokens: readonly BigInt64Array[];
+}
+
 export interface GenerateHooks {
   readonly signal?: AbortSignal;
   readonly onStep?: (e: StepEvent) => void;
+  /** After each block with a filter selection in force (for visualisers and parity checks). */
+  readonly onKept?: (e: KeptEvent) => void;
   /** A cache host to use instead of the one named by `options.cache`. */
   readonly host?: CacheHost;
   /** A token filter for the cache host (a fresh one per generation). */
@@ -198,6 +207,8 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
       }
       hooks.onStep?.({ block: b, blocks, stepInBlock: k, nfe, refresh: plan.refresh, committed, settled, genLength: o.genLength, canvas, ms });
     }
+    const kept = host.keptTokens?.() ?? null;
+    if (kept && stopReason === 'done') hooks.onKept?.({ block: b, tokens: kept });
   }
   const totalMs = performance.now() - t0;
   const fs = host.filterStats?.() ?? null;

@@ -8,6 +8,11 @@
  *   key.{l}, value.{l}  f32 [Hkv, L, D]          ckey.{l}, cvalue.{l}  f32 [Hkv, T + G, D]
  *   query.{l}           f32 [Nq, H, D] (scored)  tokens.{l}            i64 [Hkv, T]  prompt positions, -1 = padding
  *   prompt_len          i64 [1]  (P; G = L - P)
+ *
+ * Each selection is an `emit*` function that writes its ops into any builder and returns the kept
+ * prompt positions per layer; the standalone graphs here (the step executor's filter sessions) and
+ * the block program (program/block-graph.ts, selection inside the denoising run) both use them, so
+ * both executors keep the same rows.
  */
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -36,29 +41,76 @@ export const FilterNames = {
 
 const F = FilterNames;
 
-interface LayerIO {
-  g: GraphBuilder;
-  key: string;
-  value: string;
-  hkv: number;
-  d: number;
+/**
+ * Where a selection reads its data: per layer keys [Hkv, L, D] and queries [Nq, H, D], the prompt
+ * length, and its control inputs (declared once in the outermost graph, whatever builder the
+ * selection is emitted into).
+ */
+export interface SelectionIO {
+  key(l: number): string;
+  query(l: number): string;
+  readonly promptLen: string; // int64 [1]
+  control(name: string, elemType: 1 | 7 | 9 | 11, dims: readonly (number | string)[]): string;
+  /** WaveFilter's level-B sums per layer when they come from outside; omitted: computed in the graph. */
+  coarse?(l: number): string;
 }
 
-/** Adds the shared tail: gather kept prompt rows (idx [Hkv, T], -1 = padding) and append the generation rows. */
-function gatherTail(io: LayerIO, l: number, idx: string, promptLen: string): void {
-  const { g, key, value, d } = io;
-  const zero = g.constI64([0]);
-  const safe = g.op('Unsqueeze', [g.op('Max', [idx, zero]), g.constI64([-1])]); // [Hkv, T, 1]
-  const big = g.constI64([2 ** 62]);
-  const ax1 = g.constI64([1]);
-  for (const [src, out] of [[key, F.ckey(l)], [value, F.cvalue(l)]] as const) {
-    const kept = g.op('GatherND', [src, safe], { batch_dims: 1 }); // [Hkv, T, D]
-    const gen = g.op('Slice', [src, promptLen, big, ax1]);
-    g.op('Concat', [kept, gen], { axis: 1 }, { name: out });
-    g.output(out, DT.FLOAT, [io.hkv, 'Tc', d]);
+/** A selection's result: per layer the kept prompt positions [Hkv, T] (-1 = padding), and any state to carry (H2O's accumulator). */
+export interface EmittedSelection {
+  readonly tokens: string[];
+  readonly state: string[];
+}
+
+/** The compact K or V: kept prompt rows (idx [Hkv, T], -1 = padding, gathered as row 0) then every generation row. */
+export function gatherCompact(g: GraphBuilder, src: string, idx: string, promptLen: string): string {
+  const safe = g.op('Unsqueeze', [g.op('Max', [idx, g.constI64([0])]), g.constI64([-1])]); // [Hkv, T, 1]
+  const kept = g.op('GatherND', [src, safe], { batch_dims: 1 }); // [Hkv, T, D]
+  const gen = g.op('Slice', [src, promptLen, g.constI64([2 ** 62]), g.constI64([1])]);
+  return g.op('Concat', [kept, gen], { axis: 1 });
+}
+
+/** A standalone selection graph's inputs (the step executor's filter sessions). */
+function standaloneIO(g: GraphBuilder, spec: ModelSpec, coarse = false): SelectionIO & { value(l: number): string } {
+  const { nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
+  const memo = new Map<string, string>();
+  const once = (name: string, make: () => string): string => {
+    let v = memo.get(name);
+    if (!v) memo.set(name, (v = make()));
+    return v;
+  };
+  return {
+    key: (l) => once(F.key(l), () => g.input(F.key(l), DT.FLOAT, [Hkv, 'L', D])),
+    value: (l) => once(F.value(l), () => g.input(F.value(l), DT.FLOAT, [Hkv, 'L', D])),
+    query: (l) => once(F.query(l), () => g.input(F.query(l), DT.FLOAT, ['Nq', H, D])),
+    promptLen: g.input(F.promptLen, DT.INT64, [1]),
+    control: (name, elemType, dims) => once(name, () => g.input(name, elemType, dims)),
+    ...(coarse ? { coarse: (l: number) => once(F.coarseIn(l), () => g.input(F.coarseIn(l), DT.FLOAT, [Hkv, 'U', D])) } : {}),
+  };
+}
+
+/** Wraps an emitted selection as a standalone graph: compact K/V and tokens per layer as outputs. */
+function standaloneGraph(spec: ModelSpec, name: string, emit: (g: GraphBuilder, io: SelectionIO) => EmittedSelection, coarse = false, state?: (l: number) => string): Uint8Array {
+  const g = new GraphBuilder();
+  const io = standaloneIO(g, spec, coarse);
+  // inputs in layer order first (key, value), as the sessions have always declared them
+  for (let l = 0; l < spec.nLayers; l++) {
+    io.key(l);
+    io.value(l);
   }
-  g.identity(idx, F.tokens(l));
-  g.output(F.tokens(l), DT.INT64, [io.hkv, 'T']);
+  const sel = emit(g, io);
+  for (let l = 0; l < spec.nLayers; l++) {
+    for (const [src, out] of [[io.key(l), F.ckey(l)], [io.value(l), F.cvalue(l)]] as const) {
+      g.identity(gatherCompact(g, src, sel.tokens[l], io.promptLen), out);
+      g.output(out, DT.FLOAT, [spec.nKvHeads, 'Tc', spec.headDim]);
+    }
+    g.identity(sel.tokens[l], F.tokens(l));
+    g.output(F.tokens(l), DT.INT64, [spec.nKvHeads, 'T']);
+    if (state && sel.state[l]) {
+      g.identity(sel.state[l], state(l));
+      g.output(state(l), DT.FLOAT, [spec.nKvHeads, 'P']);
+    }
+  }
+  return encodeModel(g.graph(name));
 }
 
 /** [Nq, H, D] queries -> [Hkv, G*Nq, D] (a KV head's group of query heads stacked as rows). */
@@ -68,20 +120,14 @@ function groupQueries(g: GraphBuilder, query: string, spec: ModelSpec): string {
   return g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [query, g.constI64([0, Hkv, G, D])])], { perm: [1, 2, 0, 3] }), g.constI64([Hkv, -1, D])]);
 }
 
-function layerInputs(g: GraphBuilder, spec: ModelSpec, l: number): LayerIO {
-  const { nKvHeads: hkv, headDim: d } = spec;
-  return { g, hkv, d, key: g.input(F.key(l), DT.FLOAT, [hkv, 'L', d]), value: g.input(F.value(l), DT.FLOAT, [hkv, 'L', d]) };
+/** A filter whose indices come from JavaScript (StreamingLLM, random): the indices are controls. */
+export function emitIndexSelection(spec: ModelSpec, io: SelectionIO): EmittedSelection {
+  return { tokens: Array.from({ length: spec.nLayers }, (_, l) => io.control(F.indices(l), DT.INT64, [spec.nKvHeads, 'T'])), state: [] };
 }
 
-/** A filter whose indices come from JavaScript (StreamingLLM, random): gather only. */
+/** Standalone: gather only. */
 export function buildIndexGraph(spec: ModelSpec): Uint8Array {
-  const g = new GraphBuilder();
-  const promptLen = g.input(F.promptLen, DT.INT64, [1]);
-  for (let l = 0; l < spec.nLayers; l++) {
-    const io = layerInputs(g, spec, l);
-    gatherTail(io, l, g.input(F.indices(l), DT.INT64, [spec.nKvHeads, 'T']), promptLen);
-  }
-  return encodeModel(g.graph('index_filter'));
+  return standaloneGraph(spec, 'index_filter', (_g, io) => emitIndexSelection(spec, io));
 }
 
 export type ScoreKind = 'snapkv' | 'h2o' | 'sparse-dllm';
@@ -100,27 +146,27 @@ export interface ScoreGraphOptions {
  *   sparse-dllm mean over queries of q . k (no softmax)
  * then optional pooling, the top `keep` of [0, P - recent) and the `recent` last prompt rows.
  */
-export function buildScoreGraph(spec: ModelSpec, o: ScoreGraphOptions): Uint8Array {
-  const g = new GraphBuilder();
+export function emitScoreSelection(g: GraphBuilder, spec: ModelSpec, o: ScoreGraphOptions, io: SelectionIO): EmittedSelection {
   const { nKvHeads: Hkv, headDim: D } = spec;
-  const promptLen = g.input(F.promptLen, DT.INT64, [1]);
-  const keep = g.input(F.keep, DT.INT64, [1]);
-  const recent = g.input(F.recent, DT.INT64, [1]);
+  const promptLen = io.promptLen;
+  const keep = io.control(F.keep, DT.INT64, [1]);
+  const recent = io.control(F.recent, DT.INT64, [1]);
   const ax1 = g.constI64([1]);
   const zero = g.constI64([0]);
   const scale = 1 / Math.sqrt(D);
+  const tokens: string[] = [];
+  const state: string[] = [];
   for (let l = 0; l < spec.nLayers; l++) {
-    const io = layerInputs(g, spec, l);
-    const q = groupQueries(g, g.input(F.query(l), DT.FLOAT, ['Nq', spec.nHeads, D]), spec);
-    const kp = g.op('Slice', [io.key, zero, promptLen, ax1]); // [Hkv, P, D]
+    const q = groupQueries(g, io.query(l), spec);
+    const kp = g.op('Slice', [io.key(l), zero, promptLen, ax1]); // [Hkv, P, D]
     const s = g.op('FusedMatMul', [q, kp], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }); // [Hkv, M, P]
     let score: string;
     if (o.kind === 'sparse-dllm') score = g.op('ReduceMean', [s], { axes: [1], keepdims: 0 });
     else score = g.op('ReduceSum', [g.op('Softmax', [s], { axis: -1 }), g.constI64([1])], { keepdims: 0 });
     if (o.kind === 'h2o') {
-      const acc = g.input(F.acc(l), DT.FLOAT, [Hkv, 'P']);
-      score = g.op('Add', [score, acc], {}, { name: F.newAcc(l) });
-      g.output(F.newAcc(l), DT.FLOAT, [Hkv, 'P']);
+      const acc = io.control(F.acc(l), DT.FLOAT, [Hkv, 'P']);
+      score = g.op('Add', [score, acc]);
+      state.push(score);
     }
     if (o.poolKernel > 1) {
       const k = o.poolKernel;
@@ -134,9 +180,14 @@ export function buildScoreGraph(spec: ModelSpec, o: ScoreGraphOptions): Uint8Arr
     const head = g.op('Slice', [score, zero, cut, ax1]);
     const [, top] = g.opN('TopK', [head, keep], 2, { axis: -1, largest: 1, sorted: 0 });
     const rec = g.op('Expand', [g.op('Unsqueeze', [g.op('Range', [g.op('Squeeze', [cut]), g.op('Squeeze', [promptLen]), g.constI64([1], [])]), zero]), g.op('Concat', [g.constI64([Hkv]), recent], { axis: 0 })]);
-    gatherTail(io, l, g.op('Concat', [top, rec], { axis: 1 }), promptLen);
+    tokens.push(g.op('Concat', [top, rec], { axis: 1 }));
   }
-  return encodeModel(g.graph(`${o.kind}_filter`));
+  return { tokens, state };
+}
+
+/** Standalone: scores, selection, compact K/V (and H2O's new accumulator). */
+export function buildScoreGraph(spec: ModelSpec, o: ScoreGraphOptions): Uint8Array {
+  return standaloneGraph(spec, `${o.kind}_filter`, (g, io) => emitScoreSelection(g, spec, o, io), false, o.kind === 'h2o' ? F.newAcc : undefined);
 }
 
 export interface WaveGraphOptions {
@@ -172,14 +223,18 @@ export function buildCoarseGraph(spec: ModelSpec, levels: number): Uint8Array {
   const { nKvHeads: Hkv, headDim: D } = spec;
   const rs = g.input(F.regionStart, DT.INT64, [1]);
   const re = g.input(F.regionEnd, DT.INT64, [1]);
-  const ax1 = g.constI64([1]);
   for (let l = 0; l < spec.nLayers; l++) {
     const key = g.input(F.key(l), DT.FLOAT, [Hkv, 'L', D]);
-    const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
-    g.identity(spanSum(g, region, 2 ** levels, D, [Hkv]), F.coarseOut(l));
+    g.identity(emitCoarse(g, spec, levels, key, rs, re), F.coarseOut(l));
     g.output(F.coarseOut(l), DT.FLOAT, [Hkv, 'U', D]);
   }
   return encodeModel(g.graph('wavefilter_coarse'));
+}
+
+/** The level-B sums of one layer's aligned region [rs, re) of `key`: [Hkv, R / 2^B, D]. */
+function emitCoarse(g: GraphBuilder, spec: ModelSpec, levels: number, key: string, rs: string, re: string): string {
+  const region = g.op('Slice', [key, rs, re, g.constI64([1])]); // [Hkv, R, D]
+  return spanSum(g, region, 2 ** levels, spec.headDim, [spec.nKvHeads]);
 }
 
 /**
@@ -191,19 +246,24 @@ export function buildCoarseGraph(spec: ModelSpec, levels: number): Uint8Array {
  * Protected rows (sinks, prompt tail) are prepended as given.
  */
 export function buildWaveGraph(spec: ModelSpec, o: WaveGraphOptions): Uint8Array {
-  const g = new GraphBuilder();
+  return standaloneGraph(spec, 'wavefilter', (g, io) => emitWaveSelection(g, spec, o, io), o.aligned);
+}
+
+/** WaveFilter's selection (see buildWaveGraph), emitted into `g`. */
+export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraphOptions, io: SelectionIO): EmittedSelection {
   const { nKvHeads: Hkv, headDim: D } = spec;
   const B = o.levels;
-  const promptLen = g.input(F.promptLen, DT.INT64, [1]);
-  const rs = g.input(F.regionStart, DT.INT64, [1]);
-  const re = g.input(F.regionEnd, DT.INT64, [1]);
-  const protect = g.input(F.protect, DT.INT64, ['Np']);
+  const promptLen = io.promptLen;
+  const rs = io.control(F.regionStart, DT.INT64, [1]);
+  const re = io.control(F.regionEnd, DT.INT64, [1]);
+  const protect = io.control(F.protect, DT.INT64, ['Np']);
   const kIn: string[] = [];
   const mIn: string[] = [];
   for (let b = 1; b <= B; b++) {
-    kIn[b] = g.input(F.levelK(b), DT.INT64, [1]);
-    mIn[b] = g.input(F.levelM(b), DT.DOUBLE, [1]);
+    kIn[b] = io.control(F.levelK(b), DT.INT64, [1]);
+    mIn[b] = io.control(F.levelM(b), DT.DOUBLE, [1]);
   }
+  const tokensOut: string[] = [];
   const ax1 = g.constI64([1]);
   const ax2 = g.constI64([2]);
   const scale = 1 / Math.sqrt(D);
@@ -233,15 +293,16 @@ export function buildWaveGraph(spec: ModelSpec, o: WaveGraphOptions): Uint8Array
   };
 
   for (let l = 0; l < spec.nLayers; l++) {
-    const io = layerInputs(g, spec, l);
+    const key = io.key(l);
     if (o.denseLayers?.includes(l)) {
       const all = g.op('Range', [g.constI64([0], []), g.op('Squeeze', [promptLen]), g.constI64([1], [])]);
-      gatherTail(io, l, g.op('Expand', [g.op('Unsqueeze', [all, g.constI64([0])]), g.op('Concat', [g.constI64([Hkv]), promptLen], { axis: 0 })]), promptLen);
-      if (o.aligned) g.input(F.coarseIn(l), DT.FLOAT, [Hkv, 'U', D]);
-      g.input(F.query(l), DT.FLOAT, ['Nq', spec.nHeads, D]);
+      tokensOut.push(g.op('Expand', [g.op('Unsqueeze', [all, g.constI64([0])]), g.op('Concat', [g.constI64([Hkv]), promptLen], { axis: 0 })]));
+      // dense layers still declare the inputs every layer has (the sessions' feeds are uniform)
+      if (o.aligned) io.coarse?.(l);
+      io.query(l);
       continue;
     }
-    const q = groupQueries(g, g.input(F.query(l), DT.FLOAT, ['Nq', spec.nHeads, D]), spec);
+    const q = groupQueries(g, io.query(l), spec);
     // unitRows(b, units): the level-b Haar sums (unscaled) of `units` ([Hkv, n] unit ids)
     let levelB: string;
     let unitRows: (b: number, units: string) => string;
@@ -249,16 +310,16 @@ export function buildWaveGraph(spec: ModelSpec, o: WaveGraphOptions): Uint8Array
       // every level-b unit is 2^b whole rows: the level-B sums come precomputed (reused while the
       // prompt's keys are unchanged), finer levels only for the candidates, summed from their raw
       // rows (docs §3.7's cheaper variant; same values)
-      levelB = g.input(F.coarseIn(l), DT.FLOAT, [Hkv, 'U', D]);
+      levelB = io.coarse ? io.coarse(l) : emitCoarse(g, spec, B, key, rs, re);
       unitRows = (b, units) => {
         const span = 2 ** b;
         const offs = g.constI64(Array.from({ length: span }, (_, i) => i), [1, 1, span]);
         const rows = g.op('Add', [g.op('Add', [g.op('Unsqueeze', [g.op('Mul', [units, g.constI64([span])]), ax2]), offs]), rs]); // [Hkv, n, span]
-        const raw = g.op('GatherND', [io.key, g.op('Unsqueeze', [rows, g.constI64([-1])])], { batch_dims: 1 }); // [Hkv, n, span, D]
+        const raw = g.op('GatherND', [key, g.op('Unsqueeze', [rows, g.constI64([-1])])], { batch_dims: 1 }); // [Hkv, n, span, D]
         return span === 1 ? g.op('Squeeze', [raw, ax2]) : spanSum(g, raw, span, D, [Hkv]);
       };
     } else {
-      const region = g.op('Slice', [io.key, rs, re, ax1]); // [Hkv, R, D]
+      const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
       // odd lengths: pywt's Haar rule repeats the last row at every level, so build the full pyramid
       const pyr: string[] = [region];
       for (let b = 1; b <= B; b++) {
@@ -288,7 +349,7 @@ export function buildWaveGraph(spec: ModelSpec, o: WaveGraphOptions): Uint8Array
       const cValid = g.op('And', [g.op('Concat', [valid, valid], { axis: 1 }), g.op('Less', [children, rowsBelow])]);
       if (b === 0) {
         const tokens = g.op('Where', [cValid, g.op('Add', [children, rs]), g.constI64([-1])]);
-        gatherTail(io, l, g.op('Concat', [protectRows, tokens], { axis: 1 }), promptLen);
+        tokensOut.push(g.op('Concat', [protectRows, tokens], { axis: 1 }));
         break;
       }
       const safe = g.op('Min', [children, g.op('Sub', [rowsBelow, g.constI64([1])])]);
@@ -298,5 +359,5 @@ export function buildWaveGraph(spec: ModelSpec, o: WaveGraphOptions): Uint8Array
       valid = g.op('And', [g.op('GatherElements', [cValid, pick], { axis: 1 }), keepFirst(cValid, mIn[b], kIn[b])]);
     }
   }
-  return encodeModel(g.graph('wavefilter'));
+  return { tokens: tokensOut, state: [] };
 }

@@ -4,7 +4,32 @@
  * past the host then attends to: kept prompt rows per KV head, followed by every generation row.
  */
 
+import type ort from 'onnxruntime-node';
+import type { GraphBuilder } from '../model/onnx-builder.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { EmittedSelection, SelectionIO } from './graphs.js';
+
 export type SelectionSchedule = 'once-per-block' | 'every-step' | 'on-drift';
+
+/**
+ * A filter's policy in the form the block program runs (program/block-graph.ts): the selection's
+ * ops, emitted into the denoising run after the refresh (and, for 'every-step', before each cached
+ * step), plus the small controls JavaScript feeds per run. The same emit functions build the step
+ * executor's filter sessions, so both executors keep the same rows.
+ */
+export interface FilterProgram {
+  /** The queries the selection reads: the block's, the last prompt positions' (`windowQueries` of them), or none. */
+  readonly queries: 'block' | 'window' | 'none';
+  /** When it selects ('on-drift' is step-executor only). */
+  readonly schedule: SelectionSchedule;
+  /** The graph variant at prompt length p (part of the program's session key), or null when the budget keeps every row. */
+  variant(p: number): string | null;
+  emit(g: GraphBuilder, spec: ModelSpec, io: SelectionIO, variant: string): EmittedSelection;
+  /** Controls for one run at prompt length p (H2O: the accumulator carried from the previous selection). */
+  feeds(p: number): Record<string, ort.Tensor>;
+  /** Receives the selection's state outputs after a run, when emit returned state. */
+  absorbState?(state: Float32Array[]): void;
+}
 
 export interface SelectionRequest {
   /** Refreshed K/V per layer, [Hkv, L, D] (prompt rows, then generation rows). */
@@ -49,6 +74,8 @@ export interface TokenFilter {
   readonly windowQueries: number;
   /** The compact past, or null to keep every prompt row (nothing to filter at this budget). */
   select(req: SelectionRequest): Promise<Selection | null>;
+  /** The same policy for the block program; absent: the filter runs on the step executor only. */
+  readonly program?: FilterProgram;
   dispose(): Promise<void>;
 }
 

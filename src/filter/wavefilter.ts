@@ -18,10 +18,10 @@ import ort from 'onnxruntime-node';
 import { WavefilterError, invalidOption } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
 import { type FilterSession, f64, i64 } from './filter-session.js';
-import { buildCoarseGraph, buildWaveGraph } from './graphs.js';
+import { buildCoarseGraph, buildWaveGraph, emitWaveSelection } from './graphs.js';
 import { FilterNames as F } from './graphs.js';
 import { keepCount } from './wavefilter-reference.js';
-import { type Budget, type Selection, type SelectionRequest, type SelectionSchedule, type TokenFilter, budgetTokens } from './token-filter.js';
+import { type Budget, type FilterProgram, type Selection, type SelectionRequest, type SelectionSchedule, type TokenFilter, budgetTokens } from './token-filter.js';
 
 export type WavePreset = 'faithful' | 'practical';
 /**
@@ -118,12 +118,44 @@ export class WaveFilter implements TokenFilter {
   private coarse: { keys: readonly Float32Array[]; region: string; tensors: Float32Array[]; units: number[] } | null = null;
 
   /** `session(variant)`: the graph for unaligned regions, or aligned ones building or reusing the level-B sums. */
+  readonly program: FilterProgram;
+
   constructor(private readonly spec: ModelSpec, private readonly session: (variant: WaveVariant) => Promise<FilterSession>, options: ResolvedWaveOptions) {
     this.options = options;
     this.schedule = options.schedule;
     this.driftThreshold = options.driftThreshold;
     const bad = options.denseLayers.find((l) => l >= spec.nLayers);
     if (bad !== undefined) invalidOption('wf-dense-layers', `layer indices below ${spec.nLayers}`, bad);
+    const o = options;
+    const graphKey = `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}`;
+    this.program = {
+      queries: 'block',
+      schedule: o.schedule,
+      // the aligned variant computes the level-B sums inside the run (the step executor's 'coarse' graph, same ops)
+      variant: (p) => {
+        const c = this.controls(p);
+        return c === null ? null : `${graphKey}:${c.aligned ? 'aligned' : 'unaligned'}`;
+      },
+      emit: (g, s, io, variant) => emitWaveSelection(g, s, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant.endsWith(':aligned'), denseLayers: o.denseLayers }, io),
+      feeds: (p) => this.controls(p)?.feeds ?? {},
+    };
+  }
+
+  /** The selection's controls at prompt length p, or null when nothing is filtered. */
+  private controls(p: number): { feeds: Record<string, ort.Tensor>; aligned: boolean } | null {
+    const { region, proportions } = this.proportionsFor(p);
+    const [rs, re] = region;
+    if (re - rs < 2 ** this.options.levels || proportions.every((m) => m >= 1)) return null;
+    const protect: number[] = [];
+    for (let i = 0; i < rs; i++) protect.push(i);
+    for (let i = re; i < p; i++) protect.push(i);
+    const k = levelCounts(re - rs, proportions);
+    const feeds: Record<string, ort.Tensor> = { [F.regionStart]: i64(rs), [F.regionEnd]: i64(re), [F.protect]: i64(...protect) };
+    for (let b = 1; b <= this.options.levels; b++) {
+      feeds[F.levelK(b)] = i64(k[b]);
+      feeds[F.levelM(b)] = f64(proportions[b - 1]);
+    }
+    return { feeds, aligned: (re - rs) % 2 ** this.options.levels === 0 };
   }
 
   static graph(spec: ModelSpec, o: ResolvedWaveOptions, variant: WaveVariant): Uint8Array {
@@ -152,25 +184,15 @@ export class WaveFilter implements TokenFilter {
 
   async select(req: SelectionRequest): Promise<Selection | null> {
     const p = req.promptLength;
-    const { region, proportions } = this.proportionsFor(p);
-    const [rs, re] = region;
     // nothing to filter: a region shorter than one coarse unit, or a budget that keeps everything
-    if (re - rs < 2 ** this.options.levels || proportions.every((m) => m >= 1)) return null;
-    const protect: number[] = [];
-    for (let i = 0; i < rs; i++) protect.push(i);
-    for (let i = re; i < p; i++) protect.push(i);
-    const k = levelCounts(re - rs, proportions);
-    const extra: Record<string, ReturnType<typeof i64>> = {
-      [F.regionStart]: i64(rs), [F.regionEnd]: i64(re), [F.protect]: i64(...protect),
-    };
-    for (let b = 1; b <= this.options.levels; b++) {
-      extra[F.levelK(b)] = i64(k[b]);
-      extra[F.levelM(b)] = f64(proportions[b - 1]);
-    }
+    const c0 = this.controls(p);
+    if (c0 === null) return null;
+    const extra = c0.feeds;
+    const [rs, re] = this.proportionsFor(p).region;
     const q = req.blockQueries;
     if (!q) throw new WavefilterError('runtime_error', 'WaveFilter needs the block queries, which the cache host did not request');
     const nq = q[0].length / (this.spec.nHeads * this.spec.headDim);
-    if ((re - rs) % 2 ** this.options.levels !== 0) return (await this.session('unaligned')).run(req, q, nq, extra);
+    if (!c0.aligned) return (await this.session('unaligned')).run(req, q, nq, extra);
     // The prompt's keys only change with a full refresh, which hands the host new arrays; generation
     // rows are updated in place but lie outside the region, so the level-B sums stay valid.
     const regionKey = `${rs}:${re}`;

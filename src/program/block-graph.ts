@@ -20,6 +20,13 @@
  * These are exactly the step executor's forwards (same graph code, emitForward), so both executors
  * give the same tokens.
  *
+ * With a token filter (its FilterProgram), the selection runs inside the same run: after the
+ * refresh (from the refresh's block or prompt-window queries) and, for 'every-step' filters,
+ * before each cached step (from the previous forward's block queries); the steps attend to the
+ * compact past [kept prompt rows | generation rows] gathered in the graph. With the first-block
+ * prompt refresh, a later block's refresh attends to the previous selection's kept rows
+ * (past_tokens), as the step executor's host does.
+ *
  * The decoding rule (decide-graph.ts) is chosen by small control inputs, so one graph (one session)
  * serves every greedy rule: LLaDA's fixed schedule, Dream's 1 - s/t quota, Fast-dLLM's threshold and
  * factor rules, and Dream's maskgit_plus / topk_margin / entropy confidences.
@@ -35,10 +42,17 @@
  *   past_value.{l}  f32 [Hkv, Tc, D]
  *   max_steps, min_forwards  int64 []
  *   + the rule's controls (decide-graph.ts)
+ * and with a filter:
+ *   prompt_len          int64 [1]                    kept_tokens.{l}         int64 [Hkv, T]  the last selection (-1 = padding)
+ *   past_tokens.{l}     int64 [Hkv, T'] previous     window_queries_out.{l}  f32 [W', H, D]  prompt-window queries this refresh computed
+ *   window_queries.{l}  f32 [W', H, D]  kept ones    state.{l}               f32 the selection's carried state (H2O)
+ *   + the filter's controls (filter/graphs.ts)
  */
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
 import { type ForwardInputs, type WeightSource, emitForward, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
+import { FilterNames, type SelectionIO, gatherCompact } from '../filter/graphs.js';
+import type { FilterProgram } from '../filter/token-filter.js';
 import { type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
 
 export const BlockNames = {
@@ -57,15 +71,29 @@ export const BlockNames = {
   stepConfidence: 'step_confidence',
   presentKey: (l: number) => `present_key.${l}`,
   presentValue: (l: number) => `present_value.${l}`,
+  promptLen: FilterNames.promptLen,
+  pastTokens: (l: number) => `past_tokens.${l}`,
+  windowQueries: (l: number) => `window_queries.${l}`,
+  keptTokens: (l: number) => `kept_tokens.${l}`,
+  windowQueriesOut: (l: number) => `window_queries_out.${l}`,
+  state: (l: number) => `state.${l}`,
 } as const;
 
-/** Builds the serialized block program of a model. */
-export function buildBlockGraph(spec: ModelSpec, weights: WeightSource): Uint8Array {
+/** A token filter inside the program: its policy, the graph variant, and how many prompt-window queries it reads. */
+export interface ProgramFilter {
+  readonly program: FilterProgram;
+  readonly variant: string;
+  readonly windowQueries: number;
+}
+
+/** Builds the serialized block program of a model, with a token filter or without. */
+export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: ProgramFilter | null = null): Uint8Array {
   const g = new GraphBuilder();
   const N = BlockNames;
-  const { nLayers, nKvHeads: Hkv, headDim: D } = spec;
+  const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
   const w = weightRefs(g, weights);
   const I64 = DT.INT64;
+  const layers = Array.from({ length: nLayers }, (_, l) => l);
 
   const canvas = g.input(N.canvas, I64, ['L']);
   const block = g.input(N.block, I64, [2]);
@@ -76,8 +104,8 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource): Uint8Ar
   const maxSteps = g.input(N.maxSteps, I64, []);
   const minForwards = g.input(N.minForwards, I64, []);
   const rule: RuleInputs = declareRuleInputs(g);
-  const pastK = Array.from({ length: nLayers }, (_, l) => g.input(N.pastKey(l), DT.FLOAT, [Hkv, 'Tc', D]));
-  const pastV = Array.from({ length: nLayers }, (_, l) => g.input(N.pastValue(l), DT.FLOAT, [Hkv, 'Tc', D]));
+  const pastK = layers.map((l) => g.input(N.pastKey(l), DT.FLOAT, [Hkv, 'Tc', D]));
+  const pastV = layers.map((l) => g.input(N.pastValue(l), DT.FLOAT, [Hkv, 'Tc', D]));
 
   const zero = g.constI64([0], []);
   const one = g.constI64([1], []);
@@ -87,53 +115,132 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource): Uint8Ar
   const qlo = scalarAt(window, 0);
   const qhi = scalarAt(window, 1);
   const L = g.op('Squeeze', [g.op('Shape', [canvas]), g.constI64([0])]);
-  const vec = (s: string): string => g.op('Unsqueeze', [s, g.constI64([0])]);
+  const vec = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
   const slice1 = (x: string, from: string, to: string): string => g.op('Slice', [x, vec(from), vec(to)]);
   const sliceRows = (x: string, from: string, to: string): string => g.op('Slice', [x, vec(from), vec(to), g.constI64([1])]);
   // Dream predicts position p from row p - 1 (the first query row predicts itself)
   const shift = g.constI64([spec.family === 'dream' ? 1 : 0], []);
   const blockPos = g.op('Range', [lo, hi, one]); // [B]
+  const B = g.op('Sub', [hi, lo]);
   const rowsFor = (from: string): string => g.op('Sub', [g.op('Max', [g.op('Sub', [blockPos, shift]), from]), from]);
   const NEG_INF = g.scalarF32(-Infinity);
   const ZERO_F = g.scalarF32(0);
-  /** [1, n] attention bias over rows [0, n): -inf where masked(r). */
-  const biasRow = (n: string, masked: (r: string) => string): string => {
-    const r = g.op('Range', [zero, n, one]);
+  /** [1, n] attention bias over rows [0, n) + offset: -inf where masked(r). */
+  const biasRow = (n: string, masked: (r: string) => string, offset = zero): string => {
+    const r = g.op('Range', [offset, g.op('Add', [offset, n]), one]);
     return g.op('Unsqueeze', [g.op('Where', [masked(r), NEG_INF, ZERO_F]), g.constI64([0])]);
   };
+  /** [Hkv, T] bias of kept rows: -inf for padding (-1). */
+  const tokenBias = (tokens: string): string => g.op('Where', [g.op('Less', [tokens, zero]), NEG_INF, ZERO_F]);
+
+  // the filter's inputs
+  const f = filter;
+  const promptLen = f ? g.input(N.promptLen, I64, [1]) : null;
+  const P = promptLen ? g.op('Squeeze', [promptLen, g.constI64([0])]) : null;
+  const controls = new Map<string, string>();
+  const control: SelectionIO['control'] = (name, elemType, dims) => {
+    let v = controls.get(name);
+    if (!v) controls.set(name, (v = g.input(name, elemType, dims)));
+    return v;
+  };
+  const pastTokens = f ? layers.map((l) => g.input(N.pastTokens(l), I64, [Hkv, 'Tp'])) : [];
+  const savedWindowQ = f?.program.queries === 'window' ? layers.map((l) => g.input(N.windowQueries(l), DT.FLOAT, ['Ws', H, D])) : [];
+  const blockQueries = f && (f.program.queries === 'block' || f.program.schedule === 'every-step');
 
   // 1. refresh over [refresh_from, L): rows below refresh_from come from the past (the prompt's
-  //    K/V kept from an earlier block); the past's rows at or above it are stale and masked.
-  const tc = g.op('Squeeze', [g.op('Shape', [pastK[0]], { start: 1, end: 2 }), g.constI64([0])]);
-  const refreshBias = biasRow(tc, (r) => g.op('GreaterOrEqual', [r, refreshFrom]));
+  //    K/V kept from an earlier block; with a filter, only the previous selection's kept rows);
+  //    the past's rows at or above it are stale and masked.
+  let refreshPast: (l: number) => { key: string; value: string; bias: string };
+  let tc: string;
+  if (f && P && promptLen) {
+    const cK = layers.map((l) => gatherCompact(g, pastK[l], pastTokens[l], promptLen));
+    const cV = layers.map((l) => gatherCompact(g, pastV[l], pastTokens[l], promptLen));
+    tc = g.op('Squeeze', [g.op('Shape', [cK[0]], { start: 1, end: 2 }), g.constI64([0])]);
+    refreshPast = (l) => {
+      const genRows = g.op('Shape', [g.op('Slice', [pastK[l], promptLen, g.constI64([2 ** 62]), g.constI64([1])])], { start: 1, end: 2 });
+      const genBias = g.op('Expand', [NEG_INF, g.op('Concat', [g.constI64([Hkv]), genRows], { axis: 0 })]);
+      return { key: cK[l], value: cV[l], bias: g.op('Concat', [tokenBias(pastTokens[l]), genBias], { axis: 1 }) };
+    };
+  } else {
+    tc = g.op('Squeeze', [g.op('Shape', [pastK[0]], { start: 1, end: 2 }), g.constI64([0])]);
+    const bias = biasRow(tc, (r) => g.op('GreaterOrEqual', [r, refreshFrom]));
+    refreshPast = (l) => ({ key: pastK[l], value: pastV[l], bias });
+  }
+  // query rows the selection reads: the block's, then the prompt window's (full refreshes only)
+  const queryParts: string[] = [];
+  if (blockQueries) queryParts.push(g.op('Sub', [blockPos, refreshFrom]));
+  let nWin: string | null = null;
+  if (f && P && f.program.queries === 'window') {
+    const full = g.op('Cast', [g.op('Equal', [refreshFrom, zero])], { to: I64 });
+    nWin = g.op('Mul', [g.op('Min', [g.constI64([f.windowQueries], []), P]), full]);
+    queryParts.push(g.op('Sub', [g.op('Range', [g.op('Sub', [P, nWin]), P, one]), refreshFrom]));
+  }
   const refreshIo: ForwardInputs = {
     ids: slice1(canvas, refreshFrom, L),
     positions: g.op('Range', [refreshFrom, L, one]),
     logitRows: rowsFor(refreshFrom),
     fused: g.op('Equal', [tc, zero]),
-    past: (l) => ({ key: pastK[l], value: pastV[l], bias: refreshBias }),
+    past: refreshPast,
+    ...(queryParts.length ? { queryRows: queryParts.length === 1 ? queryParts[0] : g.op('Concat', queryParts, { axis: 0 }) } : {}),
   };
   const refresh = emitForward(g, w, spec, refreshIo);
   const fullK = refresh.keys.map((k, l) => g.op('Concat', [sliceRows(pastK[l], zero, refreshFrom), k], { axis: 1 })); // [Hkv, L, D]
   const fullV = refresh.values.map((v, l) => g.op('Concat', [sliceRows(pastV[l], zero, refreshFrom), v], { axis: 1 }));
-  for (let l = 0; l < nLayers; l++) {
+  for (const l of layers) {
     g.identity(sliceRows(fullK[l], zero, kvOutRows), N.presentKey(l));
     g.identity(sliceRows(fullV[l], zero, kvOutRows), N.presentValue(l));
     g.output(N.presentKey(l), DT.FLOAT, [Hkv, 'kv_out_rows', D]);
     g.output(N.presentValue(l), DT.FLOAT, [Hkv, 'kv_out_rows', D]);
   }
-  const B = g.op('Sub', [hi, lo]);
   const noCommit = g.op('Expand', [g.constI64([-1], []), vec(B)]);
   const d0 = emitDecide(g, spec, rule, refresh.stats, { canvas, lo, hi, step: zero, commitStep: noCommit, refresh: true });
   const cond0 = g.op('Or', [g.op('Greater', [d0.masksLeft, zero]), g.op('Less', [one, minForwards])]);
 
-  // 2. the steps: the K/V the loop attends to (none for the no-cache host) and its mask
-  const cacheK = fullK.map((k) => sliceRows(k, zero, cacheRows));
-  const cacheV = fullV.map((v) => sliceRows(v, zero, cacheRows));
-  const stepBias = biasRow(cacheRows, (r) => g.op('And', [g.op('GreaterOrEqual', [r, qlo]), g.op('Less', [r, qhi])]));
+  // 2. the steps attend to the refreshed K/V with the window's rows masked; the no-cache host
+  //    (cache_rows = 0) takes the fused branch, which never reads them (so no sliced copy is made)
   const stepFused = g.op('Equal', [cacheRows, zero]);
   const stepPositions = g.op('Range', [qlo, qhi, one]);
   const stepRows = rowsFor(qlo);
+  const inWindow = (r: string): string => g.op('And', [g.op('GreaterOrEqual', [r, qlo]), g.op('Less', [r, qhi])]);
+
+  // the selection after the refresh, and the compact past it gives the steps
+  let tokens0: string[] = [];
+  let compactPast: ((gb: GraphBuilder, tokens: string[]) => (l: number) => { key: string; value: string; bias: string }) | null = null;
+  const selectionIO = (queries: string[]): SelectionIO => ({
+    key: (l) => fullK[l], query: (l) => queries[l], promptLen: promptLen as string, control,
+  });
+  let refreshBlockQ: string[] = [];
+  if (f && P && promptLen) {
+    refreshBlockQ = blockQueries ? refresh.queries.map((q) => g.op('Slice', [q, g.constI64([0]), vec(B), g.constI64([0])])) : [];
+    let queries = refreshBlockQ;
+    if (f.program.queries === 'window') {
+      const computed = refresh.queries.map((q) => g.op('Slice', [q, blockQueries ? vec(B) : g.constI64([0]), g.constI64([2 ** 62]), g.constI64([0])]));
+      computed.forEach((q, l) => {
+        g.identity(q, N.windowQueriesOut(l));
+        g.output(N.windowQueriesOut(l), DT.FLOAT, ['W', H, D]);
+      });
+      queries = computed.map((q, l) => g.op('Concat', [q, savedWindowQ[l]], { axis: 0 }));
+    }
+    const sel = f.program.emit(g, spec, selectionIO(queries), f.variant);
+    tokens0 = sel.tokens;
+    sel.state.forEach((x, l) => {
+      g.identity(x, N.state(l));
+      g.output(N.state(l), DT.FLOAT, [Hkv, 'P']);
+    });
+    // generation rows [P, L) follow the kept rows; those in the step's window are recomputed
+    const genBias = g.op('Expand', [biasRow(g.op('Sub', [L, P]), inWindow, P), g.constI64([Hkv, 1])]);
+    compactPast = (gb, tokens) => (l) => ({
+      key: gatherCompact(gb, fullK[l], tokens[l], promptLen),
+      value: gatherCompact(gb, fullV[l], tokens[l], promptLen),
+      bias: gb.op('Concat', [gb.op('Where', [gb.op('Less', [tokens[l], zero]), NEG_INF, ZERO_F]), genBias], { axis: 1 }),
+    });
+  }
+  const everyStep = f?.program.schedule === 'every-step';
+  const densePast = (() => {
+    const bias = biasRow(L, inWindow);
+    return (l: number) => ({ key: fullK[l], value: fullV[l], bias });
+  })();
+  const outerPast = compactPast && !everyStep ? compactPast(g, tokens0) : densePast;
 
   const b = g.child('S_');
   const iter = b.input('S_iter', I64, []);
@@ -141,13 +248,24 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource): Uint8Ar
   const canvasIn = b.input('S_canvas', I64, ['L']);
   const commitIn = b.input('S_commit', I64, ['B']);
   const confIn = b.input('S_conf', DT.DOUBLE, ['N', 'B']);
+  const carriedQ = everyStep ? layers.map((l) => b.input(`S_q.${l}`, DT.FLOAT, ['B', H, D])) : [];
+  // the last selection's rows, carried so the run can return them (the body re-selects, so it does not read them)
+  if (everyStep) layers.forEach((l) => b.input(`S_tok.${l}`, I64, [Hkv, 'T']));
   const k = b.op('Add', [iter, b.constI64([1], [])]);
+  let stepPast = outerPast;
+  let stepTokens: string[] = [];
+  if (everyStep && compactPast && f) {
+    // re-select from the previous forward's block queries, then attend to the new compact past
+    stepTokens = f.program.emit(b, spec, selectionIO(carriedQ), f.variant).tokens;
+    stepPast = compactPast(b, stepTokens);
+  }
   const step = emitForward(b, w, spec, {
     ids: b.op('Slice', [canvasIn, b.op('Unsqueeze', [qlo, b.constI64([0])]), b.op('Unsqueeze', [qhi, b.constI64([0])])]),
     positions: stepPositions,
     logitRows: stepRows,
     fused: stepFused,
-    past: (l) => ({ key: cacheK[l], value: cacheV[l], bias: stepBias }),
+    past: stepPast,
+    ...(everyStep ? { queryRows: b.op('Sub', [blockPos, qlo]) } : {}),
   });
   const d = emitDecide(b, spec, rule, step.stats, { canvas: canvasIn, lo, hi, step: k, commitStep: commitIn, refresh: false });
   const condOut = b.op('Or', [b.op('Greater', [d.masksLeft, b.constI64([0], [])]), b.op('Less', [b.op('Add', [k, b.constI64([1], [])]), minForwards])]);
@@ -156,15 +274,24 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource): Uint8Ar
   b.output(b.identity(d.canvas, 'S_canvas_out'), I64, ['L']);
   b.output(b.identity(d.commitStep, 'S_commit_out'), I64, ['B']);
   b.output(b.identity(confOut, 'S_conf_out'), DT.DOUBLE, ['N2', 'B']);
+  step.queries.forEach((q, l) => b.output(b.identity(q, `S_q_out.${l}`), DT.FLOAT, ['B', H, D]));
+  stepTokens.forEach((t, l) => b.output(b.identity(t, `S_tok_out.${l}`), I64, [Hkv, 'T']));
 
-  const [canvasOut, commitOut, confs] = g.opN('Loop', [g.op('Sub', [maxSteps, one]), cond0, d0.canvas, d0.commitStep, g.op('Unsqueeze', [d0.confidence, g.constI64([0])])], 3, {
-    body: { graph: b.graph('S_step') },
-  });
+  const loopInit = [g.op('Sub', [maxSteps, one]), cond0, d0.canvas, d0.commitStep, g.op('Unsqueeze', [d0.confidence, g.constI64([0])]), ...(everyStep ? [...refreshBlockQ, ...tokens0] : [])];
+  const loopOut = g.opN('Loop', loopInit, 3 + (everyStep ? 2 * nLayers : 0), { body: { graph: b.graph('S_step') } });
+  const [canvasOut, commitOut, confs] = loopOut;
   g.identity(canvasOut, N.canvasOut);
   g.identity(commitOut, N.commitStep);
   g.identity(confs, N.stepConfidence);
   g.output(N.canvasOut, I64, ['L']);
   g.output(N.commitStep, I64, ['B']);
   g.output(N.stepConfidence, DT.DOUBLE, ['N', 'B']);
+  if (f) {
+    const kept = everyStep ? loopOut.slice(3 + nLayers) : tokens0;
+    kept.forEach((t, l) => {
+      g.identity(t, N.keptTokens(l));
+      g.output(N.keptTokens(l), I64, [Hkv, 'T']);
+    });
+  }
   return encodeModel(g.graph('wavefilter_block'));
 }

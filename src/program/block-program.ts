@@ -7,7 +7,7 @@ import { WavefilterError } from '../errors.js';
 import type { TensorStore } from '../checkpoint/safetensors.js';
 import { type RuntimeOptions, createModelSession, modelSessionOptions, validateWeights } from '../model/runtime.js';
 import type { ModelSpec } from '../model/spec.js';
-import { BlockNames as N, buildBlockGraph } from './block-graph.js';
+import { BlockNames as N, type ProgramFilter, buildBlockGraph } from './block-graph.js';
 import { CONFIDENCE_KIND, RULE_KIND, RuleNames as R } from './decide-graph.js';
 
 /** The decoding rule's controls (decide-graph.ts). */
@@ -50,6 +50,28 @@ export interface BlockRequest {
   readonly rule: BlockRule;
   readonly maxSteps: number;
   readonly minForwards: number;
+  /** With a filter program: its inputs for this run. */
+  readonly selection?: SelectionFeeds;
+}
+
+/** A filtered run's inputs: the prompt length, the filter's controls, and what earlier runs kept. */
+export interface SelectionFeeds {
+  readonly promptLength: number;
+  readonly controls: Record<string, ort.Tensor>;
+  /** The previous selection's kept rows per layer [Hkv, T] (first-block refresh), or null. */
+  readonly pastTokens: readonly BigInt64Array[] | null;
+  /** Prompt-window queries kept from the first block (SnapKV with the first-block refresh), or null. */
+  readonly windowQueries: readonly Float32Array[] | null;
+}
+
+/** A filtered run's selection outputs. */
+export interface SelectionOutputs {
+  /** The last selection's kept prompt positions per layer [Hkv, T], -1 = padding. */
+  readonly tokens: BigInt64Array[];
+  readonly keptPerHead: number;
+  /** Prompt-window queries this run computed, or null. */
+  readonly windowQueries: Float32Array[] | null;
+  readonly state: Float32Array[];
 }
 
 export interface BlockResult {
@@ -61,25 +83,28 @@ export interface BlockResult {
   readonly stepConfidence: Float64Array;
   readonly forwards: number;
   readonly kv: KeptKv | null;
+  readonly selection: SelectionOutputs | null;
   readonly ortMs: number;
 }
 
 const i64 = (v: number): ort.Tensor => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), []);
 const EMPTY = new Float32Array(0);
+const NO_IDS = new BigInt64Array(0);
 
 export class BlockProgram {
   private runCount = 0;
-  private constructor(readonly spec: ModelSpec, private readonly session: ort.InferenceSession) {}
+  private constructor(readonly spec: ModelSpec, private readonly session: ort.InferenceSession, readonly filter: ProgramFilter | null) {}
 
   /** session.run calls so far. */
   get runs(): number {
     return this.runCount;
   }
 
-  static async create(spec: ModelSpec, store: TensorStore, opts: RuntimeOptions = {}): Promise<BlockProgram> {
+  /** A session over the block program of `spec`, with `filter`'s selection inside (null: unfiltered). */
+  static async create(spec: ModelSpec, store: TensorStore, opts: RuntimeOptions = {}, filter: ProgramFilter | null = null): Promise<BlockProgram> {
     validateWeights(spec, store);
     try {
-      return new BlockProgram(spec, await createModelSession(store, modelSessionOptions(opts), (w) => buildBlockGraph(spec, w)));
+      return new BlockProgram(spec, await createModelSession(store, modelSessionOptions(opts), (w) => buildBlockGraph(spec, w, filter)), filter);
     } catch (e) {
       if (e instanceof WavefilterError) throw e;
       throw new WavefilterError('runtime_error', `could not create the block program's ONNX Runtime session: ${(e as Error).message}`);
@@ -119,6 +144,22 @@ export class BlockProgram {
       feeds[N.pastKey(l)] = new ort.Tensor('float32', req.past?.keys[l] ?? EMPTY, [Hkv, tc, D]);
       feeds[N.pastValue(l)] = new ort.Tensor('float32', req.past?.values[l] ?? EMPTY, [Hkv, tc, D]);
     }
+    const f = this.filter;
+    const s = req.selection;
+    if (f && !s) throw new WavefilterError('runtime_error', 'a filtered block program needs its selection feeds');
+    if (f && s) {
+      Object.assign(feeds, s.controls);
+      feeds[N.promptLen] = new ort.Tensor('int64', BigInt64Array.of(BigInt(s.promptLength)), [1]);
+      const { nHeads: H } = this.spec;
+      for (let l = 0; l < nLayers; l++) {
+        const t = s.pastTokens?.[l] ?? NO_IDS;
+        feeds[N.pastTokens(l)] = new ort.Tensor('int64', t, [Hkv, t.length / Hkv]);
+        if (f.program.queries === 'window') {
+          const q = s.windowQueries?.[l] ?? EMPTY;
+          feeds[N.windowQueries(l)] = new ort.Tensor('float32', q, [q.length / (H * D), H, D]);
+        }
+      }
+    }
     const t0 = performance.now();
     let out: ort.InferenceSession.OnnxValueMapType;
     this.runCount++;
@@ -136,9 +177,18 @@ export class BlockProgram {
           rows: L,
         }
       : null;
+    let selection: SelectionOutputs | null = null;
+    if (f) {
+      const tokens = Array.from({ length: nLayers }, (_, l) => out[N.keptTokens(l)].data as BigInt64Array);
+      let kept = 0;
+      for (const t of tokens) for (const x of t) if (x >= 0n) kept++;
+      const win = f.program.queries === 'window' ? Array.from({ length: nLayers }, (_, l) => out[N.windowQueriesOut(l)].data as Float32Array) : null;
+      const state = Array.from({ length: nLayers }, (_, l) => out[N.state(l)]?.data as Float32Array | undefined).filter((x): x is Float32Array => x !== undefined);
+      selection = { tokens, keptPerHead: kept / (nLayers * Hkv), windowQueries: win && win[0].length > 0 ? win : null, state };
+    }
     return {
       canvas: out[N.canvasOut].data as BigInt64Array, commitStep: out[N.commitStep].data as BigInt64Array,
-      stepConfidence: conf.data as Float64Array, forwards: Number(conf.dims[0]), kv, ortMs,
+      stepConfidence: conf.data as Float64Array, forwards: Number(conf.dims[0]), kv, selection, ortMs,
     };
   }
 

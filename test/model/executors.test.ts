@@ -77,11 +77,11 @@ test('a new cache host is one policy: registered once, run by both executors, be
 test("executor 'block' names the option it cannot run; 'auto' falls back to the step loop", async () => {
   const m = await loadModel(BUNDLED);
   const p = prompt(50, m.spec.vocabSize, m.spec.maskTokenId, 4);
-  const cases: [GenerateOptions & { filter?: 'snapkv' }, RegExp][] = [
+  const cases: [GenerateOptions & { filter?: 'wavefilter'; wave?: { schedule: 'on-drift' } }, RegExp][] = [
     [{ temperature: 0.7 }, /temperature/],
     [{ remasking: 'random' }, /remasking random/],
     [{ cfgScale: 1 }, /cfgScale/],
-    [{ cache: 'dual', filter: 'snapkv' }, /filter/],
+    [{ cache: 'dual', filter: 'wavefilter', wave: { schedule: 'on-drift' } }, /on-drift/],
     [{ scoring: 'js' }, /scoring 'js'/],
   ];
   for (const [o, why] of cases) {
@@ -93,3 +93,37 @@ test("executor 'block' names the option it cannot run; 'auto' falls back to the 
   await assert.rejects(m.generate({ inputIds: p }, { genLength: 8, executor: 'fast' as never }), (e: unknown) => e instanceof WavefilterError && e.code === 'invalid_option' && /auto, step, block/.test(e.message));
   await m.dispose();
 });
+
+// Every token filter at two budgets on both executors: same tokens, same NFE, same selections and
+// the same kept prompt rows (per layer and KV head) at the end of every block.
+for (const [name, dir, P] of [['bundled LLaDA', BUNDLED, 300], ['tiny Dream', DREAM_TINY, 301]] as const)
+  test(`token filters keep the same rows and give the same tokens on both executors (${name})`, async () => {
+    const m = await loadModel(dir);
+    const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId, 5);
+    let n = 0;
+    for (const filter of ['wavefilter', 'snapkv', 'h2o', 'sparse-dllm', 'streaming', 'random'] as const)
+      for (const budget of [0.1, 0.25])
+        for (const preset of filter === 'wavefilter' ? (['practical', 'faithful'] as const) : [undefined])
+          for (const [cache, promptRefresh] of [['dual', 'first-block'], ['prefix', 'every-block'], ...(filter === 'snapkv' || filter === 'h2o' ? [['dual', 'every-block']] : [])] as ['dual' | 'prefix', 'first-block' | 'every-block'][]) {
+            const o = { genLength: 16, blockLength: 8, steps: 16, cache, filter, budget, promptRefresh, ...(preset ? { wave: { preset } } : {}) };
+            const kept: Record<string, string[]> = { step: [], block: [] };
+            const run = (executor: 'step' | 'block') => m.generate({ inputIds: p }, {
+              ...o, executor, onKept: (e) => kept[executor].push(`${e.block}:${e.tokens.map((t) => t.join(',')).join('|')}`),
+            });
+            const a = await run('step');
+            const b = await run('block');
+            const what = JSON.stringify(o);
+            assert.equal(a.timings.executor, 'step');
+            assert.equal(b.timings.executor, 'block', what);
+            assert.deepEqual(b.outputIds, a.outputIds, what);
+            assert.equal(b.nfe, a.nfe, `nfe ${what}`);
+            assert.equal(b.timings.selections, a.timings.selections, `selections ${what}`);
+            assert.equal(kept.step.length, 2, `a selection in force after each block: ${what}`);
+            assert.deepEqual(kept.block, kept.step, `kept rows ${what}`);
+            assert.equal(b.timings.ortRunsPerBlock, 1, `one run per block: ${what}`);
+            assert.ok(a.timings.ortRunsPerBlock > 1, `the step loop runs forwards and selections: ${what}`);
+            n++;
+          }
+    assert.ok(n >= 30);
+    await m.dispose();
+  });
