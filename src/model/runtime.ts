@@ -81,6 +81,17 @@ export function validateWeights(spec: ModelSpec, store: TensorStore): void {
   }
 }
 
+/** One session.run, timed, with ORT's failure as a `runtime_error` naming `what` ran. */
+export async function timedRun(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, what: string): Promise<{ out: ort.InferenceSession.OnnxValueMapType; ortMs: number }> {
+  const t0 = performance.now();
+  try {
+    const out = await session.run(feeds);
+    return { out, ortMs: performance.now() - t0 };
+  } catch (e) {
+    throw new WavefilterError('runtime_error', `${what} failed: ${(e as Error).message}`);
+  }
+}
+
 /** Session options for a model graph on an execution provider. */
 export function modelSessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
   return {
@@ -141,15 +152,8 @@ export class ModelRuntime {
       feeds[N.pastValue(l)] = new ort.Tensor('float32', req.past?.values[l] ?? EMPTY, [Hkv, tc, D]);
       feeds[N.pastBias(l)] = new ort.Tensor('float32', req.past?.bias[l] ?? EMPTY, [Hkv, tc]);
     }
-    const t0 = performance.now();
-    let out: ort.InferenceSession.OnnxValueMapType;
     this.runCount++;
-    try {
-      out = await this.session.run(feeds);
-    } catch (e) {
-      throw new WavefilterError('runtime_error', `forward failed: ${(e as Error).message}`);
-    }
-    const ortMs = performance.now() - t0;
+    const { out, ortMs } = await timedRun(this.session, feeds, 'forward');
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
     const queries: Float32Array[] = [];

@@ -5,7 +5,7 @@
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
 import type { TensorStore } from '../checkpoint/safetensors.js';
-import { type RuntimeOptions, createModelSession, modelSessionOptions, validateWeights } from '../model/runtime.js';
+import { type RuntimeOptions, createModelSession, modelSessionOptions, timedRun, validateWeights } from '../model/runtime.js';
 import type { ModelSpec } from '../model/spec.js';
 import { BlockNames as N, type ProgramFilter, buildBlockGraph } from './block-graph.js';
 import { CONFIDENCE_KIND, RULE_KIND, RuleNames as R } from './decide-graph.js';
@@ -160,15 +160,8 @@ export class BlockProgram {
         }
       }
     }
-    const t0 = performance.now();
-    let out: ort.InferenceSession.OnnxValueMapType;
     this.runCount++;
-    try {
-      out = await this.session.run(feeds);
-    } catch (e) {
-      throw new WavefilterError('runtime_error', `block program failed: ${(e as Error).message}`);
-    }
-    const ortMs = performance.now() - t0;
+    const { out, ortMs } = await timedRun(this.session, feeds, 'block program');
     const conf = out[N.stepConfidence];
     const kv = req.keepKv
       ? {
