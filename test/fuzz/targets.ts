@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { WavefilterError } from '../../src/errors.js';
+import { SyncWorkerTimeout } from '../../src/checkpoint/sync-worker.js';
 import { readSafetensorsHeader } from '../../src/checkpoint/safetensors.js';
 import { readModelSpec } from '../../src/checkpoint/config.js';
 import { createTextWorker, parseTokenizerFiles } from '../../src/checkpoint/tokenizer.js';
@@ -22,17 +23,25 @@ import type { ModelSpec } from '../../src/model/spec.js';
 
 export const MAX_CASE_MS = 1000;
 
-/** Runs `f`; true when it returned or threw a WavefilterError within MAX_CASE_MS. */
+/**
+ * Runs `f`; true when it returned or threw a WavefilterError within MAX_CASE_MS. A case over the
+ * limit (or a worker call that timed out) runs once more before it counts as a failure: a real
+ * runaway is deterministic and is slow again, while a one-off stall of a loaded CI machine (CI
+ * stop 17 saw a 1 s stall on an empty template that renders in 4 ms) is not.
+ */
 function typed(f: () => unknown): boolean {
-  const t0 = performance.now();
-  try {
-    f();
-  } catch (e) {
-    if (!(e instanceof WavefilterError)) throw e;
+  for (let attempt = 1; ; attempt++) {
+    const t0 = performance.now();
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof SyncWorkerTimeout && attempt === 1) continue;
+      if (!(e instanceof WavefilterError)) throw e;
+    }
+    const ms = performance.now() - t0;
+    if (ms <= MAX_CASE_MS) return true;
+    if (attempt > 1) throw new Error(`case took ${ms.toFixed(0)} ms (twice over ${MAX_CASE_MS} ms)`);
   }
-  const ms = performance.now() - t0;
-  if (ms > MAX_CASE_MS) throw new Error(`case took ${ms.toFixed(0)} ms`);
-  return true;
 }
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'wf-fuzz-'));
