@@ -1,33 +1,23 @@
 /**
- * `npm run bench [engine]`: speed of the cache hosts on a realistic-shape random model, measured
- * side by side in one run. Prints a table with ratios against the no-cache baseline; --json for
- * scripts.
+ * `npm run bench [engine|wavefilter|attention|wf-variants]`: speed benchmarks (the quality
+ * evaluations are `wavefilter eval ...`). Each prints a table with ratios against a baseline
+ * measured in the same run; --json for scripts.
  *
- *   npm run bench -- engine --prompt-lengths 4096 --gen-length 32 --block-length 32 --steps 16
+ *   npm run bench -- engine --prompt-lengths 4096 --executors step,block
+ *   npm run bench -- engine --prompt-lengths 16384 --methods dual --layers 2   # memory at 16K
  */
 import { Command } from 'commander';
 import { loadModel } from '../src/index.js';
 import type { CacheName } from '../src/cache/host.js';
-import { intArg } from '../src/cli/args.js';
-import { DEFAULT_SHAPE, randomCheckpoint } from './random-model.js';
+import { cacheHostNames } from '../src/cache/registry.js';
+import { intArg, listArg, namesArg } from '../src/cli/args.js';
+import { DEFAULT_SHAPE } from './random-model.js';
+import { engineTable, runEngineBench } from './engine.js';
 import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
 import { runWaveVariants } from './wf-variants.js';
 import { defaultModelDir } from '../src/cli/paths.js';
 import type { RulerTaskName } from '../src/bench/ruler/tasks.js';
-
-interface Row {
-  method: string;
-  prompt: number;
-  totalS: number;
-  tokensPerS: number;
-  nfe: number;
-  refreshMs: number | null;
-  cachedStepMs: number | null;
-  cachedStepJsShare: number;
-  jsShare: number;
-  speedup: number;
-}
 
 const program = new Command()
   .name('bench')
@@ -43,8 +33,11 @@ const program = new Command()
   .option('--task <name>', 'wf-variants: RULER task', 'niah_multikey_2')
   .option('--samples <n>', 'wf-variants: prompts', intArg('--samples'), 5)
   .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
+  .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean }) => {
+  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string }) => {
+    const lengths = listArg('--prompt-lengths', { min: 1 }, true)(f.promptLengths);
+    const executors = namesArg('--executors', f.executors, ['step', 'block']) as ('step' | 'block')[];
     if (which === 'wf-variants') {
       const dir = defaultModelDir();
       if (!dir) throw new Error('wf-variants needs the bundled model (models/llada-ruler-12m)');
@@ -66,47 +59,21 @@ const program = new Command()
     }
     if (which === 'wavefilter') {
       const rows = await runWaveBench({
-        promptLengths: f.promptLengths.split(',').map(Number), genLength: f.genLength, blockLength: f.blockLength, steps: f.steps,
-        budget: Number(f.budget), methods: (f.methods ?? Object.keys(WAVE_METHODS).join(',')).split(','), layers: f.layers, threads: f.threads,
+        promptLengths: lengths, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps,
+        budget: Number(f.budget), executors, methods: (f.methods ?? Object.keys(WAVE_METHODS).join(',')).split(','), layers: f.layers, threads: f.threads,
       }, (s) => process.stderr.write(s));
-      if (f.json) process.stdout.write(`${JSON.stringify({ genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, budget: Number(f.budget), rows }, null, 2)}\n`);
+      if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'wavefilter', genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, budget: Number(f.budget), rows }, null, 2)}\n`);
       else console.log(`\n${waveTable(rows)}`);
       return;
     }
     if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine, wavefilter, attention or wf-variants`);
-    f.methods ??= 'none,prefix,dual';
+    const methods = namesArg('--methods', f.methods ?? 'none,prefix,dual', cacheHostNames()) as CacheName[];
     const shape = { ...DEFAULT_SHAPE, layers: f.layers };
-    process.stderr.write(`model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute)\n`);
-    const dir = randomCheckpoint(shape);
-    const model = await loadModel(dir, { threads: f.threads });
-    const rows: Row[] = [];
-    for (const Lp of f.promptLengths.split(',').map(Number)) {
-      const prompt = Array.from({ length: Lp }, (_, i) => (i * 7919 + 13) % (shape.vocab - 2));
-      let base = 0;
-      for (const method of (f.methods as string).split(',') as CacheName[]) {
-        process.stderr.write(`  prompt ${Lp}, ${method}... `);
-        const r = await model.generate({ inputIds: prompt }, { genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, cache: method, allowLongContext: true });
-        const t = r.timings;
-        const tps = (f.genLength * 1000) / t.totalMs;
-        if (method === 'none') base = tps;
-        const row: Row = {
-          method, prompt: Lp, totalS: t.totalMs / 1000, tokensPerS: tps, nfe: r.nfe, refreshMs: t.refreshMsMean, cachedStepMs: t.cachedStepMsMean,
-          cachedStepJsShare: t.cachedSteps && t.cachedStepMsMean && t.cachedStepOrtMsMean !== null ? (t.cachedStepMsMean - t.cachedStepOrtMsMean) / t.cachedStepMsMean : 0, jsShare: t.jsShare,
-          speedup: base ? tps / base : NaN,
-        };
-        rows.push(row);
-        process.stderr.write(`${row.totalS.toFixed(1)} s\n`);
-      }
-    }
-    await model.dispose();
-    if (f.json) {
-      process.stdout.write(`${JSON.stringify({ shape, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, rows }, null, 2)}\n`);
-      return;
-    }
-    console.log(`\n| method | prompt | total s | tokens/s | vs none | nfe | refresh ms | cached step ms | JS share of cached step | JS share overall |`);
-    console.log(`|---|---|---|---|---|---|---|---|---|---|`);
-    for (const r of rows)
-      console.log(`| ${r.method} | ${r.prompt} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${Number.isNaN(r.speedup) ? '-' : `${r.speedup.toFixed(2)}x`} | ${r.nfe} | ${r.refreshMs?.toFixed(0) ?? '-'} | ${r.cachedStepMs?.toFixed(1) ?? '-'} | ${(100 * r.cachedStepJsShare).toFixed(1)}% | ${(100 * r.jsShare).toFixed(1)}% |`);
+    process.stderr.write(`model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute); one process per row\n`);
+    const o = { promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, threads: f.threads };
+    const rows = await runEngineBench(o, (s) => process.stderr.write(s));
+    if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'engine', ...o, rows }, null, 2)}\n`);
+    else console.log(`\n${engineTable(rows)}`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -9,12 +9,13 @@ import { LONE_SURROGATE } from './checkpoint/strict-json.js';
 import { readModelSpec } from './checkpoint/config.js';
 import { TensorStore } from './checkpoint/safetensors.js';
 import { type ChatMessage, type ChatOptions, TextCodec } from './checkpoint/tokenizer.js';
-import { type ExecutionProvider, ModelRuntime, type RuntimeOptions } from './model/runtime.js';
+import { type ExecutionProvider, ModelRuntime, type RuntimeOptions, validateWeights } from './model/runtime.js';
+import { type Lease, SessionCache } from './model/session-cache.js';
 import { BlockProgram } from './program/block-program.js';
 import type { ProgramFilter } from './program/block-graph.js';
 import { blockProgramGap, generateBlocks } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
-import { resolveOptions } from './decode/options.js';
+import { EXECUTORS, type ExecutorChoice, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
@@ -38,6 +39,18 @@ export interface LoadOptions {
    */
   readonly ropeTheta?: number;
   readonly maxLength?: number;
+  /**
+   * ORT sessions over the weights kept alive at once (default 1). Each holds its own copy of the
+   * weights: the block program per filter variant and the step executor's forward are separate
+   * sessions, so switching between them rebuilds one (seconds) unless this allows more.
+   */
+  readonly sessions?: number;
+  /**
+   * The executor generate() uses when its options do not name one (default auto: the block
+   * program where it supports the options), and so the session built at load: the unfiltered block
+   * program, or the step executor's forward for 'step'.
+   */
+  readonly executor?: ExecutorChoice;
 }
 
 /** What to generate from: plain text, chat messages, or raw token ids (no template). */
@@ -68,34 +81,41 @@ export class DiffusionModel {
   readonly dir: string;
   readonly spec: ModelSpec;
   readonly codec: TextCodec | null;
-  readonly runtime: ModelRuntime;
   private readonly filters: FilterFactory;
-  /** Block program sessions by filter variant ('' = unfiltered), built on first use. */
-  private readonly programs = new Map<string, Promise<BlockProgram>>();
+  /** Sessions over the weights: 'forward' (step executor) and 'block:<variant>' programs. */
+  private readonly sessions: SessionCache<ModelRuntime | BlockProgram>;
 
-  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, runtime: ModelRuntime, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions) {
+  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice) {
     this.dir = dir;
     this.spec = spec;
     this.codec = codec;
-    this.runtime = runtime;
     this.filters = new FilterFactory(spec, runtimeOptions.threads);
+    this.sessions = new SessionCache(sessions);
   }
 
   /**
-   * The block program's session for a filter variant (null: unfiltered), built on first use. Each
-   * is one more ORT session over the same weights; a deployment runs one configuration.
+   * The block program's session for a filter variant (null: unfiltered), built on first use and
+   * held until the lease is released.
    */
-  blockProgram(filter: ProgramFilter | null = null): Promise<BlockProgram> {
+  blockProgram(filter: ProgramFilter | null = null): Promise<Lease<BlockProgram>> {
     // the graph depends on the variant and on where and when the selection runs
-    const key = filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : '';
-    let p = this.programs.get(key);
-    if (!p) {
-      p = BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter);
-      // a failed build is not cached: the next call retries
-      p.catch(() => this.programs.delete(key));
-      this.programs.set(key, p);
+    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}`;
+    return this.sessions.acquire(key, () => BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter)) as Promise<Lease<BlockProgram>>;
+  }
+
+  /** Runs `f` with the step executor's forward session (one ORT run per forward), built on first use. */
+  async withRuntime<R>(f: (rt: ModelRuntime) => Promise<R>): Promise<R> {
+    const lease = (await this.sessions.acquire('forward', () => ModelRuntime.create(this.spec, this.store, this.runtimeOptions))) as Lease<ModelRuntime>;
+    try {
+      return await f(lease.value);
+    } finally {
+      lease.release();
     }
-    return p;
+  }
+
+  /** Keys of the live weight sessions, least recently used first. */
+  liveSessions(): string[] {
+    return this.sessions.keys();
   }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
@@ -112,10 +132,21 @@ export class DiffusionModel {
     const codec = TextCodec.load(dir);
     const t1 = performance.now();
     const runtimeOptions: RuntimeOptions = { executionProvider: opts.device ?? 'cpu', dtype: opts.dtype ?? 'fp32', threads: opts.threads };
-    const runtime = await ModelRuntime.create(spec, store, runtimeOptions);
+    validateWeights(spec, store);
+    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto');
+    // the session the default options run (no filter) is built now, so a broken checkpoint or
+    // execution provider fails at load and the first generate is not slower
+    try {
+      if (opts.executor === 'step') await model.withRuntime(async () => {});
+      else (await model.blockProgram(null)).release();
+    } catch (e) {
+      await model.dispose();
+      if (e instanceof WavefilterError) throw e;
+      throw new WavefilterError('runtime_error', `could not create the ONNX Runtime session: ${(e as Error).message}`);
+    }
     opts.onProgress?.({ status: 'session', ms: performance.now() - t1 });
     opts.onProgress?.({ status: 'ready', ms: performance.now() - t0 });
-    return new DiffusionModel(dir, spec, codec, runtime, store, runtimeOptions);
+    return model;
   }
 
   private requireCodec(): TextCodec {
@@ -193,12 +224,12 @@ export class DiffusionModel {
     const cached = (opts.cache ?? 'none') !== 'none';
     const promptRefresh = opts.promptRefresh ?? (filter && !faithful && cached ? 'first-block' : 'every-block');
     const options = { ...opts, promptRefresh };
-    const executor = opts.executor ?? 'auto';
+    const executor = opts.executor ?? this.defaultExecutor;
     let useBlock = executor === 'block';
     if (executor === 'auto') useBlock = blockProgramGap(this.spec, resolveOptions(this.spec, prompt.length, options), hooks, opts.scoring) === null;
     const r = useBlock
       ? await generateBlocks((f) => this.blockProgram(f), this.spec, cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
-      : await generateIds(this.runtime, prompt, options, hooks);
+      : await this.withRuntime((rt) => generateIds(rt, prompt, options, hooks));
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
   }
@@ -212,7 +243,7 @@ export class DiffusionModel {
     if (n > this.spec.maxSequenceLength)
       throw new WavefilterError('prompt_too_long', `${n} input ids exceed the model's context of ${this.spec.maxSequenceLength}`, { tokens: n, limit: this.spec.maxSequenceLength });
     const idx = BigInt64Array.from({ length: n }, (_, i) => BigInt(i));
-    const r = await this.runtime.forward({ inputIds: BigInt64Array.from(inputIds, (x) => BigInt(x)), positions: idx, logitRows: idx, past: null });
+    const r = await this.withRuntime((rt) => rt.forward({ inputIds: BigInt64Array.from(inputIds, (x) => BigInt(x)), positions: idx, logitRows: idx, past: null }));
     const V = this.spec.vocabSize;
     return Array.from({ length: n }, (_, i) => r.logits.slice(i * V, (i + 1) * V));
   }
@@ -220,9 +251,7 @@ export class DiffusionModel {
   async dispose(): Promise<void> {
     this.codec?.dispose();
     await this.filters.dispose();
-    for (const p of this.programs.values()) await (await p.catch(() => null))?.dispose();
-    this.programs.clear();
-    await this.runtime.dispose();
+    await this.sessions.dispose();
   }
 }
 
@@ -299,7 +328,7 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
   }
 }
 
-const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength']);
+const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor']);
 
 function checkLoadOptions(o: unknown): void {
   checkKeys(o, LOAD_KEYS, 'options');
@@ -309,6 +338,10 @@ function checkLoadOptions(o: unknown): void {
   const cores = availableParallelism();
   if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1 && opts.threads <= cores))
     throw new WavefilterError('invalid_option', `threads: expected an integer from 1 to ${cores} (this machine's cores), found ${String(opts.threads)}`, { option: 'threads' });
+  if (opts.executor !== undefined && !(EXECUTORS as readonly unknown[]).includes(opts.executor))
+    throw new WavefilterError('invalid_option', `executor: expected one of ${EXECUTORS.join(', ')}, found ${JSON.stringify(opts.executor)}`, { option: 'executor' });
+  if (opts.sessions !== undefined && !(Number.isSafeInteger(opts.sessions) && opts.sessions >= 1 && opts.sessions <= 64))
+    throw new WavefilterError('invalid_option', `sessions: expected an integer from 1 to 64, found ${String(opts.sessions)}`, { option: 'sessions' });
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new WavefilterError('invalid_option', 'onProgress: expected a function', { option: 'onProgress' });
 }
 

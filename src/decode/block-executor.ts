@@ -26,6 +26,8 @@ import type { GenerateHooks, GenerationResult } from './generate.js';
 import { checkPromptIds, countMasks } from './generate.js';
 import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { dreamTimesteps, lladaTransferSchedule } from './schedule.js';
+import { buildResult } from './result.js';
+import type { Lease } from '../model/session-cache.js';
 
 /** The first option the block program cannot run, as `name (why)`, or null when it can run them all. */
 export function blockProgramGap(spec: ModelSpec, o: ResolvedOptions, hooks: GenerateHooks, scoring: 'auto' | 'js' | undefined): string | null {
@@ -72,7 +74,7 @@ function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, mask
 }
 
 /** The block program session for a filter (null: unfiltered); the engine caches one per variant. */
-export type ProgramSource = (filter: ProgramFilter | null) => Promise<BlockProgram>;
+export type ProgramSource = (filter: ProgramFilter | null) => Promise<Lease<BlockProgram>>;
 
 /** Generates from prompt token ids with one block program run per block. */
 export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, policy: HostPolicy, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
@@ -85,7 +87,15 @@ export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, p
   const variant = fp ? fp.variant(promptIds.length) : null;
   // a budget that keeps every prompt row runs the unfiltered program (the step executor's host keeps the dense cache then)
   const filter: ProgramFilter | null = fp && variant !== null ? { program: fp, variant, windowQueries: hooks.filter?.windowQueries ?? 0 } : null;
-  const program = await programs(filter);
+  const lease = await programs(filter);
+  try {
+    return await runBlocks(lease.value, filter, spec, policy, promptIds, o, hooks);
+  } finally {
+    lease.release();
+  }
+}
+
+async function runBlocks(program: BlockProgram, filter: ProgramFilter | null, spec: ModelSpec, policy: HostPolicy, promptIds: readonly number[], o: ResolvedOptions, hooks: GenerateHooks): Promise<GenerationResult> {
   const Lp = promptIds.length;
   const L = Lp + o.genLength;
   const mask = spec.maskTokenId;
@@ -166,19 +176,8 @@ export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, p
     }
     if (keptNow) hooks.onKept?.({ block: b, tokens: keptNow.tokens });
   }
-  const totalMs = performance.now() - t0;
-  const ortRuns = program.runs - runs0;
-  return {
-    outputIds: Array.from(canvas),
-    promptLength: Lp,
-    nfe,
-    stopReason,
-    options: o,
-    timings: {
-      executor: 'block', totalMs, ortMs, ortRuns, ortRunsPerBlock: blocksRun ? ortRuns / blocksRun : 0, blockMsMean: blocksRun ? totalMs / blocksRun : 0,
-      refreshes, refreshMsMean: null, cachedSteps: nfe - refreshes, cachedStepMsMean: null, cachedStepOrtMsMean: null,
-      tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0, jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs) / totalMs : 0,
-      selections, selectMs: 0, keptPromptRows: lastSelection ? lastSelection.keptPerHead : null,
-    },
-  };
+  return buildResult({
+    executor: 'block', canvas, promptLength: Lp, options: o, stopReason, totalMs: performance.now() - t0, ortMs, ortRuns: program.runs - runs0,
+    blocksRun, nfe, settled, refreshes, perForward: null, selections, selectMs: 0, keptPromptRows: lastSelection ? lastSelection.keptPerHead : null,
+  });
 }

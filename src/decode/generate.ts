@@ -7,6 +7,7 @@ import { WavefilterError } from '../errors.js';
 import { createCacheHost } from '../cache/index.js';
 import type { CacheHost, ForwardPlan, StepContext } from '../cache/host.js';
 import type { ForwardResult, ModelRuntime } from '../model/runtime.js';
+import { buildResult } from './result.js';
 import type { TokenFilter } from '../filter/token-filter.js';
 import type { ModelSpec } from '../model/spec.js';
 import { Rng } from './rng.js';
@@ -124,7 +125,6 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
   let nfe = 0;
   let refreshes = 0;
   let refreshMs = 0;
-  let cached = 0;
   let cachedMs = 0;
   let cachedOrtMs = 0;
   let settled = 0;
@@ -201,7 +201,6 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
         refreshes++;
         refreshMs += ms;
       } else {
-        cached++;
         cachedMs += ms;
         cachedOrtMs += result.ortMs;
       }
@@ -210,22 +209,12 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
     const kept = host.keptTokens?.() ?? null;
     if (kept && stopReason === 'done') hooks.onKept?.({ block: b, tokens: kept });
   }
-  const totalMs = performance.now() - t0;
   const fs = host.filterStats?.() ?? null;
-  const ortRuns = rt.runs - runs0 + (fs?.selectRuns ?? 0);
-  return {
-    outputIds: Array.from(canvas),
-    promptLength: Lp,
-    nfe,
-    stopReason,
-    options: o,
-    timings: {
-      executor: 'step', totalMs, ortMs, ortRuns, ortRunsPerBlock: blocksRun ? ortRuns / blocksRun : 0, blockMsMean: blocksRun ? totalMs / blocksRun : 0, refreshes, refreshMsMean: refreshes ? refreshMs / refreshes : 0, cachedSteps: cached,
-      cachedStepMsMean: cached ? cachedMs / cached : 0, cachedStepOrtMsMean: cached ? cachedOrtMs / cached : 0, tokensPerSecond: totalMs > 0 ? (settled * 1000) / totalMs : 0,
-      jsShare: totalMs > 0 ? Math.max(0, totalMs - ortMs - (fs?.selectMs ?? 0)) / totalMs : 0,
-      selections: fs?.selections ?? 0, selectMs: fs?.selectMs ?? 0, keptPromptRows: fs && fs.selections ? fs.keptPromptRows : null,
-    },
-  };
+  return buildResult({
+    executor: 'step', canvas, promptLength: Lp, options: o, stopReason, totalMs: performance.now() - t0, ortMs, ortRuns: rt.runs - runs0 + (fs?.selectRuns ?? 0),
+    blocksRun, nfe, settled, refreshes, perForward: { refreshMs, cachedMs, cachedOrtMs },
+    selections: fs?.selections ?? 0, selectMs: fs?.selectMs ?? 0, keptPromptRows: fs && fs.selections ? fs.keptPromptRows : null,
+  });
 }
 
 export function countMasks(canvas: Int32Array, lo: number, hi: number, mask: number): number {

@@ -13,7 +13,7 @@ for (const dir of [LLADA_TINY, DREAM_TINY]) {
     const L = 40;
     const ids = Array.from({ length: L }, (_, i) => (i * 37 + 11) % 300);
     const all = BigInt64Array.from({ length: L }, (_, i) => BigInt(i));
-    const full = await m.runtime.forward({ inputIds: BigInt64Array.from(ids, BigInt), positions: all, logitRows: all, past: null });
+    const full = await m.withRuntime((rt) => rt.forward({ inputIds: BigInt64Array.from(ids, BigInt), positions: all, logitRows: all, past: null }));
     const [lo, hi] = [24, 32];
     const Hkv = m.spec.nKvHeads;
     const bias = new Float32Array(Hkv * L);
@@ -21,10 +21,10 @@ for (const dir of [LLADA_TINY, DREAM_TINY]) {
     const layers = m.spec.nLayers;
     const q = BigInt64Array.from({ length: hi - lo }, (_, i) => BigInt(lo + i));
     const rows = BigInt64Array.from({ length: hi - lo }, (_, i) => BigInt(i));
-    const step = await m.runtime.forward({
+    const step = await m.withRuntime((rt) => rt.forward({
       inputIds: BigInt64Array.from(ids.slice(lo, hi), BigInt), positions: q, logitRows: rows,
       past: { keys: full.keys, values: full.values, rows: Array(layers).fill(L), bias: Array(layers).fill(bias) },
-    });
+    }));
     const V = m.spec.vocabSize;
     let max = 0;
     for (let i = 0; i < hi - lo; i++) for (let j = 0; j < V; j++) max = Math.max(max, Math.abs(step.logits[i * V + j] - full.logits[(lo + i) * V + j]));
@@ -69,7 +69,7 @@ test('a filter that keeps every prompt row (in any order) decodes exactly like t
   const m = await loadModel(LLADA_TINY);
   const prompt = Array.from({ length: 120 }, (_, i) => (i * 53 + 7) % 380);
   const opts = { genLength: 16, blockLength: 8, steps: 16, cache: 'dual' as const, promptRefresh: 'first-block' as const };
-  const dense = await generateIds(m.runtime, prompt, opts);
+  const dense = await m.withRuntime((rt) => generateIds(rt, prompt, opts));
   const session = await FilterSession.create(buildIndexGraph(m.spec), m.spec);
   const { nLayers, nKvHeads: Hkv } = m.spec;
   const all: TokenFilter = {
@@ -84,7 +84,7 @@ test('a filter that keeps every prompt row (in any order) decodes exactly like t
     },
     dispose: async () => {},
   };
-  const sparse = await generateIds(m.runtime, prompt, opts, { filter: all });
+  const sparse = await m.withRuntime((rt) => generateIds(rt, prompt, opts, { filter: all }));
   assert.equal(sparse.timings.selections, 2);
   assert.equal(sparse.timings.keptPromptRows, 120);
   assert.deepEqual(sparse.outputIds, dense.outputIds);
