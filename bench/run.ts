@@ -17,7 +17,7 @@ import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
 import { runWaveVariants } from './wf-variants.js';
 import { defaultModelDir } from '../src/cli/paths.js';
-import type { RulerTaskName } from '../src/bench/ruler/tasks.js';
+import type { RulerTaskName } from '../src/eval/ruler/tasks.js';
 
 const program = new Command()
   .name('bench')

@@ -8,10 +8,10 @@
  */
 import type { DiffusionModel } from '../src/engine.js';
 import type { WaveFilterOptions } from '../src/filter/wavefilter.js';
-import { rulerPrompts } from '../src/bench/ruler/run.js';
-import { matchAll, matchPart, postprocess } from '../src/bench/ruler/metrics.js';
-import { findEssayCorpus, loadWordSources } from '../src/bench/ruler/sources.js';
-import { type RulerTaskName, usesEssay } from '../src/bench/ruler/tasks.js';
+import { rulerPrompts } from '../src/eval/ruler/run.js';
+import { matchAll, matchPart, postprocess } from '../src/eval/ruler/metrics.js';
+import { findEssayCorpus, loadWordSources } from '../src/eval/ruler/sources.js';
+import { type RulerTaskName, usesEssay } from '../src/eval/ruler/tasks.js';
 
 /** The variants tried: the practical preset, then one knob changed at a time. */
 export const WAVE_VARIANTS: Readonly<Record<string, WaveFilterOptions>> = {

@@ -12,14 +12,14 @@ import { type ChatMessage, type ChatOptions, TextCodec } from './checkpoint/toke
 import { type ExecutionProvider, ModelRuntime, type RuntimeOptions, validateWeights } from './model/runtime.js';
 import { type Lease, SessionCache } from './model/session-cache.js';
 import { BlockProgram } from './program/block-program.js';
-import type { ProgramFilter } from './program/block-graph.js';
+import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
 import { blockProgramGap, generateBlocks } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
 import { EXECUTORS, type ExecutorChoice, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
-import { FilterFactory, type FilterOptions, WaveFilter } from './filter/index.js';
+import { FilterFactory, type FilterOptions } from './filter/index.js';
 
 export type LoadEvent =
   | { readonly status: 'initiate'; readonly dir: string }
@@ -52,6 +52,13 @@ export interface LoadOptions {
    */
   readonly executor?: ExecutorChoice;
 }
+
+/** What model.stream() yields, in order: steps (and kept rows, text deltas) as they happen, then done. */
+export type GenerationEvent =
+  | { readonly type: 'step'; readonly step: StepEvent }
+  | { readonly type: 'kept'; readonly kept: KeptEvent }
+  | { readonly type: 'text'; readonly delta: string }
+  | { readonly type: 'done'; readonly result: GenerateOutput };
 
 /** What to generate from: plain text, chat messages, or raw token ids (no template). */
 export type PromptInput = string | readonly ChatMessage[] | { readonly inputIds: readonly number[] };
@@ -97,10 +104,10 @@ export class DiffusionModel {
    * The block program's session for a filter variant (null: unfiltered), built on first use and
    * held until the lease is released.
    */
-  blockProgram(filter: ProgramFilter | null = null): Promise<Lease<BlockProgram>> {
+  blockProgram(filter: ProgramFilter | null = null, shape: ProgramShape = {}): Promise<Lease<BlockProgram>> {
     // the graph depends on the variant and on where and when the selection runs
-    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}`;
-    return this.sessions.acquire(key, () => BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter)) as Promise<Lease<BlockProgram>>;
+    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}`;
+    return this.sessions.acquire(key, () => BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter, shape)) as Promise<Lease<BlockProgram>>;
   }
 
   /** Runs `f` with the step executor's forward session (one ORT run per forward), built on first use. */
@@ -199,6 +206,74 @@ export class DiffusionModel {
     return this.codec.decode(end < 0 ? ids : ids.slice(0, end));
   }
 
+  /**
+   * generate() as an async stream of typed events: every forward ('step', with a copy of the
+   * canvas), the kept prompt rows after each filtered block ('kept'), text deltas of the settled
+   * left part ('text'), then one 'done' with the result. Leaving the loop early (break, return,
+   * a throw in the consumer) aborts the generation; errors are thrown from the iteration.
+   */
+  async *stream(input: PromptInput, opts: ModelGenerateOptions = {}): AsyncGenerator<GenerationEvent, void, undefined> {
+    checkGenerateOptions(opts);
+    const ac = new AbortController();
+    const outer = opts.signal;
+    const onAbort = (): void => ac.abort(outer?.reason);
+    if (outer?.aborted) ac.abort(outer.reason);
+    else outer?.addEventListener('abort', onAbort, { once: true });
+    const queue: GenerationEvent[] = [];
+    let wake: (() => void) | null = null;
+    const push = (e: GenerationEvent): void => {
+      queue.push(e);
+      wake?.();
+    };
+    let finished = false;
+    let failure: { error: unknown } | null = null;
+    const run = this.generate(input, {
+      ...opts,
+      signal: ac.signal,
+      onStep: (e) => {
+        opts.onStep?.(e);
+        push({ type: 'step', step: { ...e, canvas: e.canvas.slice() } });
+      },
+      onKept: (e) => {
+        opts.onKept?.(e);
+        push({ type: 'kept', kept: e });
+      },
+      onText: (d) => {
+        opts.onText?.(d);
+        push({ type: 'text', delta: d });
+      },
+    }).then(
+      (result) => push({ type: 'done', result }),
+      (error: unknown) => {
+        failure = { error };
+      },
+    ).finally(() => {
+      finished = true;
+      wake?.();
+    });
+    try {
+      for (;;) {
+        const e = queue.shift();
+        if (e) {
+          yield e;
+          if (e.type === 'done') return;
+          continue;
+        }
+        if (finished) {
+          if (failure) throw (failure as { error: unknown }).error;
+          return;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    } finally {
+      // the consumer left early: stop the generation and wait for it to let go of its session
+      ac.abort();
+      await run;
+      outer?.removeEventListener('abort', onAbort);
+    }
+  }
+
   async generate(input: PromptInput, opts: ModelGenerateOptions = {}): Promise<GenerateOutput> {
     checkGenerateOptions(opts);
     const prompt = this.encode(input, opts.chat, opts.chatOptions);
@@ -217,18 +292,15 @@ export class DiffusionModel {
     };
     const filter = await this.filters.create(opts, opts.seed ?? 0);
     const hooks: GenerateHooks = { signal: opts.signal, onStep, onKept: opts.onKept, filter };
-    // A filter's speed comes from not recomputing the whole prompt at every block: unless told
-    // otherwise, filtered generation refreshes the prompt once (WaveFilter's faithful preset keeps
-    // the host's every-block refresh, as the paper does).
-    const faithful = filter instanceof WaveFilter && filter.options.preset === 'faithful';
-    const cached = (opts.cache ?? 'none') !== 'none';
-    const promptRefresh = opts.promptRefresh ?? (filter && !faithful && cached ? 'first-block' : 'every-block');
+    // unless told otherwise, a filtered cached host refreshes the prompt as the filter prefers
+    const cached = cacheHostPolicy(opts.cache ?? 'none').cached;
+    const promptRefresh = opts.promptRefresh ?? (filter && cached ? filter.preferredRefresh ?? 'first-block' : 'every-block');
     const options = { ...opts, promptRefresh };
     const executor = opts.executor ?? this.defaultExecutor;
     let useBlock = executor === 'block';
     if (executor === 'auto') useBlock = blockProgramGap(this.spec, resolveOptions(this.spec, prompt.length, options), hooks, opts.scoring) === null;
     const r = useBlock
-      ? await generateBlocks((f) => this.blockProgram(f), this.spec, cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
+      ? await generateBlocks((f, shape) => this.blockProgram(f, shape), this.spec, cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
       : await this.withRuntime((rt) => generateIds(rt, prompt, options, hooks));
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };

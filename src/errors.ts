@@ -27,20 +27,53 @@ export type ErrorCode =
   | 'runtime_error'
   | 'aborted';
 
-export type ErrorDetails = Record<string, string | number | boolean | null | undefined | readonly (string | number)[]>;
+type Detail = string | number | boolean | null | undefined | readonly (string | number)[];
+
+/**
+ * The fields each code's details carry: the ones named here are always present (a client can rely
+ * on `details.file` of a file error or `details.option` of an option error); a site may add more.
+ */
+export interface ErrorDetailsByCode {
+  file_not_found: { readonly file: string };
+  not_a_file: { readonly file: string };
+  file_too_large: { readonly file: string; readonly limit: number; readonly size?: number };
+  file_unreadable: { readonly file: string };
+  argument_too_long: { readonly option: string; readonly limit: number };
+  invalid_safetensors: { readonly file: string };
+  invalid_config: { readonly file: string };
+  unsupported_model: { readonly file: string };
+  missing_tensor: { readonly tensor: string };
+  tensor_shape_mismatch: { readonly tensor: string; readonly expected: readonly number[]; readonly found: readonly number[] };
+  unsupported_dtype: { readonly tensor: string; readonly dtype: string };
+  invalid_tokenizer: { readonly file: string };
+  template_error: { readonly file?: string };
+  template_timeout: { readonly limit_ms: number };
+  prompt_too_long: { readonly limit: number; readonly tokens?: number };
+  tokenizer_timeout: { readonly limit_ms: number };
+  results_conflict: { readonly file: string };
+  missing_dependency: { readonly package: string };
+  invalid_option: { readonly option: string; readonly expected?: string; readonly found?: string };
+  invalid_input: { readonly field?: string; readonly file?: string; readonly index?: number };
+  runtime_error: { readonly what?: string };
+  aborted: Record<never, never>;
+}
+
+export type ErrorDetails<C extends ErrorCode = ErrorCode> = ErrorDetailsByCode[C] & { readonly [key: string]: Detail };
+
+type DetailsArg<C extends ErrorCode> = Record<never, never> extends ErrorDetailsByCode[C] ? [details?: ErrorDetails<C>] : [details: ErrorDetails<C>];
 
 /** The one error class the engine throws on purpose. */
-export class WavefilterError extends Error {
-  readonly code: ErrorCode;
-  readonly details: ErrorDetails;
-  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+export class WavefilterError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  readonly details: ErrorDetails<C>;
+  constructor(code: C, message: string, ...details: DetailsArg<C>) {
     super(message);
     this.name = 'WavefilterError';
     this.code = code;
-    this.details = details;
+    this.details = (details[0] ?? {}) as ErrorDetails<C>;
   }
   /** A plain object, safe to JSON.stringify or post to a worker. */
-  toJSON(): { code: ErrorCode; message: string; details: ErrorDetails } {
+  toJSON(): { code: C; message: string; details: ErrorDetails<C> } {
     return { code: this.code, message: this.message, details: this.details };
   }
 }

@@ -1,8 +1,8 @@
 /** wavefilter: diffusion language models on ONNX Runtime, with DLM KV caches. */
 export { loadModel, DiffusionModel } from './engine.js';
-export type { LoadOptions, LoadEvent, PromptInput, ModelGenerateOptions, GenerateOutput } from './engine.js';
+export type { LoadOptions, LoadEvent, PromptInput, ModelGenerateOptions, GenerateOutput, GenerationEvent } from './engine.js';
 export type { GenerateOptions, ResolvedOptions } from './decode/options.js';
-export type { StepEvent, GenerationResult, Timings, GenerateHooks } from './decode/generate.js';
+export type { StepEvent, KeptEvent, GenerationResult, Timings, GenerateHooks } from './decode/generate.js';
 export { generateIds } from './decode/generate.js';
 export { WavefilterError } from './errors.js';
 export type { ErrorCode } from './errors.js';
@@ -23,3 +23,4 @@ export type { WaveletName, ExtensionMode, WavedecOptions, FilterBank } from './f
 export { FilterFactory, FILTER_NAMES, parseBudget, WaveFilter, resolveWaveOptions } from './filter/index.js';
 export type { FilterName, FilterOptions, TokenFilter, Selection, SelectionRequest, Budget, WaveFilterOptions, ResolvedWaveOptions, WavePreset } from './filter/index.js';
 export { literalSelect, pyramidSelect, haarPyramid } from './filter/wavefilter-reference.js';
+export { generationJson } from './json-output.js';

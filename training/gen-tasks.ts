@@ -1,7 +1,7 @@
 /**
  * Training data for the bundled model: RULER-family task samples made by the benchmark's own
- * generator (src/bench/ruler/generate.ts) and turned into token ids by the benchmark's own prompt
- * function (src/bench/ruler/prompt.ts), so training and evaluation see identical formats. Only the
+ * generator (src/eval/ruler/generate.ts) and turned into token ids by the benchmark's own prompt
+ * function (src/eval/ruler/prompt.ts), so training and evaluation see identical formats. Only the
  * seeds differ: training seeds start at 1,000,000 (see seedBase); evaluation uses 42.
  *
  * Two modes (bundled with esbuild and run by training/train.py on the GPU machine, or here with tsx):
@@ -18,12 +18,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Rng } from '../src/decode/rng.js';
+import { Rng } from '../src/rng.js';
 import { TextCodec } from '../src/checkpoint/tokenizer.js';
-import { type RulerEnv, type RulerSample, type WordSources, generateRuler, listQuery } from '../src/bench/ruler/generate.js';
-import { rulerPromptIds } from '../src/bench/ruler/prompt.js';
-import { loadWordSources } from '../src/bench/ruler/sources.js';
-import { RULER_TASKS, type RulerTaskName, TEMPLATES, fill } from '../src/bench/ruler/tasks.js';
+import { type RulerEnv, type RulerSample, type WordSources, generateRuler, listQuery } from '../src/eval/ruler/generate.js';
+import { rulerPromptIds } from '../src/eval/ruler/prompt.js';
+import { loadWordSources } from '../src/eval/ruler/sources.js';
+import { RULER_TASKS, type RulerTaskName, TEMPLATES, fill } from '../src/eval/ruler/tasks.js';
 
 /** Sampling weights of the task families (QA is the training-only synthetic task). */
 export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth'; weight: number }> = [

@@ -150,26 +150,3 @@ function dreamSpec(c: Json, file: string): ModelSpec {
   };
 }
 
-/** Expected shape of every tensor the graph reads, for validation before a session is built. */
-export function expectedShapes(spec: ModelSpec): Map<string, number[]> {
-  const m = new Map<string, number[]>();
-  const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: D, ffnHidden: F, vocabSize: V } = spec;
-  m.set(spec.tensors.embed, [V, d]);
-  m.set(spec.tensors.finalNorm, [d]);
-  m.set(spec.tensors.lmHead, [V, d]);
-  for (const l of spec.tensors.layers) {
-    m.set(l.attnNorm, [d]);
-    m.set(l.q, [H * D, d]);
-    m.set(l.k, [Hkv * D, d]);
-    m.set(l.v, [Hkv * D, d]);
-    if (l.qBias) m.set(l.qBias, [H * D]);
-    if (l.kBias) m.set(l.kBias, [Hkv * D]);
-    if (l.vBias) m.set(l.vBias, [Hkv * D]);
-    m.set(l.o, [d, H * D]);
-    m.set(l.ffnNorm, [d]);
-    m.set(l.gate, [F, d]);
-    m.set(l.up, [F, d]);
-    m.set(l.down, [d, F]);
-  }
-  return m;
-}

@@ -9,7 +9,7 @@ import { type DiffusionModel, loadModel } from '../engine.js';
 import { type CacheName, cacheHostNames } from '../cache/registry.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter.js';
-import { type MethodSpec, methodGrid } from '../bench/methods.js';
+import { type MethodSpec, methodGrid } from '../eval/methods.js';
 import { intArg, namesArg, numArg, parseBudgetArg, threadsArg } from './args.js';
 import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
 

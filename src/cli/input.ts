@@ -21,7 +21,7 @@ export function checkArgv(argv: readonly string[]): void {
   const longest = argv.reduce((a, s) => (s.length > a.length ? s : a), '');
   const flag = argv[argv.indexOf(longest) - 1] ?? '';
   throw new WavefilterError('argument_too_long', `the command line is ${total} bytes (over ${MAX_ARGV_BYTES}); its longest argument${flag.startsWith('--') ? ` (after ${flag})` : ''} is ${Buffer.byteLength(longest)} bytes. Pass long prompts with --prompt-file FILE or on stdin with --prompt - (and long id lists with --input-ids-file FILE)`, {
-    bytes: total, limit: MAX_ARGV_BYTES,
+    option: flag.startsWith('--') ? flag : 'argv', bytes: total, limit: MAX_ARGV_BYTES,
   });
 }
 

@@ -19,7 +19,7 @@
 import { WavefilterError } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { BlockProgram, BlockRule, KeptKv, SelectionOutputs } from '../program/block-program.js';
-import type { ProgramFilter } from '../program/block-graph.js';
+import type { ProgramFilter, ProgramShape } from '../program/block-graph.js';
 import { checkHostOptions } from '../cache/index.js';
 import { type HostPolicy, checkedWindow } from '../cache/registry.js';
 import type { GenerateHooks, GenerationResult } from './generate.js';
@@ -27,6 +27,9 @@ import { checkPromptIds, countMasks } from './generate.js';
 import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { dreamTimesteps, lladaTransferSchedule } from './schedule.js';
 import { buildResult } from './result.js';
+import { Rng } from '../rng.js';
+
+const NO_DRAWS = new Float64Array(0);
 import type { Lease } from '../model/session-cache.js';
 
 /** The first option the block program cannot run, as `name (why)`, or null when it can run them all. */
@@ -36,32 +39,57 @@ export function blockProgramGap(spec: ModelSpec, o: ResolvedOptions, hooks: Gene
   if (f && !f.program) return `filter ${f.name} (it has no block-program form)`;
   if (f?.program?.schedule === 'on-drift') return "the 'on-drift' selection schedule";
   if (scoring === 'js') return "scoring 'js' (the plain JavaScript scoring path is the step executor's)";
-  if (o.temperature !== 0) return 'temperature > 0 (sampling runs on the step executor)';
-  if (o.cfgScale !== 0) return 'cfgScale (classifier-free guidance)';
   if (spec.family === 'llada') {
-    if (o.remasking !== 'low_confidence') return `remasking ${o.remasking}`;
     if (o.logitsEosInf) return 'logitsEosInf';
     if (o.confidenceEosEotInf) return 'confidenceEosEotInf';
   } else {
-    if (o.alg === 'origin') return "alg 'origin' (its transfer is random)";
     if (o.algTemp) return 'algTemp';
-    if (o.topK !== null) return 'topK';
-    if (o.topP !== null && o.topP < 1) return 'topP';
   }
   return null;
 }
 
+/**
+ * The seeded uniform stream of the random rules (LLaDA random remasking, Dream origin), read in the
+ * step executor's order: a block takes what it may need from the front and gives back what it did
+ * not read, so the next block continues where the step executor would.
+ */
+class DrawQueue {
+  private buf: number[] = [];
+  constructor(private readonly rng: Rng) {}
+  take(n: number): Float64Array {
+    while (this.buf.length < n) this.buf.push(this.rng.uniform());
+    return Float64Array.from(this.buf.slice(0, n));
+  }
+  consume(n: number): void {
+    this.buf.splice(0, n);
+  }
+}
+
+/** Whether the rule reads uniform draws (sampling, LLaDA random remasking, Dream origin). */
+function usesDraws(spec: ModelSpec, o: ResolvedOptions): boolean {
+  if (o.temperature > 0) return true;
+  return spec.family === 'llada' ? o.remasking === 'random' : o.alg === 'origin' && o.threshold === null && o.factor === null;
+}
+
+/** Whether tokens come from the sampling variant (temperature, Dream's top-p / top-k) rather than the argmax. */
+function samples(spec: ModelSpec, o: ResolvedOptions): boolean {
+  return o.temperature > 0 || (spec.family === 'dream' && ((o.topP !== null && o.topP < 1) || o.topK !== null));
+}
+
 /** The rule's controls for a block whose first forward sees `masks` masked positions. */
-function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, masks: number, S: number, maxSteps: number): BlockRule {
+function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, masks: number, S: number, maxSteps: number, draws: Float64Array): BlockRule {
   const isDream = spec.family === 'dream';
-  const kind = o.threshold !== null ? 'threshold' : o.factor !== null ? 'factor' : 'quota';
-  const confidence = !isDream ? 'probability' : o.alg === 'topk_margin' ? 'margin' : o.alg === 'entropy' ? 'negEntropy' : 'probability';
+  const origin = isDream && o.alg === 'origin' && o.threshold === null && o.factor === null;
+  const kind = o.threshold !== null ? 'threshold' : o.factor !== null ? 'factor' : origin ? 'transfer' : 'quota';
+  const confidence = !isDream ? (o.remasking === 'random' ? 'random' : 'probability') : o.alg === 'topk_margin' ? 'margin' : o.alg === 'entropy' ? 'negEntropy' : 'probability';
   const quotaRatio = new Float32Array(maxSteps);
+  const pTransfer = new Float64Array(maxSteps).fill(1);
   let quota: number[] = [];
   if (isDream) {
-    // dreamQuota: floor(f32(masks * (1 - t[k+1]/t[k]))), every mask from step S-1 on
+    // dreamQuota: floor(f32(masks * (1 - t[k+1]/t[k]))), every mask from step S-1 on; origin
+    // transfers each candidate with that probability (1 from step S-1 on)
     const t = dreamTimesteps(S, o.eps);
-    for (let k = 0; k < Math.min(S - 1, maxSteps); k++) quotaRatio[k] = Math.fround(1 - Math.fround(t[k + 1] / t[k]));
+    for (let k = 0; k < Math.min(S - 1, maxSteps); k++) quotaRatio[k] = pTransfer[k] = Math.fround(1 - Math.fround(t[k + 1] / t[k]));
   } else {
     // LLaDA's schedule; past it (a step could not commit its quota) one token a step
     const schedule = lladaTransferSchedule(masks, S);
@@ -70,11 +98,12 @@ function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, mask
   return {
     confidence, kind, threshold: o.threshold ?? 0, factor: o.factor ?? 0, quota, quotaRatio,
     quotaFromRatio: isDream, quotaAllFrom: isDream ? S - 1 : maxSteps + 1, firstOnly: isDream && policy.dreamFirstTokenFromRefresh,
+    pTransfer, draws,
   };
 }
 
 /** The block program session for a filter (null: unfiltered); the engine caches one per variant. */
-export type ProgramSource = (filter: ProgramFilter | null) => Promise<Lease<BlockProgram>>;
+export type ProgramSource = (filter: ProgramFilter | null, shape: ProgramShape) => Promise<Lease<BlockProgram>>;
 
 /** Generates from prompt token ids with one block program run per block. */
 export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, policy: HostPolicy, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
@@ -87,7 +116,7 @@ export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, p
   const variant = fp ? fp.variant(promptIds.length) : null;
   // a budget that keeps every prompt row runs the unfiltered program (the step executor's host keeps the dense cache then)
   const filter: ProgramFilter | null = fp && variant !== null ? { program: fp, variant, windowQueries: hooks.filter?.windowQueries ?? 0 } : null;
-  const lease = await programs(filter);
+  const lease = await programs(filter, { cfg: o.cfgScale > 0, sample: samples(spec, o) });
   try {
     return await runBlocks(lease.value, filter, spec, policy, promptIds, o, hooks);
   } finally {
@@ -120,6 +149,7 @@ async function runBlocks(program: BlockProgram, filter: ProgramFilter | null, sp
   let windowQueries: Float32Array[] | null = null;
   let selections = 0;
   const firstBlockOnly = o.promptRefresh === 'first-block' && policy.cached;
+  const draws = usesDraws(spec, o) ? new DrawQueue(new Rng(o.seed)) : null;
 
   outer: for (let b = 0; b < blocks; b++) {
     if (hooks.signal?.aborted) {
@@ -133,11 +163,14 @@ async function runBlocks(program: BlockProgram, filter: ProgramFilter | null, sp
     const past = firstBlockOnly ? kept : null;
     const res = await program.run({
       canvas, lo, hi, window: checkedWindow(policy, lo, hi, L), refreshFrom: past ? Lp : 0, past,
-      cached: policy.cached, keepKv: firstBlockOnly && kept === null, rule: blockRule(spec, o, policy, masks, S, maxSteps),
+      cached: policy.cached, keepKv: firstBlockOnly && kept === null, rule: blockRule(spec, o, policy, masks, S, maxSteps, draws ? draws.take(3 * B * maxSteps) : NO_DRAWS),
       maxSteps, minForwards: policy.minForwardsPerBlock,
+      ...(o.cfgScale > 0 ? { cfg: { scale: o.cfgScale, promptLength: Lp } } : {}),
+      ...(samples(spec, o) ? { sample: { temperature: o.temperature, topP: o.topP ?? 1, topK: o.topK ?? 0 } } : {}),
       ...(filter ? { selection: { promptLength: Lp, controls: filter.program.feeds(Lp), pastTokens: past ? lastSelection?.tokens ?? null : null, windowQueries: past ? windowQueries : null } } : {}),
     });
     blocksRun++;
+    draws?.consume(res.drawsUsed);
     if (res.kv) kept = res.kv;
     if (filter && res.selection) {
       lastSelection = res.selection;

@@ -10,7 +10,7 @@ import type { ForwardResult, ModelRuntime } from '../model/runtime.js';
 import { buildResult } from './result.js';
 import type { TokenFilter } from '../filter/token-filter.js';
 import type { ModelSpec } from '../model/spec.js';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import { dreamQuota, dreamTimesteps, lladaTransferSchedule } from './schedule.js';
 import {
   type Scored, canScoreDreamFromStats, canScoreLladaFromStats, scoreDream, scoreDreamFromStats, scoreLlada, scoreLladaFromStats,

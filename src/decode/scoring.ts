@@ -1,9 +1,9 @@
 /**
  * Per-position scoring: from one row of logits to a predicted token and a confidence, the way
- * LLaDA/Fast-dLLM (`get_transfer_index`) and Dream (`sample_tokens`) do it. Confidences and Gumbel
- * noise are computed in float64 as the reference does.
+ * LLaDA/Fast-dLLM (`get_transfer_index`) and Dream (`sample_tokens`) do it. Confidences and sampling
+ * probabilities are computed in float64 as the reference does.
  */
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import type { RowStats } from '../model/runtime.js';
 
 export interface Scored {
@@ -33,20 +33,49 @@ function logSumExp(row: ArrayLike<number>, skip: ReadonlySet<number>): number {
 
 const NONE = new Set<number>();
 
-/** LLaDA / Fast-dLLM: Gumbel-max sample (argmax at T = 0), confidence = softmax(logits)[token]. */
+/**
+ * Inverse-CDF draw from probabilities p with one uniform u: the first j whose running sum reaches
+ * u times the total (scaling by the total makes a draw land even when the sum rounds below 1). The
+ * block program's sampling (program/sample-graph.ts) is the same computation with CumSum.
+ */
+export function sampleCategorical(p: ArrayLike<number>, u: number): number {
+  let total = 0;
+  for (let j = 0; j < p.length; j++) total += p[j];
+  const t = u * total;
+  let c = 0;
+  for (let j = 0; j < p.length; j++) {
+    c += p[j];
+    if (c >= t) return j;
+  }
+  return p.length - 1;
+}
+
+/**
+ * LLaDA / Fast-dLLM: argmax at T = 0; at T > 0 a sample from softmax(logits / T), which is the
+ * distribution of Fast-dLLM's Gumbel-max (argmax of exp(l) / (-log u)^T), drawn by inverse CDF with
+ * one uniform per position instead of one per vocabulary entry (so the block program can read the
+ * same draw). Confidence = softmax(logits)[token].
+ */
 export function scoreLlada(row: Float32Array, o: LladaScoring, rng: Rng): Scored {
   const banned = new Set([o.maskId]);
   if (o.logitsEosInf && o.eosId !== null) banned.add(o.eosId);
   let best = -1;
   let bestV = -Infinity;
   const T = o.temperature;
-  for (let j = 0; j < row.length; j++) {
-    if (banned.has(j)) continue;
-    // exp(l) / (-log u)^T has the argmax of l - T log(-log u): no overflow, same sample.
-    const v = T > 0 ? row[j] - T * Math.log(-Math.log(rng.uniform())) : row[j];
-    if (v > bestV) {
-      bestV = v;
-      best = j;
+  if (T > 0) {
+    const l = new Float64Array(row.length);
+    for (let j = 0; j < row.length; j++) l[j] = banned.has(j) ? -Infinity : row[j] / T;
+    const lse = logSumExp(l, NONE);
+    const p = new Float64Array(row.length);
+    for (let j = 0; j < row.length; j++) p[j] = Math.exp(l[j] - lse);
+    best = sampleCategorical(p, rng.uniform());
+  } else {
+    for (let j = 0; j < row.length; j++) {
+      if (banned.has(j)) continue;
+      if (row[j] > bestV) {
+        bestV = row[j];
+        best = j;
+      }
     }
   }
   if (best < 0) best = 0;
@@ -111,15 +140,7 @@ export function scoreDream(row: Float32Array, o: DreamScoring, rng: Rng): Scored
   let token = top1;
   let confidence = p[top1];
   if (o.temperature > 0) {
-    let u = rng.uniform();
-    token = V - 1;
-    for (let j = 0; j < V; j++) {
-      u -= p[j];
-      if (u <= 0) {
-        token = j;
-        break;
-      }
-    }
+    token = sampleCategorical(p, rng.uniform());
     confidence = p[token];
   }
   if (o.alg === 'topk_margin') {

@@ -2,7 +2,7 @@
  * Which scored candidates a step commits: a fixed quota (LLaDA's schedule, Dream's 1 - s/t),
  * Fast-dLLM's confidence threshold, or Fast-dLLM's factor rule.
  */
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 
 export type TransferRule =
   | { readonly kind: 'quota'; readonly count: number }

@@ -13,7 +13,7 @@
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
-import { Rng } from '../decode/rng.js';
+import { Rng } from '../rng.js';
 import { FilterSession, i64 } from './filter-session.js';
 import { FilterNames as F, type ScoreGraphOptions, type ScoreKind, buildScoreGraph, emitIndexSelection, emitScoreSelection } from './graphs.js';
 import { type Budget, type FilterProgram, type Selection, type SelectionRequest, type TokenFilter, budgetTokens } from './token-filter.js';

@@ -76,6 +76,11 @@ export interface TokenFilter {
   select(req: SelectionRequest): Promise<Selection | null>;
   /** The same policy for the block program; absent: the filter runs on the step executor only. */
   readonly program?: FilterProgram;
+  /**
+   * When the host should recompute the prompt's K/V if the user does not say (default
+   * 'first-block': a filter's speed comes from not recomputing the whole prompt at every block).
+   */
+  readonly preferredRefresh?: 'every-block' | 'first-block';
   dispose(): Promise<void>;
 }
 

@@ -110,6 +110,10 @@ export class WaveFilter implements TokenFilter {
   readonly name = 'wavefilter';
   readonly needsBlockQueries = true;
   readonly windowQueries = 0;
+  /** the faithful preset keeps the host's every-block refresh, as the paper does */
+  get preferredRefresh(): 'every-block' | 'first-block' {
+    return this.options.preset === 'faithful' ? 'every-block' : 'first-block';
+  }
   readonly schedule: SelectionSchedule;
   readonly driftThreshold: number;
   readonly options: ResolvedWaveOptions;

@@ -28,8 +28,7 @@
  * concatenates (copies) the cache.
  */
 import { DT, GraphBuilder, encodeModel } from './onnx-builder.js';
-import type { ModelSpec } from './spec.js';
-import type { TensorInfo } from '../checkpoint/safetensors.js';
+import type { ModelSpec, WeightInfo } from './spec.js';
 import { WavefilterError } from '../errors.js';
 
 /** Every graph input and output name, from one place. */
@@ -54,7 +53,7 @@ export const GraphNames = {
 
 /** Where each weight's bytes are: the safetensors file name (as linked beside the graph) and offsets. */
 export interface WeightSource {
-  info(name: string): TensorInfo;
+  info(name: string): WeightInfo;
   /** The file name the graph should reference for `file` (a link in the graph's folder). */
   location(file: string): string;
 }

@@ -8,10 +8,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
-import type { TensorStore } from '../checkpoint/safetensors.js';
-import { expectedShapes } from '../checkpoint/config.js';
 import { GraphNames, type WeightSource, buildForwardGraph } from './graph.js';
-import type { ModelSpec } from './spec.js';
+import { type ModelSpec, type WeightStore, expectedShapes } from './spec.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 
@@ -69,7 +67,7 @@ export interface ForwardResult {
 }
 
 /** Validates every weight's presence, dtype and shape before any session is built. */
-export function validateWeights(spec: ModelSpec, store: TensorStore): void {
+export function validateWeights(spec: ModelSpec, store: WeightStore): void {
   for (const [name, shape] of expectedShapes(spec)) {
     const t = store.info(name);
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16')
@@ -118,7 +116,7 @@ export class ModelRuntime {
     this.session = session;
   }
 
-  static async create(spec: ModelSpec, store: TensorStore, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
+  static async create(spec: ModelSpec, store: WeightStore, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
     validateWeights(spec, store);
     const sessionOptions = modelSessionOptions(opts);
     try {
@@ -255,7 +253,7 @@ function stageWeights(base: string, files: readonly string[], copy: boolean): { 
 }
 
 /** An ORT session over a graph whose weights are the checkpoint's tensors (see the comment above on where the graph goes). */
-export async function createModelSession(store: TensorStore, options: ort.InferenceSession.SessionOptions, build: (weights: WeightSource) => Uint8Array): Promise<ort.InferenceSession> {
+export async function createModelSession(store: WeightStore, options: ort.InferenceSession.SessionOptions, build: (weights: WeightSource) => Uint8Array): Promise<ort.InferenceSession> {
   const bases = sessionBases();
   let stage: ReturnType<typeof stageWeights> = null;
   for (const copy of [false, true]) for (const base of bases) stage ??= stageWeights(base, store.files, copy);

@@ -40,8 +40,10 @@
  *   kv_out_rows     int64 []   0 or L
  *   past_key.{l}    f32 [Hkv, Tc, D]  Tc = 0 or L
  *   past_value.{l}  f32 [Hkv, Tc, D]
- *   max_steps, min_forwards  int64 []
+ *   max_steps, min_forwards  int64 []               draws_used        int64 []    uniform draws the random rules read
  *   + the rule's controls (decide-graph.ts)
+ *   cfg_scale f64 [], cfg_prompt_len int64 []  (the guidance variant, ProgramShape.cfg)
+ *   temperature f64 [], top_p f64 [], top_k int64 []  (the sampling variant, ProgramShape.sample)
  * and with a filter:
  *   prompt_len          int64 [1]                    kept_tokens.{l}         int64 [Hkv, T]  the last selection (-1 = padding)
  *   past_tokens.{l}     int64 [Hkv, T'] previous     window_queries_out.{l}  f32 [W', H, D]  prompt-window queries this refresh computed
@@ -49,11 +51,12 @@
  *   + the filter's controls (filter/graphs.ts)
  */
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
-import { type ForwardInputs, type WeightSource, emitForward, weightRefs } from '../model/graph.js';
+import { type ForwardInputs, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRowStats, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
 import { FilterNames, type SelectionIO, gatherCompact } from '../filter/graphs.js';
 import type { FilterProgram } from '../filter/token-filter.js';
-import { type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
+import { type DecideState, type Decided, type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
+import { declareSampleInputs } from './sample-graph.js';
 
 export const BlockNames = {
   canvas: 'canvas',
@@ -68,6 +71,9 @@ export const BlockNames = {
   minForwards: 'min_forwards',
   canvasOut: 'canvas_out',
   commitStep: 'commit_step',
+  drawsUsed: 'draws_used',
+  cfgScale: 'cfg_scale',
+  cfgPromptLen: 'cfg_prompt_len',
   stepConfidence: 'step_confidence',
   presentKey: (l: number) => `present_key.${l}`,
   presentValue: (l: number) => `present_value.${l}`,
@@ -86,8 +92,24 @@ export interface ProgramFilter {
   readonly windowQueries: number;
 }
 
+/** Graph variants beyond the filter. */
+export interface ProgramShape {
+  /**
+   * LLaDA's classifier-free guidance: every forward runs twice, on the canvas and on the canvas
+   * with the prompt masked, and the rule reads un + (cfg_scale + 1)(cond - un), computed in float64
+   * and rounded to float32 as the step executor does. Only without a cache (Fast-dLLM's caches do
+   * not keep the unconditional canvas), so never with a filter.
+   */
+  readonly cfg?: boolean;
+  /**
+   * Sampling (temperature > 0, Dream's top-p / top-k): the rule draws each token from the block
+   * rows' logits with a fed uniform (sample-graph.ts) instead of reading the argmax summaries.
+   */
+  readonly sample?: boolean;
+}
+
 /** Builds the serialized block program of a model, with a token filter or without. */
-export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: ProgramFilter | null = null): Uint8Array {
+export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: ProgramFilter | null = null, shape: ProgramShape = {}): Uint8Array {
   const g = new GraphBuilder();
   const N = BlockNames;
   const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
@@ -104,6 +126,25 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const maxSteps = g.input(N.maxSteps, I64, []);
   const minForwards = g.input(N.minForwards, I64, []);
   const rule: RuleInputs = declareRuleInputs(g);
+  const cfgScale = shape.cfg ? g.input(N.cfgScale, DT.DOUBLE, []) : null;
+  const cfgPromptLen = shape.cfg ? g.input(N.cfgPromptLen, I64, []) : null;
+  const sampleIn = shape.sample ? declareSampleInputs(g) : null;
+  /** What the rule reads: the forward's summaries and logits, or with guidance the guided ones. */
+  const guided = (gb: GraphBuilder, io: ForwardInputs, cond: ForwardValues): { stats: RowStatValues; logits: string } => {
+    if (!cfgScale || !cfgPromptLen) return { stats: cond.stats, logits: cond.logits };
+    const maskedIds = gb.op('Where', [gb.op('Less', [io.positions, cfgPromptLen]), gb.constI64([spec.maskTokenId], []), io.ids]);
+    const { queryRows: _q, ...rest } = io;
+    const un = emitForward(gb, w, spec, { ...rest, ids: maskedIds });
+    const u64 = gb.op('Cast', [un.logits], { to: DT.DOUBLE });
+    const c64 = gb.op('Cast', [cond.logits], { to: DT.DOUBLE });
+    const guided = gb.op('Add', [u64, gb.op('Mul', [gb.op('Add', [cfgScale, gb.scalarF64(1)]), gb.op('Sub', [c64, u64])])]);
+    const logits = gb.op('Cast', [guided], { to: DT.FLOAT });
+    return { stats: emitRowStats(gb, spec, logits), logits };
+  };
+  const decide = (gb: GraphBuilder, io: ForwardInputs, fwd: ForwardValues, state: DecideState): Decided => {
+    const x = guided(gb, io, fwd);
+    return emitDecide(gb, spec, rule, x.stats, state, sampleIn ? { inputs: sampleIn, logits: x.logits } : undefined);
+  };
   const pastK = layers.map((l) => g.input(N.pastKey(l), DT.FLOAT, [Hkv, 'Tc', D]));
   const pastV = layers.map((l) => g.input(N.pastValue(l), DT.FLOAT, [Hkv, 'Tc', D]));
 
@@ -193,7 +234,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     g.output(N.presentValue(l), DT.FLOAT, [Hkv, 'kv_out_rows', D]);
   }
   const noCommit = g.op('Expand', [g.constI64([-1], []), vec(B)]);
-  const d0 = emitDecide(g, spec, rule, refresh.stats, { canvas, lo, hi, step: zero, commitStep: noCommit, refresh: true });
+  const d0 = decide(g, refreshIo, refresh, { canvas, lo, hi, step: zero, commitStep: noCommit, drawOffset: zero, refresh: true });
   const cond0 = g.op('Or', [g.op('Greater', [d0.masksLeft, zero]), g.op('Less', [one, minForwards])]);
 
   // 2. the steps attend to the refreshed K/V with the window's rows masked; the no-cache host
@@ -248,6 +289,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const canvasIn = b.input('S_canvas', I64, ['L']);
   const commitIn = b.input('S_commit', I64, ['B']);
   const confIn = b.input('S_conf', DT.DOUBLE, ['N', 'B']);
+  const drawIn = b.input('S_draw', I64, []);
   const carriedQ = everyStep ? layers.map((l) => b.input(`S_q.${l}`, DT.FLOAT, ['B', H, D])) : [];
   // the last selection's rows, carried so the run can return them (the body re-selects, so it does not read them)
   if (everyStep) layers.forEach((l) => b.input(`S_tok.${l}`, I64, [Hkv, 'T']));
@@ -259,35 +301,39 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     stepTokens = f.program.emit(b, spec, selectionIO(carriedQ), f.variant).tokens;
     stepPast = compactPast(b, stepTokens);
   }
-  const step = emitForward(b, w, spec, {
+  const stepIo: ForwardInputs = {
     ids: b.op('Slice', [canvasIn, b.op('Unsqueeze', [qlo, b.constI64([0])]), b.op('Unsqueeze', [qhi, b.constI64([0])])]),
     positions: stepPositions,
     logitRows: stepRows,
     fused: stepFused,
     past: stepPast,
     ...(everyStep ? { queryRows: b.op('Sub', [blockPos, qlo]) } : {}),
-  });
-  const d = emitDecide(b, spec, rule, step.stats, { canvas: canvasIn, lo, hi, step: k, commitStep: commitIn, refresh: false });
+  };
+  const step = emitForward(b, w, spec, stepIo);
+  const d = decide(b, stepIo, step, { canvas: canvasIn, lo, hi, step: k, commitStep: commitIn, drawOffset: drawIn, refresh: false });
   const condOut = b.op('Or', [b.op('Greater', [d.masksLeft, b.constI64([0], [])]), b.op('Less', [b.op('Add', [k, b.constI64([1], [])]), minForwards])]);
   const confOut = b.op('Concat', [confIn, b.op('Unsqueeze', [d.confidence, b.constI64([0])])], { axis: 0 });
   b.output(b.identity(condOut, 'S_cond_out'), DT.BOOL, []);
   b.output(b.identity(d.canvas, 'S_canvas_out'), I64, ['L']);
   b.output(b.identity(d.commitStep, 'S_commit_out'), I64, ['B']);
   b.output(b.identity(confOut, 'S_conf_out'), DT.DOUBLE, ['N2', 'B']);
+  b.output(b.identity(d.drawOffset, 'S_draw_out'), I64, []);
   step.queries.forEach((q, l) => b.output(b.identity(q, `S_q_out.${l}`), DT.FLOAT, ['B', H, D]));
   stepTokens.forEach((t, l) => b.output(b.identity(t, `S_tok_out.${l}`), I64, [Hkv, 'T']));
 
-  const loopInit = [g.op('Sub', [maxSteps, one]), cond0, d0.canvas, d0.commitStep, g.op('Unsqueeze', [d0.confidence, g.constI64([0])]), ...(everyStep ? [...refreshBlockQ, ...tokens0] : [])];
-  const loopOut = g.opN('Loop', loopInit, 3 + (everyStep ? 2 * nLayers : 0), { body: { graph: b.graph('S_step') } });
-  const [canvasOut, commitOut, confs] = loopOut;
+  const loopInit = [g.op('Sub', [maxSteps, one]), cond0, d0.canvas, d0.commitStep, g.op('Unsqueeze', [d0.confidence, g.constI64([0])]), d0.drawOffset, ...(everyStep ? [...refreshBlockQ, ...tokens0] : [])];
+  const loopOut = g.opN('Loop', loopInit, 4 + (everyStep ? 2 * nLayers : 0), { body: { graph: b.graph('S_step') } });
+  const [canvasOut, commitOut, confs, drawsUsed] = loopOut;
   g.identity(canvasOut, N.canvasOut);
   g.identity(commitOut, N.commitStep);
   g.identity(confs, N.stepConfidence);
+  g.identity(drawsUsed, N.drawsUsed);
+  g.output(N.drawsUsed, I64, []);
   g.output(N.canvasOut, I64, ['L']);
   g.output(N.commitStep, I64, ['B']);
   g.output(N.stepConfidence, DT.DOUBLE, ['N', 'B']);
   if (f) {
-    const kept = everyStep ? loopOut.slice(3 + nLayers) : tokens0;
+    const kept = everyStep ? loopOut.slice(4 + nLayers) : tokens0;
     kept.forEach((t, l) => {
       g.identity(t, N.keptTokens(l));
       g.output(N.keptTokens(l), I64, [Hkv, 'T']);

@@ -4,11 +4,11 @@
  */
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
-import type { TensorStore } from '../checkpoint/safetensors.js';
 import { type RuntimeOptions, createModelSession, modelSessionOptions, timedRun, validateWeights } from '../model/runtime.js';
-import type { ModelSpec } from '../model/spec.js';
-import { BlockNames as N, type ProgramFilter, buildBlockGraph } from './block-graph.js';
+import type { ModelSpec, WeightStore } from '../model/spec.js';
+import { BlockNames as N, type ProgramFilter, type ProgramShape, buildBlockGraph } from './block-graph.js';
 import { CONFIDENCE_KIND, RULE_KIND, RuleNames as R } from './decide-graph.js';
+import { SampleNames as S } from './sample-graph.js';
 
 /** The decoding rule's controls (decide-graph.ts). */
 export interface BlockRule {
@@ -25,6 +25,10 @@ export interface BlockRule {
   readonly quotaAllFrom: number;
   /** The block's first forward commits position lo alone (Dream with a cache). */
   readonly firstOnly: boolean;
+  /** Per forward index k: Dream origin's transfer probability (rule 'transfer'). */
+  readonly pTransfer: Float64Array;
+  /** Uniform draws for the random rules, read in order (empty for the deterministic ones). */
+  readonly draws: Float64Array;
 }
 
 /** K/V kept from an earlier block's refresh, [Hkv, L, D] per layer. */
@@ -52,6 +56,10 @@ export interface BlockRequest {
   readonly minForwards: number;
   /** With a filter program: its inputs for this run. */
   readonly selection?: SelectionFeeds;
+  /** The guidance variant's inputs. */
+  readonly cfg?: { readonly scale: number; readonly promptLength: number };
+  /** The sampling variant's inputs (top_p 1 and top_k 0 are off). */
+  readonly sample?: { readonly temperature: number; readonly topP: number; readonly topK: number };
 }
 
 /** A filtered run's inputs: the prompt length, the filter's controls, and what earlier runs kept. */
@@ -82,6 +90,8 @@ export interface BlockResult {
   /** [forwards, B] confidences per forward, -inf for non-candidates. */
   readonly stepConfidence: Float64Array;
   readonly forwards: number;
+  /** How many of the rule's draws the block read. */
+  readonly drawsUsed: number;
   readonly kv: KeptKv | null;
   readonly selection: SelectionOutputs | null;
   readonly ortMs: number;
@@ -93,7 +103,7 @@ const NO_IDS = new BigInt64Array(0);
 
 export class BlockProgram {
   private runCount = 0;
-  private constructor(readonly spec: ModelSpec, private readonly session: ort.InferenceSession, readonly filter: ProgramFilter | null) {}
+  private constructor(readonly spec: ModelSpec, private readonly session: ort.InferenceSession, readonly filter: ProgramFilter | null, readonly shape: ProgramShape) {}
 
   /** session.run calls so far. */
   get runs(): number {
@@ -101,10 +111,10 @@ export class BlockProgram {
   }
 
   /** A session over the block program of `spec`, with `filter`'s selection inside (null: unfiltered). */
-  static async create(spec: ModelSpec, store: TensorStore, opts: RuntimeOptions = {}, filter: ProgramFilter | null = null): Promise<BlockProgram> {
+  static async create(spec: ModelSpec, store: WeightStore, opts: RuntimeOptions = {}, filter: ProgramFilter | null = null, shape: ProgramShape = {}): Promise<BlockProgram> {
     validateWeights(spec, store);
     try {
-      return new BlockProgram(spec, await createModelSession(store, modelSessionOptions(opts), (w) => buildBlockGraph(spec, w, filter)), filter);
+      return new BlockProgram(spec, await createModelSession(store, modelSessionOptions(opts), (w) => buildBlockGraph(spec, w, filter, shape)), filter, shape);
     } catch (e) {
       if (e instanceof WavefilterError) throw e;
       throw new WavefilterError('runtime_error', `could not create the block program's ONNX Runtime session: ${(e as Error).message}`);
@@ -120,6 +130,8 @@ export class BlockProgram {
     for (let k = 0; k < K; k++) quota[k] = BigInt(r.quota[k] ?? 1);
     const ratio = new Float32Array(K);
     ratio.set(r.quotaRatio.subarray(0, K));
+    const pTransfer = new Float64Array(K).fill(1);
+    pTransfer.set(r.pTransfer.subarray(0, K));
     const feeds: Record<string, ort.Tensor> = {
       [N.canvas]: new ort.Tensor('int64', BigInt64Array.from(req.canvas, (x) => BigInt(x)), [L]),
       [N.block]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.lo), BigInt(req.hi)), [2]),
@@ -138,7 +150,20 @@ export class BlockProgram {
       [R.quotaFromRatio]: new ort.Tensor('bool', Uint8Array.of(r.quotaFromRatio ? 1 : 0), []),
       [R.quotaAllFrom]: i64(r.quotaAllFrom),
       [R.firstOnly]: new ort.Tensor('bool', Uint8Array.of(r.firstOnly ? 1 : 0), []),
+      [R.draws]: new ort.Tensor('float64', r.draws, [r.draws.length]),
+      [R.pTransfer]: new ort.Tensor('float64', pTransfer, [K]),
     };
+    if (this.shape.cfg) {
+      if (!req.cfg) throw new WavefilterError('runtime_error', 'the guidance block program needs its scale and prompt length');
+      feeds[N.cfgScale] = new ort.Tensor('float64', Float64Array.of(req.cfg.scale), []);
+      feeds[N.cfgPromptLen] = i64(req.cfg.promptLength);
+    }
+    if (this.shape.sample) {
+      if (!req.sample) throw new WavefilterError('runtime_error', 'the sampling block program needs its temperature');
+      feeds[S.temperature] = new ort.Tensor('float64', Float64Array.of(req.sample.temperature), []);
+      feeds[S.topP] = new ort.Tensor('float64', Float64Array.of(req.sample.topP), []);
+      feeds[S.topK] = i64(req.sample.topK);
+    }
     const tc = req.past?.rows ?? 0;
     for (let l = 0; l < nLayers; l++) {
       feeds[N.pastKey(l)] = new ort.Tensor('float32', req.past?.keys[l] ?? EMPTY, [Hkv, tc, D]);
@@ -181,7 +206,7 @@ export class BlockProgram {
     }
     return {
       canvas: out[N.canvasOut].data as BigInt64Array, commitStep: out[N.commitStep].data as BigInt64Array,
-      stepConfidence: conf.data as Float64Array, forwards: Number(conf.dims[0]), kv, selection, ortMs,
+      stepConfidence: conf.data as Float64Array, forwards: Number(conf.dims[0]), drawsUsed: Number((out[N.drawsUsed].data as BigInt64Array)[0]), kv, selection, ortMs,
     };
   }
 

@@ -7,12 +7,22 @@
  *   confidence  0: p(top1) = exp(v1 - lse)      (LLaDA low_confidence; Dream maskgit_plus)
  *               1: p(top1) - p(top2)            (Dream topk_margin)
  *               2: sum p log(p + 1e-10)         (Dream entropy)
+ *               3: a uniform draw                (LLaDA random remasking)
  *   rule        0: quota   the `count` most confident candidates; count = quota[k] (LLaDA's
  *                          schedule), or floor(f32(masks) * quota_ratio[k]) (Dream's 1 - s/t)
  *                          when quota_from_ratio, and every mask from step quota_all_from on
  *               1: threshold  the most confident, and every candidate at or above `threshold`
  *               2: factor     Fast-dLLM's get_transfer_index_dynamic (with its quirk: a first
  *                             failure at the last candidate accepts all)
+ *               3: transfer   each candidate with a uniform draw below p_transfer[k] (Dream's
+ *                             origin: 1 - t[k+1]/t[k], 1 from step S-1 on)
+ *   sampling    (the sampling variant) the token is drawn from the rows' logits with temperature,
+ *               and Dream's top-p / top-k, instead of taken from the summaries' argmax.
+ *   draws       The random rules read uniform draws fed by the caller (`draws`, f64), one per
+ *               candidate (masked position, in position order) per step, from `draw_offset` on;
+ *               the step executor draws the same numbers from the same seeded stream in the same
+ *               order, so both executors commit the same tokens. A step that commits by first_only
+ *               reads no transfer draws (its scoring draws it does), as in the step executor's Dream loop.
  *   first_only  Dream with a cache: the block's first forward commits position lo alone (Fast-dLLM's
  *               Dream loop), when it is masked.
  * Ranking ties go to the earlier position (ONNX TopK orders equal values by index).
@@ -20,6 +30,7 @@
 import { DT, type GraphBuilder } from '../model/onnx-builder.js';
 import type { RowStatValues } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
+import { type SampleInputs, emitSample } from './sample-graph.js';
 
 export const RuleNames = {
   confidence: 'confidence_kind',
@@ -31,10 +42,12 @@ export const RuleNames = {
   quotaFromRatio: 'quota_from_ratio',
   quotaAllFrom: 'quota_all_from',
   firstOnly: 'first_only',
+  draws: 'draws',
+  pTransfer: 'p_transfer',
 } as const;
 
-export const CONFIDENCE_KIND = { probability: 0, margin: 1, negEntropy: 2 } as const;
-export const RULE_KIND = { quota: 0, threshold: 1, factor: 2 } as const;
+export const CONFIDENCE_KIND = { probability: 0, margin: 1, negEntropy: 2, random: 3 } as const;
+export const RULE_KIND = { quota: 0, threshold: 1, factor: 2, transfer: 3 } as const;
 
 export interface RuleInputs {
   readonly confidence: string;
@@ -46,6 +59,8 @@ export interface RuleInputs {
   readonly quotaFromRatio: string;
   readonly quotaAllFrom: string;
   readonly firstOnly: string;
+  readonly draws: string;
+  readonly pTransfer: string;
 }
 
 export function declareRuleInputs(g: GraphBuilder): RuleInputs {
@@ -60,6 +75,8 @@ export function declareRuleInputs(g: GraphBuilder): RuleInputs {
     quotaFromRatio: g.input(R.quotaFromRatio, DT.BOOL, []),
     quotaAllFrom: g.input(R.quotaAllFrom, DT.INT64, []),
     firstOnly: g.input(R.firstOnly, DT.BOOL, []),
+    draws: g.input(R.draws, DT.DOUBLE, ['Nd']),
+    pTransfer: g.input(R.pTransfer, DT.DOUBLE, ['K']),
   };
 }
 
@@ -69,8 +86,16 @@ export interface DecideState {
   readonly hi: string;
   readonly step: string; // int64 [] forward index in the block
   readonly commitStep: string; // int64 [B]
+  /** int64 []: the first unread draw */
+  readonly drawOffset: string;
   /** The block's first forward (where first_only applies). */
   readonly refresh: boolean;
+}
+
+/** The sampling variant: tokens drawn from the block rows' logits (sample-graph.ts). */
+export interface DecideSampling {
+  readonly inputs: SampleInputs;
+  readonly logits: string; // f32 [B, V], the rows of positions lo..hi-1
 }
 
 export interface Decided {
@@ -78,10 +103,11 @@ export interface Decided {
   readonly commitStep: string;
   readonly masksLeft: string; // int64 []
   readonly confidence: string; // f64 [B], -inf for non-candidates
+  readonly drawOffset: string; // int64 []
 }
 
 /** Emits one step's decision into `g`; `stats` are the summaries of rows for block positions lo..hi-1. */
-export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stats: RowStatValues, s: DecideState): Decided {
+export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stats: RowStatValues, s: DecideState, sampling?: DecideSampling): Decided {
   const i64 = (v: number): string => g.constI64([v], []);
   const f64 = (v: number): string => g.scalarF64(v);
   const col = (x: string, c: number): string => g.op('Squeeze', [g.op('Slice', [x, g.constI64([c]), g.constI64([c + 1]), g.constI64([1])]), g.constI64([1])]);
@@ -90,12 +116,46 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   const blockIds = g.op('Slice', [s.canvas, vec(s.lo), vec(s.hi)]); // [B]
   const isMask = g.op('Equal', [blockIds, i64(spec.maskTokenId)]);
   const masks = g.op('ReduceSum', [g.op('Cast', [isMask], { to: DT.INT64 })], { keepdims: 0 });
-  const token = col(stats.topIds, 0);
+  // The draws of one step, in the step executor's order: per candidate c (position order) its
+  // scoring draws (the token's when sampling, then LLaDA random remasking's confidence), then
+  // Dream origin's transfer draw per candidate.
+  const candIndex = g.op('Sub', [g.op('CumSum', [g.op('Cast', [isMask], { to: DT.INT64 }), i64(0)]), i64(1)]);
+  const nDraws = g.op('Squeeze', [g.op('Shape', [r.draws]), g.constI64([0])]);
+  // (an empty `draws` reads one placeholder: the deterministic rules never use it)
+  const padded = g.op('Concat', [r.draws, g.constF64([0.5], [1])], { axis: 0 });
+  const drawAt = (idx: string): string => g.op('Gather', [padded, g.op('Min', [g.op('Max', [idx, i64(0)]), g.op('Max', [g.op('Sub', [nDraws, i64(1)]), i64(0)])])], { axis: 0 });
+  const isRandom = g.op('Cast', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.random)])], { to: DT.INT64 });
+  const hot = sampling ? g.op('Cast', [g.op('Greater', [sampling.inputs.temperature, f64(0)])], { to: DT.INT64 }) : i64(0);
+  const scorePer = g.op('Add', [hot, isRandom]);
+  const tokenAt = g.op('Add', [s.drawOffset, g.op('Mul', [scorePer, candIndex])]);
+  const randomDraw = drawAt(g.op('Add', [tokenAt, hot]));
+  const transferDraw = drawAt(g.op('Add', [g.op('Add', [s.drawOffset, g.op('Mul', [masks, scorePer])]), candIndex]));
+  const isTransfer = g.op('Equal', [r.rule, i64(RULE_KIND.transfer)]);
+
+  let token = col(stats.topIds, 0);
   const lse = stats.logSumExp;
-  const p1 = g.op('Exp', [g.op('Sub', [col(stats.topValues, 0), lse])]);
-  const margin = g.op('Sub', [p1, g.op('Exp', [g.op('Sub', [col(stats.topValues, 1), lse])])]);
+  let p1 = g.op('Exp', [g.op('Sub', [col(stats.topValues, 0), lse])]);
+  let margin = g.op('Sub', [p1, g.op('Exp', [g.op('Sub', [col(stats.topValues, 1), lse])])]);
+  let negEntropy = stats.negEntropy;
+  if (sampling) {
+    const sm = emitSample(g, spec, sampling.inputs, sampling.logits, drawAt(tokenAt));
+    token = sm.token;
+    if (spec.family === 'llada') {
+      // softmax of the raw logits at the sampled token
+      const raw = g.op('Cast', [sampling.logits], { to: DT.DOUBLE });
+      const at = g.op('Squeeze', [g.op('GatherElements', [raw, g.op('Unsqueeze', [token, g.constI64([-1])])], { axis: -1 }), g.constI64([-1])]);
+      p1 = g.op('Exp', [g.op('Sub', [at, lse])]);
+    } else {
+      // Dream's confidences read the distribution the token was drawn from
+      p1 = sm.pToken;
+      const top2 = g.opN('TopK', [sm.probs, g.constI64([2])], 2, { axis: -1, largest: 1, sorted: 1 })[0];
+      margin = g.op('Sub', [col(top2, 0), col(top2, 1)]);
+      negEntropy = g.op('ReduceSum', [g.op('Mul', [sm.probs, g.op('Log', [g.op('Add', [sm.probs, f64(1e-10)])])]), g.constI64([-1])], { keepdims: 0 });
+    }
+  }
   const conf = g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.margin)]), margin,
-    g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.negEntropy)]), stats.negEntropy, p1])]);
+    g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.negEntropy)]), negEntropy,
+      g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.random)]), randomDraw, p1])])]);
   const confidence = g.op('Where', [isMask, conf, f64(-Infinity)]);
 
   // rank the block's positions by confidence (non-candidates last): order[r] is the position of rank r
@@ -122,23 +182,30 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   const top = g.op('ReduceMin', [g.op('Where', [fails, rank, last])], { keepdims: 0 });
   const topAdj = g.op('Add', [top, g.op('Cast', [g.op('Or', [g.op('Equal', [top, i64(0)]), g.op('Equal', [top, last])])], { to: DT.INT64 })]);
   const byFactor = g.op('Less', [rank, topAdj]);
+  // transfer: per position (not per rank), back in rank order through `order`
+  const pT = g.op('Gather', [r.pTransfer, k], { axis: 0 });
+  const byTransfer = g.op('Gather', [g.op('Less', [transferDraw, pT]), order], { axis: 0 });
 
   // (ORT's CPU Where has no bool kernel: choose with And / Or)
   const when = (kind: number, x: string): string => g.op('And', [g.op('Equal', [r.rule, i64(kind)]), x]);
-  const byRule = g.op('Or', [g.op('Or', [when(RULE_KIND.quota, byQuota), when(RULE_KIND.threshold, byThreshold)]), when(RULE_KIND.factor, byFactor)]);
+  const byRule = g.op('Or', [g.op('Or', [when(RULE_KIND.quota, byQuota), when(RULE_KIND.threshold, byThreshold)]), g.op('Or', [when(RULE_KIND.factor, byFactor), when(RULE_KIND.transfer, byTransfer)])]);
   const acceptRank = g.op('And', [byRule, sortedMask]);
   // back from ranks to positions (order is a permutation: every position is written)
   let accept = g.op('ScatterElements', [g.op('Cast', [isMask], { to: DT.INT64 }), order, g.op('Cast', [acceptRank], { to: DT.INT64 })], { axis: 0 });
   accept = g.op('Cast', [accept], { to: DT.BOOL });
+  let transferReads = isTransfer;
   if (s.refresh) {
     const firstMasked = g.op('Squeeze', [g.op('Slice', [isMask, g.constI64([0]), g.constI64([1])]), g.constI64([0])]);
     const onlyFirst = g.op('And', [r.firstOnly, firstMasked]);
     accept = g.op('Or', [g.op('And', [onlyFirst, g.op('Equal', [rank, i64(0)])]), g.op('And', [g.op('Not', [onlyFirst]), accept])]);
+    transferReads = g.op('And', [isTransfer, g.op('Not', [onlyFirst])]);
   }
+  const perCandidate = g.op('Add', [scorePer, g.op('Cast', [transferReads], { to: DT.INT64 })]);
+  const drawOffset = g.op('Add', [s.drawOffset, g.op('Mul', [masks, perCandidate])]);
   const newBlock = g.op('Where', [accept, token, blockIds]);
   const L = g.op('Shape', [s.canvas]);
   const canvas = g.op('Concat', [g.op('Slice', [s.canvas, g.constI64([0]), vec(s.lo)]), newBlock, g.op('Slice', [s.canvas, vec(s.hi), L])], { axis: 0 });
   const commitStep = g.op('Where', [accept, k, s.commitStep]);
   const masksLeft = g.op('Sub', [masks, g.op('ReduceSum', [g.op('Cast', [accept], { to: DT.INT64 })], { keepdims: 0 })]);
-  return { canvas, commitStep, masksLeft, confidence };
+  return { canvas, commitStep, masksLeft, confidence, drawOffset };
 }

@@ -16,8 +16,8 @@ import { readSafetensorsHeader } from '../../src/checkpoint/safetensors.js';
 import { readModelSpec } from '../../src/checkpoint/config.js';
 import { createTextWorker, parseTokenizerFiles } from '../../src/checkpoint/tokenizer.js';
 import { idsArg, listArg, namesArg, parseBudgetArg, parseDecimal, parseInt10 } from '../../src/cli/args.js';
-import { readJsonLines } from '../../src/bench/results-file.js';
-import { rulerRowSchema } from '../../src/bench/ruler/run.js';
+import { readJsonLines } from '../../src/eval/results-file.js';
+import { rulerRowSchema } from '../../src/eval/ruler/run.js';
 import { resolveOptions } from '../../src/decode/options.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 
@@ -109,10 +109,10 @@ export function tokenizerProperty(): { property: fc.IPropertyWithHooks<[unknown,
   const property = fc.property(tokJson, config, (json, cfg) => typed(() => {
     const files = parseTokenizerFiles(json, cfg, 'tokenizer.json', 'tokenizer_config.json');
     const reply = worker.call({ op: 'load', init: files.init }, MAX_CASE_MS);
-    if (!reply.ok) throw new WavefilterError('invalid_tokenizer', reply.error.message);
+    if (!reply.ok) throw new WavefilterError('invalid_tokenizer', reply.error.message, { file: 'tokenizer.json' });
     for (const text of ['hello world', 'a', '<|x|> é 字']) {
       const r = worker.call({ op: 'encodeText', text }, MAX_CASE_MS);
-      if (!r.ok) throw new WavefilterError('invalid_tokenizer', r.error.message);
+      if (!r.ok) throw new WavefilterError('invalid_tokenizer', r.error.message, { file: 'tokenizer.json' });
     }
   }));
   return { property, close: () => worker.terminate() };

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WavefilterError, loadModel } from '../../src/index.js';
-import { generateRuler } from '../../src/bench/ruler/generate.js';
-import { rulerPromptIds } from '../../src/bench/ruler/prompt.js';
-import { loadWordSources } from '../../src/bench/ruler/sources.js';
-import { matchAll, postprocess } from '../../src/bench/ruler/metrics.js';
+import { generateRuler } from '../../src/eval/ruler/generate.js';
+import { rulerPromptIds } from '../../src/eval/ruler/prompt.js';
+import { loadWordSources } from '../../src/eval/ruler/sources.js';
+import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
 import { defaultModelDir } from '../../src/cli/paths.js';
 
 const DIR = defaultModelDir();

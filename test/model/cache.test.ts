@@ -111,9 +111,9 @@ test('WaveFilter schedules: once per block, every step, and on query drift', asy
 // predicted the mask id in block 3 under SnapKV, the committed "token" left the position masked, and
 // the block's schedule ran out with masks left. The timeout turns such a regression into a failure.
 test('the mask token is never committed as a prediction, so decoding always ends', { timeout: 60_000 }, async () => {
-  const { generateRuler } = await import('../../src/bench/ruler/generate.js');
-  const { loadWordSources } = await import('../../src/bench/ruler/sources.js');
-  const { promptIds } = await import('../../src/bench/ruler/run.js');
+  const { generateRuler } = await import('../../src/eval/ruler/generate.js');
+  const { loadWordSources } = await import('../../src/eval/ruler/sources.js');
+  const { promptIds } = await import('../../src/eval/ruler/run.js');
   const m = await loadModel(LLADA_TINY);
   const [s] = generateRuler('niah_single_1', 512, 1, { count: (i, p) => promptIds(m, { input: i, answerPrefix: p }).length, words: loadWordSources(), seed: 42 });
   const ids = promptIds(m, s);

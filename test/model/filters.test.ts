@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FilterFactory, haarPyramid, pyramidSelect, readModelSpec } from '../../src/index.js';
 import type { SelectionRequest, TokenFilter } from '../../src/index.js';
-import { Rng } from '../../src/decode/rng.js';
+import { Rng } from '../../src/rng.js';
 import { DREAM_TINY } from '../helpers.js';
 
 const spec = readModelSpec(DREAM_TINY); // GQA: 4 query heads, 2 KV heads, head dim 16, 2 layers

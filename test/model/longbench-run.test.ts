@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WavefilterError, loadModel } from '../../src/index.js';
-import { runLongBench, summarizeLongBench } from '../../src/bench/longbench/run.js';
-import { datasetScore, loadLongBench, longBenchAverages, scoreRecord } from '../../src/bench/longbench/datasets.js';
-import type { MethodSpec } from '../../src/bench/methods.js';
+import { runLongBench, summarizeLongBench } from '../../src/eval/longbench/run.js';
+import { datasetScore, loadLongBench, longBenchAverages, scoreRecord } from '../../src/eval/longbench/datasets.js';
+import type { MethodSpec } from '../../src/eval/methods.js';
 import { LLADA_TINY } from '../helpers.js';
 
 const DATA = join(import.meta.dirname, '..', 'fixtures', 'longbench');

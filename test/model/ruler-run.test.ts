@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/index.js';
-import { type MethodSpec, runRuler, writeSummary } from '../../src/bench/ruler/run.js';
-import { loadWordSources } from '../../src/bench/ruler/sources.js';
+import { type MethodSpec, runRuler, writeSummary } from '../../src/eval/ruler/run.js';
+import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { LLADA_TINY } from '../helpers.js';
 
 test('runs a method grid, resumes, and summarises', async () => {

@@ -5,9 +5,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heatmap, lineChart, renderChart } from '../../src/report/charts.js';
-import { writeRulerCharts } from '../../src/bench/ruler/charts.js';
-import type { MethodSpec } from '../../src/bench/methods.js';
-import { type SummaryRow, perMethod } from '../../src/bench/ruler/run.js';
+import { writeRulerCharts } from '../../src/eval/ruler/charts.js';
+import type { MethodSpec } from '../../src/eval/methods.js';
+import { type SummaryRow, perMethod } from '../../src/eval/ruler/run.js';
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
 

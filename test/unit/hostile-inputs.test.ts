@@ -12,11 +12,11 @@ import { z } from 'zod';
 import { TextCodec, WavefilterError, readModelSpec, readSafetensorsHeader, renderTemplate } from '../../src/index.js';
 import { readUserFile, readUserMaybeGzip } from '../../src/files.js';
 import { parseBudgetArg, parseDecimal, parseInt10 } from '../../src/cli/args.js';
-import { ResultsFile, inputHash, newResultsDir } from '../../src/bench/results-file.js';
-import { loadLongBench } from '../../src/bench/longbench/datasets.js';
-import { scoreRecord } from '../../src/bench/longbench/datasets.js';
-import { generateRuler } from '../../src/bench/ruler/generate.js';
-import { loadWordSources } from '../../src/bench/ruler/sources.js';
+import { ResultsFile, inputHash, newResultsDir } from '../../src/eval/results-file.js';
+import { loadLongBench } from '../../src/eval/longbench/datasets.js';
+import { scoreRecord } from '../../src/eval/longbench/datasets.js';
+import { generateRuler } from '../../src/eval/ruler/generate.js';
+import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { LLADA_TINY } from '../helpers.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));

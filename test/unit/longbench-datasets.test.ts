@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LONGBENCH_DATASETS, LONGBENCH_PROMPTS, formatPrompt, lengthBucket, loadLongBench, longBenchAverages, scoreRecord, truncateMiddle } from '../../src/bench/longbench/datasets.js';
+import { LONGBENCH_DATASETS, LONGBENCH_PROMPTS, formatPrompt, lengthBucket, loadLongBench, longBenchAverages, scoreRecord, truncateMiddle } from '../../src/eval/longbench/datasets.js';
 import { TextCodec, WavefilterError } from '../../src/index.js';
 import { LLADA_TINY } from '../helpers.js';
 

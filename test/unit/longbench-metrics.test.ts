@@ -1,7 +1,7 @@
 // LongBench metrics against the hand-checked values of docs/long-context-benchmarks.md §4.6-§7.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classificationScore, codeSimScore, countScore, fuzzRatio, normalizeAnswer, qaF1, retrievalScore, rougeL, sequenceRatio } from '../../src/bench/longbench/metrics.js';
+import { classificationScore, codeSimScore, countScore, fuzzRatio, normalizeAnswer, qaF1, retrievalScore, rougeL, sequenceRatio } from '../../src/eval/longbench/metrics.js';
 
 test('qa_f1 normalises articles and punctuation', () => {
   assert.equal(normalizeAnswer('The  Eiffel Tower.'), 'eiffel tower');

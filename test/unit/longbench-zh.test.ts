@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jiebaCut, normalizeZhAnswer, qaF1Zh, rougeL, rougeZh } from '../../src/bench/longbench/metrics.js';
-import { scoreRecord } from '../../src/bench/longbench/datasets.js';
+import { jiebaCut, normalizeZhAnswer, qaF1Zh, rougeL, rougeZh } from '../../src/eval/longbench/metrics.js';
+import { scoreRecord } from '../../src/eval/longbench/datasets.js';
 
 const golden = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'jieba-golden.json'), 'utf8')) as {
   cuts: Array<{ text: string; tokens: string[] }>;

@@ -1,9 +1,9 @@
 // Needle grid and its scorers: hand-worked scores and grid invariants.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildNiahGrid } from '../../src/bench/niah/grid.js';
-import { keywordScore, needleBenchScore, rouge1, rougeTokens } from '../../src/bench/niah/scorers.js';
-import { loadWordSources } from '../../src/bench/ruler/sources.js';
+import { buildNiahGrid } from '../../src/eval/niah/grid.js';
+import { keywordScore, needleBenchScore, rouge1, rougeTokens } from '../../src/eval/niah/scorers.js';
+import { loadWordSources } from '../../src/eval/ruler/sources.js';
 
 test('ROUGE-1 F by hand: tokenisation, stemming of tokens longer than 3, clipped counts', () => {
   assert.deepEqual(rougeTokens('Eat a Sandwich, sitting in Dolores-Park!'), ['eat', 'a', 'sandwich', 'sit', 'in', 'dolor', 'park']);

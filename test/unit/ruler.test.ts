@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { type RulerEnv, type RulerSample, generateRuler, listQuery } from '../../src/bench/ruler/generate.js';
-import { lengthAverages, matchAll, taskScore } from '../../src/bench/ruler/metrics.js';
-import { loadSquad, loadWordSources } from '../../src/bench/ruler/sources.js';
-import { TEMPLATES, fill, singleAnswerTemplate } from '../../src/bench/ruler/tasks.js';
+import { type RulerEnv, type RulerSample, generateRuler, listQuery } from '../../src/eval/ruler/generate.js';
+import { lengthAverages, matchAll, taskScore } from '../../src/eval/ruler/metrics.js';
+import { loadSquad, loadWordSources } from '../../src/eval/ruler/sources.js';
+import { TEMPLATES, fill, singleAnswerTemplate } from '../../src/eval/ruler/tasks.js';
 import { TextCodec } from '../../src/index.js';
 import { FIXTURES, LLADA_TINY } from '../helpers.js';
 

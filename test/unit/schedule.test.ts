@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dreamQuota, dreamTimesteps, lladaTransferSchedule } from '../../src/decode/schedule.js';
 import { selectTransfers } from '../../src/decode/transfer.js';
-import { Rng } from '../../src/decode/rng.js';
+import { Rng } from '../../src/rng.js';
 
 test("LLaDA schedule spreads the remainder over the first steps", () => {
   assert.deepEqual(lladaTransferSchedule(32, 8), [4, 4, 4, 4, 4, 4, 4, 4]);

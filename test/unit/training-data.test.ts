@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { answerText, callSeed, samples } from '../../training/gen-tasks.js';
-import { matchAll, postprocess } from '../../src/bench/ruler/metrics.js';
-import { loadWordSources } from '../../src/bench/ruler/sources.js';
+import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
+import { loadWordSources } from '../../src/eval/ruler/sources.js';
 
 test('answer texts score 1 under the RULER metric for every task family', () => {
   const cases = [

@@ -2,7 +2,7 @@
 // Algorithm 1 selects, including prompt lengths that are not multiples of 2^B.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/decode/rng.js';
+import { Rng } from '../../src/rng.js';
 import { haarPyramid, keepCount, literalSelect, pyramidSelect } from '../../src/filter/wavefilter-reference.js';
 
 function gaussian(rng: Rng, n: number): Float64Array {

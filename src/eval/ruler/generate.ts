@@ -11,7 +11,7 @@
  * re-seeded to the base seed on every call.
  */
 import { WavefilterError } from '../../errors.js';
-import { Rng } from '../../decode/rng.js';
+import { Rng } from '../../rng.js';
 import { DEPTHS, type NiahConfig, RULER_TASKS, type RulerTask, type RulerTaskName, TEMPLATES, fill, singleAnswerTemplate, usesEssay } from './tasks.js';
 
 export interface RulerSample {

@@ -9,7 +9,7 @@
  * training format). Lengths count the whole prompt (chat template, question, answer prefix) plus
  * the tokens to generate.
  */
-import { Rng } from '../../decode/rng.js';
+import { Rng } from '../../rng.js';
 import { WavefilterError } from '../../errors.js';
 import type { WordSources } from '../ruler/generate.js';
 import { TEMPLATES, fill, singleAnswerTemplate } from '../ruler/tasks.js';

@@ -1,0 +1,136 @@
+/** `wavefilter generate`: one answer from a prompt, with progress on stderr and --json for scripts. */
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { WavefilterError } from '../../errors.js';
+import { loadModel } from '../../engine.js';
+import type { StepEvent } from '../../decode/generate.js';
+import { idsArg, intArg, listArg, numArg, parseBudgetArg, threadsArg } from '../args.js';
+import { idsFromFile, promptText } from '../input.js';
+import { FILTER_NAMES, type FilterName } from '../../filter/index.js';
+import { BUILTIN_CACHE_HOSTS, type CacheName, cacheHostNames } from '../../cache/registry.js';
+import { EXECUTORS, type ExecutorChoice } from '../../decode/options.js';
+import { generationJson } from '../../json-output.js';
+import { modelDir } from '../grid-options.js';
+
+interface GenerateFlags {
+  model?: string;
+  prompt?: string;
+  promptFile?: string;
+  inputIds?: number[];
+  inputIdsFile?: string;
+  chat: boolean;
+  genLength: number;
+  blockLength?: number;
+  steps?: number;
+  threshold?: number;
+  factor?: number;
+  cache: CacheName;
+  executor: ExecutorChoice;
+  remasking: 'low_confidence' | 'random';
+  alg: 'origin' | 'maskgit_plus' | 'topk_margin' | 'entropy';
+  algTemp?: number;
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  cfgScale: number;
+  seed: number;
+  threads?: number;
+  ropeTheta?: number;
+  maxLength?: number;
+  allowLongContext?: boolean;
+  json?: boolean;
+  progress: boolean;
+  filter: FilterName;
+  budget?: number;
+  promptRefresh?: 'every-block' | 'first-block';
+  wfPreset?: 'faithful' | 'practical';
+  wfLevels?: number;
+  wfProportions?: number[];
+  wfSinks?: number;
+  wfTail?: number;
+  wfHeadShared?: boolean;
+  wfNorm?: 'orthonormal' | 'mean';
+  wfSchedule?: 'once-per-block' | 'every-step' | 'on-drift';
+  wfDrift?: number;
+  wfDenseLayers?: number[];
+}
+
+export function generateCommand(program: Command): void {
+  program
+  .command('generate')
+  .description('generate an answer with a diffusion LM')
+  .option('--model <dir>', 'checkpoint folder in Hugging Face layout (default: the bundled model)')
+  .option('--prompt <text>', 'prompt text (short prompts; "-" reads stdin); the chat template is applied when the tokenizer has one, otherwise the text is encoded as it is')
+  .option('--prompt-file <file>', 'read the prompt from a UTF-8 file ("-" = stdin): the way to pass long prompts')
+  .option('--input-ids <ids>', 'raw prompt token ids, comma-separated (no template)', idsArg('--input-ids'))
+  .option('--input-ids-file <file>', 'raw prompt token ids from a file ("-" = stdin), separated by commas or whitespace')
+  .option('--no-chat', 'do not apply the chat template to the prompt')
+  .option('--gen-length <n>', 'tokens to generate', intArg('--gen-length', { min: 1, max: 65536 }), 32)
+  .option('--block-length <n>', 'semi-autoregressive block length (default: 32 with a cache, gen-length without)', intArg('--block-length', { min: 1, max: 65536 }))
+  .option('--steps <n>', 'total denoising steps, at most gen-length (default: gen-length)', intArg('--steps', { min: 1, max: 65536 }))
+  .option('--threshold <p>', 'Fast-dLLM parallel decoding: commit every token with confidence >= p, p in (0, 1]', numArg('--threshold', { min: 0, minExclusive: true, max: 1 }))
+  .option('--factor <f>', 'Fast-dLLM factor rule for parallel decoding', numArg('--factor', { min: 0, minExclusive: true, max: 1e6 }))
+  .addOption(new Option('--cache <method>', `KV cache host: ${BUILTIN_CACHE_HOSTS.map((h) => `${h.name} (${h.summary})`).join('; ')}`).choices(cacheHostNames()).default('none'))
+  .addOption(new Option('--executor <kind>', 'block: one ONNX Runtime run per denoising block; step: one run per forward, scored in JavaScript (runs every option); auto: block where it supports the options').choices([...EXECUTORS]).default('auto'))
+  .addOption(new Option('--remasking <kind>', 'LLaDA candidate ranking').choices(['low_confidence', 'random']).default('low_confidence'))
+  .addOption(new Option('--alg <alg>', 'Dream confidence').choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']).default('entropy'))
+  .option('--alg-temp <t>', 'Dream: sample positions from softmax(confidence / t)', numArg('--alg-temp', { min: 0, max: 1e6 }))
+  .option('--temperature <t>', 'sampling temperature (0 = greedy)', numArg('--temperature', { min: 0, max: 1e6 }), 0)
+  .option('--top-p <p>', 'Dream nucleus filter, in (0, 1]', numArg('--top-p', { min: 0, minExclusive: true, max: 1 }))
+  .option('--top-k <k>', 'Dream top-k filter', intArg('--top-k', { min: 1, max: 1 << 24 }))
+  .option('--cfg-scale <s>', 'LLaDA classifier-free guidance (no cache)', numArg('--cfg-scale', { min: 0, max: 1e6 }), 0)
+  .option('--seed <n>', 'seed for every random choice', intArg('--seed', { min: 0 }), 0)
+  .option('--threads <n>', 'ONNX Runtime intra-op threads (at most this machine\'s cores)', threadsArg())
+  .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta', { min: 0, minExclusive: true, max: 1e12 }))
+  .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length', { min: 1, max: 1 << 20 }))
+  .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
+  .addOption(new Option('--filter <name>', 'token filter on the cache host (needs --cache prefix or dual)').choices([...FILTER_NAMES]).default('none'))
+  .option('--budget <b>', 'kept prompt rows: a fraction of the prompt in (0, 1] or an integer token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', (v: string) => parseBudgetArg('--budget', v))
+  .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful)').choices(['every-block', 'first-block']))
+  .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, 64-token tail, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
+  .option('--wf-levels <B>', 'WaveFilter scales B (default 2)', intArg('--wf-levels', { min: 1, max: 24 }))
+  .option('--wf-proportions <list>', 'WaveFilter proportions m_1..m_B, each in (0, 1] (one value for all; default 0.4)', listArg('--wf-proportions', { min: 0, minExclusive: true, max: 1 }))
+  .option('--wf-sinks <n>', 'WaveFilter leading rows always kept', intArg('--wf-sinks', { min: 0, max: 1 << 24 }))
+  .option('--wf-tail <n>', 'WaveFilter trailing prompt rows always kept', intArg('--wf-tail', { min: 0, max: 1 << 24 }))
+  .option('--wf-head-shared', 'one WaveFilter selection for all KV heads of a layer')
+  .addOption(new Option('--wf-norm <norm>', 'Haar normalisation').choices(['orthonormal', 'mean']))
+  .addOption(new Option('--wf-schedule <when>', 'when WaveFilter re-selects').choices(['once-per-block', 'every-step', 'on-drift']))
+  .option('--wf-drift <cos>', 'on-drift: re-select when the block queries\' centroid cosine to the last selection falls below this, in [-1, 1] (default 0.95)', numArg('--wf-drift', { min: -1, max: 1 }))
+  .option('--wf-dense-layers <list>', 'layers that keep every prompt row, e.g. 0,1', idsArg('--wf-dense-layers'))
+  .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
+  .option('--no-progress', 'no progress bar on stderr')
+  .action(async (f: GenerateFlags) => {
+    const given = [f.prompt, f.promptFile, f.inputIds, f.inputIdsFile].filter((x) => x !== undefined).length;
+    if (given !== 1) throw new WavefilterError('invalid_option', 'give exactly one of --prompt, --prompt-file, --input-ids or --input-ids-file', { option: 'prompt' });
+    const text = promptText(f.prompt, f.promptFile);
+    const inputIds = f.inputIdsFile !== undefined ? idsFromFile(f.inputIdsFile) : f.inputIds;
+    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+    const showBar = f.progress && process.stderr.isTTY;
+    const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: 'denoising |{bar}| {value}/{total} tokens | block {block} | nfe {nfe}' }, cliProgress.Presets.shades_classic) : null;
+    bar?.start(f.genLength, 0, { block: 1, nfe: 0 });
+    const out = await model.generate(inputIds ? { inputIds } : (text as string), {
+      // --no-chat forces plain text; otherwise the template is used when the tokenizer has one
+      chat: f.chat === false ? false : undefined, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, threshold: f.threshold ?? null, factor: f.factor ?? null,
+      cache: f.cache, executor: f.executor, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
+      topK: f.topK ?? null, cfgScale: f.cfgScale, seed: f.seed, allowLongContext: f.allowLongContext,
+      filter: f.filter, budget: f.budget ?? null, promptRefresh: f.promptRefresh,
+      wave: {
+        preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail,
+        headShared: f.wfHeadShared, norm: f.wfNorm, schedule: f.wfSchedule, driftThreshold: f.wfDrift, denseLayers: f.wfDenseLayers,
+      },
+      onStep: (e: StepEvent) => {
+        let decided = 0;
+        for (let i = e.canvas.length - e.genLength; i < e.canvas.length; i++) if (e.canvas[i] !== model.spec.maskTokenId) decided++;
+        bar?.update(decided, { block: `${e.block + 1}/${e.blocks}`, nfe: e.nfe });
+      },
+    });
+    bar?.stop();
+    await model.dispose();
+    if (f.json) {
+      process.stdout.write(`${JSON.stringify(generationJson(out))}\n`);
+    } else {
+      process.stdout.write(`${out.text ?? out.generatedIds.join(',')}\n`);
+      process.stderr.write(`nfe ${out.nfe}, ${out.timings.totalMs.toFixed(0)} ms, ${out.timings.tokensPerSecond.toFixed(1)} tokens/s\n`);
+    }
+  });
+}

@@ -1,0 +1,69 @@
+// The shared conformance suite: every cache host in the registry (the built-ins and a host
+// registered from a fixture folder) x every token filter, on both executors. A host or filter added
+// to a registry is in this suite without editing it. Checked for each pair:
+// - the executors agree: same tokens, NFE, refreshes, selections, and the same kept prompt rows
+//   per layer and KV head after every block (onKept);
+// - invariants: the prompt is unchanged, nothing stays masked, one ORT run per block on the block
+//   executor, each block runs at least the host's minimum forwards, kept rows never exceed the
+//   prompt and a filter's kept rows are about its budget;
+// - a filter at budget 1 (every prompt row kept) decodes exactly like the host alone.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type GenerateOutput, type ModelGenerateOptions, FILTER_NAMES, cacheHostNames, cacheHostPolicy, loadModel, registerCacheHost } from '../../src/index.js';
+import { DREAM_TINY } from '../helpers.js';
+import { defaultModelDir } from '../../src/cli/paths.js';
+import { lookaheadHost } from '../fixtures/hosts/lookahead/index.js';
+
+registerCacheHost(lookaheadHost(2));
+
+const MODELS = [['bundled LLaDA', defaultModelDir() as string, 300], ['tiny Dream', DREAM_TINY, 301]] as const;
+const BLOCKS = 2;
+
+function prompt(n: number, vocab: number, mask: number): number[] {
+  return Array.from({ length: n }, (_, i) => ((i * 7919 + 5 * 131 + 17) % (vocab - 3)) + 1).map((x) => (x === mask ? x + 1 : x));
+}
+
+for (const [name, dir, P] of MODELS)
+  for (const host of cacheHostNames())
+    test(`conformance: host ${host} x every filter, both executors (${name})`, async () => {
+      const policy = cacheHostPolicy(host);
+      const m = await loadModel(dir, { sessions: 4 });
+      const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId);
+      const filters = policy.acceptsFilter ? FILTER_NAMES : (['none'] as const);
+      const alone: Record<string, GenerateOutput> = {};
+      for (const filter of filters)
+        for (const budget of filter === 'none' ? [null] : [0.1, 0.25, 1])
+          for (const promptRefresh of policy.cached ? (['every-block', 'first-block'] as const) : (['every-block'] as const)) {
+            const o: ModelGenerateOptions = { genLength: 8 * BLOCKS, blockLength: 8, steps: 8 * BLOCKS, cache: host, filter, budget, promptRefresh };
+            const what = JSON.stringify(o);
+            const kept: Record<string, string[]> = { step: [], block: [] };
+            const run = (executor: 'step' | 'block') => m.generate({ inputIds: p }, {
+              ...o, executor, onKept: (e) => kept[executor].push(`${e.block}:${e.tokens.map((t) => t.join(',')).join('|')}`),
+            });
+            const a = await run('step');
+            const b = await run('block');
+            // the executors agree
+            assert.deepEqual(b.outputIds, a.outputIds, what);
+            assert.equal(b.nfe, a.nfe, `nfe ${what}`);
+            assert.equal(b.timings.refreshes, a.timings.refreshes, `refreshes ${what}`);
+            assert.equal(b.timings.selections, a.timings.selections, `selections ${what}`);
+            assert.deepEqual(kept.block, kept.step, `kept rows ${what}`);
+            assert.equal(b.timings.keptPromptRows, a.timings.keptPromptRows, `kept rows per head ${what}`);
+            // invariants
+            for (const r of [a, b]) {
+              assert.deepEqual(r.outputIds.slice(0, P), p, `prompt unchanged ${what}`);
+              assert.ok(!r.generatedIds.includes(m.spec.maskTokenId), `nothing masked ${what}`);
+              assert.equal(r.stopReason, 'done');
+              assert.ok(r.nfe >= BLOCKS * policy.minForwardsPerBlock, `minimum forwards ${what}`);
+              if (r.timings.keptPromptRows !== null) {
+                assert.ok(r.timings.keptPromptRows <= P, `kept <= prompt ${what}`);
+                if (budget !== null && budget < 1) assert.ok(r.timings.keptPromptRows <= budget * P + 72, `about the budget ${what}: ${r.timings.keptPromptRows}`);
+              }
+            }
+            assert.equal(b.timings.executor, 'block');
+            assert.equal(b.timings.ortRunsPerBlock, 1, `one run per block ${what}`);
+            if (filter === 'none') alone[promptRefresh] = a;
+            else if (budget === 1) assert.deepEqual(a.outputIds, alone[promptRefresh].outputIds, `budget 1 = the host alone ${what}`);
+          }
+      await m.dispose();
+    });
