@@ -30,7 +30,7 @@ function files(dir: string): string[] {
   });
 }
 
-const partOf = (file: string): string => relative(SRC, file).split('/')[0].replace(/\.ts$/, '');
+const partOf = (file: string): string => relative(SRC, file).split('/')[0].replace(/\.(ts|js)$/, '');
 
 test('every top-level part of src/ has a layer', () => {
   for (const n of readdirSync(SRC)) assert.notEqual(layerOf(n.replace(/\.ts$/, '')), -1, `src/${n} has no layer in test/unit/layers.test.ts`);
@@ -40,8 +40,9 @@ test('no import runs upwards', () => {
   const up: string[] = [];
   for (const f of files(SRC)) {
     const from = partOf(f);
-    for (const m of readFileSync(f, 'utf8').matchAll(/(?:from|import\()\s*['"](\.[^'"]+)['"]/g)) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/(?:from|import\(?)\s*['"](\.[^'"]+)['"]/g)) {
       const to = partOf(normalize(join(dirname(f), m[1])));
+      assert.notEqual(layerOf(to), -1, `${relative(SRC, f)} imports ${m[1]}, outside every layer`);
       if (layerOf(to) > layerOf(from)) up.push(`${relative(SRC, f)} -> ${m[1]} (${from} is below ${to})`);
     }
   }
