@@ -7,10 +7,10 @@
  *
  *   node --import tsx bench/child.ts '<ChildConfig as JSON>'
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { FilterOptions, GenerateOptions, LoadOptions, Timings } from '../src/index.js';
+import type { DiffusionModel, FilterOptions, GenerateOptions, LoadOptions, Timings } from '../src/index.js';
 
 export interface ChildConfig {
   readonly dir: string;
@@ -19,6 +19,12 @@ export interface ChildConfig {
   /** ids are drawn from [0, vocab - 2): the bench checkpoints keep the last two for mask and EOS */
   readonly vocab: number;
   readonly options: GenerateOptions & FilterOptions;
+  /**
+   * Untimed generations of one block (same prompt and options) before the timed one: the first
+   * run of a session pays one-time costs (CUDA module loading and cuBLAS autotuning, arena growth)
+   * that a server pays once, not per request.
+   */
+  readonly warmup?: number;
 }
 
 export interface ChildResult {
@@ -36,22 +42,93 @@ export function benchPrompt(length: number, vocab: number): number[] {
 }
 
 /** Runs `cfg` in a child process and returns its result; the child's stderr passes through. */
-export function runChild(cfg: ChildConfig): Promise<ChildResult> {
-  const self = fileURLToPath(import.meta.url);
+export function runChild(cfg: ChildConfig): Promise<ChildResult & { peakDeviceMiB: number | null }> {
+  // from the TypeScript sources through tsx; from an esbuild bundle (the GPU machine has no npm)
+  // through the bundled child.mjs beside it
+  const bundled = !import.meta.url.endsWith('.ts');
+  const args = bundled ? [fileURLToPath(new URL('./child.mjs', import.meta.url))] : ['--import', 'tsx', fileURLToPath(import.meta.url)];
+  const device = typeof cfg.load.device === 'string' && cfg.load.device.startsWith('cuda') ? Number(cfg.load.device.split(':')[1] ?? 0) : null;
+  const watch = device === null ? null : watchDeviceMemory(device);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', self, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [...args, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.on('error', reject);
     p.on('close', (code) => {
+      const peakDeviceMiB = watch ? watch.stop() : null;
       if (code !== 0) return reject(new Error(`benchmark child exited with ${code}`));
       try {
-        resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '') as ChildResult);
+        resolve({ ...(JSON.parse(out.trim().split('\n').at(-1) ?? '') as ChildResult), peakDeviceMiB });
       } catch {
         reject(new Error(`benchmark child printed no result: ${out.slice(0, 200)}`));
       }
     });
   });
+}
+
+async function warmUp(model: DiffusionModel, prompt: number[], cfg: ChildConfig): Promise<void> {
+  const o = cfg.options;
+  const block = o.blockLength ?? o.genLength ?? 32;
+  const blocks = Math.max(1, Math.round((o.genLength ?? block) / block));
+  for (let i = 0; i < (cfg.warmup ?? 0); i++)
+    await model.generate({ inputIds: prompt }, { ...o, genLength: block, steps: Math.max(1, Math.round((o.steps ?? block * blocks) / blocks)) });
+}
+
+/** Runs configurations in this process, loading each checkpoint once (see EngineBenchOptions.inProcess). */
+export class InProcessRunner {
+  private model: { key: string; m: DiffusionModel } | null = null;
+  async run(cfg: ChildConfig): Promise<ChildResult & { peakDeviceMiB: number | null }> {
+    const { loadModel } = await import('../src/index.js');
+    const key = JSON.stringify([cfg.dir, cfg.load.device, cfg.load.threads]);
+    let loadMs = 0;
+    if (this.model?.key !== key) {
+      await this.model?.m.dispose();
+      const t0 = performance.now();
+      this.model = { key, m: await loadModel(cfg.dir, { ...cfg.load, sessions: 4 }) };
+      loadMs = performance.now() - t0;
+    }
+    const device = typeof cfg.load.device === 'string' && cfg.load.device.startsWith('cuda') ? Number(cfg.load.device.split(':')[1] ?? 0) : null;
+    const watch = device === null ? null : watchDeviceMemory(device, true);
+    const prompt = benchPrompt(cfg.promptLength, cfg.vocab);
+    await warmUp(this.model.m, prompt, cfg);
+    const r = await this.model.m.generate({ inputIds: prompt }, cfg.options);
+    return {
+      nfe: r.nfe, timings: r.timings, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024, peakDeviceMiB: watch ? watch.stop() : null,
+      idsHash: createHash('sha256').update(JSON.stringify(r.generatedIds)).digest('hex').slice(0, 12),
+    };
+  }
+  async dispose(): Promise<void> {
+    await this.model?.m.dispose();
+    this.model = null;
+  }
+}
+
+/**
+ * Peak device memory of a run: nvidia-smi sampled every 50 ms while the child runs, minus what was
+ * in use before it started (so another process's memory is not counted, unless it changes).
+ */
+function watchDeviceMemory(device: number, absolute = false): { stop(): number | null } {
+  const used = (): number | null => {
+    const r = spawnSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '-i', String(device)], { encoding: 'utf8' });
+    const v = Number(r.stdout?.trim());
+    return r.status === 0 && Number.isFinite(v) ? v : null;
+  };
+  const base = used();
+  if (base === null) return { stop: () => null };
+  let peak = base;
+  const p = spawn('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '-i', String(device), '-lms', '50'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  p.stdout.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) {
+      const v = Number(line.trim());
+      if (line.trim() && Number.isFinite(v)) peak = Math.max(peak, v);
+    }
+  });
+  return {
+    stop: () => {
+      p.kill();
+      return absolute ? peak : peak - base;
+    },
+  };
 }
 
 async function main(arg: string): Promise<void> {
@@ -61,6 +138,7 @@ async function main(arg: string): Promise<void> {
   const model = await loadModel(cfg.dir, cfg.load);
   const loadMs = performance.now() - t0;
   const prompt = benchPrompt(cfg.promptLength, cfg.vocab);
+  await warmUp(model, prompt, cfg);
   const r = await model.generate({ inputIds: prompt }, cfg.options);
   await model.dispose();
   const result: ChildResult = {
@@ -70,7 +148,8 @@ async function main(arg: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// run as the child (bench/child.ts under tsx, or the bundled child.mjs), not when bundled into bench.mjs
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && /[/\\]child\.(ts|mjs)$/.test(process.argv[1])) {
   main(process.argv[2] ?? '').catch((e: unknown) => {
     process.stderr.write(`error: ${(e as Error).message}\n`);
     process.exit(1);

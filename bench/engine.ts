@@ -7,8 +7,9 @@
  */
 import type { CacheName } from '../src/cache/host.js';
 import type { ExecutorChoice } from '../src/decode/options.js';
-import { type ChildResult, runChild } from './child.js';
+import { type ChildConfig, type ChildResult, InProcessRunner, runChild } from './child.js';
 import { type BenchShape, randomCheckpoint } from './random-model.js';
+import type { Device } from '../src/model/runtime.js';
 
 export interface EngineBenchOptions {
   readonly promptLengths: readonly number[];
@@ -18,7 +19,18 @@ export interface EngineBenchOptions {
   readonly blockLength: number;
   readonly steps: number;
   readonly shape: BenchShape;
+  /** An existing checkpoint instead of the random one of `shape` (e.g. one of LLaDA-8B's shape made by bench/gpu/make_checkpoint.py). */
+  readonly checkpoint?: { readonly dir: string; readonly vocab: number };
   readonly threads?: number;
+  readonly device?: Device;
+  readonly threshold?: number | null;
+  /**
+   * Run every configuration in this process on one loaded model (an 8B checkpoint takes minutes to
+   * load): faster, but peak RSS and device memory are then the running maximum, not per row.
+   */
+  readonly inProcess?: boolean;
+  /** Untimed one-block generations before each timed row (ChildConfig.warmup). */
+  readonly warmup?: number;
 }
 
 export interface EngineRow {
@@ -32,34 +44,41 @@ export interface EngineRow {
   /** block against step for the same host (on the block row) */
   readonly vsStep: number | null;
   readonly nfe: number;
+  /** wall time per denoising forward */
+  readonly msPerStep: number;
   readonly ortRunsPerBlock: number;
   readonly blockMsMean: number;
   readonly jsShare: number;
   readonly peakRssMiB: number;
+  /** peak device memory over the run (CUDA), null on the CPU */
+  readonly peakDeviceMiB: number | null;
   readonly idsHash: string;
   /** block row: the step executor produced the same ids */
   readonly sameIdsAsStep: boolean | null;
 }
 
 export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => void): Promise<EngineRow[]> {
-  const dir = randomCheckpoint(o.shape);
+  const dir = o.checkpoint?.dir ?? randomCheckpoint(o.shape);
+  const vocab = o.checkpoint?.vocab ?? o.shape.vocab;
   const rows: EngineRow[] = [];
+  const inProcess = new InProcessRunner();
   for (const prompt of o.promptLengths) {
-    const results = new Map<string, ChildResult>();
+    const results = new Map<string, ChildResult & { peakDeviceMiB: number | null }>();
     for (const method of o.methods) {
       for (const executor of o.executors) {
         log(`  prompt ${prompt}, ${method}, ${executor}... `);
-        const r = await runChild({
-          dir, load: { threads: o.threads, executor }, promptLength: prompt, vocab: o.shape.vocab,
-          options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, cache: method, executor, allowLongContext: true },
-        });
+        const cfg: ChildConfig = {
+          dir, load: { threads: o.threads, executor, device: o.device }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
+          options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, cache: method, executor, allowLongContext: true, threshold: o.threshold ?? null },
+        };
+        const r = o.inProcess ? await inProcess.run(cfg) : await runChild(cfg);
         results.set(`${method}|${executor}`, r);
-        log(`${(r.timings.totalMs / 1000).toFixed(1)} s, ${r.peakRssMiB.toFixed(0)} MiB\n`);
+        log(`${(r.timings.totalMs / 1000).toFixed(1)} s, ${r.peakRssMiB.toFixed(0)} MiB${r.peakDeviceMiB === null ? '' : `, device ${r.peakDeviceMiB.toFixed(0)} MiB`}\n`);
       }
     }
     for (const method of o.methods) {
       for (const executor of o.executors) {
-        const r = results.get(`${method}|${executor}`) as ChildResult;
+        const r = results.get(`${method}|${executor}`) as ChildResult & { peakDeviceMiB: number | null };
         const none = results.get(`none|${executor}`);
         const step = executor === 'block' ? results.get(`${method}|step`) : undefined;
         const tps = r.timings.tokensPerSecond;
@@ -67,12 +86,13 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
           prompt, method, executor, totalS: r.timings.totalMs / 1000, tokensPerS: tps,
           vsNone: none && method !== 'none' ? tps / none.timings.tokensPerSecond : null,
           vsStep: step ? tps / step.timings.tokensPerSecond : null,
-          nfe: r.nfe, ortRunsPerBlock: r.timings.ortRunsPerBlock, blockMsMean: r.timings.blockMsMean, jsShare: r.timings.jsShare,
-          peakRssMiB: r.peakRssMiB, idsHash: r.idsHash, sameIdsAsStep: step ? step.idsHash === r.idsHash : null,
+          nfe: r.nfe, msPerStep: r.timings.totalMs / Math.max(1, r.nfe), ortRunsPerBlock: r.timings.ortRunsPerBlock, blockMsMean: r.timings.blockMsMean, jsShare: r.timings.jsShare,
+          peakRssMiB: r.peakRssMiB, peakDeviceMiB: r.peakDeviceMiB, idsHash: r.idsHash, sameIdsAsStep: step ? step.idsHash === r.idsHash : null,
         });
       }
     }
   }
+  await inProcess.dispose();
   return rows;
 }
 
@@ -80,10 +100,10 @@ const x = (v: number | null): string => (v === null ? '-' : `${v.toFixed(2)}x`);
 
 export function engineTable(rows: readonly EngineRow[]): string {
   const out = [
-    '| prompt | host | executor | total s | tokens/s | vs none | block vs step | same tokens | nfe | ORT runs/block | block ms | JS share | peak RSS MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| prompt | host | executor | total s | tokens/s | vs none | block vs step | same tokens | nfe | ms/step | ORT runs/block | JS share | peak RSS MiB | peak device MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows)
-    out.push(`| ${r.prompt} | ${r.method} | ${r.executor} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${x(r.vsNone)} | ${x(r.vsStep)} | ${r.sameIdsAsStep === null ? '-' : r.sameIdsAsStep ? 'yes' : 'NO'} | ${r.nfe} | ${r.ortRunsPerBlock.toFixed(1)} | ${r.blockMsMean.toFixed(0)} | ${(100 * r.jsShare).toFixed(1)}% | ${r.peakRssMiB.toFixed(0)} |`);
+    out.push(`| ${r.prompt} | ${r.method} | ${r.executor} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${x(r.vsNone)} | ${x(r.vsStep)} | ${r.sameIdsAsStep === null ? '-' : r.sameIdsAsStep ? 'yes' : 'NO'} | ${r.nfe} | ${(r.msPerStep ?? NaN).toFixed(1)} | ${r.ortRunsPerBlock.toFixed(1)} | ${(100 * r.jsShare).toFixed(1)}% | ${r.peakRssMiB.toFixed(0)} | ${r.peakDeviceMiB?.toFixed(0) ?? '-'} |`);
   return out.join('\n');
 }

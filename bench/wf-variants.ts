@@ -7,7 +7,7 @@
  *   npm run bench -- wf-variants --task niah_multikey_2 --prompt-lengths 4096 --samples 5 --budget 0.1
  */
 import type { DiffusionModel } from '../src/engine.js';
-import type { WaveFilterOptions } from '../src/filter/wavefilter.js';
+import type { WaveFilterOptions } from '../src/filter/wavefilter/index.js';
 import { rulerPrompts } from '../src/eval/ruler/run.js';
 import { matchAll, matchPart, postprocess } from '../src/eval/ruler/metrics.js';
 import { findEssayCorpus, loadWordSources } from '../src/eval/ruler/sources.js';

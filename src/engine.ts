@@ -9,7 +9,7 @@ import { LONE_SURROGATE } from './checkpoint/strict-json.js';
 import { readModelSpec } from './checkpoint/config.js';
 import { TensorStore } from './checkpoint/safetensors.js';
 import { type ChatMessage, type ChatOptions, TextCodec } from './checkpoint/tokenizer.js';
-import { type ExecutionProvider, ModelRuntime, type RuntimeOptions, validateWeights } from './model/runtime.js';
+import { type Device, ModelRuntime, type RuntimeOptions, parseDevice, validateWeights } from './model/runtime.js';
 import { type Lease, SessionCache } from './model/session-cache.js';
 import { BlockProgram } from './program/block-program.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
@@ -28,7 +28,10 @@ export type LoadEvent =
   | { readonly status: 'ready'; readonly ms: number };
 
 export interface LoadOptions {
-  readonly device?: ExecutionProvider;
+  /** Where to run: cpu (default), cuda or cuda:N (ONNX Runtime's CUDA provider must be installed). */
+  readonly device?: Device;
+  /** CUDA: allow TF32 matrix products (default false; see RuntimeOptions.tf32). */
+  readonly tf32?: boolean;
   readonly dtype?: 'fp32';
   readonly threads?: number;
   readonly onProgress?: (e: LoadEvent) => void;
@@ -138,7 +141,8 @@ export class DiffusionModel {
     opts.onProgress?.({ status: 'checkpoint', files: store.files.length, tensors: store.tensors.size, bytes });
     const codec = TextCodec.load(dir);
     const t1 = performance.now();
-    const runtimeOptions: RuntimeOptions = { executionProvider: opts.device ?? 'cpu', dtype: opts.dtype ?? 'fp32', threads: opts.threads };
+    const device = parseDevice(opts.device);
+    const runtimeOptions: RuntimeOptions = { executionProvider: device.provider, deviceId: device.deviceId, tf32: opts.tf32 ?? false, dtype: opts.dtype ?? 'fp32', threads: opts.threads };
     validateWeights(spec, store);
     const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto');
     // the session the default options run (no filter) is built now, so a broken checkpoint or
@@ -400,12 +404,13 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
   }
 }
 
-const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor']);
+const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32']);
 
 function checkLoadOptions(o: unknown): void {
   checkKeys(o, LOAD_KEYS, 'options');
   const opts = o as LoadOptions;
-  if (opts.device !== undefined && opts.device !== 'cpu' && opts.device !== 'cuda') throw new WavefilterError('invalid_option', `device: expected cpu or cuda, found ${JSON.stringify(opts.device)}`, { option: 'device' });
+  parseDevice(opts.device);
+  if (opts.tf32 !== undefined && typeof opts.tf32 !== 'boolean') throw new WavefilterError('invalid_option', `tf32: expected a boolean, found ${typeName(opts.tf32)}`, { option: 'tf32' });
   if (opts.dtype !== undefined && opts.dtype !== 'fp32') throw new WavefilterError('invalid_option', `dtype: expected fp32, found ${JSON.stringify(opts.dtype)}`, { option: 'dtype' });
   const cores = availableParallelism();
   if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1 && opts.threads <= cores))

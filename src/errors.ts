@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'invalid_option'
   | 'invalid_input'
   | 'runtime_error'
+  | 'device_unavailable'
   | 'aborted';
 
 type Detail = string | number | boolean | null | undefined | readonly (string | number)[];
@@ -55,6 +56,7 @@ export interface ErrorDetailsByCode {
   invalid_option: { readonly option: string; readonly expected?: string; readonly found?: string };
   invalid_input: { readonly field?: string; readonly file?: string; readonly index?: number };
   runtime_error: { readonly what?: string };
+  device_unavailable: { readonly device: string };
   aborted: Record<never, never>;
 }
 

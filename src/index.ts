@@ -18,9 +18,9 @@ export { createCacheHost, cacheHostNames, cacheHostPolicy, registerCacheHost } f
 export type { HostPolicy } from './cache/registry.js';
 export type { CacheHost, CacheName, ForwardPlan, StepContext, BlockContext } from './cache/host.js';
 export type { HostOptions, PromptRefresh } from './cache/index.js';
-export { wavedec, waverec, dwt, idwt, dwtMaxLevel, WAVELETS, MODES, FILTERS } from './filter/wavelets.js';
-export type { WaveletName, ExtensionMode, WavedecOptions, FilterBank } from './filter/wavelets.js';
-export { FilterFactory, FILTER_NAMES, parseBudget, WaveFilter, resolveWaveOptions } from './filter/index.js';
-export type { FilterName, FilterOptions, TokenFilter, Selection, SelectionRequest, Budget, WaveFilterOptions, ResolvedWaveOptions, WavePreset } from './filter/index.js';
-export { literalSelect, pyramidSelect, haarPyramid } from './filter/wavefilter-reference.js';
+export { wavedec, waverec, dwt, idwt, dwtMaxLevel, WAVELETS, MODES, FILTERS } from './filter/wavefilter/wavelets.js';
+export type { WaveletName, ExtensionMode, WavedecOptions, FilterBank } from './filter/wavefilter/wavelets.js';
+export { FilterFactory, FILTER_NAMES, TOKEN_FILTERS, parseBudget, WaveFilter, resolveWaveOptions } from './filter/index.js';
+export type { FilterName, FilterOptions, FilterEntry, FilterContext, TokenFilter, Selection, SelectionRequest, Budget, WaveFilterOptions, ResolvedWaveOptions, WavePreset } from './filter/index.js';
+export { literalSelect, pyramidSelect, haarPyramid } from './filter/wavefilter/reference.js';
 export { generationJson } from './json-output.js';

@@ -2,7 +2,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+/** The repository root; WAVEFILTER_REPO overrides it for bundled test runs (the GPU machine runs esbuild bundles). */
+export const REPO_ROOT = process.env.WAVEFILTER_REPO ?? join(dirname(fileURLToPath(import.meta.url)), '..');
+export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
+/** The bundled model. */
+export const BUNDLED_MODEL = join(REPO_ROOT, 'models', 'llada-ruler-12m');
 export const LLADA_TINY = join(FIXTURES, 'llada-tiny');
 export const DREAM_TINY = join(FIXTURES, 'dream-tiny');
 

@@ -2,6 +2,7 @@
  * Strict parsers for command-line values: "12abc", "0x1", "1e999" and " 3" are errors naming the
  * flag, not numbers; every numeric flag has a range.
  */
+import { type Device, parseDevice } from '../model/runtime.js';
 import { availableParallelism } from 'node:os';
 import { invalidOption } from '../errors.js';
 
@@ -81,3 +82,13 @@ export function namesArg(flag: string, v: string, choices: readonly string[]): s
   for (const x of names) if (!choices.includes(x)) invalidOption(flag, `names from ${choices.join(', ')}`, x);
   return [...new Set(names)];
 }
+
+/** --device: cpu, cuda or cuda:N (checked by the engine's parseDevice, which names the forms). */
+export function deviceArg() {
+  return (v: string): Device => {
+    parseDevice(v);
+    return v as Device;
+  };
+}
+
+export const DEVICE_HELP = 'where to run: cpu, cuda or cuda:N (ONNX Runtime\'s CUDA provider; see the README, GPU)';

@@ -2,18 +2,20 @@
  * What the three benchmark commands share: the method-grid and decoding flags, their validation,
  * loading the model with the context-extension flags, and the progress bar.
  */
+import type { Device } from '../model/runtime.js';
 import { type Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { WavefilterError } from '../errors.js';
 import { type DiffusionModel, loadModel } from '../engine.js';
 import { type CacheName, cacheHostNames } from '../cache/registry.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
-import type { WavePreset } from '../filter/wavefilter.js';
+import type { WavePreset } from '../filter/wavefilter/index.js';
 import { type MethodSpec, methodGrid } from '../eval/methods.js';
-import { intArg, namesArg, numArg, parseBudgetArg, threadsArg } from './args.js';
+import { intArg, namesArg, numArg, parseBudgetArg, threadsArg, deviceArg, DEVICE_HELP } from './args.js';
 import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
 
 export interface GridFlags {
+  device?: Device;
   model?: string;
   cache: CacheName;
   filter: string;
@@ -46,6 +48,7 @@ export function withGridOptions(cmd: Command, bench: string): Command {
     .option('--threshold <p>', 'Fast-dLLM confidence threshold in (0, 1] (default: one token per step)', numArg('--threshold', { min: 0, minExclusive: true, max: 1 }))
     .option('--out <dir>', `results folder (results.jsonl, results.json, results.md, charts); a rerun into the same folder resumes, keeping only rows of identical work (default: a new folder wavefilter-results/${bench}-<time>)`)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (at most this machine\'s cores)', threadsArg())
+    .option('--device <device>', DEVICE_HELP, deviceArg())
     .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling beyond the trained length)', numArg('--rope-theta', { min: 0, minExclusive: true, max: 1e12 }))
     .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length', { min: 1, max: 1 << 20 }))
     .option('--json', 'print the results object to stdout')
@@ -67,7 +70,7 @@ export function gridMethods(f: GridFlags): MethodSpec[] {
 }
 
 export function openModel(f: GridFlags): Promise<DiffusionModel> {
-  return loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+  return loadModel(modelDir(f.model), { device: f.device, threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
 }
 
 /** A progress bar on stderr (when it is a terminal and --no-progress is absent). */

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { type CacheName, cacheHostNames } from '../cache/registry.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
-import type { WavePreset } from '../filter/wavefilter.js';
+import type { WavePreset } from '../filter/wavefilter/index.js';
 
 export interface MethodSpec {
   readonly name: string;

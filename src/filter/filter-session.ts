@@ -2,7 +2,7 @@
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
-import { FilterNames as F } from './graphs.js';
+import { FilterNames as F } from './selection-graph.js';
 import type { Selection, SelectionRequest } from './token-filter.js';
 
 export class FilterSession {

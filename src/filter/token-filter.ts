@@ -7,7 +7,7 @@
 import type ort from 'onnxruntime-node';
 import type { GraphBuilder } from '../model/onnx-builder.js';
 import type { ModelSpec } from '../model/spec.js';
-import type { EmittedSelection, SelectionIO } from './graphs.js';
+import type { EmittedSelection, SelectionIO } from './selection-graph.js';
 
 export type SelectionSchedule = 'once-per-block' | 'every-step' | 'on-drift';
 

@@ -13,8 +13,29 @@ import { type ModelSpec, type WeightStore, expectedShapes } from './spec.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 
+/** Where a model runs: the CPU, or a CUDA GPU (`cuda` is device 0, `cuda:N` device N). */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+/** A device string, or an `invalid_option` naming the accepted forms. */
+export function parseDevice(v: unknown): { readonly provider: ExecutionProvider; readonly deviceId: number } {
+  if (v === undefined || v === 'cpu') return { provider: 'cpu', deviceId: 0 };
+  const m = typeof v === 'string' ? /^cuda(?::(\d{1,3}))?$/.exec(v) : null;
+  if (!m) throw new WavefilterError('invalid_option', `device: expected cpu, cuda or cuda:N, found ${JSON.stringify(v)}`, { option: 'device' });
+  return { provider: 'cuda', deviceId: m[1] === undefined ? 0 : Number(m[1]) };
+}
+
 export interface RuntimeOptions {
   readonly executionProvider?: ExecutionProvider;
+  /** CUDA device index. */
+  readonly deviceId?: number;
+  /**
+   * Allow TF32 matrix products on CUDA (ORT's CUDA provider uses them by default; fp32 results
+   * then differ from the CPU's in the 3rd decimal). Default false: the engine sets
+   * NVIDIA_TF32_OVERRIDE=0 before the first CUDA session (onnxruntime-node 1.29 passes no
+   * provider options but the device id, and cuBLAS reads this variable process-wide at its first
+   * handle), unless the variable is already set.
+   */
+  readonly tf32?: boolean;
   readonly dtype?: 'fp32';
   /** ORT intra-op threads; defaults to ORT's choice (all cores). */
   readonly threads?: number;
@@ -90,10 +111,28 @@ export async function timedRun(session: ort.InferenceSession, feeds: Record<stri
   }
 }
 
+/**
+ * The error for a session that could not be created: a missing or unloadable CUDA provider (the
+ * npm package ships the CPU provider only) becomes `device_unavailable` with how to install it.
+ */
+export function sessionError(e: unknown, opts: RuntimeOptions, what: string): WavefilterError {
+  if (e instanceof WavefilterError) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  if (opts.executionProvider === 'cuda' && /cuda|provider|libcu|cudnn|no CUDA-capable|device/i.test(msg))
+    return new WavefilterError('device_unavailable', `device cuda:${opts.deviceId ?? 0}: ONNX Runtime's CUDA provider could not start (${msg.split('\n')[0]}). Install it with \`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install\` (or the CUDA 13 provider libraries beside the binding: README, GPU), or run on --device cpu`, { device: `cuda:${opts.deviceId ?? 0}` });
+  return new WavefilterError('runtime_error', `could not create ${what}'s ONNX Runtime session: ${msg}`);
+}
+
 /** Session options for a model graph on an execution provider. */
 export function modelSessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  const cuda = opts.executionProvider === 'cuda';
+  if (cuda && process.env.NVIDIA_TF32_OVERRIDE === undefined) process.env.NVIDIA_TF32_OVERRIDE = opts.tf32 ? '1' : '0';
+  // WAVEFILTER_ORT_PROFILE=PREFIX: ORT's per-node profile (node, provider, time) written as
+  // PREFIX_<date>.json when the session is released (performance work; see bench/gpu/README.md)
+  const profile = process.env.WAVEFILTER_ORT_PROFILE;
   return {
-    executionProviders: [opts.executionProvider ?? 'cpu'],
+    ...(profile ? { enableProfiling: true, profileFilePrefix: profile } : {}),
+    executionProviders: [cuda ? { name: 'cuda', deviceId: opts.deviceId ?? 0 } : 'cpu'],
     graphOptimizationLevel: 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
   };
@@ -123,8 +162,7 @@ export class ModelRuntime {
       const session = await createModelSession(store, sessionOptions, (w) => buildForwardGraph(spec, w));
       return new ModelRuntime(spec, session);
     } catch (e) {
-      if (e instanceof WavefilterError) throw e;
-      throw new WavefilterError('runtime_error', `could not create the ONNX Runtime session: ${(e as Error).message}`);
+      throw sessionError(e, opts, 'the forward');
     }
   }
 
@@ -172,8 +210,14 @@ export class ModelRuntime {
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    await releaseSession(this.session);
   }
+}
+
+/** Releases a session (ending its profile first when WAVEFILTER_ORT_PROFILE asked for one). */
+export async function releaseSession(session: ort.InferenceSession): Promise<void> {
+  if (process.env.WAVEFILTER_ORT_PROFILE) session.endProfiling();
+  await session.release();
 }
 
 /**

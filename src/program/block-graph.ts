@@ -53,7 +53,7 @@
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
 import { type ForwardInputs, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRowStats, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
-import { FilterNames, type SelectionIO, gatherCompact } from '../filter/graphs.js';
+import { FilterNames, type SelectionIO, gatherCompact } from '../filter/selection-graph.js';
 import type { FilterProgram } from '../filter/token-filter.js';
 import { type DecideState, type Decided, type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
 import { declareSampleInputs } from './sample-graph.js';

@@ -4,7 +4,7 @@
  */
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
-import { type RuntimeOptions, createModelSession, modelSessionOptions, timedRun, validateWeights } from '../model/runtime.js';
+import { type RuntimeOptions, createModelSession, modelSessionOptions, releaseSession, sessionError, timedRun, validateWeights } from '../model/runtime.js';
 import type { ModelSpec, WeightStore } from '../model/spec.js';
 import { BlockNames as N, type ProgramFilter, type ProgramShape, buildBlockGraph } from './block-graph.js';
 import { CONFIDENCE_KIND, RULE_KIND, RuleNames as R } from './decide-graph.js';
@@ -116,8 +116,7 @@ export class BlockProgram {
     try {
       return new BlockProgram(spec, await createModelSession(store, modelSessionOptions(opts), (w) => buildBlockGraph(spec, w, filter, shape)), filter, shape);
     } catch (e) {
-      if (e instanceof WavefilterError) throw e;
-      throw new WavefilterError('runtime_error', `could not create the block program's ONNX Runtime session: ${(e as Error).message}`);
+      throw sessionError(e, opts, 'the block program');
     }
   }
 
@@ -211,6 +210,6 @@ export class BlockProgram {
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    await releaseSession(this.session);
   }
 }

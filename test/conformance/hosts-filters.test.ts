@@ -9,7 +9,7 @@
 // - a filter at budget 1 (every prompt row kept) decodes exactly like the host alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type GenerateOutput, type ModelGenerateOptions, FILTER_NAMES, cacheHostNames, cacheHostPolicy, loadModel, registerCacheHost } from '../../src/index.js';
+import { type GenerateOutput, type ModelGenerateOptions, FILTER_NAMES, TOKEN_FILTERS, cacheHostNames, cacheHostPolicy, loadModel, registerCacheHost } from '../../src/index.js';
 import { DREAM_TINY } from '../helpers.js';
 import { defaultModelDir } from '../../src/cli/paths.js';
 import { lookaheadHost } from '../fixtures/hosts/lookahead/index.js';
@@ -18,6 +18,10 @@ registerCacheHost(lookaheadHost(2));
 
 const MODELS = [['bundled LLaDA', defaultModelDir() as string, 300], ['tiny Dream', DREAM_TINY, 301]] as const;
 const BLOCKS = 2;
+
+test('the filter names are the registry: none plus one entry per filter folder', () => {
+  assert.deepEqual([...FILTER_NAMES].sort(), ['none', ...TOKEN_FILTERS.map((f) => f.name)].sort());
+});
 
 function prompt(n: number, vocab: number, mask: number): number[] {
   return Array.from({ length: n }, (_, i) => ((i * 7919 + 5 * 131 + 17) % (vocab - 3)) + 1).map((x) => (x === mask ? x + 1 : x));

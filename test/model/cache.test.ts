@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { generateIds, loadModel, type TokenFilter } from '../../src/index.js';
 import { FilterSession } from '../../src/filter/filter-session.js';
-import { buildIndexGraph } from '../../src/filter/graphs.js';
+import { buildIndexGraph } from '../../src/filter/indexed.js';
 import { DREAM_TINY, LLADA_TINY } from '../helpers.js';
 
 for (const dir of [LLADA_TINY, DREAM_TINY]) {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/rng.js';
-import { haarPyramid, keepCount, literalSelect, pyramidSelect } from '../../src/filter/wavefilter-reference.js';
+import { haarPyramid, keepCount, literalSelect, pyramidSelect } from '../../src/filter/wavefilter/reference.js';
 
 function gaussian(rng: Rng, n: number): Float64Array {
   const a = new Float64Array(n);

@@ -1,8 +1,9 @@
 /** `wavefilter demo`: one fresh RULER prompt answered by the dual cache, without and with WaveFilter. */
+import type { Device } from '../../model/runtime.js';
 import type { Command } from 'commander';
 import { WavefilterError } from '../../errors.js';
 import { loadModel } from '../../engine.js';
-import { intArg, threadsArg } from '../args.js';
+import { intArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
 import { modelDir } from '../grid-options.js';
 import { RULER_TASKS, usesEssay } from '../../eval/ruler/tasks.js';
 import { rulerPrompts } from '../../eval/ruler/run.js';
@@ -18,11 +19,12 @@ export function demoCommand(program: Command): void {
   .option('--length <n>', 'prompt length in tokens (128 to the model\'s context)', intArg('--length', { min: 128, max: 1 << 20 }), 4096)
   .option('--seed <n>', 'generator seed (training used seeds >= 1,000,000)', intArg('--seed', { min: 0 }), 7)
   .option('--threads <n>', 'ONNX Runtime intra-op threads (at most this machine\'s cores)', threadsArg())
+  .option('--device <device>', DEVICE_HELP, deviceArg())
   .option('--json', 'print the two answers and timings as JSON')
-  .action(async (f: { model?: string; task: string; length: number; seed: number; threads?: number; json?: boolean }) => {
+  .action(async (f: { model?: string; task: string; length: number; seed: number; threads?: number; device?: Device; json?: boolean }) => {
     const task = RULER_TASKS.find((t) => t.name === f.task);
     if (!task) throw new WavefilterError('invalid_option', `--task: unknown task ${f.task}; expected ${RULER_TASKS.map((t) => t.name).join(', ')}`, { option: 'task' });
-    const model = await loadModel(modelDir(f.model), { threads: f.threads });
+    const model = await loadModel(modelDir(f.model), { device: f.device, threads: f.threads });
     if (f.length > model.spec.maxSequenceLength) {
       await model.dispose();
       throw new WavefilterError('invalid_option', `option --length: expected at most the model's context (${model.spec.maxSequenceLength}), found ${f.length}`, { option: 'length' });

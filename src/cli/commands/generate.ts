@@ -1,18 +1,20 @@
 /** `wavefilter generate`: one answer from a prompt, with progress on stderr and --json for scripts. */
+import type { Device } from '../../model/runtime.js';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { WavefilterError } from '../../errors.js';
 import { loadModel } from '../../engine.js';
 import type { StepEvent } from '../../decode/generate.js';
-import { idsArg, intArg, listArg, numArg, parseBudgetArg, threadsArg } from '../args.js';
+import { idsArg, intArg, listArg, numArg, parseBudgetArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
 import { idsFromFile, promptText } from '../input.js';
-import { FILTER_NAMES, type FilterName } from '../../filter/index.js';
+import { FILTER_NAMES, type FilterName, TOKEN_FILTERS } from '../../filter/index.js';
 import { BUILTIN_CACHE_HOSTS, type CacheName, cacheHostNames } from '../../cache/registry.js';
 import { EXECUTORS, type ExecutorChoice } from '../../decode/options.js';
 import { generationJson } from '../../json-output.js';
 import { modelDir } from '../grid-options.js';
 
 interface GenerateFlags {
+  device?: Device;
   model?: string;
   prompt?: string;
   promptFile?: string;
@@ -81,10 +83,11 @@ export function generateCommand(program: Command): void {
   .option('--cfg-scale <s>', 'LLaDA classifier-free guidance (no cache)', numArg('--cfg-scale', { min: 0, max: 1e6 }), 0)
   .option('--seed <n>', 'seed for every random choice', intArg('--seed', { min: 0 }), 0)
   .option('--threads <n>', 'ONNX Runtime intra-op threads (at most this machine\'s cores)', threadsArg())
+  .option('--device <device>', DEVICE_HELP, deviceArg())
   .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta', { min: 0, minExclusive: true, max: 1e12 }))
   .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length', { min: 1, max: 1 << 20 }))
   .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
-  .addOption(new Option('--filter <name>', 'token filter on the cache host (needs --cache prefix or dual)').choices([...FILTER_NAMES]).default('none'))
+  .addOption(new Option('--filter <name>', `token filter on the cache host (needs --cache prefix or dual): ${TOKEN_FILTERS.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices([...FILTER_NAMES]).default('none'))
   .option('--budget <b>', 'kept prompt rows: a fraction of the prompt in (0, 1] or an integer token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', (v: string) => parseBudgetArg('--budget', v))
   .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful)').choices(['every-block', 'first-block']))
   .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, 64-token tail, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
@@ -104,7 +107,7 @@ export function generateCommand(program: Command): void {
     if (given !== 1) throw new WavefilterError('invalid_option', 'give exactly one of --prompt, --prompt-file, --input-ids or --input-ids-file', { option: 'prompt' });
     const text = promptText(f.prompt, f.promptFile);
     const inputIds = f.inputIdsFile !== undefined ? idsFromFile(f.inputIdsFile) : f.inputIds;
-    const model = await loadModel(modelDir(f.model), { threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+    const model = await loadModel(modelDir(f.model), { device: f.device, threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
     const showBar = f.progress && process.stderr.isTTY;
     const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: 'denoising |{bar}| {value}/{total} tokens | block {block} | nfe {nfe}' }, cliProgress.Presets.shades_classic) : null;
     bar?.start(f.genLength, 0, { block: 1, nfe: 0 });

@@ -15,13 +15,15 @@
  * layers), so an every-step selection uses the block queries of the previous forward of the block.
  */
 import ort from 'onnxruntime-node';
-import { WavefilterError, invalidOption } from '../errors.js';
-import type { ModelSpec } from '../model/spec.js';
-import { type FilterSession, f64, i64 } from './filter-session.js';
-import { buildCoarseGraph, buildWaveGraph, emitWaveSelection } from './graphs.js';
-import { FilterNames as F } from './graphs.js';
-import { keepCount } from './wavefilter-reference.js';
-import { type Budget, type FilterProgram, type Selection, type SelectionRequest, type SelectionSchedule, type TokenFilter, budgetTokens } from './token-filter.js';
+import { WavefilterError, invalidOption } from '../../errors.js';
+import type { ModelSpec } from '../../model/spec.js';
+import { type FilterSession, f64, i64 } from '../filter-session.js';
+import { buildCoarseGraph, buildWaveGraph, emitWaveSelection } from './graph.js';
+import { FilterNames as F } from '../selection-graph.js';
+import { keepCount } from './reference.js';
+import type { FilterEntry } from '../registry.js';
+import { parseBudget } from '../budget.js';
+import { type Budget, type FilterProgram, type Selection, type SelectionRequest, type SelectionSchedule, type TokenFilter, budgetTokens } from '../token-filter.js';
 
 export type WavePreset = 'faithful' | 'practical';
 /**
@@ -223,3 +225,17 @@ export class WaveFilter implements TokenFilter {
 
   async dispose(): Promise<void> {}
 }
+
+export const wavefilter: FilterEntry = {
+  name: 'wavefilter',
+  summary: 'WaveFilter: Haar pyramid of the prompt keys, skim coarse then focus fine',
+  wave: true,
+  create: async (c) => {
+    const o = resolveWaveOptions({ ...c.options.wave, budget: parseBudget(c.options.budget) ?? c.options.wave?.budget ?? null });
+    const key = `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}`;
+    const session = (variant: WaveVariant) => c.session(`${key}:${variant}`, () => WaveFilter.graph(c.spec, o, variant));
+    // sessions are set up here, with the filter, not inside the first selection
+    await Promise.all([session('coarse'), session('reuse')]);
+    return new WaveFilter(c.spec, session, o);
+  },
+};

@@ -8,7 +8,7 @@
  * of the extended signal with the filter sampled at i = 2o + 1 (periodization: i = F/2 + 2o over the
  * signal padded to even length by repeating its last sample); coefficients come back coarsest first.
  */
-import { WavefilterError } from '../errors.js';
+import { WavefilterError } from '../../errors.js';
 
 export type WaveletName = 'haar' | 'db2' | 'db4' | 'sym4' | 'coif1' | 'bior2.2';
 export type ExtensionMode = 'periodization' | 'symmetric' | 'zero' | 'reflect' | 'periodic' | 'smooth';

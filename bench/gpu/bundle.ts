@@ -1,0 +1,41 @@
+/**
+ * The project as a few self-contained ES modules for a machine with Node but no npm (the GPU
+ * machine: ../shared/gpu.md): the GPU tests, the benchmark and its per-configuration child, and the
+ * text worker, with onnxruntime-node left external (the runtime bundle brings it with its CUDA
+ * provider). Usage: `npx tsx bench/gpu/bundle.ts OUTDIR`; then, there, with the repository as the
+ * working folder: `WAVEFILTER_REPO=$PWD WAVEFILTER_GPU=1 node --test OUTDIR/cuda.test.mjs` and
+ * `node OUTDIR/bench.mjs engine --device cuda ...`.
+ */
+import { build } from 'esbuild';
+import { join } from 'node:path';
+
+const out = process.argv[2];
+if (!out) {
+  process.stderr.write('usage: tsx bench/gpu/bundle.ts OUTDIR\n');
+  process.exit(2);
+}
+await build({
+  entryPoints: {
+    'cuda.test': 'test/gpu/cuda.test.ts',
+    bench: 'bench/run.ts',
+    child: 'bench/child.ts',
+    // loaded by URL beside the module that starts it (src/checkpoint/tokenizer.ts)
+    'text-worker': 'src/checkpoint/text-worker.ts',
+  },
+  outdir: out,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  external: ['onnxruntime-node'],
+  // CommonJS dependencies (commander) call require() for Node built-ins
+  banner: { js: "import { createRequire as __wfCreateRequire } from 'node:module'; const require = __wfCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+// the worker is looked up as text-worker.js
+const { renameSync, writeFileSync } = await import('node:fs');
+// the worker is a .js file: ES module by the package type
+writeFileSync(join(out, 'package.json'), '{"type": "module"}\n');
+renameSync(join(out, 'text-worker.mjs'), join(out, 'text-worker.js'));
+process.stdout.write(`bundled into ${out}\n`);

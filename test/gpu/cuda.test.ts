@@ -1,0 +1,73 @@
+// GPU tests: ONNX Runtime's CUDA provider against the CPU and the reference outputs. They need a
+// CUDA GPU and the provider libraries; `npm run test:gpu` (or the bundled run on the GPU machine,
+// bench/gpu/README.md) sets WAVEFILTER_GPU=1. Everywhere else (CI) they are skipped, and say so.
+//   - fp32 logits on CUDA within 1e-4 of the CPU's (TF32 off: LoadOptions.tf32 defaults to false);
+//   - the 36 LLaDA / Fast-dLLM and 9 Dream reference cases token-exact on CUDA, on both executors;
+//   - a filtered 2K-token generation on the bundled model: same tokens and kept rows on both executors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModel } from '../../src/index.js';
+import { BUNDLED_MODEL, DREAM_TINY, type DreamGenCase, LLADA_TINY, type LladaGenCase, reference } from '../helpers.js';
+
+const GPU = process.env.WAVEFILTER_GPU === '1';
+const skip = GPU ? false : 'no GPU here: set WAVEFILTER_GPU=1 on a machine with a CUDA GPU and ORT\'s CUDA provider (npm run test:gpu)';
+const DEVICE = (process.env.WAVEFILTER_DEVICE ?? 'cuda') as 'cuda';
+
+for (const dir of [LLADA_TINY, DREAM_TINY, BUNDLED_MODEL])
+  test(`CUDA fp32 logits are within 1e-4 of the CPU's (${dir.split('/').pop()})`, { skip }, async () => {
+    const cpu = await loadModel(dir, { executor: 'step' });
+    const gpu = await loadModel(dir, { device: DEVICE, executor: 'step' });
+    const ids = Array.from({ length: 200 }, (_, i) => ((i * 7919 + 13) % (cpu.spec.vocabSize - 3)) + 1).map((x) => (x === cpu.spec.maskTokenId ? x + 1 : x));
+    const a = await cpu.logits(ids);
+    const b = await gpu.logits(ids);
+    let max = 0;
+    for (let i = 0; i < a.length; i++) for (let j = 0; j < a[i].length; j++) max = Math.max(max, Math.abs(a[i][j] - b[i][j]));
+    console.log(`max |cuda - cpu| = ${max.toExponential(2)} (${dir.split('/').pop()})`);
+    assert.ok(max < 1e-4, `max |diff| ${max}`);
+    await cpu.dispose();
+    await gpu.dispose();
+  });
+
+for (const executor of ['step', 'block'] as const) {
+  test(`CUDA: all 36 LLaDA / Fast-dLLM reference cases token-exact (executor ${executor})`, { skip }, async () => {
+    const m = await loadModel(LLADA_TINY, { device: DEVICE, executor });
+    const cases = reference<LladaGenCase>(LLADA_TINY).generate;
+    for (const c of cases) {
+      const r = await m.generate({ inputIds: c.prompt_ids }, { genLength: c.gen_length, blockLength: c.block_length, steps: c.steps, threshold: c.threshold ?? null, cache: c.method, executor });
+      const what = `${c.method} gen ${c.gen_length} block ${c.block_length} steps ${c.steps} threshold ${c.threshold ?? '-'}`;
+      assert.deepEqual(r.outputIds, c.output_ids, what);
+      assert.equal(r.nfe, c.nfe, `nfe: ${what}`);
+    }
+    await m.dispose();
+  });
+  test(`CUDA: all 9 Dream reference cases token-exact (executor ${executor})`, { skip }, async () => {
+    const m = await loadModel(DREAM_TINY, { device: DEVICE, executor });
+    for (const c of reference<DreamGenCase>(DREAM_TINY).generate) {
+      const r = await m.generate({ inputIds: c.prompt_ids }, { genLength: c.gen_length, steps: c.steps, alg: c.alg, eps: c.eps, executor });
+      assert.deepEqual(r.outputIds, c.output_ids, `${c.alg} gen ${c.gen_length} steps ${c.steps}`);
+    }
+    await m.dispose();
+  });
+}
+
+test('CUDA: WaveFilter on the dual cache keeps the same rows and tokens on both executors (bundled model, 2K prompt)', { skip }, async () => {
+  const m = await loadModel(BUNDLED_MODEL, { device: DEVICE, sessions: 2 });
+  const p = Array.from({ length: 2048 }, (_, i) => ((i * 7919 + 17) % (m.spec.vocabSize - 3)) + 1).map((x) => (x === m.spec.maskTokenId ? x + 1 : x));
+  const kept: Record<string, string[]> = { step: [], block: [] };
+  const run = (executor: 'step' | 'block') => m.generate({ inputIds: p }, {
+    genLength: 64, blockLength: 32, steps: 64, cache: 'dual', filter: 'wavefilter', budget: 0.1, executor,
+    onKept: (e) => kept[executor].push(e.tokens.map((t) => t.join(',')).join('|')),
+  });
+  const a = await run('step');
+  const b = await run('block');
+  assert.deepEqual(b.outputIds, a.outputIds);
+  assert.deepEqual(kept.block, kept.step);
+  assert.equal(b.timings.ortRunsPerBlock, 1);
+  await m.dispose();
+});
+
+test('without the CUDA provider, device cuda is a typed device_unavailable; a bad device string is invalid_option', { skip: GPU ? 'a GPU is present' : false }, async () => {
+  await assert.rejects(loadModel(LLADA_TINY, { device: 'cuda' }), (e: Error & { code?: string; details?: { device?: string } }) => e.code === 'device_unavailable' && e.details?.device === 'cuda:0' && /--device cpu/.test(e.message));
+  for (const device of ['gpu', 'cuda:', 'cuda:x', 'cuda:1:2', 'CUDA'])
+    await assert.rejects(loadModel(LLADA_TINY, { device: device as 'cuda' }), (e: Error & { code?: string }) => e.code === 'invalid_option' && /cpu, cuda or cuda:N/.test(e.message), device);
+});
