@@ -14,7 +14,7 @@ import type { DiffusionModel, FilterOptions, GenerateOptions, LoadOptions, Timin
 
 export interface ChildConfig {
   readonly dir: string;
-  readonly load: Pick<LoadOptions, 'threads' | 'device' | 'executor'>;
+  readonly load: Pick<LoadOptions, 'threads' | 'device' | 'executor' | 'dtype'>;
   readonly promptLength: number;
   /** ids are drawn from [0, vocab - 2): the bench checkpoints keep the last two for mask and EOS */
   readonly vocab: number;
@@ -79,7 +79,7 @@ export class InProcessRunner {
   private model: { key: string; m: DiffusionModel } | null = null;
   async run(cfg: ChildConfig): Promise<ChildResult & { peakDeviceMiB: number | null }> {
     const { loadModel } = await import('../src/index.js');
-    const key = JSON.stringify([cfg.dir, cfg.load.device, cfg.load.threads]);
+    const key = JSON.stringify([cfg.dir, cfg.load.device, cfg.load.threads, cfg.load.dtype]);
     let loadMs = 0;
     if (this.model?.key !== key) {
       await this.model?.m.dispose();

@@ -23,6 +23,7 @@ export interface EngineBenchOptions {
   readonly checkpoint?: { readonly dir: string; readonly vocab: number };
   readonly threads?: number;
   readonly device?: Device;
+  readonly dtype?: 'fp32' | 'fp16';
   readonly threshold?: number | null;
   /**
    * Run every configuration in this process on one loaded model (an 8B checkpoint takes minutes to
@@ -68,7 +69,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
       for (const executor of o.executors) {
         log(`  prompt ${prompt}, ${method}, ${executor}... `);
         const cfg: ChildConfig = {
-          dir, load: { threads: o.threads, executor, device: o.device }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
+          dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
           options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, cache: method, executor, allowLongContext: true, threshold: o.threshold ?? null },
         };
         const r = o.inProcess ? await inProcess.run(cfg) : await runChild(cfg);

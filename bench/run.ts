@@ -36,13 +36,14 @@ const program = new Command()
   .option('--samples <n>', 'wf-variants: prompts', intArg('--samples'), 5)
   .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
   .option('--device <device>', 'engine, wavefilter: cpu, cuda or cuda:N', 'cpu')
+  .option('--dtype <type>', 'engine: fp32 or fp16 (CUDA)', 'fp32')
   .option('--checkpoint <dir>', 'engine: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
   .option('--threshold <p>', 'engine: Fast-dLLM confidence threshold (default: the fixed schedule)')
   .option('--warmup <n>', 'engine: untimed one-block generations before each row (default 1 on cuda, 0 on cpu)')
   .option('--in-process', 'engine: every row in this process on one loaded model (peak memory is then a running maximum)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string }) => {
+  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype: string }) => {
     const device = parseDevice(f.device) && (f.device as Device);
     const lengths = listArg('--prompt-lengths', { min: 1 }, true)(f.promptLengths);
     const executors = namesArg('--executors', f.executors, ['step', 'block']) as ('step' | 'block')[];
@@ -80,10 +81,10 @@ const program = new Command()
     const checkpoint = f.checkpoint ? { dir: f.checkpoint, vocab: readModelSpec(f.checkpoint).vocabSize } : undefined;
     const spec = checkpoint ? readModelSpec(checkpoint.dir) : null;
     process.stderr.write(spec
-      ? `model: ${f.checkpoint}: ${spec.nLayers} layers, d_model ${spec.dModel}, ${spec.nHeads} heads (${spec.nKvHeads} KV), ffn ${spec.ffnHidden}, vocab ${spec.vocabSize}; ${device}; one process per row\n`
+      ? `model: ${f.checkpoint}: ${spec.nLayers} layers, d_model ${spec.dModel}, ${spec.nHeads} heads (${spec.nKvHeads} KV), ffn ${spec.ffnHidden}, vocab ${spec.vocabSize}; ${device}, ${f.dtype}; ${f.inProcess ? 'one process' : 'one process per row'}\n`
       : `model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute); ${device}; one process per row\n`);
     const threshold = f.threshold === undefined ? null : Number(f.threshold);
-    const o = { promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup) };
+    const o = { promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, dtype: f.dtype as 'fp32' | 'fp16', inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup) };
     const rows = await runEngineBench(o, (s) => process.stderr.write(s));
     if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'engine', ...o, rows }, null, 2)}\n`);
     else console.log(`\n${engineTable(rows)}`);

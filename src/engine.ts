@@ -11,6 +11,9 @@ import { TensorStore } from './checkpoint/safetensors.js';
 import { type ChatMessage, type ChatOptions, TextCodec } from './checkpoint/tokenizer.js';
 import { type Device, ModelRuntime, type RuntimeOptions, parseDevice, validateWeights } from './model/runtime.js';
 import { type Lease, SessionCache } from './model/session-cache.js';
+import { type MemoryEstimate, checkFits, estimateMemory } from './model/memory.js';
+import { cudaMemoryTotal } from './model/device-memory.js';
+import { totalmem } from 'node:os';
 import { BlockProgram } from './program/block-program.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
 import { blockProgramGap, generateBlocks } from './decode/block-executor.js';
@@ -32,7 +35,11 @@ export interface LoadOptions {
   readonly device?: Device;
   /** CUDA: allow TF32 matrix products (default false; see RuntimeOptions.tf32). */
   readonly tf32?: boolean;
-  readonly dtype?: 'fp32';
+  /**
+   * Compute type: fp32 (default; CPU and CUDA) or fp16 (CUDA only: weights converted at load,
+   * matrix products and attention in fp16, norms and logits statistics in fp32; block executor only).
+   */
+  readonly dtype?: 'fp32' | 'fp16';
   readonly threads?: number;
   readonly onProgress?: (e: LoadEvent) => void;
   /**
@@ -54,6 +61,11 @@ export interface LoadOptions {
    * program, or the step executor's forward for 'step'.
    */
   readonly executor?: ExecutorChoice;
+  /**
+   * Bytes a generation may use (default: the GPU's total memory, from nvidia-smi, or the host's).
+   * A generation whose lower-bound estimate exceeds it is refused with `out_of_memory`.
+   */
+  readonly memoryLimit?: number;
 }
 
 /** What model.stream() yields, in order: steps (and kept rows, text deltas) as they happen, then done. */
@@ -95,7 +107,7 @@ export class DiffusionModel {
   /** Sessions over the weights: 'forward' (step executor) and 'block:<variant>' programs. */
   private readonly sessions: SessionCache<ModelRuntime | BlockProgram>;
 
-  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice) {
+  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly memoryLimit?: number) {
     this.dir = dir;
     this.spec = spec;
     this.codec = codec;
@@ -123,6 +135,26 @@ export class DiffusionModel {
     }
   }
 
+  /**
+   * The memory a generation needs at least (model/memory.ts), for `inspect` and the check before
+   * a generation: refused with `out_of_memory` when even that does not fit the device.
+   */
+  memoryEstimate(promptLength: number, genLength: number, blockLength: number, executor: 'step' | 'block' = 'block'): MemoryEstimate {
+    return estimateMemory(this.spec, { promptLength, genLength, blockLength, dtype: this.runtimeOptions.dtype ?? 'fp32', executor });
+  }
+
+  /** Memory available to a generation: LoadOptions.memoryLimit, else the GPU's total, else the host's. */
+  availableMemory(): { bytes: number | null; where: string } {
+    if (this.memoryLimit !== undefined) return { bytes: this.memoryLimit, where: 'the memoryLimit of' };
+    if (this.runtimeOptions.executionProvider === 'cuda') return { bytes: cudaMemoryTotal(this.runtimeOptions.deviceId ?? 0), where: `cuda:${this.runtimeOptions.deviceId ?? 0}` };
+    return { bytes: totalmem(), where: 'host' };
+  }
+
+  private checkMemory(promptLength: number, genLength: number, blockLength: number, executor: 'step' | 'block'): void {
+    const a = this.availableMemory();
+    checkFits(this.memoryEstimate(promptLength, genLength, blockLength, executor), a.bytes, a.where);
+  }
+
   /** Keys of the live weight sessions, least recently used first. */
   liveSessions(): string[] {
     return this.sessions.keys();
@@ -144,7 +176,7 @@ export class DiffusionModel {
     const device = parseDevice(opts.device);
     const runtimeOptions: RuntimeOptions = { executionProvider: device.provider, deviceId: device.deviceId, tf32: opts.tf32 ?? false, dtype: opts.dtype ?? 'fp32', threads: opts.threads };
     validateWeights(spec, store);
-    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto');
+    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto', opts.memoryLimit);
     // the session the default options run (no filter) is built now, so a broken checkpoint or
     // execution provider fails at load and the first generate is not slower
     try {
@@ -302,7 +334,9 @@ export class DiffusionModel {
     const options = { ...opts, promptRefresh };
     const executor = opts.executor ?? this.defaultExecutor;
     let useBlock = executor === 'block';
-    if (executor === 'auto') useBlock = blockProgramGap(this.spec, resolveOptions(this.spec, prompt.length, options), hooks, opts.scoring) === null;
+    const resolved = resolveOptions(this.spec, prompt.length, options);
+    if (executor === 'auto') useBlock = blockProgramGap(this.spec, resolved, hooks, opts.scoring) === null;
+    this.checkMemory(prompt.length, resolved.genLength, resolved.blockLength, useBlock ? 'block' : 'step');
     const r = useBlock
       ? await generateBlocks((f, shape) => this.blockProgram(f, shape), this.spec, cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
       : await this.withRuntime((rt) => generateIds(rt, prompt, options, hooks));
@@ -404,19 +438,24 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
   }
 }
 
-const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32']);
+const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit']);
 
 function checkLoadOptions(o: unknown): void {
   checkKeys(o, LOAD_KEYS, 'options');
   const opts = o as LoadOptions;
   parseDevice(opts.device);
   if (opts.tf32 !== undefined && typeof opts.tf32 !== 'boolean') throw new WavefilterError('invalid_option', `tf32: expected a boolean, found ${typeName(opts.tf32)}`, { option: 'tf32' });
-  if (opts.dtype !== undefined && opts.dtype !== 'fp32') throw new WavefilterError('invalid_option', `dtype: expected fp32, found ${JSON.stringify(opts.dtype)}`, { option: 'dtype' });
+  if (opts.dtype !== undefined && opts.dtype !== 'fp32' && opts.dtype !== 'fp16') throw new WavefilterError('invalid_option', `dtype: expected fp32 or fp16, found ${JSON.stringify(opts.dtype)}`, { option: 'dtype' });
+  if (opts.dtype === 'fp16' && parseDevice(opts.device).provider !== 'cuda')
+    throw new WavefilterError('invalid_option', 'dtype fp16: needs a CUDA device (--device cuda); ONNX Runtime\'s CPU provider has no fp16 kernels for these ops', { option: 'dtype' });
+  if (opts.dtype === 'fp16' && opts.executor === 'step') throw new WavefilterError('invalid_option', 'dtype fp16: runs on the block executor only (executor block or auto)', { option: 'dtype' });
   const cores = availableParallelism();
   if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1 && opts.threads <= cores))
     throw new WavefilterError('invalid_option', `threads: expected an integer from 1 to ${cores} (this machine's cores), found ${String(opts.threads)}`, { option: 'threads' });
   if (opts.executor !== undefined && !(EXECUTORS as readonly unknown[]).includes(opts.executor))
     throw new WavefilterError('invalid_option', `executor: expected one of ${EXECUTORS.join(', ')}, found ${JSON.stringify(opts.executor)}`, { option: 'executor' });
+  if (opts.memoryLimit !== undefined && !(Number.isSafeInteger(opts.memoryLimit) && opts.memoryLimit > 0))
+    throw new WavefilterError('invalid_option', `memoryLimit: expected a positive integer number of bytes, found ${String(opts.memoryLimit)}`, { option: 'memoryLimit' });
   if (opts.sessions !== undefined && !(Number.isSafeInteger(opts.sessions) && opts.sessions >= 1 && opts.sessions <= 64))
     throw new WavefilterError('invalid_option', `sessions: expected an integer from 1 to 64, found ${String(opts.sessions)}`, { option: 'sessions' });
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new WavefilterError('invalid_option', 'onProgress: expected a function', { option: 'onProgress' });

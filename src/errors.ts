@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'invalid_input'
   | 'runtime_error'
   | 'device_unavailable'
+  | 'out_of_memory'
   | 'aborted';
 
 type Detail = string | number | boolean | null | undefined | readonly (string | number)[];
@@ -57,6 +58,7 @@ export interface ErrorDetailsByCode {
   invalid_input: { readonly field?: string; readonly file?: string; readonly index?: number };
   runtime_error: { readonly what?: string };
   device_unavailable: { readonly device: string };
+  out_of_memory: { readonly needed_bytes: number; readonly available_bytes: number; readonly where: string };
   aborted: Record<never, never>;
 }
 

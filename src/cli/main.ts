@@ -10,6 +10,7 @@ import { generateCommand } from './commands/generate.js';
 import { logitsCommand } from './commands/logits.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
+import { inspectCommand } from './commands/inspect.js';
 
 
 /** Codes that mean the command line itself is wrong: exit 2 (sysexits' usage class), else 1. */
@@ -49,6 +50,7 @@ generateCommand(program);
 logitsCommand(program);
 demoCommand(program);
 evalCommand(program);
+inspectCommand(program);
 
 try {
   checkArgv(process.argv.slice(2));

@@ -60,15 +60,24 @@ export interface WeightSource {
 
 const ELEM: Record<string, 1 | 10 | 16> = { F32: DT.FLOAT, F16: DT.FLOAT16, BF16: DT.BFLOAT16 };
 
-/** Resolves a weight to the value that holds it in fp32 (an initializer, or its Cast, in the outermost graph). */
+/** Resolves a weight to the value that holds it in the compute type (an initializer, or its Cast, in the outermost graph). */
 export type WeightRef = (name: string) => string;
+
+/**
+ * The compute type of a graph: fp32 everywhere (the reference path, CPU and CUDA), or fp16 on a
+ * GPU: weights converted once per run, matrix products and attention in fp16, RMSNorm, RoPE tables
+ * and logits statistics in fp32 (as LLaDA's and Dream's own code keeps norms in fp32).
+ */
+export type ComputeType = 'fp32' | 'fp16';
+export const ELEM_OF: Record<ComputeType, 1 | 10> = { fp32: DT.FLOAT, fp16: DT.FLOAT16 };
 
 /**
  * A weight resolver over the outermost builder: each weight becomes one external initializer (and
  * one Cast for half-precision checkpoints, which ORT folds once at session start). Subgraphs (If
  * branches, Loop bodies) reference these values from the outer scope, so the weights exist once.
  */
-export function weightRefs(g: GraphBuilder, weights: WeightSource): WeightRef {
+export function weightRefs(g: GraphBuilder, weights: WeightSource, ct: ComputeType = 'fp32'): WeightRef {
+  const to = ELEM_OF[ct];
   const memo = new Map<string, string>();
   return (name: string): string => {
     const hit = memo.get(name);
@@ -78,7 +87,7 @@ export function weightRefs(g: GraphBuilder, weights: WeightSource): WeightRef {
     if (elem === undefined)
       throw new WavefilterError('unsupported_dtype', `tensor ${name} in ${t.file} has dtype ${t.dtype}; expected F32, F16 or BF16`, { tensor: name, dtype: t.dtype });
     const raw = g.external(name, elem, t.shape, weights.location(t.file), t.fileOffset, t.byteLength);
-    const v = elem === DT.FLOAT ? raw : g.op('Cast', [raw], { to: DT.FLOAT });
+    const v = elem === to ? raw : g.op('Cast', [raw], { to });
     memo.set(name, v);
     return v;
   };
@@ -127,16 +136,20 @@ export interface ForwardNames {
  * Emits one forward pass of the model into builder `g` (the main graph or a Loop body). Weights
  * come from `w` (outer scope); constants are local to `g`.
  */
-export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: ForwardInputs, names: ForwardNames = {}): ForwardValues {
+export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: ForwardInputs, names: ForwardNames = {}, ct: ComputeType = 'fp32'): ForwardValues {
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = spec;
   const G = H / Hkv;
+  const half = ct === 'fp16';
+  const E = ELEM_OF[ct];
+  /** fp32 -> the compute type (identity in fp32) */
+  const toCt = (gb: GraphBuilder, x: string): string => (half ? gb.op('Cast', [x], { to: E }) : x);
   // RoPE tables, computed in float32 as the reference does: freqs = pos * inv_freq; [freqs, freqs].
   const invFreq = Array.from({ length: D / 2 }, (_, j) => Math.fround(1 / Math.fround(spec.ropeTheta ** Math.fround((2 * j) / D))));
   const posF = g.op('Cast', [io.positions], { to: DT.FLOAT });
   const freqs = g.op('Mul', [g.op('Unsqueeze', [posF, g.constI64([1])]), g.constF32(invFreq, [1, D / 2])]); // [Tq, D/2]
   const emb = g.op('Concat', [freqs, freqs], { axis: -1 }); // [Tq, D]
-  const cos = g.op('Unsqueeze', [g.op('Cos', [emb]), g.constI64([1])]); // [Tq, 1, D]
-  const sin = g.op('Unsqueeze', [g.op('Sin', [emb]), g.constI64([1])]);
+  const cos = toCt(g, g.op('Unsqueeze', [g.op('Cos', [emb]), g.constI64([1])])); // [Tq, 1, D]
+  const sin = toCt(g, g.op('Unsqueeze', [g.op('Sin', [emb]), g.constI64([1])]));
   const rope = (x: string): string => {
     // x: [Tq, heads, D]; rotate_half pairs (i, i + D/2) (half-split layout of HF checkpoints)
     const [x1, x2] = g.opN('Split', [x], 2, { axis: -1 });
@@ -144,10 +157,13 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rot, sin])]);
   };
   const eps = g.scalarF32(spec.rmsNormEps);
-  const rmsNorm = (x: string, wn: string): string => {
+  const rmsNorm = (xIn: string, wn: string): string => {
+    // in fp32; with fp16 compute the normalised value goes back to fp16 before the weight, as the
+    // reference's RMSNorm does (x.float() ... .type_as(x) * weight)
+    const x = half ? g.op('Cast', [xIn], { to: DT.FLOAT }) : xIn;
     const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, eps])])]);
-    return g.op('Mul', [w(wn), g.op('Mul', [x, inv])]);
+    return g.op('Mul', [w(wn), toCt(g, g.op('Mul', [x, inv]))]);
   };
   const linear = (x: string, wn: string, b?: string): string => g.op('Gemm', b ? [x, w(wn), w(b)] : [x, w(wn)], { transB: 1 });
 
@@ -171,7 +187,7 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     values.push(vT);
     const past = io.past(l);
     // [Hkv, 1, Tc]: broadcast over query rows
-    const pastBias = g.op('Unsqueeze', [past.bias, g.constI64([1])]);
+    const pastBias = toCt(g, g.op('Unsqueeze', [past.bias, g.constI64([1])]));
 
     // Fused branch: flash attention over the fresh rows (GQA heads expanded to H).
     const fb = g.child(`L${l}f_`);
@@ -182,7 +198,7 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     const flat3 = fb.constI64([1, -1, H * D]);
     const mha = fb.op('MultiHeadAttention', [fb.op('Reshape', [q, flat3]), fb.op('Reshape', [expandKv(k), flat3]), fb.op('Reshape', [expandKv(v), flat3])], { num_heads: H }, { domain: 'com.microsoft' });
     const fOut = fb.op('Reshape', [mha, fb.constI64([-1, H * D])]);
-    fb.output(fOut, DT.FLOAT, ['Tq', H * D]);
+    fb.output(fOut, E, ['Tq', H * D]);
 
     // Explicit branch: scores against cached rows and fresh rows, one softmax over both.
     const eb = g.child(`L${l}e_`);
@@ -198,7 +214,7 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     const o = eb.op('Add', [eb.op('MatMul', [pPast, past.value]), eb.op('MatMul', [pNew, vT])]); // [Hkv, G*Tq, D]
     const oT = eb.op('Transpose', [eb.op('Reshape', [o, eb.constI64([Hkv, G, -1, D])])], { perm: [2, 0, 1, 3] }); // [Tq, Hkv, G, D]
     const eOut = eb.op('Reshape', [oT, eb.constI64([-1, H * D])]);
-    eb.output(eOut, DT.FLOAT, ['Tq', H * D]);
+    eb.output(eOut, E, ['Tq', H * D]);
 
     const attn = g.op('If', [io.fused], {
       then_branch: { graph: { ...fb.graph(`${fb.prefix}fused`), input: [] } },
@@ -211,7 +227,8 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     h = g.op('Add', [h, linear(act, lw.down)]);
   });
   const hl = g.op('Gather', [h, io.logitRows], { axis: 0 }); // [Nl, d]
-  const logits = g.op('Gemm', [rmsNorm(hl, spec.tensors.finalNorm), w(spec.tensors.lmHead)], { transB: 1 }, { name: names.logits });
+  const lm = g.op('Gemm', [rmsNorm(hl, spec.tensors.finalNorm), w(spec.tensors.lmHead)], { transB: 1 }, half ? {} : { name: names.logits });
+  const logits = half ? g.op('Cast', [lm], { to: DT.FLOAT }, { name: names.logits }) : lm; // [Nl, V] f32
   return { logits, keys, values, queries, stats: emitRowStats(g, spec, logits) };
 }
 

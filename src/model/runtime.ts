@@ -8,7 +8,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { WavefilterError } from '../errors.js';
-import { GraphNames, type WeightSource, buildForwardGraph } from './graph.js';
+import { type ComputeType, GraphNames, type WeightSource, buildForwardGraph } from './graph.js';
 import { type ModelSpec, type WeightStore, expectedShapes } from './spec.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -36,7 +36,8 @@ export interface RuntimeOptions {
    * handle), unless the variable is already set.
    */
   readonly tf32?: boolean;
-  readonly dtype?: 'fp32';
+  /** Compute type (model/graph.ts ComputeType); fp16 needs a CUDA device and runs the block program only. */
+  readonly dtype?: ComputeType;
   /** ORT intra-op threads; defaults to ORT's choice (all cores). */
   readonly threads?: number;
 }
@@ -157,6 +158,8 @@ export class ModelRuntime {
 
   static async create(spec: ModelSpec, store: WeightStore, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
     validateWeights(spec, store);
+    if ((opts.dtype ?? 'fp32') !== 'fp32')
+      throw new WavefilterError('invalid_option', `dtype ${opts.dtype}: the step executor and logits() run in fp32 only; use the block executor (executor block or auto) or dtype fp32`, { option: 'dtype' });
     const sessionOptions = modelSessionOptions(opts);
     try {
       const session = await createModelSession(store, sessionOptions, (w) => buildForwardGraph(spec, w));

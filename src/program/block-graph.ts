@@ -51,7 +51,7 @@
  *   + the filter's controls (filter/graphs.ts)
  */
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
-import { type ForwardInputs, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRowStats, weightRefs } from '../model/graph.js';
+import { type ComputeType, ELEM_OF, type ForwardInputs, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRowStats, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
 import { FilterNames, type SelectionIO, gatherCompact } from '../filter/selection-graph.js';
 import type { FilterProgram } from '../filter/token-filter.js';
@@ -106,6 +106,8 @@ export interface ProgramShape {
    * rows' logits with a fed uniform (sample-graph.ts) instead of reading the argmax summaries.
    */
   readonly sample?: boolean;
+  /** Compute type of the forwards (model/graph.ts); the past and present K/V are in it, queries for filters in fp32. */
+  readonly ct?: ComputeType;
 }
 
 /** Builds the serialized block program of a model, with a token filter or without. */
@@ -113,7 +115,11 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const g = new GraphBuilder();
   const N = BlockNames;
   const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
-  const w = weightRefs(g, weights);
+  const ct: ComputeType = shape.ct ?? 'fp32';
+  const KV = ELEM_OF[ct];
+  const w = weightRefs(g, weights, ct);
+  /** fp32 view of a compute-type value (the filters' selection graphs compute in fp32) */
+  const f32 = (gb: GraphBuilder, x: string): string => (ct === 'fp32' ? x : gb.op('Cast', [x], { to: DT.FLOAT }));
   const I64 = DT.INT64;
   const layers = Array.from({ length: nLayers }, (_, l) => l);
 
@@ -134,7 +140,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     if (!cfgScale || !cfgPromptLen) return { stats: cond.stats, logits: cond.logits };
     const maskedIds = gb.op('Where', [gb.op('Less', [io.positions, cfgPromptLen]), gb.constI64([spec.maskTokenId], []), io.ids]);
     const { queryRows: _q, ...rest } = io;
-    const un = emitForward(gb, w, spec, { ...rest, ids: maskedIds });
+    const un = emitForward(gb, w, spec, { ...rest, ids: maskedIds }, {}, ct);
     const u64 = gb.op('Cast', [un.logits], { to: DT.DOUBLE });
     const c64 = gb.op('Cast', [cond.logits], { to: DT.DOUBLE });
     const guided = gb.op('Add', [u64, gb.op('Mul', [gb.op('Add', [cfgScale, gb.scalarF64(1)]), gb.op('Sub', [c64, u64])])]);
@@ -145,8 +151,8 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     const x = guided(gb, io, fwd);
     return emitDecide(gb, spec, rule, x.stats, state, sampleIn ? { inputs: sampleIn, logits: x.logits } : undefined);
   };
-  const pastK = layers.map((l) => g.input(N.pastKey(l), DT.FLOAT, [Hkv, 'Tc', D]));
-  const pastV = layers.map((l) => g.input(N.pastValue(l), DT.FLOAT, [Hkv, 'Tc', D]));
+  const pastK = layers.map((l) => g.input(N.pastKey(l), KV, [Hkv, 'Tc', D]));
+  const pastV = layers.map((l) => g.input(N.pastValue(l), KV, [Hkv, 'Tc', D]));
 
   const zero = g.constI64([0], []);
   const one = g.constI64([1], []);
@@ -224,14 +230,15 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     past: refreshPast,
     ...(queryParts.length ? { queryRows: queryParts.length === 1 ? queryParts[0] : g.op('Concat', queryParts, { axis: 0 }) } : {}),
   };
-  const refresh = emitForward(g, w, spec, refreshIo);
+  const refresh = emitForward(g, w, spec, refreshIo, {}, ct);
+  const refreshQueries = refresh.queries.map((q) => f32(g, q));
   const fullK = refresh.keys.map((k, l) => g.op('Concat', [sliceRows(pastK[l], zero, refreshFrom), k], { axis: 1 })); // [Hkv, L, D]
   const fullV = refresh.values.map((v, l) => g.op('Concat', [sliceRows(pastV[l], zero, refreshFrom), v], { axis: 1 }));
   for (const l of layers) {
     g.identity(sliceRows(fullK[l], zero, kvOutRows), N.presentKey(l));
     g.identity(sliceRows(fullV[l], zero, kvOutRows), N.presentValue(l));
-    g.output(N.presentKey(l), DT.FLOAT, [Hkv, 'kv_out_rows', D]);
-    g.output(N.presentValue(l), DT.FLOAT, [Hkv, 'kv_out_rows', D]);
+    g.output(N.presentKey(l), KV, [Hkv, 'kv_out_rows', D]);
+    g.output(N.presentValue(l), KV, [Hkv, 'kv_out_rows', D]);
   }
   const noCommit = g.op('Expand', [g.constI64([-1], []), vec(B)]);
   const d0 = decide(g, refreshIo, refresh, { canvas, lo, hi, step: zero, commitStep: noCommit, drawOffset: zero, refresh: true });
@@ -247,15 +254,22 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   // the selection after the refresh, and the compact past it gives the steps
   let tokens0: string[] = [];
   let compactPast: ((gb: GraphBuilder, tokens: string[]) => (l: number) => { key: string; value: string; bias: string }) | null = null;
+  const fullKf32Memo = new Map<number, string>();
+  // (cast once in the outer graph, also for the every-step selection inside the Loop body)
+  const fullKf32 = (l: number): string => {
+    let v = fullKf32Memo.get(l);
+    if (!v) fullKf32Memo.set(l, (v = f32(g, fullK[l])));
+    return v;
+  };
   const selectionIO = (queries: string[]): SelectionIO => ({
-    key: (l) => fullK[l], query: (l) => queries[l], promptLen: promptLen as string, control,
+    key: (l) => fullKf32(l), query: (l) => queries[l], promptLen: promptLen as string, control,
   });
   let refreshBlockQ: string[] = [];
   if (f && P && promptLen) {
-    refreshBlockQ = blockQueries ? refresh.queries.map((q) => g.op('Slice', [q, g.constI64([0]), vec(B), g.constI64([0])])) : [];
+    refreshBlockQ = blockQueries ? refreshQueries.map((q) => g.op('Slice', [q, g.constI64([0]), vec(B), g.constI64([0])])) : [];
     let queries = refreshBlockQ;
     if (f.program.queries === 'window') {
-      const computed = refresh.queries.map((q) => g.op('Slice', [q, blockQueries ? vec(B) : g.constI64([0]), g.constI64([2 ** 62]), g.constI64([0])]));
+      const computed = refreshQueries.map((q) => g.op('Slice', [q, blockQueries ? vec(B) : g.constI64([0]), g.constI64([2 ** 62]), g.constI64([0])]));
       computed.forEach((q, l) => {
         g.identity(q, N.windowQueriesOut(l));
         g.output(N.windowQueriesOut(l), DT.FLOAT, ['W', H, D]);
@@ -309,7 +323,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     past: stepPast,
     ...(everyStep ? { queryRows: b.op('Sub', [blockPos, qlo]) } : {}),
   };
-  const step = emitForward(b, w, spec, stepIo);
+  const step = emitForward(b, w, spec, stepIo, {}, ct);
   const d = decide(b, stepIo, step, { canvas: canvasIn, lo, hi, step: k, commitStep: commitIn, drawOffset: drawIn, refresh: false });
   const condOut = b.op('Or', [b.op('Greater', [d.masksLeft, b.constI64([0], [])]), b.op('Less', [b.op('Add', [k, b.constI64([1], [])]), minForwards])]);
   const confOut = b.op('Concat', [confIn, b.op('Unsqueeze', [d.confidence, b.constI64([0])])], { axis: 0 });
@@ -318,7 +332,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   b.output(b.identity(d.commitStep, 'S_commit_out'), I64, ['B']);
   b.output(b.identity(confOut, 'S_conf_out'), DT.DOUBLE, ['N2', 'B']);
   b.output(b.identity(d.drawOffset, 'S_draw_out'), I64, []);
-  step.queries.forEach((q, l) => b.output(b.identity(q, `S_q_out.${l}`), DT.FLOAT, ['B', H, D]));
+  step.queries.forEach((q, l) => b.output(b.identity(f32(b, q), `S_q_out.${l}`), DT.FLOAT, ['B', H, D]));
   stepTokens.forEach((t, l) => b.output(b.identity(t, `S_tok_out.${l}`), I64, [Hkv, 'T']));
 
   const loopInit = [g.op('Sub', [maxSteps, one]), cond0, d0.canvas, d0.commitStep, g.op('Unsqueeze', [d0.confidence, g.constI64([0])]), d0.drawOffset, ...(everyStep ? [...refreshBlockQ, ...tokens0] : [])];

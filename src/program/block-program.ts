@@ -31,10 +31,10 @@ export interface BlockRule {
   readonly draws: Float64Array;
 }
 
-/** K/V kept from an earlier block's refresh, [Hkv, L, D] per layer. */
+/** K/V kept from an earlier block's refresh, [Hkv, L, D] per layer, in the compute type (fp16 as raw halves). */
 export interface KeptKv {
-  readonly keys: readonly Float32Array[];
-  readonly values: readonly Float32Array[];
+  readonly keys: readonly (Float32Array | Uint16Array)[];
+  readonly values: readonly (Float32Array | Uint16Array)[];
   readonly rows: number;
 }
 
@@ -99,6 +99,7 @@ export interface BlockResult {
 
 const i64 = (v: number): ort.Tensor => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), []);
 const EMPTY = new Float32Array(0);
+const EMPTY_HALF = new Uint16Array(0);
 const NO_IDS = new BigInt64Array(0);
 
 export class BlockProgram {
@@ -114,7 +115,8 @@ export class BlockProgram {
   static async create(spec: ModelSpec, store: WeightStore, opts: RuntimeOptions = {}, filter: ProgramFilter | null = null, shape: ProgramShape = {}): Promise<BlockProgram> {
     validateWeights(spec, store);
     try {
-      return new BlockProgram(spec, await createModelSession(store, modelSessionOptions(opts), (w) => buildBlockGraph(spec, w, filter, shape)), filter, shape);
+      const full: ProgramShape = { ...shape, ct: opts.dtype ?? 'fp32' };
+      return new BlockProgram(spec, await createModelSession(store, modelSessionOptions(opts), (w) => buildBlockGraph(spec, w, filter, full)), filter, full);
     } catch (e) {
       throw sessionError(e, opts, 'the block program');
     }
@@ -164,9 +166,12 @@ export class BlockProgram {
       feeds[S.topK] = i64(req.sample.topK);
     }
     const tc = req.past?.rows ?? 0;
+    const half = this.shape.ct === 'fp16';
+    const kvType = half ? 'float16' : 'float32';
+    const none = half ? EMPTY_HALF : EMPTY;
     for (let l = 0; l < nLayers; l++) {
-      feeds[N.pastKey(l)] = new ort.Tensor('float32', req.past?.keys[l] ?? EMPTY, [Hkv, tc, D]);
-      feeds[N.pastValue(l)] = new ort.Tensor('float32', req.past?.values[l] ?? EMPTY, [Hkv, tc, D]);
+      feeds[N.pastKey(l)] = new ort.Tensor(kvType, req.past?.keys[l] ?? none, [Hkv, tc, D]);
+      feeds[N.pastValue(l)] = new ort.Tensor(kvType, req.past?.values[l] ?? none, [Hkv, tc, D]);
     }
     const f = this.filter;
     const s = req.selection;
@@ -189,8 +194,8 @@ export class BlockProgram {
     const conf = out[N.stepConfidence];
     const kv = req.keepKv
       ? {
-          keys: Array.from({ length: nLayers }, (_, l) => out[N.presentKey(l)].data as Float32Array),
-          values: Array.from({ length: nLayers }, (_, l) => out[N.presentValue(l)].data as Float32Array),
+          keys: Array.from({ length: nLayers }, (_, l) => out[N.presentKey(l)].data as Float32Array | Uint16Array),
+          values: Array.from({ length: nLayers }, (_, l) => out[N.presentValue(l)].data as Float32Array | Uint16Array),
           rows: L,
         }
       : null;

