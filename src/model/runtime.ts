@@ -127,7 +127,8 @@ export function sessionError(e: unknown, opts: RuntimeOptions, what: string): Wa
 /** Session options for a model graph on an execution provider. */
 export function modelSessionOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
   const cuda = opts.executionProvider === 'cuda';
-  if (cuda && process.env.NVIDIA_TF32_OVERRIDE === undefined) process.env.NVIDIA_TF32_OVERRIDE = opts.tf32 ? '1' : '0';
+  // only 0 has a meaning to cuBLAS (it forbids TF32); leaving it unset keeps ORT's default (TF32 on)
+  if (cuda && !opts.tf32 && process.env.NVIDIA_TF32_OVERRIDE === undefined) process.env.NVIDIA_TF32_OVERRIDE = '0';
   // WAVEFILTER_ORT_PROFILE=PREFIX: ORT's per-node profile (node, provider, time) written as
   // PREFIX_<date>.json when the session is released (performance work; see bench/gpu/README.md)
   const profile = process.env.WAVEFILTER_ORT_PROFILE;
