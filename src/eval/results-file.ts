@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { WavefilterError } from '../errors.js';
 import { MiB, readUserText } from '../files.js';
 
@@ -30,6 +30,20 @@ export function inputHash(parts: Record<string, unknown>): string {
 export interface HashedRow {
   readonly input_hash: string;
 }
+
+/** What every evaluation row records about its generation: sizes, NFE, time, and its input hash. */
+export interface RunFields extends HashedRow {
+  readonly prompt_tokens: number;
+  readonly generated_tokens: number;
+  readonly nfe: number;
+  readonly wall_ms: number;
+}
+
+const count = z.number().int().nonnegative();
+/** The zod fields of RunFields, spread into each harness's row schema. */
+export const runFieldsSchema = {
+  prompt_tokens: count, generated_tokens: count, nfe: count, wall_ms: z.number().nonnegative().finite(), input_hash: z.string().regex(/^[0-9a-f]{64}$/),
+};
 
 export class ResultsFile<T extends HashedRow> {
   readonly path: string;

@@ -15,29 +15,25 @@ import type { DiffusionModel } from '../../engine.js';
 import { WavefilterError } from '../../errors.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
 import { z } from 'zod';
-import { ResultsFile, inputHash } from '../results-file.js';
+import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { modelIdentity } from '../ruler/run.js';
 import type { SummaryRow } from '../ruler/run.js';
 import { LONGBENCH_DATASETS, datasetScore, formatPrompt, lengthBucket, loadLongBench, longBenchAverages, scoreRecord, truncateMiddle } from './datasets.js';
 
-export interface LongBenchResult {
+/** One LongBench record's result (the RunFields are the generation's). */
+export interface LongBenchResult extends RunFields {
   readonly method: string;
   readonly dataset: string;
   readonly id: string;
   readonly length: number;
   readonly prediction: string;
   readonly score: number;
-  readonly prompt_tokens: number;
-  readonly generated_tokens: number;
-  readonly nfe: number;
-  readonly wall_ms: number;
-  readonly input_hash: string;
 }
 
 const count = z.number().int().nonnegative();
 const longBenchResultSchema = z.object({
   method: z.string().min(1).max(200), dataset: z.string(), id: z.string(), length: count, prediction: z.string(), score: z.number().min(0).max(1),
-  prompt_tokens: count, generated_tokens: count, nfe: count, wall_ms: z.number().nonnegative().finite(), input_hash: z.string().regex(/^[0-9a-f]{64}$/),
+  ...runFieldsSchema,
 }).strict() as unknown as z.ZodType<LongBenchResult>;
 
 /** Every LongBench v1 dataset (the Chinese metrics segment with jieba). */

@@ -13,14 +13,14 @@ import type { DiffusionModel } from '../../engine.js';
 import { heatmap, type Point, writeChart } from '../../report/charts.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
 import { z } from 'zod';
-import { ResultsFile, inputHash } from '../results-file.js';
+import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { modelIdentity } from '../ruler/run.js';
 import { postprocess } from '../ruler/metrics.js';
 import { rulerPromptIds } from '../ruler/prompt.js';
 import type { NiahSample } from './grid.js';
 import { NIAH_SCORERS, type NiahScorer, scoreNeedle } from './scorers.js';
 
-export interface NiahResult {
+export interface NiahResult extends RunFields {
   readonly method: string;
   readonly length: number;
   readonly depth: number;
@@ -28,11 +28,6 @@ export interface NiahResult {
   readonly prediction: string;
   readonly keyword: string;
   readonly scores: Readonly<Record<NiahScorer, number>>;
-  readonly prompt_tokens: number;
-  readonly generated_tokens: number;
-  readonly nfe: number;
-  readonly wall_ms: number;
-  readonly input_hash: string;
 }
 
 const count = z.number().int().nonnegative();
@@ -40,7 +35,7 @@ const niahResultSchema = z.object({
   method: z.string().min(1).max(200), length: z.number().int().positive(), depth: z.number().min(0).max(100), repeat: count,
   prediction: z.string(), keyword: z.string(),
   scores: z.object(Object.fromEntries(NIAH_SCORERS.map((s) => [s, z.number().min(0).max(10)]))).strict(),
-  prompt_tokens: count, generated_tokens: count, nfe: count, wall_ms: z.number().nonnegative().finite(), input_hash: z.string().regex(/^[0-9a-f]{64}$/),
+  ...runFieldsSchema,
 }).strict() as unknown as z.ZodType<NiahResult>;
 
 const key = (r: { method: string; length: number; depth: number; repeat: number }): string => `${r.method}|${r.length}|${r.depth}|${r.repeat}`;

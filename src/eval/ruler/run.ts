@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { type MethodSpec, methodOptions } from '../methods.js';
 import { z } from 'zod';
-import { ResultsFile, inputHash } from '../results-file.js';
+import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { WavefilterError } from '../../errors.js';
 import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
 import { matchAll, matchPart, postprocess } from './metrics.js';
@@ -39,7 +39,7 @@ export interface RulerRunOptions {
   readonly onProgress?: (done: number, total: number, what: string) => void;
 }
 
-export interface SampleResult {
+export interface SampleResult extends RunFields {
   readonly method: string;
   readonly task: RulerTaskName;
   readonly length: number;
@@ -47,12 +47,6 @@ export interface SampleResult {
   readonly prediction: string;
   readonly references: readonly string[];
   readonly score: number;
-  readonly prompt_tokens: number;
-  readonly generated_tokens: number;
-  readonly nfe: number;
-  readonly wall_ms: number;
-  /** Hash of the model, method, prompt ids and decoding settings (resume trusts only a match). */
-  readonly input_hash: string;
 }
 
 const count = z.number().int().nonnegative();
@@ -65,11 +59,8 @@ export const rulerRowSchema = z.object({
   prediction: z.string(),
   references: z.array(z.string()),
   score: z.number().min(0).max(1),
-  prompt_tokens: count,
-  generated_tokens: count,
-  nfe: count,
-  wall_ms: z.number().nonnegative().finite(),
-  input_hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  ...runFieldsSchema,
+  input_hash: runFieldsSchema.input_hash.optional(),
 }).strict();
 /** A row a resumed run trusts: it must carry its input hash. */
 export const sampleResultSchema = rulerRowSchema.required({ input_hash: true }) as unknown as z.ZodType<SampleResult>;
