@@ -6,14 +6,44 @@
  * must produce the same tokens; the table says whether they did.
  */
 import type { CacheName } from '../src/cache/host.js';
+import { cacheHostNames } from '../src/cache/registry.js';
+import type { FilterOptions, GenerateOptions } from '../src/index.js';
+import { WAVE_METHODS } from './wavefilter.js';
 import type { ExecutorChoice } from '../src/decode/options.js';
 import { type ChildConfig, type ChildResult, InProcessRunner, runChild } from './child.js';
 import { type BenchShape, randomCheckpoint } from './random-model.js';
 import type { Device } from '../src/model/runtime.js';
 
+/**
+ * A benchmark method: a cache host (`none`, `prefix`, `dual`) or a host with a token filter,
+ * `host+filter` where filter is a key of the wavefilter benchmark's methods (`dual+wf-practical`,
+ * `dual+snapkv`, ...) at EngineBenchOptions.budget.
+ */
+export type EngineMethod = string;
+
+export function parseEngineMethod(m: EngineMethod, hosts: readonly string[]): { cache: CacheName; filter: string | null } {
+  const [host, filter, ...rest] = m.split('+');
+  if (!host || !hosts.includes(host) || rest.length) throw new Error(`unknown method ${m}; expected a cache host (${hosts.join(', ')}) or host+filter`);
+  if (filter !== undefined) {
+    const f = WAVE_METHODS[filter];
+    if (!f || f.filter === 'none') throw new Error(`unknown filter ${filter} in ${m}; expected one of ${Object.keys(WAVE_METHODS).filter((k) => WAVE_METHODS[k]?.filter !== 'none').join(', ')}`);
+  }
+  return { cache: host as CacheName, filter: filter ?? null };
+}
+
+/** The generate options a method adds (filter, its budget and prompt refresh). */
+function methodOptions(m: EngineMethod, budget: number): Pick<GenerateOptions & FilterOptions, 'cache' | 'filter' | 'promptRefresh' | 'budget' | 'wave'> {
+  const { cache, filter } = parseEngineMethod(m, cacheHostNames());
+  const f = filter ? WAVE_METHODS[filter] : undefined;
+  if (!f) return { cache };
+  return { cache, filter: f.filter, promptRefresh: f.promptRefresh, budget, ...(f.preset ? { wave: { preset: f.preset } } : {}) };
+}
+
 export interface EngineBenchOptions {
   readonly promptLengths: readonly number[];
-  readonly methods: readonly CacheName[];
+  readonly methods: readonly EngineMethod[];
+  /** kept prompt rows of the filtered methods (fraction or count) */
+  readonly budget?: number;
   readonly executors: readonly Exclude<ExecutorChoice, 'auto'>[];
   readonly genLength: number;
   readonly blockLength: number;
@@ -36,10 +66,12 @@ export interface EngineBenchOptions {
 
 export interface EngineRow {
   readonly prompt: number;
-  readonly method: CacheName;
+  readonly method: EngineMethod;
   readonly executor: 'step' | 'block';
   readonly totalS: number;
   readonly tokensPerS: number;
+  /** kept prompt rows per KV head (filtered methods), null for the dense hosts */
+  readonly keptPromptRows: number | null;
   /** against `none` on the same executor */
   readonly vsNone: number | null;
   /** block against step for the same host (on the block row) */
@@ -70,7 +102,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
         log(`  prompt ${prompt}, ${method}, ${executor}... `);
         const cfg: ChildConfig = {
           dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
-          options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, cache: method, executor, allowLongContext: true, threshold: o.threshold ?? null },
+          options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, ...methodOptions(method, o.budget ?? 0.1), executor, allowLongContext: true, threshold: o.threshold ?? null },
         };
         const r = o.inProcess ? await inProcess.run(cfg) : await runChild(cfg);
         results.set(`${method}|${executor}`, r);
@@ -84,7 +116,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
         const step = executor === 'block' ? results.get(`${method}|step`) : undefined;
         const tps = r.timings.tokensPerSecond;
         rows.push({
-          prompt, method, executor, totalS: r.timings.totalMs / 1000, tokensPerS: tps,
+          prompt, method, executor, keptPromptRows: r.timings.keptPromptRows ?? null, totalS: r.timings.totalMs / 1000, tokensPerS: tps,
           vsNone: none && method !== 'none' ? tps / none.timings.tokensPerSecond : null,
           vsStep: step ? tps / step.timings.tokensPerSecond : null,
           nfe: r.nfe, msPerStep: r.timings.totalMs / Math.max(1, r.nfe), ortRunsPerBlock: r.timings.ortRunsPerBlock, blockMsMean: r.timings.blockMsMean, jsShare: r.timings.jsShare,
@@ -101,10 +133,10 @@ const x = (v: number | null): string => (v === null ? '-' : `${v.toFixed(2)}x`);
 
 export function engineTable(rows: readonly EngineRow[]): string {
   const out = [
-    '| prompt | host | executor | total s | tokens/s | vs none | block vs step | same tokens | nfe | ms/step | ORT runs/block | JS share | peak RSS MiB | peak device MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| prompt | method | executor | kept prompt rows | total s | tokens/s | vs none | block vs step | same tokens | nfe | ms/step | ORT runs/block | JS share | peak RSS MiB | peak device MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows)
-    out.push(`| ${r.prompt} | ${r.method} | ${r.executor} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${x(r.vsNone)} | ${x(r.vsStep)} | ${r.sameIdsAsStep === null ? '-' : r.sameIdsAsStep ? 'yes' : 'NO'} | ${r.nfe} | ${(r.msPerStep ?? NaN).toFixed(1)} | ${r.ortRunsPerBlock.toFixed(1)} | ${(100 * r.jsShare).toFixed(1)}% | ${r.peakRssMiB.toFixed(0)} | ${r.peakDeviceMiB?.toFixed(0) ?? '-'} |`);
+    out.push(`| ${r.prompt} | ${r.method} | ${r.executor} | ${r.keptPromptRows == null ? 'all' : r.keptPromptRows.toFixed(0)} | ${r.totalS.toFixed(1)} | ${r.tokensPerS.toFixed(2)} | ${x(r.vsNone)} | ${x(r.vsStep)} | ${r.sameIdsAsStep === null ? '-' : r.sameIdsAsStep ? 'yes' : 'NO'} | ${r.nfe} | ${(r.msPerStep ?? NaN).toFixed(1)} | ${r.ortRunsPerBlock.toFixed(1)} | ${(100 * r.jsShare).toFixed(1)}% | ${r.peakRssMiB.toFixed(0)} | ${r.peakDeviceMiB?.toFixed(0) ?? '-'} |`);
   return out.join('\n');
 }

@@ -1,16 +1,44 @@
 /**
- * `npx tsx bench/report.ts reports/bench-wavefilter.json`: the markdown table of an
- * `npm run bench -- engine|wavefilter --json` results file.
+ * `npx tsx bench/report.ts RESULTS.json [--chart BASE]`: the markdown table of an
+ * `npm run bench -- engine|wavefilter|gpu --json` results file. For gpu results files (several may
+ * be given, e.g. LLaDA-8B's and Dream-7B's shapes), `--chart BASE` writes BASE.svg and BASE.png:
+ * tokens/s against prompt length per method and system.
  */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { type WaveRow, waveTable } from './wavefilter.js';
 import { type EngineRow, engineTable } from './engine.js';
+import { type GpuCompareResult, gpuChartPoints, gpuTable } from './gpu-compare.js';
 
-const file = process.argv[2];
-if (!file) {
-  process.stderr.write('usage: tsx bench/report.ts RESULTS.json\n');
+const args = process.argv.slice(2);
+const chartAt = args.indexOf('--chart');
+const chart = chartAt >= 0 ? args[chartAt + 1] : undefined;
+const files = args.filter((_, i) => chartAt < 0 || (i !== chartAt && i !== chartAt + 1));
+if (!files.length || (chartAt >= 0 && !chart)) {
+  process.stderr.write('usage: tsx bench/report.ts RESULTS.json... [--chart BASE]\n');
   process.exit(2);
 }
+const gpu = files.map((f) => [f, JSON.parse(readFileSync(f, 'utf8')) as GpuCompareResult & { bench?: string }] as const);
+if (gpu.every(([, r]) => r.bench === 'gpu')) {
+  for (const [f, r] of gpu) {
+    const o = r.options;
+    process.stdout.write(`${basename(f)}: ${r.peer?.gpu ?? 'GPU'}, gen ${o.genLength}, block ${o.blockLength}, steps ${o.steps}${o.threshold == null ? '' : `, threshold ${o.threshold}`}, engine ${o.dtype}, peer ${r.peer ? `${r.peer.peer} ${r.peer.dtype}` : `skipped (${r.peerSkipped})`}, filter budget ${o.budget}\n\n${gpuTable(r)}\n\n`);
+  }
+  if (chart) {
+    const { lineChart, writeChart } = await import('../src/report/charts.js');
+    const data = gpu.flatMap(([f, r]) => gpuChartPoints(r, basename(f).replace(/\.json$/, '')));
+    const models = [...new Set(data.map((d) => String(d.model)))];
+    const xValues = [...new Set(data.map((d) => Number(d.prompt)))].sort((x, y) => x - y);
+    const first = gpu[0]?.[1];
+    const panel = (title: string, subtitle?: string) =>
+      lineChart({ title, subtitle, data: data.filter((d) => models.length === 1 || d.model === title), x: 'prompt', y: 'tokens/s', series: 'series', xLog: true, xValues, xTitle: 'prompt tokens', yTitle: 'tokens/s' });
+    const subtitle = `${first?.peer?.gpu ?? 'one GPU'}; gen ${first?.options.genLength}, block ${first?.options.blockLength}, ${first?.options.steps} steps`;
+    const written = await writeChart(chart, models.length === 1 ? panel(models[0] as string, subtitle) : { title: { text: 'Tokens/s against prompt length', subtitle }, vconcat: models.map((m) => panel(m)) });
+    process.stdout.write(`chart: ${written.join(', ')}\n`);
+  }
+  process.exit(0);
+}
+const file = files[0] as string;
 const r = JSON.parse(readFileSync(file, 'utf8')) as { bench?: string; genLength: number; blockLength: number; steps: number; budget?: number; rows: unknown[] };
 const head = `gen ${r.genLength}, block ${r.blockLength}, steps ${r.steps}${r.budget === undefined ? '' : `, budget ${r.budget}`}`;
 const table = r.bench === 'engine' ? engineTable(r.rows as EngineRow[]) : waveTable(r.rows as WaveRow[]);

@@ -1,20 +1,22 @@
 /**
- * `npm run bench [engine|wavefilter|attention|wf-variants]`: speed benchmarks (the quality
+ * `npm run bench [engine|wavefilter|gpu|attention|wf-variants]`: speed benchmarks (the quality
  * evaluations are `wavefilter eval ...`). Each prints a table with ratios against a baseline
  * measured in the same run; --json for scripts.
  *
  *   npm run bench -- engine --prompt-lengths 4096 --executors step,block
  *   npm run bench -- engine --prompt-lengths 16384 --methods dual --layers 2   # memory at 16K
+ *   npm run bench -- engine --methods dual,dual+wf-practical --budget 0.1     # a host with a filter
+ *   npm run bench -- gpu --checkpoint /tmp/llada-8b --prompt-lengths 4096,8192 # the engine against the PyTorch peer
  */
 import { Command } from 'commander';
 import { loadModel } from '../src/index.js';
-import type { CacheName } from '../src/cache/host.js';
 import { cacheHostNames } from '../src/cache/registry.js';
 import { type Device, parseDevice } from '../src/model/runtime.js';
 import { readModelSpec } from '../src/checkpoint/config.js';
 import { intArg, listArg, namesArg } from '../src/cli/args.js';
 import { DEFAULT_SHAPE } from './random-model.js';
-import { engineTable, runEngineBench } from './engine.js';
+import { engineTable, parseEngineMethod, runEngineBench } from './engine.js';
+import { DEFAULT_GPU_METHODS, gpuTable, runGpuCompare } from './gpu-compare.js';
 import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
 import { runWaveVariants } from './wf-variants.js';
@@ -23,10 +25,13 @@ import type { RulerTaskName } from '../src/eval/ruler/tasks.js';
 
 const program = new Command()
   .name('bench')
-  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), attention (fused vs explicit refresh attention) or wf-variants (WaveFilter knobs on a RULER task of the bundled model)', 'engine')
+  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), gpu (the engine against the PyTorch peer on a GPU), attention (fused vs explicit refresh attention) or wf-variants (WaveFilter knobs on a RULER task of the bundled model)', 'engine')
   .option('--prompt-lengths <list>', 'comma-separated prompt lengths', '4096')
-  .option('--methods <list>', 'engine: cache hosts (none,prefix,dual); wavefilter: dual,dual-first-block,wf-practical,wf-faithful,snapkv,streaming,h2o,sparse-dllm,random')
-  .option('--budget <b>', 'wavefilter: kept prompt rows, fraction or count', '0.16')
+  .option('--methods <list>', 'engine, gpu: cache hosts (none,prefix,dual) or host+filter (dual+wf-practical, dual+snapkv, ...); wavefilter: dual,dual-first-block,wf-practical,wf-faithful,snapkv,streaming,h2o,sparse-dllm,random')
+  .option('--budget <b>', 'kept prompt rows of the filters, fraction or count (default: 0.16 for wavefilter, 0.1 for engine and gpu)')
+  .option('--peer <impl>', 'gpu: the PyTorch peer: reference (bench/gpu/peer.py\'s own, checked against the official outputs), official (needs --peer-dir) or none', 'reference')
+  .option('--peer-dir <dir>', 'gpu: a checkout of NVlabs/Fast-dLLM for --peer official')
+  .option('--peer-dtype <type>', 'gpu: the peer\'s precision (bf16, fp16, fp32)', 'bf16')
   .option('--gen-length <n>', 'generated tokens', intArg('--gen-length'), 32)
   .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
   .option('--steps <n>', 'denoising steps', intArg('--steps'), 16)
@@ -35,23 +40,31 @@ const program = new Command()
   .option('--task <name>', 'wf-variants: RULER task', 'niah_multikey_2')
   .option('--samples <n>', 'wf-variants: prompts', intArg('--samples'), 5)
   .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
-  .option('--device <device>', 'engine, wavefilter: cpu, cuda or cuda:N', 'cpu')
-  .option('--dtype <type>', 'engine: fp32 or fp16 (CUDA)', 'fp32')
+  .option('--device <device>', 'engine, wavefilter: cpu, cuda or cuda:N (gpu: cuda)')
+  .option('--dtype <type>', 'engine, gpu: fp32 or fp16 (CUDA; gpu default fp16)')
   .option('--checkpoint <dir>', 'engine: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
   .option('--threshold <p>', 'engine: Fast-dLLM confidence threshold (default: the fixed schedule)')
   .option('--warmup <n>', 'engine: untimed one-block generations before each row (default 1 on cuda, 0 on cpu)')
   .option('--in-process', 'engine: every row in this process on one loaded model (peak memory is then a running maximum)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { promptLengths: string; methods?: string; budget: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype: string }) => {
-    const device = parseDevice(f.device) && (f.device as Device);
+  .action(async (which: string, f: { promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype?: string }) => {
+    const deviceName = f.device ?? (which === 'gpu' ? 'cuda' : 'cpu');
+    const device = parseDevice(deviceName) && (deviceName as Device);
+    const dtype = (f.dtype ?? (which === 'gpu' ? 'fp16' : 'fp32')) as 'fp32' | 'fp16';
+    if (dtype !== 'fp32' && dtype !== 'fp16') throw new Error(`--dtype must be fp32 or fp16, not ${f.dtype}`);
+    const budgetArg = (fallback: number): number => {
+      const b = f.budget === undefined ? fallback : Number(f.budget);
+      if (!(b > 0)) throw new Error(`--budget must be a positive fraction or count, not ${f.budget}`);
+      return b;
+    };
     const lengths = listArg('--prompt-lengths', { min: 1 }, true)(f.promptLengths);
     const executors = namesArg('--executors', f.executors, ['step', 'block']) as ('step' | 'block')[];
     if (which === 'wf-variants') {
       const dir = defaultModelDir();
       if (!dir) throw new Error('wf-variants needs the bundled model (models/llada-ruler-12m)');
       const model = await loadModel(dir, { threads: f.threads });
-      const o = { task: f.task as RulerTaskName, length: Number(f.promptLengths.split(',')[0]), samples: f.samples, budget: Number(f.budget), seed: f.seed };
+      const o = { task: f.task as RulerTaskName, length: Number(f.promptLengths.split(',')[0]), samples: f.samples, budget: budgetArg(0.16), seed: f.seed };
       process.stderr.write(`${o.task}, ${o.length} tokens, ${o.samples} prompts (seed ${o.seed}), WaveFilter practical at budget ${o.budget}, one token per step:\n`);
       const rows = await runWaveVariants(model, o, (s) => process.stderr.write(s));
       await model.dispose();
@@ -69,22 +82,31 @@ const program = new Command()
     if (which === 'wavefilter') {
       const rows = await runWaveBench({
         promptLengths: lengths, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps,
-        budget: Number(f.budget), executors, methods: (f.methods ?? Object.keys(WAVE_METHODS).join(',')).split(','), layers: f.layers, threads: f.threads,
+        budget: budgetArg(0.16), executors, methods: (f.methods ?? Object.keys(WAVE_METHODS).join(',')).split(','), layers: f.layers, threads: f.threads,
       }, (s) => process.stderr.write(s));
-      if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'wavefilter', genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, budget: Number(f.budget), rows }, null, 2)}\n`);
+      if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'wavefilter', genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, budget: budgetArg(0.16), rows }, null, 2)}\n`);
       else console.log(`\n${waveTable(rows)}`);
       return;
     }
-    if (which !== 'engine') throw new Error(`unknown benchmark ${which}; expected engine, wavefilter, attention or wf-variants`);
-    const methods = namesArg('--methods', f.methods ?? 'none,prefix,dual', cacheHostNames()) as CacheName[];
+    if (which !== 'engine' && which !== 'gpu') throw new Error(`unknown benchmark ${which}; expected engine, wavefilter, gpu, attention or wf-variants`);
+    const methods = (f.methods ?? (which === 'gpu' ? DEFAULT_GPU_METHODS.join(',') : 'none,prefix,dual')).split(',');
+    for (const m of methods) parseEngineMethod(m, cacheHostNames());
     const shape = { ...DEFAULT_SHAPE, layers: f.layers };
     const checkpoint = f.checkpoint ? { dir: f.checkpoint, vocab: readModelSpec(f.checkpoint).vocabSize } : undefined;
     const spec = checkpoint ? readModelSpec(checkpoint.dir) : null;
     process.stderr.write(spec
-      ? `model: ${f.checkpoint}: ${spec.nLayers} layers, d_model ${spec.dModel}, ${spec.nHeads} heads (${spec.nKvHeads} KV), ffn ${spec.ffnHidden}, vocab ${spec.vocabSize}; ${device}, ${f.dtype}; ${f.inProcess ? 'one process' : 'one process per row'}\n`
+      ? `model: ${f.checkpoint}: ${spec.nLayers} layers, d_model ${spec.dModel}, ${spec.nHeads} heads (${spec.nKvHeads} KV), ffn ${spec.ffnHidden}, vocab ${spec.vocabSize}; ${device}, ${dtype}; ${f.inProcess || which === 'gpu' ? 'one process' : 'one process per row'}\n`
       : `model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute); ${device}; one process per row\n`);
     const threshold = f.threshold === undefined ? null : Number(f.threshold);
-    const o = { promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, dtype: f.dtype as 'fp32' | 'fp16', inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup) };
+    const o = { promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, dtype, budget: budgetArg(0.1), inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup) };
+    if (which === 'gpu') {
+      if (f.peer !== 'reference' && f.peer !== 'official' && f.peer !== 'none') throw new Error(`--peer must be reference, official or none, not ${f.peer}`);
+      if (!['bf16', 'fp16', 'fp32'].includes(f.peerDtype)) throw new Error(`--peer-dtype must be bf16, fp16 or fp32, not ${f.peerDtype}`);
+      const r = await runGpuCompare({ ...o, peer: f.peer, peerDir: f.peerDir, peerDtype: f.peerDtype as 'bf16' | 'fp16' | 'fp32' }, (s) => process.stderr.write(s));
+      if (f.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else console.log(`\n${gpuTable(r)}`);
+      return;
+    }
     const rows = await runEngineBench(o, (s) => process.stderr.write(s));
     if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'engine', ...o, rows }, null, 2)}\n`);
     else console.log(`\n${engineTable(rows)}`);

@@ -66,6 +66,25 @@ export interface LoadOptions {
    * A generation whose lower-bound estimate exceeds it is refused with `out_of_memory`.
    */
   readonly memoryLimit?: number;
+  /** How the block program's graph is built (defaults by dtype; performance tuning, same tokens in fp32). */
+  readonly graph?: GraphTuning;
+}
+
+/**
+ * Graph construction knobs of the block program. The defaults follow the dtype: fp32 (the CPU and
+ * reference path) keeps the explicit ops and one graph for every host; fp16 (the GPU path, where
+ * ORT's per-node cost bounds a cached step) uses the fused kernels and fixes the steps' attention.
+ * Both keep the explicit cached attention: on an H200 (8-layer model, 4K prompt, fp16)
+ * MultiHeadAttention over [cache | fresh rows] was no faster for the dual cache and 2.4x slower
+ * for the prefix cache (reports/gpu/README.md).
+ */
+export interface GraphTuning {
+  /** ORT's fused norm and rotary kernels (ForwardStyle.lean). */
+  readonly lean?: boolean;
+  /** The steps' attention fixed per host in the graph (no If per layer; one session per host kind). */
+  readonly fixedStepAttention?: boolean;
+  /** The cached rows' attention (ForwardStyle.cachedAttention). */
+  readonly cachedAttention?: 'explicit' | 'mha';
 }
 
 /** What model.stream() yields, in order: steps (and kept rows, text deltas) as they happen, then done. */
@@ -107,7 +126,7 @@ export class DiffusionModel {
   /** Sessions over the weights: 'forward' (step executor) and 'block:<variant>' programs. */
   private readonly sessions: SessionCache<ModelRuntime | BlockProgram>;
 
-  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly memoryLimit?: number) {
+  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
     this.dir = dir;
     this.spec = spec;
     this.codec = codec;
@@ -119,9 +138,13 @@ export class DiffusionModel {
    * The block program's session for a filter variant (null: unfiltered), built on first use and
    * held until the lease is released.
    */
-  blockProgram(filter: ProgramFilter | null = null, shape: ProgramShape = {}): Promise<Lease<BlockProgram>> {
+  blockProgram(filter: ProgramFilter | null = null, requested: ProgramShape = {}): Promise<Lease<BlockProgram>> {
+    // The steps' attention is fixed per graph where per-node cost matters (GraphTuning; by default
+    // fp16, the GPU path); otherwise one graph (one copy of the weights) serves every host.
+    const t = this.tuning;
+    const shape: ProgramShape = { ...requested, stepAttention: t.fixedStepAttention ? requested.stepAttention : undefined, lean: t.lean, cachedAttention: t.cachedAttention };
     // the graph depends on the variant and on where and when the selection runs
-    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}`;
+    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}${shape.stepAttention ? `|${shape.stepAttention}` : ''}`;
     return this.sessions.acquire(key, () => BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter, shape)) as Promise<Lease<BlockProgram>>;
   }
 
@@ -176,7 +199,7 @@ export class DiffusionModel {
     const device = parseDevice(opts.device);
     const runtimeOptions: RuntimeOptions = { executionProvider: device.provider, deviceId: device.deviceId, tf32: opts.tf32 ?? false, dtype: opts.dtype ?? 'fp32', threads: opts.threads };
     validateWeights(spec, store);
-    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto', opts.memoryLimit);
+    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto', graphTuning(opts.dtype ?? 'fp32', opts.graph), opts.memoryLimit);
     // the session the default options run (no filter) is built now, so a broken checkpoint or
     // execution provider fails at load and the first generate is not slower
     try {
@@ -438,7 +461,8 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
   }
 }
 
-const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit']);
+const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
+const GRAPH_KEYS = new Set(['lean', 'fixedStepAttention', 'cachedAttention']);
 
 function checkLoadOptions(o: unknown): void {
   checkKeys(o, LOAD_KEYS, 'options');
@@ -459,6 +483,17 @@ function checkLoadOptions(o: unknown): void {
   if (opts.sessions !== undefined && !(Number.isSafeInteger(opts.sessions) && opts.sessions >= 1 && opts.sessions <= 64))
     throw new WavefilterError('invalid_option', `sessions: expected an integer from 1 to 64, found ${String(opts.sessions)}`, { option: 'sessions' });
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new WavefilterError('invalid_option', 'onProgress: expected a function', { option: 'onProgress' });
+  checkKeys(opts.graph, GRAPH_KEYS, 'graph');
+  for (const k of ['lean', 'fixedStepAttention'] as const)
+    if (opts.graph?.[k] !== undefined && typeof opts.graph[k] !== 'boolean') throw new WavefilterError('invalid_option', `graph.${k}: expected a boolean, found ${typeName(opts.graph[k])}`, { option: `graph.${k}` });
+  const ca = opts.graph?.cachedAttention;
+  if (ca !== undefined && ca !== 'explicit' && ca !== 'mha') throw new WavefilterError('invalid_option', `graph.cachedAttention: expected explicit or mha, found ${JSON.stringify(ca)}`, { option: 'graph.cachedAttention' });
+}
+
+/** The graph knobs in effect (GraphTuning's defaults by dtype). */
+export function graphTuning(dtype: 'fp32' | 'fp16', t: GraphTuning = {}): Required<GraphTuning> {
+  const gpu = dtype === 'fp16';
+  return { lean: t.lean ?? gpu, fixedStepAttention: t.fixedStepAttention ?? gpu, cachedAttention: t.cachedAttention ?? 'explicit' };
 }
 
 function checkGenerateOptions(o: unknown): void {

@@ -116,7 +116,7 @@ export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, p
   const variant = fp ? fp.variant(promptIds.length) : null;
   // a budget that keeps every prompt row runs the unfiltered program (the step executor's host keeps the dense cache then)
   const filter: ProgramFilter | null = fp && variant !== null ? { program: fp, variant, windowQueries: hooks.filter?.windowQueries ?? 0 } : null;
-  const lease = await programs(filter, { cfg: o.cfgScale > 0, sample: samples(spec, o) });
+  const lease = await programs(filter, { cfg: o.cfgScale > 0, sample: samples(spec, o), stepAttention: policy.cached ? 'explicit' : 'fused' });
   try {
     return await runBlocks(lease.value, filter, spec, policy, promptIds, o, hooks);
   } finally {

@@ -90,6 +90,16 @@ export class GraphBuilder {
     return outs;
   }
 
+  /** Adds a node whose optional outputs are produced only where `used` says (others are left unnamed). */
+  opOut(opType: string, inputs: readonly string[], used: readonly boolean[], attrs: Record<string, AttrValue> = {}, domain = ''): (string | null)[] {
+    const outs = used.map((u) => (u ? this.fresh(opType.toLowerCase()) : ''));
+    this.nodes.push({
+      opType, domain, input: [...inputs], output: outs, name: this.fresh(`n_${opType}`),
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return outs.map((o) => o || null);
+  }
+
   /** Renames a value by an Identity node (graph outputs need fixed names). */
   identity(input: string, name: string): string {
     return this.op('Identity', [input], {}, { name });

@@ -51,7 +51,7 @@
  *   + the filter's controls (filter/graphs.ts)
  */
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
-import { type ComputeType, ELEM_OF, type ForwardInputs, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRowStats, weightRefs } from '../model/graph.js';
+import { type ComputeType, ELEM_OF, type ForwardInputs, type ForwardStyle, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRopeTables, emitRowStats, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
 import { FilterNames, type SelectionIO, gatherCompact } from '../filter/selection-graph.js';
 import type { FilterProgram } from '../filter/token-filter.js';
@@ -62,6 +62,10 @@ export const BlockNames = {
   canvas: 'canvas',
   block: 'block',
   window: 'window',
+  blockLo: 'block_lo',
+  blockHi: 'block_hi',
+  windowLo: 'window_lo',
+  windowHi: 'window_hi',
   refreshFrom: 'refresh_from',
   cacheRows: 'cache_rows',
   kvOutRows: 'kv_out_rows',
@@ -108,6 +112,16 @@ export interface ProgramShape {
   readonly sample?: boolean;
   /** Compute type of the forwards (model/graph.ts); the past and present K/V are in it, queries for filters in fp32. */
   readonly ct?: ComputeType;
+  /**
+   * The steps' attention fixed in the graph: 'explicit' (a cached host) or 'fused' (no cache), so
+   * the Loop body has no If per layer. Unset: chosen per run by cache_rows (one graph serves every
+   * host; the engine fixes it only on the GPU, where a cached step is bound by per-node costs).
+   */
+  readonly stepAttention?: 'explicit' | 'fused';
+  /** ORT's fused norm / rotary kernels in the forwards (emitForward's lean); default: with fp16. */
+  readonly lean?: boolean;
+  /** The cached rows' attention (ForwardStyle.cachedAttention); default explicit. */
+  readonly cachedAttention?: 'explicit' | 'mha';
 }
 
 /** Builds the serialized block program of a model, with a token filter or without. */
@@ -116,6 +130,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const N = BlockNames;
   const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
   const ct: ComputeType = shape.ct ?? 'fp32';
+  const style: ForwardStyle = { ct, lean: shape.lean ?? ct === 'fp16', cachedAttention: shape.cachedAttention ?? 'explicit' };
   const KV = ELEM_OF[ct];
   const w = weightRefs(g, weights, ct);
   /** fp32 view of a compute-type value (the filters' selection graphs compute in fp32) */
@@ -125,6 +140,11 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
 
   const canvas = g.input(N.canvas, I64, ['L']);
   const block = g.input(N.block, I64, [2]);
+  // the same bounds as [1] inputs, read only as Slice bounds (host-side on CUDA: decide-graph.ts DecideState.loVec)
+  const loVec = g.input(N.blockLo, I64, [1]);
+  const hiVec = g.input(N.blockHi, I64, [1]);
+  const qloVec = g.input(N.windowLo, I64, [1]);
+  const qhiVec = g.input(N.windowHi, I64, [1]);
   const window = g.input(N.window, I64, [2]);
   const refreshFrom = g.input(N.refreshFrom, I64, []);
   const cacheRows = g.input(N.cacheRows, I64, []);
@@ -140,7 +160,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     if (!cfgScale || !cfgPromptLen) return { stats: cond.stats, logits: cond.logits };
     const maskedIds = gb.op('Where', [gb.op('Less', [io.positions, cfgPromptLen]), gb.constI64([spec.maskTokenId], []), io.ids]);
     const { queryRows: _q, ...rest } = io;
-    const un = emitForward(gb, w, spec, { ...rest, ids: maskedIds }, {}, ct);
+    const un = emitForward(gb, w, spec, { ...rest, ids: maskedIds }, {}, style);
     const u64 = gb.op('Cast', [un.logits], { to: DT.DOUBLE });
     const c64 = gb.op('Cast', [cond.logits], { to: DT.DOUBLE });
     const guided = gb.op('Add', [u64, gb.op('Mul', [gb.op('Add', [cfgScale, gb.scalarF64(1)]), gb.op('Sub', [c64, u64])])]);
@@ -162,6 +182,8 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const qlo = scalarAt(window, 0);
   const qhi = scalarAt(window, 1);
   const L = g.op('Squeeze', [g.op('Shape', [canvas]), g.constI64([0])]);
+  // the lean path's RoPE tables for every canvas position, once per run (not a Range per step)
+  const rope = style.lean ? { ropeTables: emitRopeTables(g, spec, g.op('Cast', [L], { to: DT.FLOAT }), ct) } : {};
   const vec = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
   const slice1 = (x: string, from: string, to: string): string => g.op('Slice', [x, vec(from), vec(to)]);
   const sliceRows = (x: string, from: string, to: string): string => g.op('Slice', [x, vec(from), vec(to), g.constI64([1])]);
@@ -225,12 +247,13 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const refreshIo: ForwardInputs = {
     ids: slice1(canvas, refreshFrom, L),
     positions: g.op('Range', [refreshFrom, L, one]),
+    ...rope,
     logitRows: rowsFor(refreshFrom),
     fused: g.op('Equal', [tc, zero]),
     past: refreshPast,
     ...(queryParts.length ? { queryRows: queryParts.length === 1 ? queryParts[0] : g.op('Concat', queryParts, { axis: 0 }) } : {}),
   };
-  const refresh = emitForward(g, w, spec, refreshIo, {}, ct);
+  const refresh = emitForward(g, w, spec, refreshIo, {}, style);
   const refreshQueries = refresh.queries.map((q) => f32(g, q));
   const fullK = refresh.keys.map((k, l) => g.op('Concat', [sliceRows(pastK[l], zero, refreshFrom), k], { axis: 1 })); // [Hkv, L, D]
   const fullV = refresh.values.map((v, l) => g.op('Concat', [sliceRows(pastV[l], zero, refreshFrom), v], { axis: 1 }));
@@ -241,7 +264,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     g.output(N.presentValue(l), KV, [Hkv, 'kv_out_rows', D]);
   }
   const noCommit = g.op('Expand', [g.constI64([-1], []), vec(B)]);
-  const d0 = decide(g, refreshIo, refresh, { canvas, lo, hi, step: zero, commitStep: noCommit, drawOffset: zero, refresh: true });
+  const d0 = decide(g, refreshIo, refresh, { canvas, lo, hi, loVec, hiVec, step: zero, commitStep: noCommit, drawOffset: zero, refresh: true });
   const cond0 = g.op('Or', [g.op('Greater', [d0.masksLeft, zero]), g.op('Less', [one, minForwards])]);
 
   // 2. the steps attend to the refreshed K/V with the window's rows masked; the no-cache host
@@ -316,15 +339,16 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     stepPast = compactPast(b, stepTokens);
   }
   const stepIo: ForwardInputs = {
-    ids: b.op('Slice', [canvasIn, b.op('Unsqueeze', [qlo, b.constI64([0])]), b.op('Unsqueeze', [qhi, b.constI64([0])])]),
+    ids: b.op('Slice', [canvasIn, qloVec, qhiVec]),
+    ...rope,
     positions: stepPositions,
     logitRows: stepRows,
-    fused: stepFused,
+    fused: shape.stepAttention ? shape.stepAttention === 'fused' : stepFused,
     past: stepPast,
     ...(everyStep ? { queryRows: b.op('Sub', [blockPos, qlo]) } : {}),
   };
-  const step = emitForward(b, w, spec, stepIo, {}, ct);
-  const d = decide(b, stepIo, step, { canvas: canvasIn, lo, hi, step: k, commitStep: commitIn, drawOffset: drawIn, refresh: false });
+  const step = emitForward(b, w, spec, stepIo, {}, style);
+  const d = decide(b, stepIo, step, { canvas: canvasIn, lo, hi, loVec, hiVec, step: k, commitStep: commitIn, drawOffset: drawIn, refresh: false });
   const condOut = b.op('Or', [b.op('Greater', [d.masksLeft, b.constI64([0], [])]), b.op('Less', [b.op('Add', [k, b.constI64([1], [])]), minForwards])]);
   const confOut = b.op('Concat', [confIn, b.op('Unsqueeze', [d.confidence, b.constI64([0])])], { axis: 0 });
   b.output(b.identity(condOut, 'S_cond_out'), DT.BOOL, []);

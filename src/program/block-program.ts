@@ -124,6 +124,8 @@ export class BlockProgram {
 
   async run(req: BlockRequest): Promise<BlockResult> {
     const { nLayers, nKvHeads: Hkv, headDim: D } = this.spec;
+    if (this.shape.stepAttention && (this.shape.stepAttention === 'explicit') !== req.cached)
+      throw new WavefilterError('runtime_error', `this block program's steps attend ${this.shape.stepAttention === 'explicit' ? 'to a cache' : 'without a cache'}; the request is for a ${req.cached ? 'cached' : 'no-cache'} host`);
     const L = req.canvas.length;
     const r = req.rule;
     const K = Math.max(req.maxSteps, 1);
@@ -137,6 +139,10 @@ export class BlockProgram {
       [N.canvas]: new ort.Tensor('int64', BigInt64Array.from(req.canvas, (x) => BigInt(x)), [L]),
       [N.block]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.lo), BigInt(req.hi)), [2]),
       [N.window]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.window[0]), BigInt(req.window[1])), [2]),
+      [N.blockLo]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.lo)), [1]),
+      [N.blockHi]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.hi)), [1]),
+      [N.windowLo]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.window[0])), [1]),
+      [N.windowHi]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.window[1])), [1]),
       [N.refreshFrom]: i64(req.refreshFrom),
       [N.cacheRows]: i64(req.cached ? L : 0),
       [N.kvOutRows]: i64(req.keepKv ? L : 0),

@@ -84,6 +84,12 @@ export interface DecideState {
   readonly canvas: string; // int64 [L]
   readonly lo: string; // int64 []
   readonly hi: string;
+  /**
+   * lo and hi as int64 [1] graph inputs, for Slice bounds: ORT's CUDA Slice reads its bounds on the
+   * host, and a bound computed on the device costs a device-to-host copy and a stream sync per step.
+   */
+  readonly loVec?: string;
+  readonly hiVec?: string;
   readonly step: string; // int64 [] forward index in the block
   readonly commitStep: string; // int64 [B]
   /** int64 []: the first unread draw */
@@ -113,7 +119,9 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   const col = (x: string, c: number): string => g.op('Squeeze', [g.op('Slice', [x, g.constI64([c]), g.constI64([c + 1]), g.constI64([1])]), g.constI64([1])]);
   const vec = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
 
-  const blockIds = g.op('Slice', [s.canvas, vec(s.lo), vec(s.hi)]); // [B]
+  const loVec = s.loVec ?? vec(s.lo);
+  const hiVec = s.hiVec ?? vec(s.hi);
+  const blockIds = g.op('Slice', [s.canvas, loVec, hiVec]); // [B]
   const isMask = g.op('Equal', [blockIds, i64(spec.maskTokenId)]);
   const masks = g.op('ReduceSum', [g.op('Cast', [isMask], { to: DT.INT64 })], { keepdims: 0 });
   // The draws of one step, in the step executor's order: per candidate c (position order) its
@@ -204,7 +212,7 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   const drawOffset = g.op('Add', [s.drawOffset, g.op('Mul', [masks, perCandidate])]);
   const newBlock = g.op('Where', [accept, token, blockIds]);
   const L = g.op('Shape', [s.canvas]);
-  const canvas = g.op('Concat', [g.op('Slice', [s.canvas, g.constI64([0]), vec(s.lo)]), newBlock, g.op('Slice', [s.canvas, vec(s.hi), L])], { axis: 0 });
+  const canvas = g.op('Concat', [g.op('Slice', [s.canvas, g.constI64([0]), loVec]), newBlock, g.op('Slice', [s.canvas, hiVec, L])], { axis: 0 });
   const commitStep = g.op('Where', [accept, k, s.commitStep]);
   const masksLeft = g.op('Sub', [masks, g.op('ReduceSum', [g.op('Cast', [accept], { to: DT.INT64 })], { keepdims: 0 })]);
   return { canvas, commitStep, masksLeft, confidence, drawOffset };

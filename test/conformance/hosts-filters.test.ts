@@ -71,3 +71,29 @@ for (const [name, dir, P] of MODELS)
           }
       await m.dispose();
     });
+
+// The GPU path's graph (GraphTuning: ORT's fused norm / rotary kernels, the steps' attention fixed
+// per host, MultiHeadAttention over [cache | fresh rows]) built in fp32 on the CPU, where it must
+// give the standard block program's tokens and kept rows for every host x filter.
+for (const [name, dir, P] of MODELS)
+  test(`conformance: the GPU path's graph gives the standard program's tokens, every host x filter (${name})`, async () => {
+    const standard = await loadModel(dir, { sessions: 8, executor: 'block' });
+    const tuned = await loadModel(dir, { sessions: 8, executor: 'block', graph: { lean: true, fixedStepAttention: true, cachedAttention: 'mha' } });
+    const p = prompt(P, standard.spec.vocabSize, standard.spec.maskTokenId);
+    for (const host of cacheHostNames()) {
+      const policy = cacheHostPolicy(host);
+      for (const filter of policy.acceptsFilter ? FILTER_NAMES : (['none'] as const))
+        for (const promptRefresh of policy.cached ? (['every-block', 'first-block'] as const) : (['every-block'] as const)) {
+          const o: ModelGenerateOptions = { genLength: 8 * BLOCKS, blockLength: 8, steps: 8 * BLOCKS, cache: host, filter, budget: filter === 'none' ? null : 0.1, promptRefresh };
+          const kept: Record<string, string[]> = { standard: [], tuned: [] };
+          const run = (m: typeof standard, k: string) => m.generate({ inputIds: p }, { ...o, onKept: (e) => kept[k]?.push(`${e.block}:${e.tokens.map((t) => t.join(',')).join('|')}`) });
+          const a = await run(standard, 'standard');
+          const b = await run(tuned, 'tuned');
+          assert.deepEqual(b.outputIds, a.outputIds, JSON.stringify(o));
+          assert.equal(b.nfe, a.nfe);
+          assert.deepEqual(kept.tuned, kept.standard, `kept rows ${JSON.stringify(o)}`);
+        }
+    }
+    await standard.dispose();
+    await tuned.dispose();
+  });

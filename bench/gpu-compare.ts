@@ -1,0 +1,144 @@
+/**
+ * `npm run bench -- gpu`: the engine against the PyTorch peer (LLaDA / Dream with Fast-dLLM's no-cache,
+ * prefix and dual loops: bench/gpu/peer.py) on the same GPU, in one run, on the same checkpoint and
+ * prompts. The peer runs first, in its own Python process (so its memory is gone before the engine
+ * loads), then the engine's rows in this process on one loaded model (an 8B load takes a while).
+ *
+ * With the reference peer (the official code is not on the machine), the run first checks that
+ * implementation against the official code's recorded outputs (`peer.py --check`): its result is part
+ * of the results file, so a table never rests on an unchecked peer.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type EngineBenchOptions, type EngineMethod, type EngineRow, parseEngineMethod, runEngineBench } from './engine.js';
+import { cacheHostNames } from '../src/cache/registry.js';
+import type { Point } from '../src/report/charts.js';
+
+export interface PeerRow {
+  readonly prompt: number;
+  readonly method: string;
+  readonly totalS: number;
+  readonly tokensPerS: number;
+  readonly nfe: number;
+  readonly msPerStep: number;
+  /** torch's max reserved memory in the row plus the CUDA context (MiB) */
+  readonly peakDeviceMiB: number;
+}
+
+export interface PeerResult {
+  readonly peer: 'reference' | 'official';
+  readonly dtype: string;
+  readonly torch: string;
+  readonly gpu: string;
+  readonly loadS: number;
+  readonly rows: readonly PeerRow[];
+}
+
+export interface PeerCheck {
+  readonly passed: boolean;
+  readonly check: Readonly<Record<string, { maxLogitDiff: number; cases: number; tokenExact: number }>>;
+}
+
+export interface GpuCompareOptions extends EngineBenchOptions {
+  readonly peer: 'reference' | 'official' | 'none';
+  readonly peerDir?: string;
+  readonly peerDtype: 'bf16' | 'fp16' | 'fp32';
+}
+
+export interface GpuCompareResult {
+  readonly bench: 'gpu';
+  readonly options: Omit<GpuCompareOptions, 'shape'>;
+  readonly engine: readonly EngineRow[];
+  readonly peer: PeerResult | null;
+  /** why the peer did not run, when it did not */
+  readonly peerSkipped: string | null;
+  readonly peerCheck: PeerCheck | null;
+  readonly versions: { readonly node: string; readonly onnxruntime: string | null };
+}
+
+function repoFile(rel: string): string {
+  return resolve(process.env.WAVEFILTER_REPO ?? process.cwd(), rel);
+}
+
+function python(args: readonly string[], log: (s: string) => void): { ok: boolean; out: string } {
+  const r = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.stderr) log(r.stderr);
+  return { ok: r.status === 0, out: r.stdout ?? '' };
+}
+
+/** Why the PyTorch peer cannot run here, or null when it can. */
+export function peerUnavailable(): string | null {
+  const r = spawnSync('python3', ['-c', 'import torch, safetensors, sys; sys.exit(0 if torch.cuda.is_available() else 3)'], { encoding: 'utf8' });
+  if (r.error) return 'python3 is not installed';
+  if (r.status === 3) return 'PyTorch has no CUDA device here';
+  if (r.status !== 0) return 'python3 cannot import torch and safetensors';
+  return null;
+}
+
+export async function runGpuCompare(o: GpuCompareOptions, log: (s: string) => void): Promise<GpuCompareResult> {
+  const dir = o.checkpoint?.dir;
+  if (!dir) throw new Error('bench gpu needs --checkpoint (bench/gpu/make_checkpoint.py writes LLaDA-8B\'s and Dream-7B\'s shapes)');
+  const peerMethods = [...new Set(o.methods.map((m) => parseEngineMethod(m, cacheHostNames())).filter((m) => m.filter === null).map((m) => m.cache))];
+  let peer: PeerResult | null = null;
+  let peerCheck: PeerCheck | null = null;
+  let peerSkipped: string | null = o.peer === 'none' ? 'not asked for (--peer none)' : peerUnavailable();
+  const script = repoFile('bench/gpu/peer.py');
+  if (!peerSkipped && !existsSync(script)) peerSkipped = `${script} not found (run from the repository root or set WAVEFILTER_REPO)`;
+  if (!peerSkipped && o.peer === 'reference') {
+    log('peer: checking the reference implementation against the official code\'s outputs (test/fixtures)...\n');
+    const c = python([script, '--check', repoFile('test/fixtures'), '--json'], log);
+    peerCheck = JSON.parse(c.out) as PeerCheck;
+    if (!peerCheck.passed) peerSkipped = 'the reference peer failed its check against the official outputs';
+  }
+  if (!peerSkipped) {
+    log(`peer (${o.peer}, ${o.peerDtype}): ${peerMethods.join(', ')}\n`);
+    const args = [script, '--checkpoint', dir, '--impl', o.peer, '--prompt-lengths', o.promptLengths.join(','), '--methods', peerMethods.join(','),
+      '--gen-length', String(o.genLength), '--block-length', String(o.blockLength), '--steps', String(o.steps), '--dtype', o.peerDtype, '--warmup', String(o.warmup ?? 1), '--json',
+      ...(o.threshold != null ? ['--threshold', String(o.threshold)] : []), ...(o.peerDir ? ['--peer-dir', o.peerDir] : [])];
+    const r = python(args, log);
+    if (!r.ok) throw new Error('the peer failed (its error is above)');
+    peer = JSON.parse(r.out) as PeerResult;
+  } else log(`peer skipped: ${peerSkipped}\n`);
+  log('engine:\n');
+  const engine = await runEngineBench({ ...o, executors: ['block'], inProcess: true }, log);
+  let onnxruntime: string | null = null;
+  try {
+    const ort = (await import('onnxruntime-node')) as { env?: { versions?: { common?: string } } };
+    onnxruntime = ort.env?.versions?.common ?? null;
+  } catch {
+    onnxruntime = null;
+  }
+  const { shape: _s, ...options } = o;
+  return { bench: 'gpu', options, engine, peer, peerSkipped, peerCheck, versions: { node: process.version, onnxruntime } };
+}
+
+const f2 = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(2));
+const f0 = (v: number | null | undefined): string => (v == null ? '-' : v.toFixed(0));
+
+/**
+ * One row per prompt and method: the engine beside the peer. For a filtered method the peer column
+ * shows the peer's run of the same host (the baseline the filter must beat).
+ */
+export function gpuTable(r: GpuCompareResult): string {
+  const out = [
+    `| prompt | method | engine tokens/s | peer tokens/s | engine / peer | engine ms/step | peer ms/step | engine peak MiB | peer peak MiB |`,
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const e of r.engine) {
+    const host = parseEngineMethod(e.method, cacheHostNames()).cache;
+    const p = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
+    const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${host === e.method ? '' : ` (vs peer ${host})`}` : '-';
+    out.push(`| ${e.prompt} | ${e.method} | ${f2(e.tokensPerS)} | ${host === e.method ? f2(p?.tokensPerS) : '-'} | ${vs} | ${e.msPerStep.toFixed(1)} | ${host === e.method ? (p?.msPerStep.toFixed(1) ?? '-') : '-'} | ${f0(e.peakDeviceMiB)} | ${host === e.method ? f0(p?.peakDeviceMiB) : '-'} |`);
+  }
+  return out.join('\n');
+}
+
+/** Points for a tokens/s-against-prompt-length chart: one series per system and method. */
+export function gpuChartPoints(r: GpuCompareResult, model: string): Point[] {
+  const pts: Point[] = r.engine.map((e) => ({ prompt: e.prompt, 'tokens/s': Number(e.tokensPerS.toFixed(3)), series: `wavefilter ${e.method}`, model }));
+  for (const p of r.peer?.rows ?? []) pts.push({ prompt: p.prompt, 'tokens/s': Number(p.tokensPerS.toFixed(3)), series: `PyTorch peer (${r.peer?.peer}) ${p.method}`, model });
+  return pts;
+}
+
+export const DEFAULT_GPU_METHODS: readonly EngineMethod[] = ['none', 'prefix', 'dual', 'dual+wf-practical'];

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The engine against the PyTorch peer on one GPU (`bench gpu`), on a random-weight checkpoint of a real
+# model's shape, written once to /tmp. One results file (JSON) and its log per call.
+# Usage (GPU machine, repository root, runtime unpacked and bench/gpu/env.sh sourced, bundle in .gpu/app):
+#   bash bench/gpu/compare.sh OUTDIR llada-8b|dream-7b LENGTHS [METHODS]
+#   bash bench/gpu/compare.sh $OUT llada-8b 4096,8192
+#   bash bench/gpu/compare.sh $OUT llada-8b 32768 dual,dual+wf-practical
+set -uo pipefail
+out=${1:?OUTDIR}; shape=${2:?SHAPE}; lengths=${3:?LENGTHS}; methods=${4:-none,prefix,dual,dual+wf-practical}
+ckpt=/tmp/$shape
+[ -f $ckpt/config.json ] || python3 bench/gpu/make_checkpoint.py $shape $ckpt >&2
+name=gpu-$shape-${lengths//,/-}$([ "$methods" = none,prefix,dual,dual+wf-practical ] || echo "-${methods//[,+]/-}")
+node .gpu/app/bench.mjs gpu --checkpoint $ckpt --prompt-lengths $lengths --methods $methods --gen-length 64 --block-length 32 --steps 64 --budget 0.1 --json \
+  > $out/$name.json 2> >(grep -v 'W:onnxruntime' > $out/$name.log)
