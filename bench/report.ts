@@ -26,7 +26,7 @@ if (gpu.every(([, r]) => r.bench === 'gpu')) {
   }
   if (chart) {
     const { lineChart, writeChart } = await import('../src/report/charts.js');
-    const data = gpu.flatMap(([f, r]) => gpuChartPoints(r, basename(f).replace(/\.json$/, '')));
+    const data = gpu.flatMap(([f, r]) => gpuChartPoints(r, basename(r.options.checkpoint?.dir ?? f.replace(/\.json$/, ''))));
     const models = [...new Set(data.map((d) => String(d.model)))];
     const xValues = [...new Set(data.map((d) => Number(d.prompt)))].sort((x, y) => x - y);
     const first = gpu[0]?.[1];
