@@ -204,7 +204,9 @@ export class DiffusionModel {
     // execution provider fails at load and the first generate is not slower
     try {
       if (opts.executor === 'step') await model.withRuntime(async () => {});
-      else (await model.blockProgram(null)).release();
+      // (the no-cache host's program: the default options' cache; with fixed step attention,
+      // GraphTuning, a cached host's generate builds its own variant)
+      else (await model.blockProgram(null, { stepAttention: cacheHostPolicy('none').cached ? 'explicit' : 'fused' })).release();
     } catch (e) {
       await model.dispose();
       if (e instanceof WavefilterError) throw e;

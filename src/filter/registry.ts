@@ -32,7 +32,11 @@ export interface FilterContext {
   readonly budget: Budget;
   readonly options: FilterOptions;
   readonly seed: number;
-  /** A selection session built once per key and reused by every generation. */
+  /**
+   * A selection session built once per key and reused by every generation. Filters call it on
+   * their first standalone selection (the step executor), not at create(): the block program runs
+   * the selection in its own graph and never needs these sessions.
+   */
   session(key: string, graph: () => Uint8Array): Promise<FilterSession>;
 }
 

@@ -95,7 +95,7 @@ export class ScoredFilter implements TokenFilter {
   readonly program: FilterProgram;
   readonly name: string;
   private readonly accumulates: boolean;
-  constructor(private readonly policy: ScoredPolicy, private readonly spec: ModelSpec, private readonly session: FilterSession, private readonly budget: Budget) {
+  constructor(private readonly policy: ScoredPolicy, private readonly spec: ModelSpec, private readonly session: () => Promise<FilterSession>, private readonly budget: Budget) {
     this.name = policy.name;
     this.needsBlockQueries = policy.queries === 'block';
     this.windowQueries = policy.queries === 'window' ? policy.windowQueries : 0;
@@ -133,7 +133,7 @@ export class ScoredFilter implements TokenFilter {
     const extra = this.controls(p);
     const q = this.policy.queries === 'window' ? req.windowQueries : req.blockQueries;
     if (!q) throw new WavefilterError('runtime_error', `${this.name} needs queries the cache host did not request`);
-    return this.session.run(req, q, q[0].length / (H * D), extra, (out) => {
+    return (await this.session()).run(req, q, q[0].length / (H * D), extra, (out) => {
       if (this.accumulates && this.acc) for (let l = 0; l < nLayers; l++) this.acc[l] = Float32Array.from(out[F.newAcc(l)].data as Float32Array);
     });
   }
@@ -145,6 +145,6 @@ export function scoredEntry(policy: ScoredPolicy, summary: string): FilterEntry 
   return {
     name: policy.name,
     summary,
-    create: async (c) => new ScoredFilter(policy, c.spec, await c.session(`score:${policy.name}`, () => buildScoreGraph(c.spec, policy.score)), c.budget),
+    create: async (c) => new ScoredFilter(policy, c.spec, () => c.session(`score:${policy.name}`, () => buildScoreGraph(c.spec, policy.score)), c.budget),
   };
 }

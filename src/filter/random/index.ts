@@ -16,7 +16,7 @@ export class RandomFilter implements TokenFilter {
   private readonly rng: Rng;
   private cached: { p: number; t: number; extra: Record<string, ort.Tensor> } | null = null;
   readonly program: FilterProgram;
-  constructor(private readonly spec: ModelSpec, private readonly session: FilterSession, private readonly budget: Budget, seed: number) {
+  constructor(private readonly spec: ModelSpec, private readonly session: () => Promise<FilterSession>, private readonly budget: Budget, seed: number) {
     this.rng = new Rng(seed ^ 0x5eed);
     this.program = indexProgram((p) => (budgetTokens(budget, p) >= p ? null : this.indices(p)));
   }
@@ -24,7 +24,7 @@ export class RandomFilter implements TokenFilter {
   async select(req: SelectionRequest): Promise<Selection | null> {
     const p = req.promptLength;
     if (budgetTokens(this.budget, p) >= p) return null;
-    return this.session.run(req, null, 0, this.indices(p));
+    return (await this.session()).run(req, null, 0, this.indices(p));
   }
 
   /** The seeded draw for a prompt of p tokens. */
@@ -56,5 +56,5 @@ export class RandomFilter implements TokenFilter {
 export const random: FilterEntry = {
   name: 'random',
   summary: 'a seeded uniform sample of prompt rows',
-  create: async (c) => new RandomFilter(c.spec, await c.session('index', () => buildIndexGraph(c.spec)), c.budget, c.seed),
+  create: async (c) => new RandomFilter(c.spec, () => c.session('index', () => buildIndexGraph(c.spec)), c.budget, c.seed),
 };

@@ -13,7 +13,7 @@ export class StreamingFilter implements TokenFilter {
   readonly needsBlockQueries = false;
   readonly windowQueries = 0;
   readonly program: FilterProgram;
-  constructor(private readonly spec: ModelSpec, private readonly session: FilterSession, private readonly budget: Budget, private readonly sinks = 4) {
+  constructor(private readonly spec: ModelSpec, private readonly session: () => Promise<FilterSession>, private readonly budget: Budget, private readonly sinks = 4) {
     this.program = indexProgram((p) => (budgetTokens(budget, p) >= p ? null : this.indices(p)));
   }
 
@@ -33,7 +33,7 @@ export class StreamingFilter implements TokenFilter {
   async select(req: SelectionRequest): Promise<Selection | null> {
     const p = req.promptLength;
     if (budgetTokens(this.budget, p) >= p) return null;
-    return this.session.run(req, null, 0, this.indices(p));
+    return (await this.session()).run(req, null, 0, this.indices(p));
   }
   async dispose(): Promise<void> {}
 }
@@ -41,5 +41,5 @@ export class StreamingFilter implements TokenFilter {
 export const streaming: FilterEntry = {
   name: 'streaming',
   summary: 'StreamingLLM: attention sinks and the most recent prompt rows',
-  create: async (c) => new StreamingFilter(c.spec, await c.session('index', () => buildIndexGraph(c.spec)), c.budget),
+  create: async (c) => new StreamingFilter(c.spec, () => c.session('index', () => buildIndexGraph(c.spec)), c.budget),
 };

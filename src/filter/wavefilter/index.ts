@@ -234,8 +234,8 @@ export const wavefilter: FilterEntry = {
     const o = resolveWaveOptions({ ...c.options.wave, budget: parseBudget(c.options.budget) ?? c.options.wave?.budget ?? null });
     const key = `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}`;
     const session = (variant: WaveVariant) => c.session(`${key}:${variant}`, () => WaveFilter.graph(c.spec, o, variant));
-    // sessions are set up here, with the filter, not inside the first selection
-    await Promise.all([session('coarse'), session('reuse')]);
+    // selection sessions are built on the step executor's first selection: the block program runs
+    // the selection inside its own graph and never needs them
     return new WaveFilter(c.spec, session, o);
   },
 };
