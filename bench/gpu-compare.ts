@@ -128,8 +128,10 @@ export function gpuTable(r: GpuCompareResult): string {
   for (const e of r.engine) {
     const host = parseEngineMethod(e.method, cacheHostNames()).cache;
     const p = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
-    const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${host === e.method ? '' : ` (vs peer ${host})`}` : '-';
-    out.push(`| ${e.prompt} | ${e.method} | ${f2(e.tokensPerS)} | ${host === e.method ? f2(p?.tokensPerS) : '-'} | ${vs} | ${e.msPerStep.toFixed(1)} | ${host === e.method ? (p?.msPerStep.toFixed(1) ?? '-') : '-'} | ${f0(e.peakDeviceMiB)} | ${host === e.method ? f0(p?.peakDeviceMiB) : '-'} |`);
+    // a filtered method's ratio is against the peer's run of its host; its peer columns stay empty
+    const own = host === e.method ? p : undefined;
+    const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${own ? '' : ` (vs peer ${host})`}` : '-';
+    out.push(`| ${e.prompt} | ${e.method} | ${f2(e.tokensPerS)} | ${f2(own?.tokensPerS)} | ${vs} | ${e.msPerStep.toFixed(1)} | ${own?.msPerStep.toFixed(1) ?? '-'} | ${f0(e.peakDeviceMiB)} | ${f0(own?.peakDeviceMiB)} |`);
   }
   return out.join('\n');
 }

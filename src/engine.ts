@@ -16,7 +16,7 @@ import { cudaMemoryTotal } from './model/device-memory.js';
 import { totalmem } from 'node:os';
 import { BlockProgram } from './program/block-program.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
-import { blockProgramGap, generateBlocks } from './decode/block-executor.js';
+import { blockProgramGap, generateBlocks, stepAttentionOf } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
 import { EXECUTORS, type ExecutorChoice, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
@@ -206,7 +206,7 @@ export class DiffusionModel {
       if (opts.executor === 'step') await model.withRuntime(async () => {});
       // (the no-cache host's program: the default options' cache; with fixed step attention,
       // GraphTuning, a cached host's generate builds its own variant)
-      else (await model.blockProgram(null, { stepAttention: cacheHostPolicy('none').cached ? 'explicit' : 'fused' })).release();
+      else (await model.blockProgram(null, { stepAttention: stepAttentionOf(cacheHostPolicy('none')) })).release();
     } catch (e) {
       await model.dispose();
       if (e instanceof WavefilterError) throw e;

@@ -102,6 +102,11 @@ function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, mask
   };
 }
 
+/** The steps' attention of a host's program: cached hosts attend to the refreshed K/V, the no-cache host runs full forwards. */
+export function stepAttentionOf(policy: HostPolicy): 'explicit' | 'fused' {
+  return policy.cached ? 'explicit' : 'fused';
+}
+
 /** The block program session for a filter (null: unfiltered); the engine caches one per variant. */
 export type ProgramSource = (filter: ProgramFilter | null, shape: ProgramShape) => Promise<Lease<BlockProgram>>;
 
@@ -116,7 +121,7 @@ export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, p
   const variant = fp ? fp.variant(promptIds.length) : null;
   // a budget that keeps every prompt row runs the unfiltered program (the step executor's host keeps the dense cache then)
   const filter: ProgramFilter | null = fp && variant !== null ? { program: fp, variant, windowQueries: hooks.filter?.windowQueries ?? 0 } : null;
-  const lease = await programs(filter, { cfg: o.cfgScale > 0, sample: samples(spec, o), stepAttention: policy.cached ? 'explicit' : 'fused' });
+  const lease = await programs(filter, { cfg: o.cfgScale > 0, sample: samples(spec, o), stepAttention: stepAttentionOf(policy) });
   try {
     return await runBlocks(lease.value, filter, spec, policy, promptIds, o, hooks);
   } finally {

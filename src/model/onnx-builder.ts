@@ -82,12 +82,7 @@ export class GraphBuilder {
 
   /** Adds a node with several outputs. */
   opN(opType: string, inputs: readonly string[], nOut: number, attrs: Record<string, AttrValue> = {}, domain = ''): string[] {
-    const outs = Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()));
-    this.nodes.push({
-      opType, domain, input: [...inputs], output: outs, name: this.fresh(`n_${opType}`),
-      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
-    });
-    return outs;
+    return this.opOut(opType, inputs, Array.from({ length: nOut }, () => true), attrs, domain) as string[];
   }
 
   /** Adds a node whose optional outputs are produced only where `used` says (others are left unnamed). */

@@ -269,7 +269,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
 
   // 2. the steps attend to the refreshed K/V with the window's rows masked; the no-cache host
   //    (cache_rows = 0) takes the fused branch, which never reads them (so no sliced copy is made)
-  const stepFused = g.op('Equal', [cacheRows, zero]);
+  const stepFused = shape.stepAttention ? shape.stepAttention === 'fused' : g.op('Equal', [cacheRows, zero]);
   const stepPositions = g.op('Range', [qlo, qhi, one]);
   const stepRows = rowsFor(qlo);
   const inWindow = (r: string): string => g.op('And', [g.op('GreaterOrEqual', [r, qlo]), g.op('Less', [r, qhi])]);
@@ -343,7 +343,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     ...rope,
     positions: stepPositions,
     logitRows: stepRows,
-    fused: shape.stepAttention ? shape.stepAttention === 'fused' : stepFused,
+    fused: stepFused,
     past: stepPast,
     ...(everyStep ? { queryRows: b.op('Sub', [blockPos, qlo]) } : {}),
   };
