@@ -13,10 +13,11 @@ import { type Device, ModelRuntime, type RuntimeOptions, parseDevice, validateWe
 import { type Lease, SessionCache } from './model/session-cache.js';
 import { type MemoryEstimate, checkFits, estimateMemory } from './model/memory.js';
 import { cudaMemoryTotal } from './model/device-memory.js';
+import type { CachedAttention } from './model/graph.js';
 import { totalmem } from 'node:os';
 import { BlockProgram } from './program/block-program.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
-import { blockProgramGap, generateBlocks, stepAttentionOf } from './decode/block-executor.js';
+import { blockProgramGap, generateBlocks, ruleKindsOf, stepAttentionOf } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
 import { EXECUTORS, type ExecutorChoice, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
@@ -72,19 +73,23 @@ export interface LoadOptions {
 
 /**
  * Graph construction knobs of the block program. The defaults follow the dtype: fp32 (the CPU and
- * reference path) keeps the explicit ops and one graph for every host; fp16 (the GPU path, where
- * ORT's per-node cost bounds a cached step) uses the fused kernels and fixes the steps' attention.
- * Both keep the explicit cached attention: on an H200 (8-layer model, 4K prompt, fp16)
- * MultiHeadAttention over [cache | fresh rows] was no faster for the dual cache and 2.4x slower
- * for the prefix cache (reports/gpu/README.md).
+ * reference path) keeps the plain ops, the explicit cached attention and one graph for every host;
+ * fp16 (the GPU path, where ORT's per-node cost bounds a cached step) uses the fused kernels, one
+ * packed Q|K|V projection, fixes the steps' attention per host and the decoding rule per rule kind,
+ * and attends with flash attention over [rows before | fresh window | rows after] ('replace'). Every combination gives the same tokens
+ * in fp32 (test/model/lean-graph.test.ts, the conformance suite).
  */
 export interface GraphTuning {
   /** ORT's fused norm and rotary kernels (ForwardStyle.lean). */
   readonly lean?: boolean;
+  /** One Q|K|V projection and rotation, QuickGelu SiLU (ForwardStyle.packed; needs lean). */
+  readonly packed?: boolean;
   /** The steps' attention fixed per host in the graph (no If per layer; one session per host kind). */
   readonly fixedStepAttention?: boolean;
+  /** The decoding rule fixed in the graph (only its ops per step; one session per rule kind). */
+  readonly fixedRule?: boolean;
   /** The cached rows' attention (ForwardStyle.cachedAttention). */
-  readonly cachedAttention?: 'explicit' | 'mha';
+  readonly cachedAttention?: CachedAttention;
 }
 
 /** What model.stream() yields, in order: steps (and kept rows, text deltas) as they happen, then done. */
@@ -142,9 +147,12 @@ export class DiffusionModel {
     // The steps' attention is fixed per graph where per-node cost matters (GraphTuning; by default
     // fp16, the GPU path); otherwise one graph (one copy of the weights) serves every host.
     const t = this.tuning;
-    const shape: ProgramShape = { ...requested, stepAttention: t.fixedStepAttention ? requested.stepAttention : undefined, lean: t.lean, cachedAttention: t.cachedAttention };
+    const shape: ProgramShape = {
+      ...requested, stepAttention: t.fixedStepAttention ? requested.stepAttention : undefined, decide: t.fixedRule ? requested.decide : undefined,
+      lean: t.lean, packed: t.packed, cachedAttention: t.cachedAttention,
+    };
     // the graph depends on the variant and on where and when the selection runs
-    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}${shape.stepAttention ? `|${shape.stepAttention}` : ''}`;
+    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}${shape.stepAttention ? `|${shape.stepAttention}` : ''}${shape.decide ? `|${shape.decide.rule}:${shape.decide.confidence}` : ''}`;
     return this.sessions.acquire(key, () => BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter, shape)) as Promise<Lease<BlockProgram>>;
   }
 
@@ -206,7 +214,7 @@ export class DiffusionModel {
       if (opts.executor === 'step') await model.withRuntime(async () => {});
       // (the no-cache host's program: the default options' cache; with fixed step attention,
       // GraphTuning, a cached host's generate builds its own variant)
-      else (await model.blockProgram(null, { stepAttention: stepAttentionOf(cacheHostPolicy('none')) })).release();
+      else (await model.blockProgram(null, { stepAttention: stepAttentionOf(cacheHostPolicy('none')), decide: ruleKindsOf(spec, resolveOptions(spec, 1, {})) })).release();
     } catch (e) {
       await model.dispose();
       if (e instanceof WavefilterError) throw e;
@@ -355,7 +363,11 @@ export class DiffusionModel {
     const hooks: GenerateHooks = { signal: opts.signal, onStep, onKept: opts.onKept, filter };
     // unless told otherwise, a filtered cached host refreshes the prompt as the filter prefers
     const cached = cacheHostPolicy(opts.cache ?? 'none').cached;
-    const promptRefresh = opts.promptRefresh ?? (filter && cached ? filter.preferredRefresh ?? 'first-block' : 'every-block');
+    // (on a GPU the block program refreshes every block: keeping the prompt's K/V between blocks
+    // means copying them to the host and back, since onnxruntime-node cannot keep a device tensor
+    // between runs, and that costs more than the refresh it saves: reports/gpu/README.md)
+    const onDevice = this.runtimeOptions.executionProvider === 'cuda' && (opts.executor ?? this.defaultExecutor) !== 'step';
+    const promptRefresh = opts.promptRefresh ?? (filter && cached && !onDevice ? filter.preferredRefresh ?? 'first-block' : 'every-block');
     const options = { ...opts, promptRefresh };
     const executor = opts.executor ?? this.defaultExecutor;
     let useBlock = executor === 'block';
@@ -464,7 +476,7 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
 }
 
 const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
-const GRAPH_KEYS = new Set(['lean', 'fixedStepAttention', 'cachedAttention']);
+const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
 function checkLoadOptions(o: unknown): void {
   checkKeys(o, LOAD_KEYS, 'options');
@@ -486,16 +498,18 @@ function checkLoadOptions(o: unknown): void {
     throw new WavefilterError('invalid_option', `sessions: expected an integer from 1 to 64, found ${String(opts.sessions)}`, { option: 'sessions' });
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new WavefilterError('invalid_option', 'onProgress: expected a function', { option: 'onProgress' });
   checkKeys(opts.graph, GRAPH_KEYS, 'graph');
-  for (const k of ['lean', 'fixedStepAttention'] as const)
+  for (const k of ['lean', 'packed', 'fixedStepAttention', 'fixedRule'] as const)
     if (opts.graph?.[k] !== undefined && typeof opts.graph[k] !== 'boolean') throw new WavefilterError('invalid_option', `graph.${k}: expected a boolean, found ${typeName(opts.graph[k])}`, { option: `graph.${k}` });
   const ca = opts.graph?.cachedAttention;
-  if (ca !== undefined && ca !== 'explicit' && ca !== 'mha') throw new WavefilterError('invalid_option', `graph.cachedAttention: expected explicit or mha, found ${JSON.stringify(ca)}`, { option: 'graph.cachedAttention' });
+  if (ca !== undefined && ca !== 'explicit' && ca !== 'mha' && ca !== 'replace')
+    throw new WavefilterError('invalid_option', `graph.cachedAttention: expected explicit, mha or replace, found ${JSON.stringify(ca)}`, { option: 'graph.cachedAttention' });
 }
 
 /** The graph knobs in effect (GraphTuning's defaults by dtype). */
 export function graphTuning(dtype: 'fp32' | 'fp16', t: GraphTuning = {}): Required<GraphTuning> {
   const gpu = dtype === 'fp16';
-  return { lean: t.lean ?? gpu, fixedStepAttention: t.fixedStepAttention ?? gpu, cachedAttention: t.cachedAttention ?? 'explicit' };
+  const lean = t.lean ?? gpu;
+  return { lean, packed: t.packed ?? (gpu && lean), fixedStepAttention: t.fixedStepAttention ?? gpu, fixedRule: t.fixedRule ?? gpu, cachedAttention: t.cachedAttention ?? (gpu ? 'replace' : 'explicit') };
 }
 
 function checkGenerateOptions(o: unknown): void {

@@ -20,6 +20,7 @@ import { WavefilterError } from '../errors.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { BlockProgram, BlockRule, KeptKv, SelectionOutputs } from '../program/block-program.js';
 import type { ProgramFilter, ProgramShape } from '../program/block-graph.js';
+import type { FixedRule } from '../program/decide-graph.js';
 import { checkHostOptions } from '../cache/index.js';
 import { type HostPolicy, checkedWindow } from '../cache/registry.js';
 import type { GenerateHooks, GenerationResult } from './generate.js';
@@ -77,11 +78,18 @@ function samples(spec: ModelSpec, o: ResolvedOptions): boolean {
 }
 
 /** The rule's controls for a block whose first forward sees `masks` masked positions. */
-function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, masks: number, S: number, maxSteps: number, draws: Float64Array): BlockRule {
+/** The rule and confidence kinds of the options (decide-graph.ts). */
+export function ruleKindsOf(spec: ModelSpec, o: ResolvedOptions): FixedRule {
   const isDream = spec.family === 'dream';
   const origin = isDream && o.alg === 'origin' && o.threshold === null && o.factor === null;
-  const kind = o.threshold !== null ? 'threshold' : o.factor !== null ? 'factor' : origin ? 'transfer' : 'quota';
+  const rule = o.threshold !== null ? 'threshold' : o.factor !== null ? 'factor' : origin ? 'transfer' : 'quota';
   const confidence = !isDream ? (o.remasking === 'random' ? 'random' : 'probability') : o.alg === 'topk_margin' ? 'margin' : o.alg === 'entropy' ? 'negEntropy' : 'probability';
+  return { rule, confidence };
+}
+
+function blockRule(spec: ModelSpec, o: ResolvedOptions, policy: HostPolicy, masks: number, S: number, maxSteps: number, draws: Float64Array): BlockRule {
+  const isDream = spec.family === 'dream';
+  const { rule: kind, confidence } = ruleKindsOf(spec, o);
   const quotaRatio = new Float32Array(maxSteps);
   const pTransfer = new Float64Array(maxSteps).fill(1);
   let quota: number[] = [];
@@ -121,7 +129,7 @@ export async function generateBlocks(programs: ProgramSource, spec: ModelSpec, p
   const variant = fp ? fp.variant(promptIds.length) : null;
   // a budget that keeps every prompt row runs the unfiltered program (the step executor's host keeps the dense cache then)
   const filter: ProgramFilter | null = fp && variant !== null ? { program: fp, variant, windowQueries: hooks.filter?.windowQueries ?? 0 } : null;
-  const lease = await programs(filter, { cfg: o.cfgScale > 0, sample: samples(spec, o), stepAttention: stepAttentionOf(policy) });
+  const lease = await programs(filter, { cfg: o.cfgScale > 0, sample: samples(spec, o), stepAttention: stepAttentionOf(policy), decide: ruleKindsOf(spec, o) });
   try {
     return await runBlocks(lease.value, filter, spec, policy, promptIds, o, hooks);
   } finally {

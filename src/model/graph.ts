@@ -60,8 +60,12 @@ export interface WeightSource {
 
 const ELEM: Record<string, 1 | 10 | 16> = { F32: DT.FLOAT, F16: DT.FLOAT16, BF16: DT.BFLOAT16 };
 
-/** Resolves a weight to the value that holds it in the compute type (an initializer, or its Cast, in the outermost graph). */
-export type WeightRef = (name: string) => string;
+/**
+ * Resolves a weight to the value that holds it in the compute type (an initializer, or its Cast, in
+ * the outermost graph); `cat` joins several along their first axis (the packed Q|K|V projection),
+ * also in the outermost graph, so ORT folds it once at session start like the Cast.
+ */
+export type WeightRef = ((name: string) => string) & { cat(names: readonly string[]): string };
 
 /**
  * The compute type of a graph: fp32 everywhere (the reference path, CPU and CUDA), or fp16 on a
@@ -79,7 +83,7 @@ export const ELEM_OF: Record<ComputeType, 1 | 10> = { fp32: DT.FLOAT, fp16: DT.F
 export function weightRefs(g: GraphBuilder, weights: WeightSource, ct: ComputeType = 'fp32'): WeightRef {
   const to = ELEM_OF[ct];
   const memo = new Map<string, string>();
-  return (name: string): string => {
+  const one = (name: string): string => {
     const hit = memo.get(name);
     if (hit) return hit;
     const t = weights.info(name);
@@ -91,6 +95,13 @@ export function weightRefs(g: GraphBuilder, weights: WeightSource, ct: ComputeTy
     memo.set(name, v);
     return v;
   };
+  const cat = (names: readonly string[]): string => {
+    const key = `cat:${names.join('|')}`;
+    let v = memo.get(key);
+    if (!v) memo.set(key, (v = g.op('Concat', names.map(one), { axis: 0 })));
+    return v;
+  };
+  return Object.assign(one, { cat });
 }
 
 /** cos / sin of position x inverse frequency, [rows, D/2], the compute type (RotaryEmbedding's caches). */
@@ -120,7 +131,9 @@ export interface ForwardInputs {
   /** Rows of Tq whose queries are returned; omit for none. */
   readonly queryRows?: string;
   /** Per layer: cached K/V [Hkv, Tc, D] (after RoPE) and the bias [Hkv, Tc] (0 attend, -inf ignore). */
-  readonly past: (l: number) => { readonly key: string; readonly value: string; readonly bias: string };
+  readonly past: (l: number) => PastRows;
+  /** The present K/V (ForwardValues.keys / values) are needed (default true; a Loop step that never reads them says false). */
+  readonly present?: boolean;
   /**
    * RoPE tables [rows, D/2] in the compute type (emitRopeTables) covering every position, for the
    * lean path; built per forward from the positions when absent (the block program builds them
@@ -132,6 +145,21 @@ export interface ForwardInputs {
    * the choice in the graph (no If per layer: the block program's steps, whose host is known).
    */
   readonly fused: string | boolean;
+}
+
+/** A layer's cached rows as a forward reads them. */
+export interface PastRows {
+  readonly key: string;
+  readonly value: string;
+  readonly bias: string;
+  /**
+   * The same attendable set as [before | the query rows' fresh K/V | after] (ForwardStyle
+   * cachedAttention 'replace'): the cached rows before and after the query window (whose own cached
+   * rows are stale and masked by `bias`), [1, n, H*D] (BSNH, GQA heads expanded), and the bias
+   * over the joined rows, [1, H, Tq, n] in the compute type, or null when every row is attended
+   * (then ORT runs flash attention).
+   */
+  readonly around?: { readonly key: readonly [string, string]; readonly value: readonly [string, string]; readonly bias: string | null };
 }
 
 /** Float64 summaries of each scored row (mask token excluded). */
@@ -160,11 +188,22 @@ export interface ForwardStyle {
   /**
    * Attention of query rows to cached + fresh rows: 'explicit' scores the cache and the fresh rows
    * separately and never copies the cache (fewest bytes: the CPU path); 'mha' concatenates them
-   * and runs ORT's MultiHeadAttention with the cache mask as attention bias (fewest nodes: about
-   * 7 instead of 17 per layer, for the GPU, where per-node cost bounds a cached step).
+   * and runs ORT's MultiHeadAttention with the cache mask as attention bias; 'replace' (where the
+   * past gives `around`) puts the fresh rows in place of the window's stale ones, [before | fresh |
+   * after], and runs MultiHeadAttention without a bias, so ORT picks flash attention (3 nodes
+   * instead of 17 per layer, for the GPU, where per-node cost bounds a cached step; it copies the
+   * cache once per step, which the GPU's bandwidth pays for easily). Pasts without `around` (a
+   * refresh's) take the explicit path.
    */
-  readonly cachedAttention?: 'explicit' | 'mha';
+  readonly cachedAttention?: CachedAttention;
+  /**
+   * One projection for Q|K|V (weights joined once at session start), one RotaryEmbedding over Q|K,
+   * and SiLU as ORT's QuickGelu(alpha 1): 9 fewer nodes per layer than the plain graph. Lean only.
+   */
+  readonly packed?: boolean;
 }
+
+export type CachedAttention = 'explicit' | 'mha' | 'replace';
 
 /** Optional fixed names for a forward's values (graph outputs need them). */
 export interface ForwardNames {
@@ -190,8 +229,10 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
   const toCt = (gb: GraphBuilder, x: string): string => (half ? gb.op('Cast', [x], { to: E }) : x);
   // RoPE tables, computed in float32 as the reference does: freqs = pos * inv_freq; [freqs, freqs].
   const invFreq = invFreqs(spec);
-  const posF = g.op('Cast', [io.positions], { to: DT.FLOAT });
+  const posF = (): string => g.op('Cast', [io.positions], { to: DT.FLOAT });
   let rope: (x: string, heads: number) => string;
+  /** lean only: RoPE over [1, Tq, n * D] (any number of heads n), same shape out */
+  let rotary3d: ((x3d: string) => string) | null = null;
   let rmsNorm: (x: string, wn: string) => string;
   /** h + delta, normalised with weight wn: [normalised, sum] */
   let addNorm: (h: string, delta: string, wn: string) => [string, string];
@@ -201,19 +242,19 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     // ones. SimplifiedLayerNormalization computes in fp32 and rounds once; RotaryEmbedding reads
     // cos/sin tables [max position + 1, D/2] (half-split layout, as rotate_half), built here once
     // per forward in float32 from the same inverse frequencies, then rounded to the compute type.
-    const { cos: cosC, sin: sinC } = io.ropeTables ?? emitRopeTables(g, spec, g.op('Add', [g.op('ReduceMax', [posF], { keepdims: 0 }), g.scalarF32(1)]), ct);
+    const { cos: cosC, sin: sinC } = io.ropeTables ?? emitRopeTables(g, spec, g.op('Add', [g.op('ReduceMax', [posF()], { keepdims: 0 }), g.scalarF32(1)]), ct);
     const posIds = g.op('Unsqueeze', [io.positions, g.constI64([0])]); // [1, Tq]
-    rope = (x2d, heads) => {
-      const r = g.op('RotaryEmbedding', [g.op('Unsqueeze', [x2d, g.constI64([0])]), posIds, cosC, sinC], { interleaved: 0 }, { domain: 'com.microsoft' });
-      return g.op('Reshape', [r, g.constI64([-1, heads, D])]);
-    };
+    // the head size comes from the tables (2 x D/2), so one call rotates Q and K heads together
+    const rot = (x3d: string): string => g.op('RotaryEmbedding', [x3d, posIds, cosC, sinC], { interleaved: 0 }, { domain: 'com.microsoft' });
+    rotary3d = rot;
+    rope = (x2d, heads) => g.op('Reshape', [rot(g.op('Unsqueeze', [x2d, g.constI64([0])])), g.constI64([-1, heads, D])]);
     rmsNorm = (x, wn) => g.op('SimplifiedLayerNormalization', [x, w(wn)], { axis: -1, epsilon: { float: spec.rmsNormEps }, stash_type: 1 });
     addNorm = (h, delta, wn) => {
       const [normed, , , sum] = g.opOut('SkipSimplifiedLayerNormalization', [h, delta, w(wn)], [true, false, false, true], { epsilon: { float: spec.rmsNormEps } }, 'com.microsoft');
       return [normed as string, sum as string];
     };
   } else {
-    const freqs = g.op('Mul', [g.op('Unsqueeze', [posF, g.constI64([1])]), g.constF32(invFreq, [1, D / 2])]); // [Tq, D/2]
+    const freqs = g.op('Mul', [g.op('Unsqueeze', [posF(), g.constI64([1])]), g.constF32(invFreq, [1, D / 2])]); // [Tq, D/2]
     const emb = g.op('Concat', [freqs, freqs], { axis: -1 }); // [Tq, D]
     const cos = toCt(g, g.op('Unsqueeze', [g.op('Cos', [emb]), g.constI64([1])])); // [Tq, 1, D]
     const sin = toCt(g, g.op('Unsqueeze', [g.op('Sin', [emb]), g.constI64([1])]));
@@ -238,9 +279,23 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
       return [rmsNorm(sum, wn), sum];
     };
   }
-  const linear = (x: string, wn: string, b?: string): string => g.op('Gemm', b ? [x, w(wn), w(b)] : [x, w(wn)], { transB: 1 });
+  // packed (ForwardStyle): the hidden state stays [1, Tq, d] and every projection is one
+  // FusedMatMul against the [out, in] weight (no 2D/3D reshapes around the rotary and attention
+  // kernels); otherwise [Tq, d] with Gemm
+  const packed = lean && (style.packed ?? false) && rotary3d !== null;
+  const mm = (x: string, wt: string): string => g.op('FusedMatMul', [x, wt], { transB: 1 }, { domain: 'com.microsoft' });
+  const linear = (x: string, wn: string, b?: string): string => {
+    if (!packed) return g.op('Gemm', b ? [x, w(wn), w(b)] : [x, w(wn)], { transB: 1 });
+    const y = mm(x, w(wn));
+    return b ? g.op('Add', [y, w(b)]) : y;
+  };
+  /** an attention result [1, Tq, H*D] in the hidden state's layout */
+  const fromMha = (b: GraphBuilder, x3: string): string => (packed ? x3 : b.op('Reshape', [x3, b.constI64([-1, H * D])]));
+  /** an attention result [Tq, H*D] in the hidden state's layout */
+  const from2d = (b: GraphBuilder, x2: string): string => (packed ? b.op('Reshape', [x2, b.constI64([1, -1, H * D])]) : x2);
+  const attnDims = packed ? [1, 'Tq', H * D] : ['Tq', H * D];
 
-  const shapeTqHkvD = g.constI64([0, Hkv, D]);
+  const shapeTqHkvD = (): string => g.constI64([0, Hkv, D]);
   const scale = 1 / Math.sqrt(D);
   const keys: string[] = [];
   const values: string[] = [];
@@ -252,19 +307,19 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     if (!v) biasViews.set(bias, (v = toCt(g, g.op('Unsqueeze', [bias, g.constI64([1])]))));
     return v;
   };
+  /** [1, Tq, Hkv*D] -> [1, Tq, H*D], each KV head repeated for its G query heads */
+  const expand3 = (b: GraphBuilder, x: string): string =>
+    G === 1 ? x : b.op('Reshape', [b.op('Expand', [b.op('Reshape', [x, b.constI64([1, -1, Hkv, 1, D])]), b.constI64([1, 1, 1, G, 1])]), b.constI64([1, -1, H * D])]);
 
-  /** Flash attention over the fresh rows (GQA heads expanded to H): [Tq, H*D]. */
-  const fusedAttention = (b: GraphBuilder, q: string, k: string, v: string): string => {
-    const expandKv = (x: string): string =>
-      G === 1 ? x : b.op('Reshape', [b.op('Expand', [b.op('Unsqueeze', [x, b.constI64([2])]), b.constI64([1, 1, G, 1])]), b.constI64([0, H, D])]);
-    const flat3 = b.constI64([1, -1, H * D]);
-    const mha = b.op('MultiHeadAttention', [b.op('Reshape', [q, flat3]), b.op('Reshape', [expandKv(k), flat3]), b.op('Reshape', [expandKv(v), flat3])], { num_heads: H }, { domain: 'com.microsoft' });
-    return b.op('Reshape', [mha, b.constI64([-1, H * D])]);
-  };
+  /** Flash attention over the fresh rows (GQA heads expanded to H), from [1, Tq, n*D] views. */
+  const fusedAttention = (b: GraphBuilder, q3: string, k3: string, v3: string): string =>
+    fromMha(b, b.op('MultiHeadAttention', [q3, expand3(b, k3), expand3(b, v3)], { num_heads: H }, { domain: 'com.microsoft' }));
   // attention bias [1, H, Tq, Tc + Tq] of a past bias [Hkv, Tc] (fresh rows attended), once per value
   const mhaBiases = new Map<string, string>();
   const mhaBias = (b: GraphBuilder, bias: string, tq: string): string => {
-    let v = mhaBiases.get(bias);
+    // memoised per builder: an If branch's values are not visible to another branch
+    const memoKey = `${b.prefix}|${bias}`;
+    let v = mhaBiases.get(memoKey);
     if (v) return v;
     const fresh = b.op('Expand', [b.scalarF32(0), b.op('Concat', [b.constI64([Hkv]), tq], { axis: 0 })]); // [Hkv, Tq]
     // a past bias is [Hkv, Tc] or [1, Tc] (one row shared by the heads)
@@ -272,22 +327,21 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     if (G > 1) rows = b.op('Reshape', [b.op('Expand', [b.op('Unsqueeze', [rows, b.constI64([1])]), b.constI64([1, G, 1])]), b.constI64([H, -1])]); // [H, T]
     const full = b.op('Expand', [b.op('Unsqueeze', [rows, b.constI64([1])]), b.op('Concat', [b.constI64([H]), tq, b.constI64([1])], { axis: 0 })]); // [H, Tq, T]
     v = toCt(b, b.op('Unsqueeze', [full, b.constI64([0])]));
-    mhaBiases.set(bias, v);
+    mhaBiases.set(memoKey, v);
     return v;
   };
-  /** ORT's MultiHeadAttention over [cached rows | fresh rows] (BNSH keys, GQA heads expanded): [Tq, H*D]. */
-  const mhaAttention = (b: GraphBuilder, q: string, kT: string, vT: string, past: { key: string; value: string; bias: string }): string => {
+  /** ORT's MultiHeadAttention over [cached rows | fresh rows] (BNSH keys, GQA heads expanded). */
+  const mhaAttention = (b: GraphBuilder, q: string, kT: string, vT: string, past: PastRows): string => {
     const bnsh = (cached: string, fresh: string): string => {
       const all = b.op('Concat', [cached, fresh], { axis: 1 }); // [Hkv, T, D]
       const heads = G === 1 ? all : b.op('Reshape', [b.op('Expand', [b.op('Unsqueeze', [all, b.constI64([1])]), b.constI64([1, G, 1, 1])]), b.constI64([H, -1, D])]);
       return b.op('Unsqueeze', [heads, b.constI64([0])]); // [1, H, T, D]
     };
     const tq = b.op('Shape', [q], { start: 0, end: 1 });
-    const out = b.op('MultiHeadAttention', [b.op('Reshape', [q, b.constI64([1, -1, H * D])]), bnsh(past.key, kT), bnsh(past.value, vT), '', '', mhaBias(b, past.bias, tq)], { num_heads: H }, { domain: 'com.microsoft' });
-    return b.op('Reshape', [out, b.constI64([-1, H * D])]);
+    return fromMha(b, b.op('MultiHeadAttention', [b.op('Reshape', [q, b.constI64([1, -1, H * D])]), bnsh(past.key, kT), bnsh(past.value, vT), '', '', mhaBias(b, past.bias, tq)], { num_heads: H }, { domain: 'com.microsoft' }));
   };
-  /** Scores against the cached rows and the fresh rows, one softmax over both (never concatenating the cache): [Tq, H*D]. */
-  const explicitAttention = (b: GraphBuilder, q: string, kT: string, vT: string, past: { key: string; value: string }, pastBias: string): string => {
+  /** Scores against the cached rows and the fresh rows, one softmax over both (never concatenating the cache). */
+  const explicitAttention = (b: GraphBuilder, q: string, kT: string, vT: string, past: PastRows, pastBias: string): string => {
     const qg = b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [q, b.constI64([0, Hkv, G, D])])], { perm: [1, 2, 0, 3] }), b.constI64([Hkv, -1, D])]); // [Hkv, G*Tq, D]
     const sPast = b.op('Add', [b.op('FusedMatMul', [qg, past.key], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }), pastBias]); // [Hkv, G*Tq, Tc]
     const sNew = b.op('FusedMatMul', [qg, kT], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }); // [Hkv, G*Tq, Tq]
@@ -298,10 +352,18 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     const pNew = b.op('Slice', [p, tc, b.constI64([2 ** 62]), ax]);
     const o = b.op('Add', [b.op('MatMul', [pPast, past.value]), b.op('MatMul', [pNew, vT])]); // [Hkv, G*Tq, D]
     const oT = b.op('Transpose', [b.op('Reshape', [o, b.constI64([Hkv, G, -1, D])])], { perm: [2, 0, 1, 3] }); // [Tq, Hkv, G, D]
-    return b.op('Reshape', [oT, b.constI64([-1, H * D])]);
+    return from2d(b, b.op('Reshape', [oT, b.constI64([-1, H * D])]));
+  };
+  /** MultiHeadAttention over [before | fresh | after] (ForwardStyle 'replace'), keys [1, n, H*D]. */
+  const replaceAttention = (b: GraphBuilder, q3: string, k3: string, v3: string, around: NonNullable<PastRows['around']>): string => {
+    const kAll = b.op('Concat', [around.key[0], expand3(b, k3), around.key[1]], { axis: 1 });
+    const vAll = b.op('Concat', [around.value[0], expand3(b, v3), around.value[1]], { axis: 1 });
+    const inputs = around.bias ? [q3, kAll, vAll, '', '', around.bias] : [q3, kAll, vAll];
+    return fromMha(b, b.op('MultiHeadAttention', inputs, { num_heads: H }, { domain: 'com.microsoft' }));
   };
 
   let h = g.op('Gather', [w(spec.tensors.embed), io.ids], { axis: 0 }); // [Tq, d]
+  if (packed) h = g.op('Unsqueeze', [h, g.constI64([0])]); // [1, Tq, d]
   let pending: { delta: string } | null = null; // the last sublayer's output, added to h by the next norm
   const normAfter = (wn: string): string => {
     if (!pending) return rmsNorm(h, wn);
@@ -310,26 +372,67 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     pending = null;
     return normed;
   };
+  const once = (make: () => string): (() => string) => {
+    let v: string | null = null;
+    return () => (v ??= make());
+  };
   spec.tensors.layers.forEach((lw, l) => {
     const a = normAfter(lw.attnNorm);
-    const q = rope(linear(a, lw.q, lw.qBias), H); // [Tq, H, D]
-    if (io.queryRows) queries.push(g.op('Gather', [q, io.queryRows], { axis: 0 }, { name: names.query?.(l) }));
-    const k = rope(linear(a, lw.k, lw.kBias), Hkv); // [Tq, Hkv, D]
-    const v = g.op('Reshape', [linear(a, lw.v, lw.vBias), shapeTqHkvD]);
-    const kT = g.op('Transpose', [k], { perm: [1, 0, 2] }, { name: names.presentKey?.(l) }); // [Hkv, Tq, D]
-    const vT = g.op('Transpose', [v], { perm: [1, 0, 2] }, { name: names.presentValue?.(l) });
-    keys.push(kT);
-    values.push(vT);
+    // q [Tq, H, D], k / v [Tq, Hkv, D] (after RoPE) and their [1, Tq, n*D] views; each built when used
+    let q: () => string;
+    let k: () => string;
+    let v: () => string;
+    let q3: () => string;
+    let k3: () => string;
+    let v3: () => string;
+    const biases = [lw.qBias, lw.kBias, lw.vBias];
+    if (packed && rotary3d && (biases.every((x) => x) || biases.every((x) => !x))) {
+      // one projection for Q|K|V and one rotation for Q|K (RotaryEmbedding takes any head count)
+      let qkv = mm(a, w.cat([lw.q, lw.k, lw.v])); // [1, Tq, (H + 2 Hkv) D]
+      if (lw.qBias) qkv = g.op('Add', [qkv, w.cat(biases as string[])]);
+      const [qk, vf] = g.opN('Split', [qkv, g.constI64([(H + Hkv) * D, Hkv * D])], 2, { axis: 2 });
+      const [qr, kr] = g.opN('Split', [rotary3d(qk), g.constI64([H * D, Hkv * D])], 2, { axis: 2 });
+      q3 = () => qr;
+      k3 = () => kr;
+      v3 = () => vf;
+      q = once(() => g.op('Reshape', [qr, g.constI64([-1, H, D])]));
+      k = once(() => g.op('Reshape', [kr, g.constI64([-1, Hkv, D])]));
+      v = once(() => g.op('Reshape', [vf, g.constI64([-1, Hkv, D])]));
+    } else {
+      // (packed with only some of the Q/K/V biases: three projections, as the plain graph)
+      const x = packed ? g.op('Squeeze', [a, g.constI64([0])]) : a;
+      const proj = (wn: string, b?: string): string => g.op('Gemm', b ? [x, w(wn), w(b)] : [x, w(wn)], { transB: 1 });
+      const qv = rope(proj(lw.q, lw.qBias), H);
+      const kv = rope(proj(lw.k, lw.kBias), Hkv);
+      const vv = g.op('Reshape', [proj(lw.v, lw.vBias), shapeTqHkvD()]);
+      q = () => qv;
+      k = () => kv;
+      v = () => vv;
+      q3 = once(() => g.op('Reshape', [qv, g.constI64([1, -1, H * D])]));
+      k3 = once(() => g.op('Reshape', [kv, g.constI64([1, -1, Hkv * D])]));
+      v3 = once(() => g.op('Reshape', [vv, g.constI64([1, -1, Hkv * D])]));
+    }
+    const kT = once(() => g.op('Transpose', [k()], { perm: [1, 0, 2] }, { name: names.presentKey?.(l) })); // [Hkv, Tq, D]
+    const vT = once(() => g.op('Transpose', [v()], { perm: [1, 0, 2] }, { name: names.presentValue?.(l) }));
+    if (io.queryRows) queries.push(g.op('Gather', [q(), io.queryRows], { axis: 0 }, { name: names.query?.(l) }));
+    if (io.present !== false) {
+      keys.push(kT());
+      values.push(vT());
+    }
     const past = io.past(l);
+    const cached = (b: GraphBuilder): string => {
+      if (cachedAttention === 'replace' && past.around) return replaceAttention(b, q3(), k3(), v3(), past.around);
+      if (cachedAttention === 'mha') return mhaAttention(b, q(), kT(), vT(), past);
+      return explicitAttention(b, q(), kT(), vT(), past, biasView(past.bias)); // bias [Hkv, 1, Tc]: broadcast over query rows
+    };
     let attn: string;
-    if (io.fused === true) attn = fusedAttention(g, q, k, v);
-    else if (io.fused === false) attn = cachedAttention === 'mha' ? mhaAttention(g, q, kT, vT, past) : explicitAttention(g, q, kT, vT, past, biasView(past.bias));
+    if (io.fused === true) attn = fusedAttention(g, q3(), k3(), v3());
+    else if (io.fused === false) attn = cached(g);
     else {
-      const pastBias = biasView(past.bias); // [Hkv, 1, Tc]: broadcast over query rows
       const fb = g.child(`L${l}f_`);
-      fb.output(fusedAttention(fb, q, k, v), E, ['Tq', H * D]);
+      fb.output(fusedAttention(fb, q3(), k3(), v3()), E, attnDims);
       const eb = g.child(`L${l}e_`);
-      eb.output(explicitAttention(eb, q, kT, vT, past, pastBias), E, ['Tq', H * D]);
+      eb.output(cached(eb), E, attnDims);
       attn = g.op('If', [io.fused], {
         then_branch: { graph: { ...fb.graph(`${fb.prefix}fused`), input: [] } },
         else_branch: { graph: { ...eb.graph(`${eb.prefix}explicit`), input: [] } },
@@ -339,12 +442,13 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     const f = normAfter(lw.ffnNorm);
     const gate = linear(f, lw.gate);
     const up = linear(f, lw.up);
-    // SiLU(gate) * up
-    const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
+    // SiLU(gate) * up (packed: SiLU as ORT's QuickGelu x * sigmoid(alpha x) with alpha 1, one kernel)
+    const silu = packed ? g.op('QuickGelu', [gate], { alpha: { float: 1 } }, { domain: 'com.microsoft' }) : g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
+    const act = g.op('Mul', [silu, up]);
     pending = { delta: linear(act, lw.down) };
   });
   if (pending) h = g.op('Add', [h, (pending as { delta: string }).delta]);
-  const hl = g.op('Gather', [h, io.logitRows], { axis: 0 }); // [Nl, d]
+  const hl = g.op('Gather', [packed ? g.op('Squeeze', [h, g.constI64([0])]) : h, io.logitRows], { axis: 0 }); // [Nl, d]
   const lm = g.op('Gemm', [rmsNorm(hl, spec.tensors.finalNorm), w(spec.tensors.lmHead)], { transB: 1 }, half ? {} : { name: names.logits });
   const logits = half ? g.op('Cast', [lm], { to: DT.FLOAT }, { name: names.logits }) : lm; // [Nl, V] f32
   return { logits, keys, values, queries, stats: emitRowStats(g, spec, logits) };
@@ -357,23 +461,41 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
  */
 export function emitRowStats(g: GraphBuilder, spec: ModelSpec, logits: string): RowStatValues {
   const V = spec.vocabSize;
-  const maskBias = new Float64Array(V);
+  const maskBias = new Float32Array(V);
   maskBias[spec.maskTokenId] = -Infinity;
-  const l64 = g.op('Add', [g.op('Cast', [logits], { to: DT.DOUBLE }), g.constF64(maskBias, [V])]);
-  const [topValues, topIds] = g.opN('TopK', [l64, g.constI64([2])], 2, { axis: -1, largest: 1, sorted: 1 });
-  const lse = g.op('ReduceLogSumExp', [l64], { axes: [-1], keepdims: 1 });
+  // The top two in float32: float32 -> float64 is exact and monotonic, so the ids, the values and
+  // the tie order are those of the float64 row, at half the bytes per pass of ORT's radix TopK.
+  const masked = g.op('Add', [logits, g.constF32(maskBias, [V])]);
+  const [top32, topIds] = g.opN('TopK', [masked, g.constI64([2])], 2, { axis: -1, largest: 1, sorted: 1 });
+  const topValues = g.op('Cast', [top32], { to: DT.DOUBLE });
+  const l64 = g.op('Cast', [masked], { to: DT.DOUBLE });
+  // log-sum-exp = max + log(sum exp(x - max)), the max being the top value; the row sums as a
+  // float64 product with ones: ORT's CUDA ReduceLogSumExp over a 126K vocabulary in float64 took
+  // 23 ms a row block on an H200 (a profile with CUDA_LAUNCH_BLOCKING=1), more than a whole step
+  const max = g.op('Slice', [topValues, g.constI64([0]), g.constI64([1]), g.constI64([1])]); // [Nl, 1]
+  const ones = g.constF64(new Float64Array(V).fill(1), [V, 1]);
+  const lse = g.op('Add', [max, g.op('Log', [g.op('MatMul', [g.op('Exp', [g.op('Sub', [l64, max])]), ones])])]); // [Nl, 1]
   const logSumExp = g.op('Squeeze', [lse, g.constI64([-1])]);
-  const prob = g.op('Exp', [g.op('Sub', [l64, lse])]);
-  const plogp = g.op('Mul', [prob, g.op('Log', [g.op('Add', [prob, g.scalarF64(1e-10)])])]);
-  const negEntropy = g.op('ReduceSum', [plogp, g.constI64([-1])], { keepdims: 0 });
-  return { topValues, topIds, logSumExp, negEntropy };
+  // a pass over the vocabulary that only Dream's entropy rule reads: emitted on first use
+  let negEntropy: string | null = null;
+  return {
+    topValues, topIds, logSumExp,
+    get negEntropy(): string {
+      if (negEntropy === null) {
+        const prob = g.op('Exp', [g.op('Sub', [l64, lse])]);
+        const plogp = g.op('Mul', [prob, g.op('Log', [g.op('Add', [prob, g.scalarF64(1e-10)])])]);
+        negEntropy = g.op('Squeeze', [g.op('MatMul', [plogp, ones]), g.constI64([-1])]);
+      }
+      return negEntropy;
+    },
+  };
 }
 
 /**
  * Builds the serialized forward graph (one forward per session.run: the step executor's graph).
  * `lean` swaps in ORT's fused norm and rotary kernels (the fp16 GPU path's ops; fp32 here, for tests).
  */
-export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, o: { lean?: boolean } = {}): Uint8Array {
+export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, o: { lean?: boolean; packed?: boolean } = {}): Uint8Array {
   const g = new GraphBuilder();
   const { nHeads: H, nKvHeads: Hkv, headDim: D, vocabSize: V } = spec;
   const N = GraphNames;
@@ -389,7 +511,7 @@ export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, o: { l
       bias: g.input(N.pastBias(l), DT.FLOAT, [Hkv, `Tc${l}`]),
     }),
   };
-  const out = emitForward(g, weightRefs(g, weights), spec, io, { presentKey: N.presentKey, presentValue: N.presentValue, query: N.query, logits: N.logits }, { lean: o.lean ?? false });
+  const out = emitForward(g, weightRefs(g, weights), spec, io, { presentKey: N.presentKey, presentValue: N.presentValue, query: N.query, logits: N.logits }, { lean: o.lean ?? false, packed: o.packed ?? false });
   for (let l = 0; l < spec.nLayers; l++) {
     g.output(N.query(l), DT.FLOAT, ['Nq', H, D]);
     g.output(N.presentKey(l), DT.FLOAT, [Hkv, 'Tq', D]);

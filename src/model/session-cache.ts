@@ -34,6 +34,12 @@ export class SessionCache<T extends Disposable> {
   async acquire(key: string, build: () => Promise<T>): Promise<Lease<T>> {
     let e = this.entries.get(key);
     if (!e) {
+      // room first: an idle session beyond the limit goes before the new one is built, so two
+      // copies of the weights are not resident at once (a GPU's memory, a peak RSS)
+      await this.evict(1);
+      e = this.entries.get(key); // (built meanwhile by another caller?)
+    }
+    if (!e) {
       const value = build();
       e = { value, users: 0, lastUsed: 0 };
       this.entries.set(key, e);
@@ -71,8 +77,9 @@ export class SessionCache<T extends Disposable> {
     return [...this.entries.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed).map(([k]) => k);
   }
 
-  private async evict(): Promise<void> {
-    while (this.entries.size > this.limit) {
+  /** Releases least recently used idle sessions until `room` more fit under the limit (or none is idle). */
+  private async evict(room = 0): Promise<void> {
+    while (this.entries.size + room > this.limit) {
       const idle = [...this.entries.entries()].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
       if (!idle) return;
       this.entries.delete(idle[0]);

@@ -51,11 +51,11 @@
  *   + the filter's controls (filter/graphs.ts)
  */
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
-import { type ComputeType, ELEM_OF, type ForwardInputs, type ForwardStyle, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRopeTables, emitRowStats, weightRefs } from '../model/graph.js';
+import { type CachedAttention, type ComputeType, ELEM_OF, type ForwardInputs, type PastRows, type ForwardStyle, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRopeTables, emitRowStats, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
 import { FilterNames, type SelectionIO, gatherCompact } from '../filter/selection-graph.js';
 import type { FilterProgram } from '../filter/token-filter.js';
-import { type DecideState, type Decided, type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
+import { type DecideState, type Decided, type FixedRule, type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
 import { declareSampleInputs } from './sample-graph.js';
 
 export const BlockNames = {
@@ -121,7 +121,14 @@ export interface ProgramShape {
   /** ORT's fused norm / rotary kernels in the forwards (emitForward's lean); default: with fp16. */
   readonly lean?: boolean;
   /** The cached rows' attention (ForwardStyle.cachedAttention); default explicit. */
-  readonly cachedAttention?: 'explicit' | 'mha';
+  readonly cachedAttention?: CachedAttention;
+  /** One Q|K|V projection and rotation, QuickGelu SiLU (ForwardStyle.packed); default: with lean. */
+  readonly packed?: boolean;
+  /**
+   * The decoding rule fixed in the graph (decide-graph.ts FixedRule): only its ops, and none of the
+   * draw bookkeeping for a deterministic rule. Unset: one graph serves every rule by its controls.
+   */
+  readonly decide?: FixedRule;
 }
 
 /** Builds the serialized block program of a model, with a token filter or without. */
@@ -130,7 +137,8 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const N = BlockNames;
   const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
   const ct: ComputeType = shape.ct ?? 'fp32';
-  const style: ForwardStyle = { ct, lean: shape.lean ?? ct === 'fp16', cachedAttention: shape.cachedAttention ?? 'explicit' };
+  const lean = shape.lean ?? ct === 'fp16';
+  const style: ForwardStyle = { ct, lean, cachedAttention: shape.cachedAttention ?? 'explicit', packed: shape.packed ?? lean };
   const KV = ELEM_OF[ct];
   const w = weightRefs(g, weights, ct);
   /** fp32 view of a compute-type value (the filters' selection graphs compute in fp32) */
@@ -169,7 +177,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   };
   const decide = (gb: GraphBuilder, io: ForwardInputs, fwd: ForwardValues, state: DecideState): Decided => {
     const x = guided(gb, io, fwd);
-    return emitDecide(gb, spec, rule, x.stats, state, sampleIn ? { inputs: sampleIn, logits: x.logits } : undefined);
+    return emitDecide(gb, spec, rule, x.stats, state, sampleIn ? { inputs: sampleIn, logits: x.logits } : undefined, shape.decide);
   };
   const pastK = layers.map((l) => g.input(N.pastKey(l), KV, [Hkv, 'Tc', D]));
   const pastV = layers.map((l) => g.input(N.pastValue(l), KV, [Hkv, 'Tc', D]));
@@ -201,6 +209,31 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   };
   /** [Hkv, T] bias of kept rows: -inf for padding (-1). */
   const tokenBias = (tokens: string): string => g.op('Where', [g.op('Less', [tokens, zero]), NEG_INF, ZERO_F]);
+
+  // 'replace' attention (ForwardStyle): the steps' pasts also come as the rows around the query
+  // window, [1, n, H*D] with GQA heads expanded, sliced once per run (per step for every-step filters)
+  const replace = style.cachedAttention === 'replace';
+  const G = H / Hkv;
+  const ctOf = (gb: GraphBuilder, x: string): string => (ct === 'fp32' ? x : gb.op('Cast', [x], { to: KV }));
+  const bsh = (gb: GraphBuilder, x: string): string => {
+    const t = gb.op('Transpose', [x], { perm: [1, 0, 2] }); // [n, Hkv, D]
+    const heads = G === 1 ? t : gb.op('Expand', [gb.op('Unsqueeze', [t, gb.constI64([2])]), gb.constI64([1, 1, G, 1])]); // [n, Hkv, G, D]
+    return gb.op('Reshape', [heads, gb.constI64([1, -1, H * D])]);
+  };
+  const around = (gb: GraphBuilder, key: string, value: string, from: string, to: string, bias: string | null): NonNullable<PastRows['around']> => {
+    const parts = (x: string): [string, string] => [
+      bsh(gb, gb.op('Slice', [x, gb.constI64([0]), from, gb.constI64([1])])),
+      bsh(gb, gb.op('Slice', [x, to, gb.constI64([2 ** 62]), gb.constI64([1])])),
+    ];
+    return { key: parts(key), value: parts(value), bias };
+  };
+  /** [Hkv, n] bias -> MultiHeadAttention's [1, H, Tq, n] in the compute type (Tq = the window's rows) */
+  const mhaBias = (gb: GraphBuilder, rows: string): string => {
+    const heads = G === 1 ? rows : gb.op('Reshape', [gb.op('Expand', [gb.op('Unsqueeze', [rows, gb.constI64([1])]), gb.constI64([1, G, 1])]), gb.constI64([H, -1])]);
+    const tq = gb.op('Sub', [qhiVec, qloVec]);
+    const full = gb.op('Expand', [gb.op('Unsqueeze', [heads, gb.constI64([1])]), gb.op('Concat', [gb.constI64([H]), tq, gb.constI64([1])], { axis: 0 })]);
+    return ctOf(gb, gb.op('Unsqueeze', [full, gb.constI64([0])]));
+  };
 
   // the filter's inputs
   const f = filter;
@@ -307,16 +340,25 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     });
     // generation rows [P, L) follow the kept rows; those in the step's window are recomputed
     const genBias = g.op('Expand', [biasRow(g.op('Sub', [L, P]), inWindow, P), g.constI64([Hkv, 1])]);
-    compactPast = (gb, tokens) => (l) => ({
-      key: gatherCompact(gb, fullK[l], tokens[l], promptLen),
-      value: gatherCompact(gb, fullV[l], tokens[l], promptLen),
-      bias: gb.op('Concat', [gb.op('Where', [gb.op('Less', [tokens[l], zero]), NEG_INF, ZERO_F]), genBias], { axis: 1 }),
-    });
+    compactPast = (gb, tokens) => (l) => {
+      const key = gatherCompact(gb, fullK[l], tokens[l], promptLen);
+      const value = gatherCompact(gb, fullV[l], tokens[l], promptLen);
+      const padBias = gb.op('Where', [gb.op('Less', [tokens[l], zero]), NEG_INF, ZERO_F]); // [Hkv, T]
+      const past: PastRows = { key, value, bias: gb.op('Concat', [padBias, genBias], { axis: 1 }) };
+      if (!replace) return past;
+      // the compact rows are [kept T | generation rows P..L): the window starts at T + qlo - P
+      const t = gb.op('Shape', [tokens[l]], { start: 1, end: 2 });
+      const from = gb.op('Add', [gb.op('Sub', [qloVec, promptLen]), t]);
+      const to = gb.op('Add', [gb.op('Sub', [qhiVec, promptLen]), t]);
+      // only padding is masked once the window's rows are replaced: [pad | L - P attended rows]
+      const rest = gb.op('Expand', [ZERO_F, gb.op('Concat', [gb.constI64([Hkv]), gb.op('Sub', [vec(L), promptLen])], { axis: 0 })]);
+      return { ...past, around: around(gb, key, value, from, to, mhaBias(gb, gb.op('Concat', [padBias, rest], { axis: 1 }))) };
+    };
   }
   const everyStep = f?.program.schedule === 'every-step';
   const densePast = (() => {
     const bias = biasRow(L, inWindow);
-    return (l: number) => ({ key: fullK[l], value: fullV[l], bias });
+    return (l: number): PastRows => ({ key: fullK[l], value: fullV[l], bias, ...(replace ? { around: around(g, fullK[l], fullV[l], qloVec, qhiVec, null) } : {}) });
   })();
   const outerPast = compactPast && !everyStep ? compactPast(g, tokens0) : densePast;
 
@@ -345,6 +387,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     logitRows: stepRows,
     fused: stepFused,
     past: stepPast,
+    present: false,
     ...(everyStep ? { queryRows: b.op('Sub', [blockPos, qlo]) } : {}),
   };
   const step = emitForward(b, w, spec, stepIo, {}, style);

@@ -124,6 +124,9 @@ export class BlockProgram {
 
   async run(req: BlockRequest): Promise<BlockResult> {
     const { nLayers, nKvHeads: Hkv, headDim: D } = this.spec;
+    const d = this.shape.decide;
+    if (d && (d.rule !== req.rule.kind || d.confidence !== req.rule.confidence))
+      throw new WavefilterError('runtime_error', `this block program decodes with rule ${d.rule} / ${d.confidence} confidence; the request is for ${req.rule.kind} / ${req.rule.confidence}`);
     if (this.shape.stepAttention && (this.shape.stepAttention === 'explicit') !== req.cached)
       throw new WavefilterError('runtime_error', `this block program's steps attend ${this.shape.stepAttention === 'explicit' ? 'to a cache' : 'without a cache'}; the request is for a ${req.cached ? 'cached' : 'no-cache'} host`);
     const L = req.canvas.length;

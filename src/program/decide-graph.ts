@@ -112,12 +112,26 @@ export interface Decided {
   readonly drawOffset: string; // int64 []
 }
 
+/**
+ * A rule fixed when the graph is built (ProgramShape.decide): only its own ops are emitted, and a
+ * deterministic rule (no random confidence, no transfer draws, no sampling) emits no draw
+ * bookkeeping. The fed kinds must match it (BlockProgram.run checks).
+ */
+export interface FixedRule {
+  readonly rule: keyof typeof RULE_KIND;
+  readonly confidence: keyof typeof CONFIDENCE_KIND;
+}
+
 /** Emits one step's decision into `g`; `stats` are the summaries of rows for block positions lo..hi-1. */
-export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stats: RowStatValues, s: DecideState, sampling?: DecideSampling): Decided {
+export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stats: RowStatValues, s: DecideState, sampling?: DecideSampling, fixed?: FixedRule): Decided {
   const i64 = (v: number): string => g.constI64([v], []);
   const f64 = (v: number): string => g.scalarF64(v);
   const col = (x: string, c: number): string => g.op('Squeeze', [g.op('Slice', [x, g.constI64([c]), g.constI64([c + 1]), g.constI64([1])]), g.constI64([1])]);
   const vec = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
+  const once = (make: () => string): (() => string) => {
+    let v: string | null = null;
+    return () => (v ??= make());
+  };
 
   const loVec = s.loVec ?? vec(s.lo);
   const hiVec = s.hiVec ?? vec(s.hi);
@@ -127,43 +141,49 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   // The draws of one step, in the step executor's order: per candidate c (position order) its
   // scoring draws (the token's when sampling, then LLaDA random remasking's confidence), then
   // Dream origin's transfer draw per candidate.
-  const candIndex = g.op('Sub', [g.op('CumSum', [g.op('Cast', [isMask], { to: DT.INT64 }), i64(0)]), i64(1)]);
-  const nDraws = g.op('Squeeze', [g.op('Shape', [r.draws]), g.constI64([0])]);
+  const usesDraws = !fixed || Boolean(sampling) || fixed.confidence === 'random' || fixed.rule === 'transfer';
+  const candIndex = once(() => g.op('Sub', [g.op('CumSum', [g.op('Cast', [isMask], { to: DT.INT64 }), i64(0)]), i64(1)]));
+  const nDraws = once(() => g.op('Squeeze', [g.op('Shape', [r.draws]), g.constI64([0])]));
   // (an empty `draws` reads one placeholder: the deterministic rules never use it)
-  const padded = g.op('Concat', [r.draws, g.constF64([0.5], [1])], { axis: 0 });
-  const drawAt = (idx: string): string => g.op('Gather', [padded, g.op('Min', [g.op('Max', [idx, i64(0)]), g.op('Max', [g.op('Sub', [nDraws, i64(1)]), i64(0)])])], { axis: 0 });
-  const isRandom = g.op('Cast', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.random)])], { to: DT.INT64 });
-  const hot = sampling ? g.op('Cast', [g.op('Greater', [sampling.inputs.temperature, f64(0)])], { to: DT.INT64 }) : i64(0);
-  const scorePer = g.op('Add', [hot, isRandom]);
-  const tokenAt = g.op('Add', [s.drawOffset, g.op('Mul', [scorePer, candIndex])]);
-  const randomDraw = drawAt(g.op('Add', [tokenAt, hot]));
-  const transferDraw = drawAt(g.op('Add', [g.op('Add', [s.drawOffset, g.op('Mul', [masks, scorePer])]), candIndex]));
-  const isTransfer = g.op('Equal', [r.rule, i64(RULE_KIND.transfer)]);
+  const padded = once(() => g.op('Concat', [r.draws, g.constF64([0.5], [1])], { axis: 0 }));
+  const drawAt = (idx: string): string => g.op('Gather', [padded(), g.op('Min', [g.op('Max', [idx, i64(0)]), g.op('Max', [g.op('Sub', [nDraws(), i64(1)]), i64(0)])])], { axis: 0 });
+  const isRandom = once(() => g.op('Cast', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.random)])], { to: DT.INT64 }));
+  const hot = once(() => (sampling ? g.op('Cast', [g.op('Greater', [sampling.inputs.temperature, f64(0)])], { to: DT.INT64 }) : i64(0)));
+  const scorePer = once(() => g.op('Add', [hot(), isRandom()]));
+  const tokenAt = once(() => g.op('Add', [s.drawOffset, g.op('Mul', [scorePer(), candIndex()])]));
+  const randomDraw = once(() => drawAt(g.op('Add', [tokenAt(), hot()])));
+  const transferDraw = once(() => drawAt(g.op('Add', [g.op('Add', [s.drawOffset, g.op('Mul', [masks, scorePer()])]), candIndex()])));
+  const isTransfer = once(() => g.op('Equal', [r.rule, i64(RULE_KIND.transfer)]));
 
   let token = col(stats.topIds, 0);
   const lse = stats.logSumExp;
-  let p1 = g.op('Exp', [g.op('Sub', [col(stats.topValues, 0), lse])]);
-  let margin = g.op('Sub', [p1, g.op('Exp', [g.op('Sub', [col(stats.topValues, 1), lse])])]);
-  let negEntropy = stats.negEntropy;
+  let p1 = once(() => g.op('Exp', [g.op('Sub', [col(stats.topValues, 0), lse])]));
+  let margin = once(() => g.op('Sub', [p1(), g.op('Exp', [g.op('Sub', [col(stats.topValues, 1), lse])])]));
+  let negEntropy = (): string => stats.negEntropy;
   if (sampling) {
-    const sm = emitSample(g, spec, sampling.inputs, sampling.logits, drawAt(tokenAt));
+    const sm = emitSample(g, spec, sampling.inputs, sampling.logits, drawAt(tokenAt()));
     token = sm.token;
     if (spec.family === 'llada') {
       // softmax of the raw logits at the sampled token
       const raw = g.op('Cast', [sampling.logits], { to: DT.DOUBLE });
       const at = g.op('Squeeze', [g.op('GatherElements', [raw, g.op('Unsqueeze', [token, g.constI64([-1])])], { axis: -1 }), g.constI64([-1])]);
-      p1 = g.op('Exp', [g.op('Sub', [at, lse])]);
+      p1 = once(() => g.op('Exp', [g.op('Sub', [at, lse])]));
     } else {
       // Dream's confidences read the distribution the token was drawn from
-      p1 = sm.pToken;
-      const top2 = g.opN('TopK', [sm.probs, g.constI64([2])], 2, { axis: -1, largest: 1, sorted: 1 })[0];
-      margin = g.op('Sub', [col(top2, 0), col(top2, 1)]);
-      negEntropy = g.op('ReduceSum', [g.op('Mul', [sm.probs, g.op('Log', [g.op('Add', [sm.probs, f64(1e-10)])])]), g.constI64([-1])], { keepdims: 0 });
+      p1 = () => sm.pToken;
+      margin = once(() => {
+        const top2 = g.opN('TopK', [sm.probs, g.constI64([2])], 2, { axis: -1, largest: 1, sorted: 1 })[0];
+        return g.op('Sub', [col(top2, 0), col(top2, 1)]);
+      });
+      negEntropy = once(() => g.op('ReduceSum', [g.op('Mul', [sm.probs, g.op('Log', [g.op('Add', [sm.probs, f64(1e-10)])])]), g.constI64([-1])], { keepdims: 0 }));
     }
   }
-  const conf = g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.margin)]), margin,
-    g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.negEntropy)]), negEntropy,
-      g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.random)]), randomDraw, p1])])]);
+  const confidenceOf = { probability: p1, margin, negEntropy, random: randomDraw };
+  const conf = fixed
+    ? confidenceOf[fixed.confidence]()
+    : g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.margin)]), margin(),
+      g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.negEntropy)]), negEntropy(),
+        g.op('Where', [g.op('Equal', [r.confidence, i64(CONFIDENCE_KIND.random)]), randomDraw(), p1()])])]);
   const confidence = g.op('Where', [isMask, conf, f64(-Infinity)]);
 
   // rank the block's positions by confidence (non-candidates last): order[r] is the position of rank r
@@ -172,31 +192,34 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   const rank = g.op('Range', [i64(0), g.op('Squeeze', [B, g.constI64([0])]), i64(1)]);
   const sortedMask = g.op('Gather', [isMask, order], { axis: 0 });
 
-  // quota
   const k = s.step;
-  const fixed = g.op('Gather', [r.quota, k], { axis: 0 });
-  const ratio = g.op('Gather', [r.quotaRatio, k], { axis: 0 });
-  const fromRatio = g.op('Cast', [g.op('Floor', [g.op('Mul', [g.op('Cast', [masks], { to: DT.FLOAT }), ratio])])], { to: DT.INT64 });
-  let count = g.op('Where', [r.quotaFromRatio, fromRatio, fixed]);
-  count = g.op('Where', [g.op('GreaterOrEqual', [k, r.quotaAllFrom]), masks, count]);
-  const byQuota = g.op('Less', [rank, count]);
-  // threshold
-  const isFirst = g.op('Equal', [rank, i64(0)]);
-  const byThreshold = g.op('Or', [isFirst, g.op('GreaterOrEqual', [sorted, r.threshold])]);
-  // factor: accept ranks below the first r with c_r < 1 - f / (r + 2) (r = 0: never), over the candidates
-  const bar = g.op('Where', [isFirst, f64(-1), g.op('Sub', [f64(1), g.op('Div', [r.factor, g.op('Cast', [g.op('Add', [rank, i64(2)])], { to: DT.DOUBLE })])])]);
-  const last = g.op('Sub', [masks, i64(1)]);
-  const fails = g.op('And', [g.op('Less', [sorted, bar]), g.op('Less', [rank, masks])]);
-  const top = g.op('ReduceMin', [g.op('Where', [fails, rank, last])], { keepdims: 0 });
-  const topAdj = g.op('Add', [top, g.op('Cast', [g.op('Or', [g.op('Equal', [top, i64(0)]), g.op('Equal', [top, last])])], { to: DT.INT64 })]);
-  const byFactor = g.op('Less', [rank, topAdj]);
-  // transfer: per position (not per rank), back in rank order through `order`
-  const pT = g.op('Gather', [r.pTransfer, k], { axis: 0 });
-  const byTransfer = g.op('Gather', [g.op('Less', [transferDraw, pT]), order], { axis: 0 });
+  const isFirst = once(() => g.op('Equal', [rank, i64(0)]));
+  const byRuleOf = {
+    quota: once(() => {
+      const fixedCount = g.op('Gather', [r.quota, k], { axis: 0 });
+      const ratio = g.op('Gather', [r.quotaRatio, k], { axis: 0 });
+      const fromRatio = g.op('Cast', [g.op('Floor', [g.op('Mul', [g.op('Cast', [masks], { to: DT.FLOAT }), ratio])])], { to: DT.INT64 });
+      let count = g.op('Where', [r.quotaFromRatio, fromRatio, fixedCount]);
+      count = g.op('Where', [g.op('GreaterOrEqual', [k, r.quotaAllFrom]), masks, count]);
+      return g.op('Less', [rank, count]);
+    }),
+    threshold: once(() => g.op('Or', [isFirst(), g.op('GreaterOrEqual', [sorted, r.threshold])])),
+    // factor: accept ranks below the first r with c_r < 1 - f / (r + 2) (r = 0: never), over the candidates
+    factor: once(() => {
+      const bar = g.op('Where', [isFirst(), f64(-1), g.op('Sub', [f64(1), g.op('Div', [r.factor, g.op('Cast', [g.op('Add', [rank, i64(2)])], { to: DT.DOUBLE })])])]);
+      const last = g.op('Sub', [masks, i64(1)]);
+      const fails = g.op('And', [g.op('Less', [sorted, bar]), g.op('Less', [rank, masks])]);
+      const top = g.op('ReduceMin', [g.op('Where', [fails, rank, last])], { keepdims: 0 });
+      const topAdj = g.op('Add', [top, g.op('Cast', [g.op('Or', [g.op('Equal', [top, i64(0)]), g.op('Equal', [top, last])])], { to: DT.INT64 })]);
+      return g.op('Less', [rank, topAdj]);
+    }),
+    // transfer: per position (not per rank), back in rank order through `order`
+    transfer: once(() => g.op('Gather', [g.op('Less', [transferDraw(), g.op('Gather', [r.pTransfer, k], { axis: 0 })]), order], { axis: 0 })),
+  };
 
   // (ORT's CPU Where has no bool kernel: choose with And / Or)
-  const when = (kind: number, x: string): string => g.op('And', [g.op('Equal', [r.rule, i64(kind)]), x]);
-  const byRule = g.op('Or', [g.op('Or', [when(RULE_KIND.quota, byQuota), when(RULE_KIND.threshold, byThreshold)]), g.op('Or', [when(RULE_KIND.factor, byFactor), when(RULE_KIND.transfer, byTransfer)])]);
+  const when = (kind: keyof typeof RULE_KIND): string => g.op('And', [g.op('Equal', [r.rule, i64(RULE_KIND[kind])]), byRuleOf[kind]()]);
+  const byRule = fixed ? byRuleOf[fixed.rule]() : g.op('Or', [g.op('Or', [when('quota'), when('threshold')]), g.op('Or', [when('factor'), when('transfer')])]);
   const acceptRank = g.op('And', [byRule, sortedMask]);
   // back from ranks to positions (order is a permutation: every position is written)
   let accept = g.op('ScatterElements', [g.op('Cast', [isMask], { to: DT.INT64 }), order, g.op('Cast', [acceptRank], { to: DT.INT64 })], { axis: 0 });
@@ -205,11 +228,11 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   if (s.refresh) {
     const firstMasked = g.op('Squeeze', [g.op('Slice', [isMask, g.constI64([0]), g.constI64([1])]), g.constI64([0])]);
     const onlyFirst = g.op('And', [r.firstOnly, firstMasked]);
-    accept = g.op('Or', [g.op('And', [onlyFirst, g.op('Equal', [rank, i64(0)])]), g.op('And', [g.op('Not', [onlyFirst]), accept])]);
-    transferReads = g.op('And', [isTransfer, g.op('Not', [onlyFirst])]);
+    accept = g.op('Or', [g.op('And', [onlyFirst, isFirst()]), g.op('And', [g.op('Not', [onlyFirst]), accept])]);
+    transferReads = once(() => g.op('And', [isTransfer(), g.op('Not', [onlyFirst])]));
   }
-  const perCandidate = g.op('Add', [scorePer, g.op('Cast', [transferReads], { to: DT.INT64 })]);
-  const drawOffset = g.op('Add', [s.drawOffset, g.op('Mul', [masks, perCandidate])]);
+  // a deterministic fixed rule reads no draws: the offset passes through
+  const drawOffset = usesDraws ? g.op('Add', [s.drawOffset, g.op('Mul', [masks, g.op('Add', [scorePer(), g.op('Cast', [transferReads()], { to: DT.INT64 })])])]) : s.drawOffset;
   const newBlock = g.op('Where', [accept, token, blockIds]);
   const L = g.op('Shape', [s.canvas]);
   const canvas = g.op('Concat', [g.op('Slice', [s.canvas, g.constI64([0]), loVec]), newBlock, g.op('Slice', [s.canvas, hiVec, L])], { axis: 0 });

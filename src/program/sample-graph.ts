@@ -52,7 +52,7 @@ export function emitSample(g: GraphBuilder, spec: ModelSpec, s: SampleInputs, lo
   const raw = g.op('Add', [g.op('Cast', [logits], { to: DT.DOUBLE }), g.constF64(maskBias, [V])]);
   const hot = g.op('Greater', [s.temperature, g.scalarF64(0)]);
   let l = g.op('Where', [hot, g.op('Div', [raw, g.op('Max', [s.temperature, g.scalarF64(Number.MIN_VALUE)])]), raw]);
-  const fmin = g.scalarF64(FLOAT32_MIN);
+  const fmin = (): string => g.scalarF64(FLOAT32_MIN); // (Dream's filters only: no unused initializer for LLaDA)
   const Vt = g.constI64([V]);
   if (spec.family === 'dream') {
     // top-p over the sorted row: remove rank r > 0 when the mass of ranks < r already exceeds top_p
@@ -64,13 +64,13 @@ export function emitSample(g: GraphBuilder, spec: ModelSpec, s: SampleInputs, lo
     const prevOver = g.op('Concat', [g.op('Expand', [g.op('Cast', [g.constI64([0], [1, 1])], { to: DT.BOOL }), g.op('Concat', [Bdim, g.constI64([1])], { axis: 0 })]),
       g.op('Slice', [over, g.constI64([0]), g.constI64([V - 1]), g.constI64([-1])])], { axis: -1 });
     const on = g.op('Less', [s.topP, g.scalarF64(1)]);
-    const filtered = g.op('Where', [g.op('And', [prevOver, on]), fmin, sv]);
+    const filtered = g.op('Where', [g.op('And', [prevOver, on]), fmin(), sv]);
     l = g.op('ScatterElements', [l, si, filtered], { axis: -1 });
     // top-k: values below the k-th largest
     const k = g.op('Min', [g.op('Max', [s.topK, g.constI64([1], [])]), g.constI64([V], [])]);
     const kth = g.op('Gather', [g.opN('TopK', [l, g.op('Unsqueeze', [k, g.constI64([0])])], 2, { axis: -1, largest: 1, sorted: 1 })[0], g.op('Sub', [k, g.constI64([1], [])])], { axis: -1 });
     const below = g.op('And', [g.op('Less', [l, g.op('Unsqueeze', [kth, g.constI64([-1])])]), g.op('Greater', [s.topK, g.constI64([0], [])])]);
-    l = g.op('Where', [below, fmin, l]);
+    l = g.op('Where', [below, fmin(), l]);
   }
   const probs = g.op('Exp', [g.op('Sub', [l, g.op('ReduceLogSumExp', [l], { axes: [-1], keepdims: 1 })])]);
   const cdf = g.op('CumSum', [probs, g.constI64([-1], [])]);

@@ -72,13 +72,14 @@ for (const [name, dir, P] of MODELS)
       await m.dispose();
     });
 
-// The GPU path's graph (GraphTuning: ORT's fused norm / rotary kernels, the steps' attention fixed
-// per host, MultiHeadAttention over [cache | fresh rows]) built in fp32 on the CPU, where it must
-// give the standard block program's tokens and kept rows for every host x filter.
+// The GPU path's graph (GraphTuning: ORT's fused norm / rotary kernels, one Q|K|V projection, the
+// steps' attention fixed per host and the rule per kind, flash attention over [rows before | fresh
+// window | rows after]) built in fp32 on the CPU, where it must give the standard block program's
+// tokens and kept rows for every host x filter.
 for (const [name, dir, P] of MODELS)
   test(`conformance: the GPU path's graph gives the standard program's tokens, every host x filter (${name})`, async () => {
     const standard = await loadModel(dir, { sessions: 8, executor: 'block' });
-    const tuned = await loadModel(dir, { sessions: 8, executor: 'block', graph: { lean: true, fixedStepAttention: true, cachedAttention: 'mha' } });
+    const tuned = await loadModel(dir, { sessions: 8, executor: 'block', graph: { lean: true, packed: true, fixedStepAttention: true, fixedRule: true, cachedAttention: 'replace' } });
     const p = prompt(P, standard.spec.vocabSize, standard.spec.maskTokenId);
     for (const host of cacheHostNames()) {
       const policy = cacheHostPolicy(host);

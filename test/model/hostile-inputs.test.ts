@@ -126,7 +126,7 @@ test('library inputs: wrong types and misspelled options are named', async () =>
   await m.dispose();
   await assert.rejects(loadModel(LLADA_TINY, { threads: 10_000 }), code('invalid_option'));
   await assert.rejects(loadModel(LLADA_TINY, { thread: 1 } as never), (e: unknown) => code('invalid_option')(e) && /did you mean threads/.test((e as Error).message));
-  await assert.rejects(loadModel(LLADA_TINY, { graph: { cachedAttention: 'flash' } } as never), (e: unknown) => code('invalid_option')(e) && /graph\.cachedAttention: expected explicit or mha/.test((e as Error).message));
+  await assert.rejects(loadModel(LLADA_TINY, { graph: { cachedAttention: 'flash' } } as never), (e: unknown) => code('invalid_option')(e) && /graph\.cachedAttention: expected explicit, mha or replace/.test((e as Error).message));
   await assert.rejects(loadModel(LLADA_TINY, { graph: { lean: 'yes' } } as never), (e: unknown) => code('invalid_option')(e) && /graph\.lean: expected a boolean/.test((e as Error).message));
   await assert.rejects(loadModel(LLADA_TINY, { graph: { leen: true } } as never), (e: unknown) => code('invalid_option')(e) && /graph\.leen/.test((e as Error).message));
 });

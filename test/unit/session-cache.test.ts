@@ -29,6 +29,20 @@ test('one live session by default: switching releases the idle one', async () =>
   assert.equal(b.value.disposed, true);
 });
 
+test('at the limit, the idle session is released before the next one is built (never two copies of the weights)', async () => {
+  const c = new SessionCache<Fake>(1);
+  const a = await c.acquire('a', async () => new Fake('a'));
+  a.release();
+  let aliveDuringBuild: boolean | null = null;
+  const b = await c.acquire('b', async () => {
+    aliveDuringBuild = !a.value.disposed;
+    return new Fake('b');
+  });
+  assert.equal(aliveDuringBuild, false);
+  b.release();
+  await c.dispose();
+});
+
 test('a session in use is not released; the limit holds again once it is idle', async () => {
   const c = new SessionCache<Fake>(1);
   const a = await c.acquire('a', async () => new Fake('a'));

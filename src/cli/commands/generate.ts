@@ -91,7 +91,7 @@ export function generateCommand(program: Command): void {
   .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
   .addOption(new Option('--filter <name>', `token filter on the cache host (needs --cache prefix or dual): ${TOKEN_FILTERS.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices([...FILTER_NAMES]).default('none'))
   .option('--budget <b>', 'kept prompt rows: a fraction of the prompt in (0, 1] or an integer token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', (v: string) => parseBudgetArg('--budget', v))
-  .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful)').choices(['every-block', 'first-block']))
+  .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful and on a GPU)').choices(['every-block', 'first-block']))
   .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, 64-token tail, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
   .option('--wf-levels <B>', 'WaveFilter scales B (default 2)', intArg('--wf-levels', { min: 1, max: 24 }))
   .option('--wf-proportions <list>', 'WaveFilter proportions m_1..m_B, each in (0, 1] (one value for all; default 0.4)', listArg('--wf-proportions', { min: 0, minExclusive: true, max: 1 }))
