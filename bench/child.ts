@@ -14,7 +14,7 @@ import type { DiffusionModel, FilterOptions, GenerateOptions, LoadOptions, Timin
 
 export interface ChildConfig {
   readonly dir: string;
-  readonly load: Pick<LoadOptions, 'threads' | 'device' | 'executor' | 'dtype'>;
+  readonly load: Pick<LoadOptions, 'threads' | 'device' | 'executor' | 'dtype' | 'graph'>;
   readonly promptLength: number;
   /** ids are drawn from [0, vocab - 2): the bench checkpoints keep the last two for mask and EOS */
   readonly vocab: number;
@@ -30,6 +30,7 @@ export interface ChildConfig {
 export interface ChildResult {
   readonly nfe: number;
   readonly timings: Timings;
+  readonly promptRefresh: 'every-block' | 'first-block';
   readonly loadMs: number;
   /** Peak resident set size of the process (MiB): weights, ORT arenas, K/V, V8 heap. */
   readonly peakRssMiB: number;
@@ -79,12 +80,15 @@ export class InProcessRunner {
   private model: { key: string; m: DiffusionModel } | null = null;
   async run(cfg: ChildConfig): Promise<ChildResult & { peakDeviceMiB: number | null }> {
     const { loadModel } = await import('../src/index.js');
-    const key = JSON.stringify([cfg.dir, cfg.load.device, cfg.load.threads, cfg.load.dtype]);
+    const key = JSON.stringify([cfg.dir, cfg.load.device, cfg.load.threads, cfg.load.dtype, cfg.load.graph ?? null]);
     let loadMs = 0;
     if (this.model?.key !== key) {
       await this.model?.m.dispose();
       const t0 = performance.now();
-      this.model = { key, m: await loadModel(cfg.dir, { ...cfg.load, sessions: 4 }) };
+      // on a GPU one live session: each holds the weights, and the device column is per row
+      // (the row's own variant only; SessionCache releases the idle one before building the next)
+      const gpu = typeof cfg.load.device === 'string' && cfg.load.device.startsWith('cuda');
+      this.model = { key, m: await loadModel(cfg.dir, { ...cfg.load, sessions: gpu ? 1 : 4 }) };
       loadMs = performance.now() - t0;
     }
     const device = typeof cfg.load.device === 'string' && cfg.load.device.startsWith('cuda') ? Number(cfg.load.device.split(':')[1] ?? 0) : null;
@@ -93,7 +97,7 @@ export class InProcessRunner {
     await warmUp(this.model.m, prompt, cfg);
     const r = await this.model.m.generate({ inputIds: prompt }, cfg.options);
     return {
-      nfe: r.nfe, timings: r.timings, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024, peakDeviceMiB: watch ? watch.stop() : null,
+      nfe: r.nfe, timings: r.timings, promptRefresh: r.options.promptRefresh, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024, peakDeviceMiB: watch ? watch.stop() : null,
       idsHash: createHash('sha256').update(JSON.stringify(r.generatedIds)).digest('hex').slice(0, 12),
     };
   }
@@ -142,7 +146,7 @@ async function main(arg: string): Promise<void> {
   const r = await model.generate({ inputIds: prompt }, cfg.options);
   await model.dispose();
   const result: ChildResult = {
-    nfe: r.nfe, timings: r.timings, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    nfe: r.nfe, timings: r.timings, promptRefresh: r.options.promptRefresh, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024,
     idsHash: createHash('sha256').update(JSON.stringify(r.generatedIds)).digest('hex').slice(0, 12),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

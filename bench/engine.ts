@@ -7,7 +7,7 @@
  */
 import type { CacheName } from '../src/cache/host.js';
 import { cacheHostNames } from '../src/cache/registry.js';
-import type { FilterOptions, GenerateOptions } from '../src/index.js';
+import type { FilterOptions, GenerateOptions, GraphTuning } from '../src/index.js';
 import { WAVE_METHODS } from './wavefilter.js';
 import type { ExecutorChoice } from '../src/decode/options.js';
 import { type ChildConfig, type ChildResult, InProcessRunner, runChild } from './child.js';
@@ -36,7 +36,9 @@ function methodOptions(m: EngineMethod, budget: number): Pick<GenerateOptions & 
   const { cache, filter } = parseEngineMethod(m, cacheHostNames());
   const f = filter ? WAVE_METHODS[filter] : undefined;
   if (!f) return { cache };
-  return { cache, filter: f.filter, promptRefresh: f.promptRefresh, budget, ...(f.preset ? { wave: { preset: f.preset } } : {}) };
+  // the prompt refresh is the engine's default for the filter (first-block on the CPU, every block
+  // on a GPU: DiffusionModel.generate), reported per row
+  return { cache, filter: f.filter, budget, ...(f.preset ? { wave: { preset: f.preset } } : {}) };
 }
 
 export interface EngineBenchOptions {
@@ -54,6 +56,8 @@ export interface EngineBenchOptions {
   readonly threads?: number;
   readonly device?: Device;
   readonly dtype?: 'fp32' | 'fp16';
+  /** The block program's graph knobs (default: by dtype). */
+  readonly graph?: GraphTuning;
   readonly threshold?: number | null;
   /**
    * Run every configuration in this process on one loaded model (an 8B checkpoint takes minutes to
@@ -68,6 +72,8 @@ export interface EngineRow {
   readonly prompt: number;
   readonly method: EngineMethod;
   readonly executor: 'step' | 'block';
+  /** when the host recomputed the prompt's K/V */
+  readonly promptRefresh: 'every-block' | 'first-block';
   readonly totalS: number;
   readonly tokensPerS: number;
   /** kept prompt rows per KV head (filtered methods), null for the dense hosts */
@@ -101,7 +107,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
       for (const executor of o.executors) {
         log(`  prompt ${prompt}, ${method}, ${executor}... `);
         const cfg: ChildConfig = {
-          dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
+          dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype, ...(o.graph ? { graph: o.graph } : {}) }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
           options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, ...methodOptions(method, o.budget ?? 0.1), executor, allowLongContext: true, threshold: o.threshold ?? null },
         };
         const r = o.inProcess ? await inProcess.run(cfg) : await runChild(cfg);
@@ -116,7 +122,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
         const step = executor === 'block' ? results.get(`${method}|step`) : undefined;
         const tps = r.timings.tokensPerSecond;
         rows.push({
-          prompt, method, executor, keptPromptRows: r.timings.keptPromptRows ?? null, totalS: r.timings.totalMs / 1000, tokensPerS: tps,
+          prompt, method, executor, promptRefresh: r.promptRefresh, keptPromptRows: r.timings.keptPromptRows ?? null, totalS: r.timings.totalMs / 1000, tokensPerS: tps,
           vsNone: none && method !== 'none' ? tps / none.timings.tokensPerSecond : null,
           vsStep: step ? tps / step.timings.tokensPerSecond : null,
           nfe: r.nfe, msPerStep: r.timings.totalMs / Math.max(1, r.nfe), ortRunsPerBlock: r.timings.ortRunsPerBlock, blockMsMean: r.timings.blockMsMean, jsShare: r.timings.jsShare,

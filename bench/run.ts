@@ -9,7 +9,7 @@
  *   npm run bench -- gpu --checkpoint /tmp/llada-8b --prompt-lengths 4096,8192 # the engine against the PyTorch peer
  */
 import { Command } from 'commander';
-import { loadModel } from '../src/index.js';
+import { type GraphTuning, loadModel } from '../src/index.js';
 import { cacheHostNames } from '../src/cache/registry.js';
 import { type Device, parseDevice } from '../src/model/runtime.js';
 import { readModelSpec } from '../src/checkpoint/config.js';
@@ -45,10 +45,11 @@ const program = new Command()
   .option('--checkpoint <dir>', 'engine: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
   .option('--threshold <p>', 'engine: Fast-dLLM confidence threshold (default: the fixed schedule)')
   .option('--warmup <n>', 'engine: untimed one-block generations before each row (default 1 on cuda, 0 on cpu)')
+  .option('--graph <json>', 'engine, gpu: the block program\'s GraphTuning as JSON, e.g. \'{"packed":false,"cachedAttention":"explicit"}\' (default: by dtype)')
   .option('--in-process', 'engine: every row in this process on one loaded model (peak memory is then a running maximum)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype?: string }) => {
+  .action(async (which: string, f: { promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype?: string; graph?: string }) => {
     const deviceName = f.device ?? (which === 'gpu' ? 'cuda' : 'cpu');
     const device = parseDevice(deviceName) && (deviceName as Device);
     const dtype = (f.dtype ?? (which === 'gpu' ? 'fp16' : 'fp32')) as 'fp32' | 'fp16';
@@ -98,7 +99,8 @@ const program = new Command()
       ? `model: ${f.checkpoint}: ${spec.nLayers} layers, d_model ${spec.dModel}, ${spec.nHeads} heads (${spec.nKvHeads} KV), ffn ${spec.ffnHidden}, vocab ${spec.vocabSize}; ${device}, ${dtype}; ${f.inProcess || which === 'gpu' ? 'one process' : 'one process per row'}\n`
       : `model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute); ${device}; one process per row\n`);
     const threshold = f.threshold === undefined ? null : Number(f.threshold);
-    const o = { promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, dtype, budget: budgetArg(0.1), inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup) };
+    const graph = f.graph === undefined ? undefined : (JSON.parse(f.graph) as GraphTuning);
+    const o = { graph, promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, dtype, budget: budgetArg(0.1), inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup) };
     if (which === 'gpu') {
       if (f.peer !== 'reference' && f.peer !== 'official' && f.peer !== 'none') throw new Error(`--peer must be reference, official or none, not ${f.peer}`);
       if (!['bf16', 'fp16', 'fp32'].includes(f.peerDtype)) throw new Error(`--peer-dtype must be bf16, fp16 or fp32, not ${f.peerDtype}`);

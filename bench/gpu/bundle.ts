@@ -1,7 +1,7 @@
 /**
  * The project as a few self-contained ES modules for a machine with Node but no npm (the GPU
- * machine: ../shared/gpu.md): the GPU tests, the benchmark and its per-configuration child, and the
- * text worker, with onnxruntime-node left external (the runtime bundle brings it with its CUDA
+ * machine: ../shared/gpu.md): the GPU tests, the benchmark and its per-configuration child, the
+ * command line and the text worker, with onnxruntime-node left external (the runtime bundle brings it with its CUDA
  * provider). Usage: `npx tsx bench/gpu/bundle.ts OUTDIR`; then, there, with the repository as the
  * working folder: `WAVEFILTER_REPO=$PWD WAVEFILTER_GPU=1 node --test OUTDIR/cuda.test.mjs` and
  * `node OUTDIR/bench.mjs engine --device cuda ...`.
@@ -19,6 +19,8 @@ await build({
     'cuda.test': 'test/gpu/cuda.test.ts',
     bench: 'bench/run.ts',
     child: 'bench/child.ts',
+    // the command line (the GPU tests run it as a user would)
+    cli: 'src/cli/main.ts',
     // loaded by URL beside the module that starts it (src/checkpoint/tokenizer.ts)
     'text-worker': 'src/checkpoint/text-worker.ts',
   },
@@ -28,7 +30,8 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  external: ['onnxruntime-node'],
+  // (the chart renderer's native addon is loaded only when a chart is drawn: src/optional.ts)
+  external: ['onnxruntime-node', '@resvg/resvg-js'],
   // CommonJS dependencies (commander) call require() for Node built-ins
   banner: { js: "import { createRequire as __wfCreateRequire } from 'node:module'; const require = __wfCreateRequire(import.meta.url);" },
   logLevel: 'warning',

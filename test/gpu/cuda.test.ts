@@ -3,9 +3,12 @@
 // bench/gpu/README.md) sets WAVEFILTER_GPU=1. Everywhere else (CI) they are skipped, and say so.
 //   - fp32 logits on CUDA within 1e-4 of the CPU's (TF32 off: LoadOptions.tf32 defaults to false);
 //   - the 36 LLaDA / Fast-dLLM and 9 Dream reference cases token-exact on CUDA, on both executors;
-//   - a filtered 2K-token generation on the bundled model: same tokens and kept rows on both executors.
+//   - a filtered 2K-token generation on the bundled model: same tokens and kept rows on both executors;
+//   - the command line with --device cuda --dtype fp16 (the bundle's cli.mjs on the GPU machine).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { loadModel } from '../../src/index.js';
 import { BUNDLED_MODEL, DREAM_TINY, type DreamGenCase, LLADA_TINY, type LladaGenCase, reference } from '../helpers.js';
 
@@ -60,16 +63,21 @@ for (const executor of ['step', 'block'] as const) {
 test('CUDA: WaveFilter on the dual cache keeps the same rows and tokens on both executors (bundled model, 2K prompt)', { skip }, async () => {
   const m = await loadModel(BUNDLED_MODEL, { device: DEVICE, sessions: 2 });
   const p = Array.from({ length: 2048 }, (_, i) => ((i * 7919 + 17) % (m.spec.vocabSize - 3)) + 1).map((x) => (x === m.spec.maskTokenId ? x + 1 : x));
-  const kept: Record<string, string[]> = { step: [], block: [] };
-  const run = (executor: 'step' | 'block') => m.generate({ inputIds: p }, {
-    genLength: 64, blockLength: 32, steps: 64, cache: 'dual', filter: 'wavefilter', budget: 0.1, executor,
-    onKept: (e) => kept[executor].push(e.tokens.map((t) => t.join(',')).join('|')),
-  });
-  const a = await run('step');
-  const b = await run('block');
-  assert.deepEqual(b.outputIds, a.outputIds);
-  assert.deepEqual(kept.block, kept.step);
-  assert.equal(b.timings.ortRunsPerBlock, 1);
+  for (const promptRefresh of ['first-block', 'every-block'] as const) {
+    const kept: Record<string, string[]> = { step: [], block: [] };
+    const run = (executor: 'step' | 'block') => m.generate({ inputIds: p }, {
+      genLength: 64, blockLength: 32, steps: 64, cache: 'dual', filter: 'wavefilter', budget: 0.1, executor, promptRefresh,
+      onKept: (e) => kept[executor].push(e.tokens.map((t) => t.join(',')).join('|')),
+    });
+    const a = await run('step');
+    const b = await run('block');
+    assert.deepEqual(b.outputIds, a.outputIds, promptRefresh);
+    assert.deepEqual(kept.block, kept.step, promptRefresh);
+    assert.equal(b.timings.ortRunsPerBlock, 1);
+  }
+  // unless told, the block program on the device refreshes the prompt every block (no K/V round trip)
+  const d = await m.generate({ inputIds: p }, { genLength: 32, blockLength: 32, steps: 32, cache: 'dual', filter: 'wavefilter', budget: 0.1 });
+  assert.equal(d.options.promptRefresh, 'every-block');
   await m.dispose();
 });
 
@@ -100,4 +108,17 @@ test('CUDA fp16: the reference cases on the block program agree with fp32 on mos
   console.log(`fp16 vs the fp32 reference: ${same} of ${total} generated tokens equal (${((100 * same) / total).toFixed(1)}%)`);
   // random-weight tiny models have near-ties that fp16 rounding flips; a broken fp16 graph agrees on almost none
   assert.ok(same / total > 0.5, `${same} of ${total}`);
+});
+
+// The command line on the GPU, as a user runs it: fp16 on the block program, a plain prompt, JSON out.
+test('CUDA: wavefilter generate --device cuda --dtype fp16 answers from the command line (bundled model)', { skip }, () => {
+  // from the TypeScript sources through tsx, or from the GPU bundle's cli.mjs beside this module
+  const bundled = !import.meta.url.endsWith('.ts');
+  const cli = bundled ? [fileURLToPath(new URL('./cli.mjs', import.meta.url))] : ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))];
+  const r = spawnSync(process.execPath, [...cli, 'generate', '--device', DEVICE, '--dtype', 'fp16', '--prompt', 'What is the capital of France?', '--gen-length', '32', '--block-length', '32', '--steps', '32', '--cache', 'dual', '--json'], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { output_ids: number[]; generated_ids: number[]; nfe: number; timings: { executor: string } };
+  assert.equal(out.generated_ids.length, 32);
+  assert.ok(out.nfe >= 2 && out.nfe <= 32, `nfe ${out.nfe}`);
+  assert.equal(out.timings.executor, 'block');
 });
