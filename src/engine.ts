@@ -171,7 +171,7 @@ export class DiffusionModel {
    * a generation: refused with `out_of_memory` when even that does not fit the device.
    */
   memoryEstimate(promptLength: number, genLength: number, blockLength: number, executor: 'step' | 'block' = 'block'): MemoryEstimate {
-    return estimateMemory(this.spec, { promptLength, genLength, blockLength, dtype: this.runtimeOptions.dtype ?? 'fp32', executor });
+    return estimateMemory(this.spec, { promptLength, genLength, blockLength, dtype: this.runtimeOptions.dtype ?? 'fp32', executor, kvAround: executor === 'block' && this.tuning.cachedAttention === 'replace' });
   }
 
   /** Memory available to a generation: LoadOptions.memoryLimit, else the GPU's total, else the host's. */

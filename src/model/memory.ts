@@ -8,7 +8,7 @@
  *
  * Against measured peaks (reports/gpu/README.md): LLaDA-8B's shape in fp16 at a 4K prompt + 64,
  * estimate 17.5 GiB, measured 23.3 GiB of device memory; at 32K, 34.8 GiB against 48.3 GiB (ORT's
- * arena grows in large chunks).
+ * arena grows in large chunks; both before 'replace' attention, which holds a second K/V copy).
  */
 import { WavefilterError } from '../errors.js';
 import type { ModelSpec } from './spec.js';
@@ -21,6 +21,12 @@ export interface MemoryRequest {
   readonly blockLength: number;
   readonly dtype: ComputeType;
   readonly executor: 'step' | 'block';
+  /**
+   * The block program's steps attend with 'replace' attention (GraphTuning.cachedAttention, the
+   * fp16 default): the cached rows around the query window are sliced once per block, a second
+   * copy of the K/V held for the block's run.
+   */
+  readonly kvAround?: boolean;
 }
 
 export interface MemoryEstimate {
@@ -45,8 +51,9 @@ export function estimateMemory(spec: ModelSpec, r: MemoryRequest): MemoryEstimat
   const L = r.promptLength + r.genLength;
   const parameters = parameterCount(spec);
   const weightsBytes = parameters * b;
-  // the refreshed K/V of the canvas; the step loop keeps a JavaScript copy beside ORT's
-  const kvBytes = kvBytesPerToken(spec, b) * L * (r.executor === 'step' ? 2 : 1);
+  // the refreshed K/V of the canvas; the step loop keeps a JavaScript copy beside ORT's, the block
+  // program with 'replace' attention the rows around the window
+  const kvBytes = kvBytesPerToken(spec, b) * L * (r.executor === 'step' || r.kvAround ? 2 : 1);
   // the refresh forward's widest layer: hidden + normed + q/k/v/attention out (6 d) and gate, up and
   // their product (3 F) per position, plus one block of logits in fp32 and float64 statistics
   const activationBytes = L * (6 * spec.dModel + 3 * spec.ffnHidden) * b + r.blockLength * spec.vocabSize * (4 + 8);

@@ -31,6 +31,8 @@ test('the estimate, by hand: LLaDA-8B in fp16 at a 4K prompt + 64', () => {
   assert.equal(e.totalBytes, e.weightsBytes + e.kvBytes + e.activationBytes);
   const step = estimateMemory(LLADA_8B, { promptLength: 4096, genLength: 64, blockLength: 32, dtype: 'fp16', executor: 'step' });
   assert.equal(step.kvBytes, 2 * e.kvBytes, 'the step loop keeps a JavaScript copy of the K/V');
+  const around = estimateMemory(LLADA_8B, { promptLength: 4096, genLength: 64, blockLength: 32, dtype: 'fp16', executor: 'block', kvAround: true });
+  assert.equal(around.kvBytes, 2 * e.kvBytes, "'replace' attention holds the rows around the window as a second copy");
   // GQA: Dream's K/V is 7x smaller per token than its query width suggests
   const d = estimateMemory(DREAM_7B, { promptLength: 1000, genLength: 0, blockLength: 32, dtype: 'fp32', executor: 'block' });
   assert.equal(d.kvBytes, 2 * 28 * 4 * 128 * 4 * 1000);

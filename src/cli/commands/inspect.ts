@@ -10,6 +10,7 @@ import { readModelSpec } from '../../checkpoint/config.js';
 import { TensorStore } from '../../checkpoint/safetensors.js';
 import { validateWeights, parseDevice, type Device } from '../../model/runtime.js';
 import { estimateMemory, gib } from '../../model/memory.js';
+import { graphTuning } from '../../engine.js';
 import { cudaMemoryTotal } from '../../model/device-memory.js';
 import { DEVICE_HELP, deviceArg, intArg } from '../args.js';
 import { modelDir } from '../grid-options.js';
@@ -43,7 +44,8 @@ export function inspectCommand(program: Command): void {
       const dtypes = [...new Set([...store.tensors.values()].map((t) => t.dtype))].sort();
       const bytesOnDisk = [...store.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
       const device = parseDevice(f.device);
-      const e = estimateMemory(spec, { promptLength: f.promptLength, genLength: f.genLength, blockLength: f.blockLength, dtype: f.dtype, executor: 'block' });
+      // (the graph knobs a model loaded with this dtype gets: graphTuning's defaults)
+      const e = estimateMemory(spec, { promptLength: f.promptLength, genLength: f.genLength, blockLength: f.blockLength, dtype: f.dtype, executor: 'block', kvAround: graphTuning(f.dtype).cachedAttention === 'replace' });
       const available = device.provider === 'cuda' ? cudaMemoryTotal(device.deviceId) : totalmem();
       const where = device.provider === 'cuda' ? `cuda:${device.deviceId}` : 'host';
       const out = {
