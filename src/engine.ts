@@ -21,9 +21,10 @@ import { blockProgramGap, generateBlocks, ruleKindsOf, stepAttentionOf } from '.
 import { cacheHostPolicy } from './cache/registry.js';
 import { EXECUTORS, type ExecutorChoice, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
-import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, generateIds } from './decode/generate.js';
+import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, checkPromptIds, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
 import { FilterFactory, type FilterOptions } from './filter/index.js';
+import { type ElasticOptions, ElasticProgram, type ElasticResult, checkElasticOptions } from './cache/elastic/index.js';
 
 export type LoadEvent =
   | { readonly status: 'initiate'; readonly dir: string }
@@ -115,6 +116,34 @@ export interface ModelGenerateOptions extends GenerateOptions, FilterOptions {
   readonly onText?: (delta: string) => void;
 }
 
+/** DiffusionModel.generateElastic's options (Elastic-Cache: no blocks, no step count). */
+export interface ElasticGenerateOptions {
+  readonly genLength?: number;
+  /** The first `window` still-masked positions are the decode candidates (default 16). */
+  readonly window?: number;
+  /** Confidence threshold (default 0.9, the official default); null with tokensPerIter for a fixed count. */
+  readonly threshold?: number | null;
+  /** Tokens decoded per iteration when threshold is null (default 1). */
+  readonly tokensPerIter?: number;
+  /** Drift threshold on the tracked tokens' attention similarity (default 0.9). */
+  readonly gamma?: number;
+  /** Tracked tokens per layer (default 1). */
+  readonly trackNum?: number;
+  /** Query only the window's masks (default true); false queries every mask. */
+  readonly blockCaching?: boolean;
+  /** The first decoded EOS drops the masks after it (default: the model's eos_token_id; null: never). */
+  readonly eosId?: number | null;
+  readonly allowLongContext?: boolean;
+  readonly chat?: boolean;
+  readonly chatOptions?: ChatOptions;
+  readonly signal?: AbortSignal;
+}
+
+export interface ElasticOutput extends ElasticResult {
+  readonly generatedIds: number[];
+  readonly text: string | null;
+}
+
 export interface GenerateOutput extends GenerationResult {
   /** Generated ids (without the prompt). */
   readonly generatedIds: number[];
@@ -129,7 +158,7 @@ export class DiffusionModel {
   readonly codec: TextCodec | null;
   private readonly filters: FilterFactory;
   /** Sessions over the weights: 'forward' (step executor) and 'block:<variant>' programs. */
-  private readonly sessions: SessionCache<ModelRuntime | BlockProgram>;
+  private readonly sessions: SessionCache<ModelRuntime | BlockProgram | ElasticProgram>;
 
   private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
     this.dir = dir;
@@ -344,6 +373,8 @@ export class DiffusionModel {
   }
 
   async generate(input: PromptInput, opts: ModelGenerateOptions = {}): Promise<GenerateOutput> {
+    if ((opts as { cache?: unknown }).cache === 'elastic')
+      throw new WavefilterError('invalid_option', 'cache elastic: run it with model.generateElastic (its options differ: window, gamma, trackNum, ...; CLI: generate --cache elastic)', { option: 'cache' });
     checkGenerateOptions(opts);
     const prompt = this.encode(input, opts.chat, opts.chatOptions);
     checkIds(prompt, this.spec.vocabSize, 'input id');
@@ -379,6 +410,42 @@ export class DiffusionModel {
       : await this.withRuntime((rt) => generateIds(rt, prompt, options, hooks));
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
+  }
+
+  /**
+   * Elastic-Cache (arXiv 2510.14973) as its official LLaDA code runs it: a sliding window of
+   * masked positions, layer-wise refreshes on attention drift, the EOS cut-off (src/cache/elastic).
+   * fp32 only for now; token filters on it are not implemented yet.
+   */
+  async generateElastic(input: PromptInput, opts: ElasticGenerateOptions = {}): Promise<ElasticOutput> {
+    checkKeys(opts, ELASTIC_KEYS, 'options');
+    if (this.runtimeOptions.dtype === 'fp16')
+      throw new WavefilterError('invalid_option', 'cache elastic: runs in fp32 for now (load the model with dtype fp32)', { option: 'dtype' });
+    const prompt = this.encode(input, opts.chat, opts.chatOptions);
+    checkIds(prompt, this.spec.vocabSize, 'input id');
+    checkPromptIds(this.spec, prompt);
+    const tokensPerIter = opts.tokensPerIter ?? 1;
+    const o: ElasticOptions = {
+      genLength: opts.genLength ?? 32, window: opts.window ?? 16,
+      // a fixed count per iteration unless a threshold is given with it
+      threshold: opts.threshold === undefined ? (opts.tokensPerIter === undefined ? 0.9 : null) : opts.threshold,
+      tokensPerIter, gamma: opts.gamma ?? 0.9, trackNum: opts.trackNum ?? 1, blockCaching: opts.blockCaching ?? true,
+      eosId: opts.eosId === undefined ? this.spec.eosTokenId : opts.eosId,
+    };
+    checkElasticOptions(o, this.spec);
+    if (opts.allowLongContext !== undefined && typeof opts.allowLongContext !== 'boolean') throw new WavefilterError('invalid_option', `allowLongContext: expected a boolean, found ${typeName(opts.allowLongContext)}`, { option: 'allowLongContext' });
+    const total = prompt.length + o.genLength;
+    if (total > this.spec.maxSequenceLength && !opts.allowLongContext)
+      throw new WavefilterError('prompt_too_long', `prompt (${prompt.length} tokens) + genLength (${o.genLength}) = ${total} exceeds the model's context of ${this.spec.maxSequenceLength}; shorten the prompt or pass allowLongContext`, { tokens: prompt.length, gen_length: o.genLength, limit: this.spec.maxSequenceLength });
+    this.checkMemory(prompt.length, o.genLength, o.window, 'step');
+    const lease = await this.sessions.acquire('elastic', () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions));
+    try {
+      const r = await (lease.value as ElasticProgram).generate(prompt, o, opts.signal);
+      const generatedIds = r.outputIds.slice(prompt.length);
+      return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
+    } finally {
+      lease.release();
+    }
   }
 
   /** Logits of every position of one bidirectional forward pass, [T][V] (raw, before Dream's shift). */
@@ -476,6 +543,7 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
 }
 
 const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
+const ELASTIC_KEYS = new Set(['genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
 function checkLoadOptions(o: unknown): void {

@@ -7,17 +7,17 @@ import { type Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { WavefilterError } from '../errors.js';
 import { type DiffusionModel, loadModel } from '../engine.js';
-import { type CacheName, cacheHostNames } from '../cache/registry.js';
+import { cacheHostNames } from '../cache/registry.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter/index.js';
-import { type MethodSpec, methodGrid } from '../eval/methods.js';
+import { type MethodCache, type MethodSpec, methodGrid } from '../eval/methods.js';
 import { intArg, namesArg, numArg, parseBudgetArg, threadsArg, deviceArg, DEVICE_HELP } from './args.js';
 import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
 
 export interface GridFlags {
   device?: Device;
   model?: string;
-  cache: CacheName;
+  cache: MethodCache;
   filter: string;
   budget?: string;
   wfPreset: string;
@@ -40,7 +40,7 @@ export const LENGTH_RANGE = { min: 128, max: 1 << 20 } as const;
 export function withGridOptions(cmd: Command, bench: string): Command {
   return cmd
     .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
-    .addOption(new Option('--cache <method>', 'cache host').choices(cacheHostNames()).default('dual'))
+    .addOption(new Option('--cache <method>', 'cache host, or elastic (Elastic-Cache: window 16, gamma 0.9, one tracked token; no filters yet)').choices([...cacheHostNames(), 'elastic']).default('dual'))
     .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
     .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
     .option('--wf-preset <list>', `WaveFilter presets to compare (${PRESETS.join(', ')})`, 'practical')

@@ -4,12 +4,17 @@
  */
 import { z } from 'zod';
 import { type CacheName, cacheHostNames } from '../cache/registry.js';
+import { WavefilterError } from '../errors.js';
+import type { DiffusionModel } from '../engine.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter/index.js';
 
+/** A block cache host of the registry, or Elastic-Cache (its own program: DiffusionModel.generateElastic). */
+export type MethodCache = CacheName | 'elastic';
+
 export interface MethodSpec {
   readonly name: string;
-  readonly cache: CacheName;
+  readonly cache: MethodCache;
   readonly filter: FilterName;
   readonly budget: number | null;
   readonly preset: WavePreset | null;
@@ -19,13 +24,15 @@ export interface MethodSpec {
 export const methodSpecSchema = z.object({
   name: z.string().min(1).max(200),
   // any host registered when the results are read (built-ins and extensions)
-  cache: z.string().refine((c) => cacheHostNames().includes(c), { message: 'not a registered cache host' }),
+  cache: z.string().refine((c) => c === 'elastic' || cacheHostNames().includes(c), { message: 'not a registered cache host' }),
   filter: z.enum(FILTER_NAMES as unknown as [string, ...string[]]),
   budget: z.number().positive().finite().nullable(),
   preset: z.enum(['practical', 'faithful']).nullable(),
 });
 
-export function methodGrid(cache: CacheName, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[]): MethodSpec[] {
+export function methodGrid(cache: MethodCache, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[]): MethodSpec[] {
+  if (cache === 'elastic' && filters.some((f) => f !== 'none'))
+    throw new WavefilterError('invalid_option', 'filter: token filters on Elastic-Cache are not implemented yet (--cache elastic runs with --filter none)', { option: 'filter' });
   const methods: MethodSpec[] = [];
   for (const filter of filters) {
     if (filter === 'none') methods.push({ name: cache, cache, filter, budget: null, preset: null });
@@ -37,7 +44,27 @@ export function methodGrid(cache: CacheName, filters: readonly FilterName[], bud
   return methods;
 }
 
-/** Generation options of a method, as model.generate takes them. */
+/** Generation options of a block-host method, as model.generate takes them. */
 export function methodOptions(m: MethodSpec): { cache: CacheName; filter: FilterName; budget: number | null; wave?: { preset: WavePreset } } {
-  return { cache: m.cache, filter: m.filter, budget: m.budget, ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}) };
+  return { cache: m.cache as CacheName, filter: m.filter, budget: m.budget, ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}) };
+}
+
+/** What every benchmark decodes with, whatever the method. */
+export interface MethodRun {
+  readonly genLength: number;
+  readonly blockLength: number;
+  /** Fast-dLLM's threshold (Elastic-Cache's too); null: one token a step (Elastic: one per iteration). */
+  readonly threshold: number | null;
+  readonly allowLongContext?: boolean;
+}
+
+/**
+ * One generation of a method: a block host through model.generate (steps = genLength), Elastic-Cache
+ * through model.generateElastic with the official evaluation's window (16), gamma (0.9) and one
+ * tracked token per layer.
+ */
+export async function runMethod(model: DiffusionModel, ids: readonly number[], m: MethodSpec, r: MethodRun): Promise<{ text: string | null; generatedIds: number[]; nfe: number }> {
+  if (m.cache === 'elastic')
+    return model.generateElastic({ inputIds: ids }, { genLength: r.genLength, window: 16, ...(r.threshold === null ? { tokensPerIter: 1 } : { threshold: r.threshold }), allowLongContext: r.allowLongContext });
+  return model.generate({ inputIds: ids }, { genLength: r.genLength, blockLength: r.blockLength, steps: r.genLength, threshold: r.threshold, ...methodOptions(m), allowLongContext: r.allowLongContext });
 }

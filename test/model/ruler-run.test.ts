@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/index.js';
-import { type MethodSpec, runRuler, writeSummary } from '../../src/eval/ruler/run.js';
+import { type MethodSpec, rulerPrompts, runRuler, writeSummary } from '../../src/eval/ruler/run.js';
+import { postprocess } from '../../src/eval/ruler/metrics.js';
 import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { LLADA_TINY } from '../helpers.js';
 
@@ -41,5 +42,26 @@ test('runs a method grid, resumes, and summarises', async () => {
   assert.ok(summary.rows.every((r) => r.samples === 2 && r.accuracy >= 0 && r.accuracy <= 100));
   assert.ok('mean' in summary.accuracy.dual['512']);
   assert.match(readFileSync(join(dir, 'results.md'), 'utf8'), /\| dual \| 512 \|/);
+  await model.dispose();
+});
+
+test('Elastic-Cache in the harness: the same prompts as the block hosts, decoded by generateElastic (window 16)', async () => {
+  const model = await loadModel(LLADA_TINY);
+  const dir = mkdtempSync(join(tmpdir(), 'wf-ruler-elastic-'));
+  const env = { words: loadWordSources(), seed: 11 };
+  const methods: MethodSpec[] = [
+    { name: 'dual', cache: 'dual', filter: 'none', budget: null, preset: null },
+    { name: 'elastic', cache: 'elastic', filter: 'none', budget: null, preset: null },
+  ];
+  const results = await runRuler(model, { tasks: ['niah_single_1'], lengths: [512], samples: 2, methods, outDir: dir, blockLength: 32, threshold: 0.9, env });
+  const elastic = results.filter((r) => r.method === 'elastic');
+  assert.equal(elastic.length, 2);
+  assert.deepEqual(elastic.map((r) => r.prompt_tokens), results.filter((r) => r.method === 'dual').map((r) => r.prompt_tokens));
+  const { ids, genLength } = rulerPrompts(model, 'niah_single_1', 512, 2, 32, env);
+  for (const [i, r] of elastic.entries()) {
+    const direct = await model.generateElastic({ inputIds: ids[i] }, { genLength, window: 16, threshold: 0.9, allowLongContext: true });
+    assert.equal(r.nfe, direct.nfe);
+    assert.equal(r.prediction, postprocess(direct.text ?? ''));
+  }
   await model.dispose();
 });

@@ -3,7 +3,7 @@ import type { Device } from '../../model/runtime.js';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { WavefilterError } from '../../errors.js';
-import { loadModel } from '../../engine.js';
+import { type ElasticOutput, loadModel } from '../../engine.js';
 import type { StepEvent } from '../../decode/generate.js';
 import { idsArg, intArg, listArg, numArg, parseBudgetArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
 import { idsFromFile, promptText } from '../input.js';
@@ -27,7 +27,13 @@ interface GenerateFlags {
   steps?: number;
   threshold?: number;
   factor?: number;
-  cache: CacheName;
+  cache: CacheName | 'elastic';
+  window?: number;
+  tokensPerIter?: number;
+  gamma?: number;
+  trackNum?: number;
+  blockCaching: boolean;
+  eosId?: number;
   executor: ExecutorChoice;
   remasking: 'low_confidence' | 'random';
   alg: 'origin' | 'maskgit_plus' | 'topk_margin' | 'entropy';
@@ -73,7 +79,13 @@ export function generateCommand(program: Command): void {
   .option('--steps <n>', 'total denoising steps, at most gen-length (default: gen-length)', intArg('--steps', { min: 1, max: 65536 }))
   .option('--threshold <p>', 'Fast-dLLM parallel decoding: commit every token with confidence >= p, p in (0, 1]', numArg('--threshold', { min: 0, minExclusive: true, max: 1 }))
   .option('--factor <f>', 'Fast-dLLM factor rule for parallel decoding', numArg('--factor', { min: 0, minExclusive: true, max: 1e6 }))
-  .addOption(new Option('--cache <method>', `KV cache host: ${BUILTIN_CACHE_HOSTS.map((h) => `${h.name} (${h.summary})`).join('; ')}`).choices(cacheHostNames()).default('none'))
+  .addOption(new Option('--cache <method>', `KV cache host: ${BUILTIN_CACHE_HOSTS.map((h) => `${h.name} (${h.summary})`).join('; ')}; elastic (Elastic-Cache: a window of masks, layer-wise refresh on attention drift, no blocks)`).choices([...cacheHostNames(), 'elastic']).default('none'))
+  .option('--window <n>', 'elastic: the first n still-masked positions are the decode candidates (default 16)', intArg('--window', { min: 1, max: 65536 }))
+  .option('--tokens-per-iter <k>', 'elastic: decode the k most confident candidates an iteration instead of by --threshold (default threshold 0.9)', intArg('--tokens-per-iter', { min: 1, max: 65536 }))
+  .option('--gamma <g>', 'elastic: refresh the layers above one whose tracked tokens\' attention similarity falls below g, in [-1, 1] (default 0.9)', numArg('--gamma', { min: -1, max: 1 }))
+  .option('--track-num <n>', 'elastic: tracked (most attended) tokens per layer (default 1)', intArg('--track-num', { min: 1, max: 65536 }))
+  .option('--no-block-caching', 'elastic: query every mask (the first --window are decoded), not only the window\'s')
+  .option('--eos-id <id>', 'elastic: the first decoded EOS drops the masks after it (default: the model\'s eos_token_id)', intArg('--eos-id', { min: 0 }))
   .addOption(new Option('--executor <kind>', 'block: one ONNX Runtime run per denoising block; step: one run per forward, scored in JavaScript (runs every option); auto: block where it supports the options').choices([...EXECUTORS]).default('auto'))
   .addOption(new Option('--remasking <kind>', 'LLaDA candidate ranking').choices(['low_confidence', 'random']).default('low_confidence'))
   .addOption(new Option('--alg <alg>', 'Dream confidence').choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']).default('entropy'))
@@ -104,19 +116,33 @@ export function generateCommand(program: Command): void {
   .option('--wf-dense-layers <list>', 'layers that keep every prompt row, e.g. 0,1', idsArg('--wf-dense-layers'))
   .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
   .option('--no-progress', 'no progress bar on stderr')
-  .action(async (f: GenerateFlags) => {
+  .action(async (f: GenerateFlags, cmd: Command) => {
     const given = [f.prompt, f.promptFile, f.inputIds, f.inputIdsFile].filter((x) => x !== undefined).length;
     if (given !== 1) throw new WavefilterError('invalid_option', 'give exactly one of --prompt, --prompt-file, --input-ids or --input-ids-file', { option: 'prompt' });
+    checkElasticFlags(f, cmd);
     const text = promptText(f.prompt, f.promptFile);
     const inputIds = f.inputIdsFile !== undefined ? idsFromFile(f.inputIdsFile) : f.inputIds;
     const model = await loadModel(modelDir(f.model), { device: f.device, dtype: f.dtype, threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
+    if (f.cache === 'elastic') {
+      const out = await model.generateElastic(inputIds ? { inputIds } : (text as string), {
+        chat: f.chat === false ? false : undefined, genLength: f.genLength, window: f.window, tokensPerIter: f.tokensPerIter,
+        threshold: f.threshold, gamma: f.gamma, trackNum: f.trackNum, blockCaching: f.blockCaching, eosId: f.eosId, allowLongContext: f.allowLongContext,
+      });
+      await model.dispose();
+      if (f.json) process.stdout.write(`${JSON.stringify(elasticJson(out))}\n`);
+      else {
+        process.stdout.write(`${out.text ?? out.generatedIds.join(',')}\n`);
+        process.stderr.write(`nfe ${out.nfe}, ${out.refreshes.length} refreshes, ${out.timings.totalMs.toFixed(0)} ms, ${out.timings.tokensPerSecond.toFixed(1)} tokens/s\n`);
+      }
+      return;
+    }
     const showBar = f.progress && process.stderr.isTTY;
     const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: 'denoising |{bar}| {value}/{total} tokens | block {block} | nfe {nfe}' }, cliProgress.Presets.shades_classic) : null;
     bar?.start(f.genLength, 0, { block: 1, nfe: 0 });
     const out = await model.generate(inputIds ? { inputIds } : (text as string), {
       // --no-chat forces plain text; otherwise the template is used when the tokenizer has one
       chat: f.chat === false ? false : undefined, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, threshold: f.threshold ?? null, factor: f.factor ?? null,
-      cache: f.cache, executor: f.executor, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
+      cache: f.cache as CacheName, executor: f.executor, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
       topK: f.topK ?? null, cfgScale: f.cfgScale, seed: f.seed, allowLongContext: f.allowLongContext,
       filter: f.filter, budget: f.budget ?? null, promptRefresh: f.promptRefresh,
       wave: {
@@ -138,4 +164,29 @@ export function generateCommand(program: Command): void {
       process.stderr.write(`nfe ${out.nfe}, ${out.timings.totalMs.toFixed(0)} ms, ${out.timings.tokensPerSecond.toFixed(1)} tokens/s\n`);
     }
   });
+}
+
+/** Elastic-only flags need --cache elastic; block-decoding flags do not apply to it. */
+function checkElasticFlags(f: GenerateFlags, cmd: Command): void {
+  const fromCli = (k: string): boolean => cmd.getOptionValueSource(k) === 'cli';
+  const elasticOnly = [['window', '--window'], ['tokensPerIter', '--tokens-per-iter'], ['gamma', '--gamma'], ['trackNum', '--track-num'], ['blockCaching', '--no-block-caching'], ['eosId', '--eos-id']] as const;
+  const blockOnly = [['blockLength', '--block-length'], ['steps', '--steps'], ['factor', '--factor'], ['filter', '--filter'], ['budget', '--budget'], ['promptRefresh', '--prompt-refresh'], ['executor', '--executor'],
+    ['remasking', '--remasking'], ['alg', '--alg'], ['algTemp', '--alg-temp'], ['temperature', '--temperature'], ['topP', '--top-p'], ['topK', '--top-k'], ['cfgScale', '--cfg-scale']] as const;
+  if (f.cache === 'elastic') {
+    const bad = blockOnly.find(([k]) => fromCli(k));
+    if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: not an Elastic-Cache option (it has no blocks or steps; its options: --window, --threshold or --tokens-per-iter, --gamma, --track-num, --no-block-caching, --eos-id)`, { option: bad[1].slice(2) });
+    if (f.threshold !== undefined && f.tokensPerIter !== undefined) throw new WavefilterError('invalid_option', '--threshold and --tokens-per-iter: give one (threshold decoding or a fixed count per iteration)', { option: 'tokens-per-iter' });
+  } else {
+    const bad = elasticOnly.find(([k]) => fromCli(k));
+    if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: an Elastic-Cache option; it needs --cache elastic`, { option: bad[1].slice(2) });
+  }
+}
+
+function elasticJson(out: ElasticOutput): Record<string, unknown> {
+  return {
+    output_ids: out.outputIds, prompt_length: out.promptLength, generated_ids: out.generatedIds, text: out.text, nfe: out.nfe, stop_reason: 'done',
+    computed_ratio: out.computedRatio, masks_left: out.masksLeft,
+    refreshes: out.refreshes.map((r) => ({ step: r.step, from_layer: r.fromLayer })),
+    timings: { executor: 'elastic', total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, tokens_per_s: out.timings.tokensPerSecond, refreshes: out.refreshes.length, refresh_layers: out.refreshes.map((r) => r.fromLayer) },
+  };
 }

@@ -13,7 +13,7 @@
  */
 import type { DiffusionModel } from '../../engine.js';
 import { WavefilterError } from '../../errors.js';
-import { type MethodSpec, methodOptions } from '../methods.js';
+import { type MethodSpec, runMethod } from '../methods.js';
 import { z } from 'zod';
 import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { modelIdentity } from '../ruler/run.js';
@@ -79,7 +79,7 @@ export async function runLongBench(model: DiffusionModel, o: {
         const prev = file.get(k, hash);
         if (!prev) {
           const t0 = performance.now();
-          const out = await model.generate({ inputIds: prompts[i] }, { genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, ...methodOptions(m) });
+          const out = await runMethod(model, prompts[i], m, { genLength, blockLength: o.blockLength, threshold: o.threshold });
           const firstStop = out.generatedIds.findIndex((x) => stop.has(x));
           const kept = firstStop < 0 ? out.generatedIds : out.generatedIds.slice(0, firstStop);
           const prediction = codec.decode(kept.slice(0, ds.maxGen));

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { heatmap, type Point, writeChart } from '../../report/charts.js';
-import { type MethodSpec, methodOptions } from '../methods.js';
+import { type MethodSpec, runMethod } from '../methods.js';
 import { z } from 'zod';
 import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { modelIdentity } from '../ruler/run.js';
@@ -63,7 +63,7 @@ export async function runNiah(model: DiffusionModel, o: {
       const prev = file.get(k, hash);
       if (!prev) {
         const t0 = performance.now();
-        const out = await model.generate({ inputIds: ids[i] }, { genLength: o.genLength, blockLength: o.blockLength, steps: o.genLength, threshold: o.threshold, ...methodOptions(m), allowLongContext: true });
+        const out = await runMethod(model, ids[i], m, { genLength: o.genLength, blockLength: o.blockLength, threshold: o.threshold, allowLongContext: true });
         const prediction = postprocess(out.text ?? '');
         const firstStop = out.generatedIds.findIndex((x) => stop.has(x));
         const scores = Object.fromEntries(NIAH_SCORERS.map((sc) => [sc, Math.round(scoreNeedle(sc, prediction, s.needle) * 100) / 100])) as Record<NiahScorer, number>;

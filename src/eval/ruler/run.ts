@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
-import { type MethodSpec, methodOptions } from '../methods.js';
+import { type MethodSpec, runMethod } from '../methods.js';
 import { z } from 'zod';
 import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { WavefilterError } from '../../errors.js';
@@ -125,9 +125,7 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
             continue;
           }
           const t0 = performance.now();
-          const out = await model.generate({ inputIds: ids[n] }, {
-            genLength, blockLength: o.blockLength, steps: genLength, threshold: o.threshold, ...methodOptions(m), allowLongContext: true,
-          });
+          const out = await runMethod(model, ids[n], m, { genLength, blockLength: o.blockLength, threshold: o.threshold, allowLongContext: true });
           const wall = performance.now() - t0;
           const prediction = postprocess(out.text ?? '');
           const firstStop = out.generatedIds.findIndex((x) => stop.has(x));

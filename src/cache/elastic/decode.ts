@@ -1,0 +1,190 @@
+/**
+ * Elastic-Cache's decoding loop (the official `generate_with_elastic_cache`, LLaDA path; see
+ * graph.ts for the forward and ALGORITHM.md beside the reference fixtures for the citations): no
+ * blocks and no step count. Each iteration queries the tracked tokens, the tokens decoded in the
+ * last iteration and a window of the first still-masked positions, and decodes window positions by
+ * confidence (threshold, or a fixed count per iteration); the first EOS decoded drops every masked
+ * position after it. The loop ends when nothing is left to decode.
+ *
+ * Reference behaviours kept as they are (ALGORITHM.md, Quirks): a position whose argmax is the mask
+ * id counts as decoded and keeps the mask id; positions dropped by the EOS cut-off stay masked in
+ * the output; a drift at the last layer sets start_reset = L and recomputes nothing.
+ */
+import ort from 'onnxruntime-node';
+import { WavefilterError } from '../../errors.js';
+import type { ModelSpec } from '../../model/spec.js';
+import { timedRun } from '../../model/runtime.js';
+import { ElasticNames as N } from './graph.js';
+
+export interface ElasticOptions {
+  readonly genLength: number;
+  /** The first `window` still-masked positions are the decode candidates. */
+  readonly window: number;
+  /** Decode every candidate at or above this confidence (at least the best one); null: `tokensPerIter` a step. */
+  readonly threshold: number | null;
+  readonly tokensPerIter: number;
+  /** Refresh the layers above one whose tracked tokens' attention similarity falls below gamma. */
+  readonly gamma: number;
+  /** Tracked (most attended) tokens per layer. */
+  readonly trackNum: number;
+  /** true: only the window's masks are queried; false: every mask is queried, the first `window` decoded. */
+  readonly blockCaching: boolean;
+  /** The first decoded EOS drops every masked position after it; null: no cut-off. */
+  readonly eosId: number | null;
+}
+
+export interface ElasticRefresh {
+  /** Forward index (0 is the first, full forward). */
+  readonly step: number;
+  /** Layers fromLayer..L-1 were recomputed over the whole sequence (the drift was at fromLayer - 1). */
+  readonly fromLayer: number;
+}
+
+export interface ElasticResult {
+  readonly outputIds: number[];
+  readonly promptLength: number;
+  readonly nfe: number;
+  /** Computed layers over iterations x layers, as the official code counts it (the first forward counts L + 1). */
+  readonly computedRatio: number;
+  readonly refreshes: readonly ElasticRefresh[];
+  /** Every (step, layer) whose drift similarity fell below gamma, last-layer ones included. */
+  readonly driftTriggers: readonly { readonly step: number; readonly layer: number }[];
+  /** Positions never decoded (the EOS cut-off), left as the mask id. */
+  readonly masksLeft: number;
+  readonly timings: { readonly totalMs: number; readonly ortMs: number; readonly tokensPerSecond: number };
+}
+
+const i64 = (xs: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(xs, BigInt), [xs.length]);
+const scalarI64 = (x: number): ort.Tensor => new ort.Tensor('int64', BigInt64Array.of(BigInt(x)), []);
+
+/** Float64 softmax confidence of each row's argmax (the first maximal logit), as the reference scores it. */
+function rowConfidences(logits: Float32Array, rows: number, V: number): { token: number[]; p: number[] } {
+  const token: number[] = [];
+  const p: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    const off = r * V;
+    let best = 0;
+    for (let v = 1; v < V; v++) if ((logits[off + v] as number) > (logits[off + best] as number)) best = v;
+    const max = logits[off + best] as number;
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp((logits[off + v] as number) - max);
+    token.push(best);
+    p.push(1 / sum);
+  }
+  return { token, p };
+}
+
+export function checkElasticOptions(o: ElasticOptions, spec: ModelSpec): void {
+  const int = (v: number, min: number): boolean => Number.isSafeInteger(v) && v >= min;
+  const bad = (option: string, expected: string, found: unknown): never => {
+    throw new WavefilterError('invalid_option', `${option}: expected ${expected}, found ${JSON.stringify(found)}`, { option });
+  };
+  if (!int(o.genLength, 1)) bad('genLength', 'a positive integer', o.genLength);
+  if (!int(o.window, 1)) bad('window', 'a positive integer', o.window);
+  if (o.threshold !== null && !(o.threshold > 0 && o.threshold <= 1)) bad('threshold', 'a confidence in (0, 1]', o.threshold);
+  if (!int(o.tokensPerIter, 1)) bad('tokensPerIter', 'a positive integer', o.tokensPerIter);
+  if (!(Number.isFinite(o.gamma) && o.gamma >= -1 && o.gamma <= 1)) bad('gamma', 'a cosine similarity in [-1, 1]', o.gamma);
+  if (!int(o.trackNum, 1)) bad('trackNum', 'a positive integer', o.trackNum);
+  if (o.eosId !== null && !(int(o.eosId, 0) && o.eosId < spec.vocabSize)) bad('eosId', `a token id below ${spec.vocabSize}`, o.eosId);
+  if (spec.family !== 'llada') throw new WavefilterError('invalid_option', `cache elastic: runs LLaDA-family models (this is ${spec.family})`, { option: 'cache' });
+}
+
+/** Generates with Elastic-Cache on a session of buildElasticGraph. */
+export async function generateElastic(session: ort.InferenceSession, spec: ModelSpec, promptIds: readonly number[], o: ElasticOptions, signal?: AbortSignal): Promise<ElasticResult> {
+  checkElasticOptions(o, spec);
+  const t0 = performance.now();
+  const P = promptIds.length;
+  const T = P + o.genLength;
+  const L = spec.nLayers;
+  const mask = spec.maskTokenId;
+  const x = Int32Array.from({ length: T }, (_, i) => (i < P ? (promptIds[i] as number) : mask));
+  let masked = Array.from({ length: o.genLength }, (_, i) => P + i);
+  let track: number[] = [];
+  let newDecoded: number[] = [];
+  let caches: Record<string, ort.Tensor> = {};
+  for (let l = 0; l < L; l++) {
+    caches[N.xCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.dModel]);
+    caches[N.qCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.nHeads, spec.headDim]);
+    caches[N.kCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.nKvHeads, spec.headDim]);
+    caches[N.vCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.nKvHeads, spec.headDim]);
+  }
+  const refreshes: ElasticRefresh[] = [];
+  const driftTriggers: { step: number; layer: number }[] = [];
+  let nfe = 0;
+  let ortMs = 0;
+  let decodedEos = false;
+  let numComputed = 0;
+  let totalComputed = 0;
+  for (let i = 0; ; i++) {
+    if (signal?.aborted) throw new WavefilterError('aborted', 'generation aborted', {});
+    const queried = o.blockCaching ? masked.slice(0, o.window) : masked;
+    const query = i === 0 ? Array.from({ length: T }, (_, p) => p) : [...track, ...newDecoded, ...queried];
+    const maskedFlags = new Uint8Array(T);
+    for (const p of masked) maskedFlags[p] = 1;
+    const feeds: Record<string, ort.Tensor> = {
+      ...caches,
+      [N.queryIds]: i64(query.map((p) => x[p] as number)),
+      [N.queryPos]: i64(query),
+      [N.nTrack]: scalarI64(i === 0 ? 0 : track.length),
+      [N.windowPos]: i64(queried),
+      [N.masked]: new ort.Tensor('bool', maskedFlags, [T]),
+      [N.startReset]: scalarI64(i === 0 ? -1 : L),
+      [N.gamma]: new ort.Tensor('float32', Float32Array.of(o.gamma), []),
+      [N.trackNum]: scalarI64(o.trackNum),
+    };
+    const { out, ortMs: ms } = await timedRun(session, feeds, 'elastic step');
+    ortMs += ms;
+    const next: Record<string, ort.Tensor> = {};
+    for (let l = 0; l < L; l++) {
+      next[N.xCache(l)] = out[N.xOut(l)] as ort.Tensor;
+      next[N.qCache(l)] = out[N.qOut(l)] as ort.Tensor;
+      next[N.kCache(l)] = out[N.kOut(l)] as ort.Tensor;
+      next[N.vCache(l)] = out[N.vOut(l)] as ort.Tensor;
+    }
+    caches = next;
+    const reset = Number((out[N.startResetOut] as ort.Tensor).data[0]);
+    if (i > 0 && reset < L) refreshes.push({ step: i, fromLayer: reset });
+    const sims = (out[N.sims] as ort.Tensor).data as Float32Array;
+    sims.forEach((s, l) => {
+      if (s < Math.fround(o.gamma)) driftTriggers.push({ step: i, layer: l });
+    });
+    // the tracked tokens: every layer's, first occurrences in layer order
+    track = [...new Set(Array.from((out[N.track] as ort.Tensor).data as BigInt64Array, Number))];
+
+    const candidates = queried.slice(0, o.window);
+    const logits = (out[N.logits] as ort.Tensor).data as Float32Array;
+    const { token, p } = rowConfidences(logits, candidates.length, spec.vocabSize);
+    let keep: number[];
+    if (o.threshold !== null) {
+      const bar = Math.min(o.threshold, Math.max(...p));
+      keep = candidates.map((_, r) => r).filter((r) => (p[r] as number) >= bar);
+    } else {
+      // the k most confident (ties: the earlier row, as a stable sort)
+      keep = candidates.map((_, r) => r).sort((a, b) => (p[b] as number) - (p[a] as number) || a - b).slice(0, Math.min(o.tokensPerIter, candidates.length));
+    }
+    newDecoded = keep.map((r) => candidates[r] as number);
+    keep.forEach((r) => (x[candidates[r] as number] = token[r] as number));
+    const decodedSet = new Set(newDecoded);
+    masked = masked.filter((q) => !decodedSet.has(q));
+    nfe++;
+    if (!decodedEos && o.eosId !== null) {
+      const eos = keep.filter((r) => token[r] === o.eosId).map((r) => candidates[r] as number);
+      if (eos.length) {
+        const first = Math.min(...eos);
+        decodedEos = true;
+        masked = masked.filter((q) => q <= first);
+      }
+    }
+    numComputed += L - (i === 0 ? -1 : reset);
+    totalComputed += L;
+    if (masked.length === 0) break;
+  }
+  const totalMs = performance.now() - t0;
+  const generated = Array.from(x.subarray(P));
+  const settled = generated.findIndex((t) => t === mask);
+  return {
+    outputIds: Array.from(x), promptLength: P, nfe, computedRatio: numComputed / totalComputed, refreshes, driftTriggers,
+    masksLeft: generated.filter((t) => t === mask).length,
+    timings: { totalMs, ortMs, tokensPerSecond: totalMs > 0 ? ((settled < 0 ? generated.length : settled) * 1000) / totalMs : 0 },
+  };
+}

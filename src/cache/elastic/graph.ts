@@ -1,0 +1,223 @@
+/**
+ * One Elastic-Cache forward as one ONNX graph (arXiv 2510.14973; the official LLaDA code's
+ * `generate_with_elastic_cache` with its modeling changes, described with citations in
+ * ../shared/reference/elastic-tiny/ALGORITHM.md; the tests copy it beside the fixtures).
+ *
+ * Each layer keeps, for every position, its input hidden state (x_cache) and its q, k and v (after
+ * RoPE). A step queries a few positions (the tracked tokens, the tokens decoded last step and the
+ * window's masks). Layer by layer, an `If` on start_reset chooses:
+ *   reuse   (l < start_reset): the query rows' x, q, k, v are written into the caches and the query
+ *           rows attend to every cached row; then the drift test: the tracked tokens' attention
+ *           before (old q . old K) and after (new q . updated K), cosine over heads, mean over all;
+ *           below gamma, start_reset = l + 1: the next layers are recomputed.
+ *   refresh (l >= start_reset): the whole sequence; at l == start_reset its input is the x cache with
+ *           the query rows written in (stale rows elsewhere), above it the full output of layer l - 1.
+ * Each layer also picks its tracked tokens: the track_num keys the window's mask queries attend to
+ * most (summed over heads and rows), still-masked positions excluded.
+ *
+ * Inputs                                         Outputs
+ *   query_ids, query_pos  int64 [Tq]               logits       f32 [W, V]  rows of the window positions
+ *   n_track               int64 []  leading rows   start_reset_out int64 []  L = no refresh
+ *   window_pos            int64 [W]                sims         f32 [L]  drift similarity (NaN: refreshed layer)
+ *   masked                bool [T]                 track        int64 [L, k]
+ *   start_reset           int64 []  -1 first step  x_cache_out.{l}, q_/k_/v_cache_out.{l}
+ *   gamma f32 [], track_num int64 []
+ *   x_cache.{l} f32 [T, d], q_cache.{l} f32 [T, H, D], k_cache.{l} / v_cache.{l} f32 [T, Hkv, D]
+ *   (empty [0, ...] on the first step, which refreshes every layer)
+ *
+ * Where the official code cannot run (GQA: its drift test multiplies n_heads queries by n_kv_heads
+ * keys), K and V heads are repeated for their query groups, as its attention does.
+ */
+import { DT, GraphBuilder, encodeModel } from '../../model/onnx-builder.js';
+import { type WeightSource, weightRefs } from '../../model/graph.js';
+import type { ModelSpec } from '../../model/spec.js';
+
+export const ElasticNames = {
+  queryIds: 'query_ids',
+  queryPos: 'query_pos',
+  nTrack: 'n_track',
+  windowPos: 'window_pos',
+  masked: 'masked',
+  startReset: 'start_reset',
+  gamma: 'gamma',
+  trackNum: 'track_num',
+  xCache: (l: number) => `x_cache.${l}`,
+  qCache: (l: number) => `q_cache.${l}`,
+  kCache: (l: number) => `k_cache.${l}`,
+  vCache: (l: number) => `v_cache.${l}`,
+  xOut: (l: number) => `x_cache_out.${l}`,
+  qOut: (l: number) => `q_cache_out.${l}`,
+  kOut: (l: number) => `k_cache_out.${l}`,
+  vOut: (l: number) => `v_cache_out.${l}`,
+  logits: 'logits',
+  startResetOut: 'start_reset_out',
+  sims: 'sims',
+  track: 'track',
+} as const;
+
+export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8Array {
+  const g = new GraphBuilder();
+  const N = ElasticNames;
+  const { nLayers, nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d, vocabSize: V } = spec;
+  const G = H / Hkv;
+  const w = weightRefs(g, weights);
+  const I64 = DT.INT64;
+  const F32 = DT.FLOAT;
+  const c = (gb: GraphBuilder, v: readonly number[], dims?: number[]): string => gb.constI64(v, dims);
+
+  const queryIds = g.input(N.queryIds, I64, ['Tq']);
+  const queryPos = g.input(N.queryPos, I64, ['Tq']);
+  const nTrack = g.input(N.nTrack, I64, []);
+  const windowPos = g.input(N.windowPos, I64, ['W']);
+  const masked = g.input(N.masked, DT.BOOL, ['T']);
+  const startReset0 = g.input(N.startReset, I64, []);
+  const gamma = g.input(N.gamma, F32, []);
+  const trackNum = g.input(N.trackNum, I64, []);
+  const caches = Array.from({ length: nLayers }, (_, l) => ({
+    x: g.input(N.xCache(l), F32, ['Tc', d]),
+    q: g.input(N.qCache(l), F32, ['Tc', H, D]),
+    k: g.input(N.kCache(l), F32, ['Tc', Hkv, D]),
+    v: g.input(N.vCache(l), F32, ['Tc', Hkv, D]),
+  }));
+
+  const T = g.op('Shape', [masked]); // [1]
+  const allPos = g.op('Range', [c(g, [0], []), g.op('Squeeze', [T, c(g, [0])]), c(g, [1], [])]); // [T]
+  const invFreq = Array.from({ length: D / 2 }, (_, j) => Math.fround(1 / Math.fround(spec.ropeTheta ** Math.fround((2 * j) / D))));
+  const eps = g.scalarF32(spec.rmsNormEps);
+  const scale = 1 / Math.sqrt(D);
+
+  // The layer ops, as the reference computes them (the step executor's plain fp32 path, graph.ts).
+  const rmsNorm = (b: GraphBuilder, x: string, wn: string): string => {
+    const ms = b.op('ReduceMean', [b.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    return b.op('Mul', [w(wn), b.op('Mul', [x, b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [ms, eps])])])])]);
+  };
+  const linear = (b: GraphBuilder, x: string, wn: string, bias?: string): string => b.op('Gemm', bias ? [x, w(wn), w(bias)] : [x, w(wn)], { transB: 1 });
+  /** RoPE at `pos` of x2d [n, heads * D] -> [n, heads, D] (rotate_half layout) */
+  const rope = (b: GraphBuilder, x2d: string, pos: string, heads: number): string => {
+    const freqs = b.op('Mul', [b.op('Unsqueeze', [b.op('Cast', [pos], { to: F32 }), c(b, [1])]), b.constF32(invFreq, [1, D / 2])]);
+    const emb = b.op('Concat', [freqs, freqs], { axis: -1 });
+    const cos = b.op('Unsqueeze', [b.op('Cos', [emb]), c(b, [1])]);
+    const sin = b.op('Unsqueeze', [b.op('Sin', [emb]), c(b, [1])]);
+    const x = b.op('Reshape', [x2d, c(b, [0, heads, D])]);
+    const [x1, x2] = b.opN('Split', [x], 2, { axis: -1 });
+    return b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [b.op('Concat', [b.op('Neg', [x2]), x1], { axis: -1 }), sin])]);
+  };
+  /** [n, Hkv, D] -> [H, n, D] (KV heads repeated for their query groups) */
+  const headsFirst = (b: GraphBuilder, x: string, kv: boolean): string => {
+    const t = b.op('Transpose', [x], { perm: [1, 0, 2] });
+    if (!kv || G === 1) return t;
+    return b.op('Reshape', [b.op('Expand', [b.op('Unsqueeze', [t, c(b, [1])]), c(b, [1, G, 1, 1])]), c(b, [H, -1, D])]);
+  };
+  /** softmax(q k^T / sqrt(D)) for q [H, n, D], k [H, T, D]: [H, n, T] */
+  const probs = (b: GraphBuilder, q: string, k: string): string =>
+    b.op('Softmax', [b.op('FusedMatMul', [q, k], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' })], { axis: -1 });
+  /** The layer's tracked tokens from the attention rows of the window's masks [H, W, T]. */
+  const trackOf = (b: GraphBuilder, rows: string): string => {
+    const weight = b.op('ReduceSum', [rows, c(b, [0, 1])], { keepdims: 0 }); // [T]
+    const zeroed = b.op('Where', [masked, b.scalarF32(0), weight]);
+    return b.opN('TopK', [zeroed, b.op('Unsqueeze', [trackNum, c(b, [0])])], 2, { axis: 0, largest: 1, sorted: 1 })[1];
+  };
+  /** Attention output and MLP on x [n, d] given the attention context att [n, H*D]. */
+  const finish = (b: GraphBuilder, x: string, att: string, l: number): string => {
+    const lw = spec.tensors.layers[l];
+    const h = b.op('Add', [x, linear(b, att, lw.o)]);
+    const f = rmsNorm(b, h, lw.ffnNorm);
+    const gate = linear(b, f, lw.gate);
+    const act = b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), linear(b, f, lw.up)]);
+    return b.op('Add', [h, linear(b, act, lw.down)]);
+  };
+  const qkv = (b: GraphBuilder, x: string, pos: string, l: number): { q: string; k: string; v: string } => {
+    const lw = spec.tensors.layers[l];
+    const a = rmsNorm(b, x, lw.attnNorm);
+    return {
+      q: rope(b, linear(b, a, lw.q, lw.qBias), pos, H),
+      k: rope(b, linear(b, a, lw.k, lw.kBias), pos, Hkv),
+      v: b.op('Reshape', [linear(b, a, lw.v, lw.vBias), c(b, [0, Hkv, D])]),
+    };
+  };
+  /** context rows [n, H*D] of probabilities p [H, n, T] over values [T, Hkv, D] */
+  const context = (b: GraphBuilder, p: string, v: string): string =>
+    b.op('Reshape', [b.op('Transpose', [b.op('MatMul', [p, headsFirst(b, v, true)])], { perm: [1, 0, 2] }), c(b, [-1, H * D])]);
+  const scatterRows = (b: GraphBuilder, cache: string, rows: string): string => b.op('ScatterND', [cache, b.op('Unsqueeze', [queryPos, c(b, [1])]), rows]);
+
+  let h = g.op('Gather', [w(spec.tensors.embed), queryIds], { axis: 0 }); // [Tq, d] (the first step: T rows)
+  let reset = startReset0;
+  const sims: string[] = [];
+  const tracks: string[] = [];
+  for (let l = 0; l < nLayers; l++) {
+    const cache = caches[l];
+    const lIdx = c(g, [l], []);
+    const outs = (b: GraphBuilder, vals: string[], shapes: (number | string)[][]): void => {
+      const types = [F32, F32, F32, F32, F32, I64, F32, I64];
+      vals.forEach((v, i) => b.output(b.identity(v, `${b.prefix}out${i}`), types[i] as 1 | 7, shapes[i]));
+    };
+    // refresh: every row (the x cache with the query rows written in at l == start_reset)
+    const rb = g.child(`E${l}r_`);
+    {
+      const x = rb.op('If', [rb.op('Equal', [lIdx, reset])], {
+        then_branch: { graph: ((): ReturnType<GraphBuilder['graph']> => { const b = rb.child('s_'); b.output(b.identity(scatterRows(b, cache.x, h), `${b.prefix}x`), F32, ['T', d]); return { ...b.graph('switch'), input: [] }; })() },
+        else_branch: { graph: ((): ReturnType<GraphBuilder['graph']> => { const b = rb.child('f_'); b.output(b.identity(h, `${b.prefix}x`), F32, ['T', d]); return { ...b.graph('full'), input: [] }; })() },
+      });
+      const { q, k, v } = qkv(rb, x, allPos, l);
+      // every row's context by ORT's flash attention (O(T) memory: the refresh is T x T), and the
+      // attention probabilities only for the window's rows (the tracked-token choice reads them)
+      const flat = (t: string): string => rb.op('Reshape', [t, c(rb, [1, -1, H * D])]);
+      const expand = (t: string): string => (G === 1 ? t : rb.op('Reshape', [rb.op('Expand', [rb.op('Unsqueeze', [t, c(rb, [2])]), c(rb, [1, 1, G, 1])]), c(rb, [0, H, D])]));
+      const ctx = rb.op('Reshape', [rb.op('MultiHeadAttention', [flat(q), flat(expand(k)), flat(expand(v))], { num_heads: H }, { domain: 'com.microsoft' }), c(rb, [-1, H * D])]);
+      const pw = probs(rb, headsFirst(rb, rb.op('Gather', [q, windowPos], { axis: 0 }), false), headsFirst(rb, k, true)); // [H, W, T]
+      outs(rb, [finish(rb, x, ctx, l), x, q, k, v, reset, rb.scalarF32(Number.NaN), trackOf(rb, pw)], [['T', d], ['T', d], ['T', H, D], ['T', Hkv, D], ['T', Hkv, D], [], [], ['k']]);
+    }
+    // reuse: the query rows into the caches, attention over every cached row, the drift test
+    const ub = g.child(`E${l}u_`);
+    {
+      const { q, k, v } = qkv(ub, h, queryPos, l);
+      const kAll = scatterRows(ub, cache.k, k);
+      const vAll = scatterRows(ub, cache.v, v);
+      const qAll = scatterRows(ub, cache.q, q);
+      const p = probs(ub, headsFirst(ub, q, false), headsFirst(ub, kAll, true)); // [H, Tq, T]
+      const trackRows = ub.op('Slice', [ub.op('Unsqueeze', [queryPos, c(ub, [0])]), c(ub, [0]), ub.op('Unsqueeze', [nTrack, c(ub, [0])]), c(ub, [1])]); // [1, n]
+      const pastQ = ub.op('Gather', [cache.q, ub.op('Squeeze', [trackRows, c(ub, [0])])], { axis: 0 }); // [n, H, D]
+      const before = probs(ub, headsFirst(ub, pastQ, false), headsFirst(ub, cache.k, true)); // [H, n, T]
+      const after = ub.op('Slice', [p, c(ub, [0]), ub.op('Unsqueeze', [nTrack, c(ub, [0])]), c(ub, [1])]); // [H, n, T]
+      // cosine over the head axis per (tracked token, key), as torch's cosine_similarity (eps 1e-8 per norm)
+      const norm = (x: string): string => ub.op('Max', [ub.op('Sqrt', [ub.op('ReduceSum', [ub.op('Mul', [x, x]), c(ub, [0])], { keepdims: 0 })]), ub.scalarF32(1e-8)]);
+      const cos = ub.op('Div', [ub.op('ReduceSum', [ub.op('Mul', [before, after]), c(ub, [0])], { keepdims: 0 }), ub.op('Mul', [norm(before), norm(after)])]);
+      const sim = ub.op('ReduceMean', [ub.op('Reshape', [cos, c(ub, [-1])])], { axes: [0], keepdims: 0 });
+      const drifted = ub.op('Less', [sim, gamma]);
+      const nextReset = ub.op('Where', [drifted, c(ub, [l + 1], []), reset]);
+      const W = ub.op('Shape', [windowPos]);
+      const windowRows = ub.op('Slice', [p, ub.op('Neg', [W]), c(ub, [2 ** 62]), c(ub, [1])]);
+      outs(ub, [finish(ub, h, context(ub, p, vAll), l), scatterRows(ub, cache.x, h), qAll, kAll, vAll, nextReset, sim, trackOf(ub, windowRows)], [['Tq', d], ['T', d], ['T', H, D], ['T', Hkv, D], ['T', Hkv, D], [], [], ['k']]);
+    }
+    const [hOut, xOut, qOut, kOut, vOut, rOut, sim, track] = g.opN('If', [g.op('GreaterOrEqual', [lIdx, reset])], 8, {
+      then_branch: { graph: { ...rb.graph(`refresh${l}`), input: [] } },
+      else_branch: { graph: { ...ub.graph(`reuse${l}`), input: [] } },
+    });
+    g.identity(xOut, N.xOut(l));
+    g.identity(qOut, N.qOut(l));
+    g.identity(kOut, N.kOut(l));
+    g.identity(vOut, N.vOut(l));
+    g.output(N.xOut(l), F32, ['T', d]);
+    g.output(N.qOut(l), F32, ['T', H, D]);
+    g.output(N.kOut(l), F32, ['T', Hkv, D]);
+    g.output(N.vOut(l), F32, ['T', Hkv, D]);
+    h = hOut;
+    reset = rOut;
+    sims.push(g.op('Unsqueeze', [sim, c(g, [0])]));
+    tracks.push(g.op('Unsqueeze', [track, c(g, [0])]));
+  }
+  // the window's rows: by position when the last layer ran every row, else the last W query rows
+  const full = g.op('Equal', [g.op('Shape', [h], { start: 0, end: 1 }), T]);
+  const W = g.op('Shape', [windowPos]);
+  const rows = g.op('Where', [full, windowPos, g.op('Add', [g.op('Range', [c(g, [0], []), g.op('Squeeze', [W, c(g, [0])]), c(g, [1], [])]), g.op('Sub', [g.op('Shape', [h], { start: 0, end: 1 }), W])])]);
+  const hw = g.op('Gather', [h, rows], { axis: 0 });
+  g.op('Gemm', [rmsNorm(g, hw, spec.tensors.finalNorm), w(spec.tensors.lmHead)], { transB: 1 }, { name: N.logits });
+  g.output(N.logits, F32, ['W', V]);
+  g.identity(reset, N.startResetOut);
+  g.output(N.startResetOut, I64, []);
+  g.identity(g.op('Concat', sims, { axis: 0 }), N.sims);
+  g.output(N.sims, F32, [nLayers]);
+  g.identity(g.op('Concat', tracks, { axis: 0 }), N.track);
+  g.output(N.track, I64, [nLayers, 'k']);
+  return encodeModel(g.graph('elastic_step'));
+}

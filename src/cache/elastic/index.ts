@@ -1,0 +1,34 @@
+/**
+ * Elastic-Cache (arXiv 2510.14973) as its own program: one ORT session of the layer-wise step
+ * graph (graph.ts) and its decoding loop (decode.ts). It is not a block host of the registry: it
+ * has no blocks, and each step decides per layer whether to recompute (registry.ts's hosts are
+ * window policies the block program and the step loop share).
+ */
+import type ort from 'onnxruntime-node';
+import type { ModelSpec, WeightStore } from '../../model/spec.js';
+import { type RuntimeOptions, createModelSession, modelSessionOptions, releaseSession, sessionError } from '../../model/runtime.js';
+import { buildElasticGraph } from './graph.js';
+import { type ElasticOptions, type ElasticResult, generateElastic } from './decode.js';
+
+export type { ElasticOptions, ElasticRefresh, ElasticResult } from './decode.js';
+export { checkElasticOptions } from './decode.js';
+
+export class ElasticProgram {
+  private constructor(private readonly spec: ModelSpec, private readonly session: ort.InferenceSession) {}
+
+  static async create(spec: ModelSpec, store: WeightStore, runtime: RuntimeOptions): Promise<ElasticProgram> {
+    try {
+      return new ElasticProgram(spec, await createModelSession(store, modelSessionOptions(runtime), (w) => buildElasticGraph(spec, w)));
+    } catch (e) {
+      throw sessionError(e, runtime, 'the Elastic-Cache program');
+    }
+  }
+
+  generate(promptIds: readonly number[], o: ElasticOptions, signal?: AbortSignal): Promise<ElasticResult> {
+    return generateElastic(this.session, this.spec, promptIds, o, signal);
+  }
+
+  async dispose(): Promise<void> {
+    await releaseSession(this.session);
+  }
+}

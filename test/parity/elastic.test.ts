@@ -1,0 +1,91 @@
+// Elastic-Cache against the official code's recorded runs (test/fixtures/elastic-tiny: 30 cases on
+// the 2-layer llada-tiny and 15 on a 4-layer model whose refreshes start at layers 1, 2 and 3):
+// the whole output sequence, NFE, the refresh schedule (step and first recomputed layer), every
+// drift trigger and the computed ratio; then the library call and the command line on one case.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { FIXTURES, LLADA_TINY, REPO_ROOT } from '../helpers.js';
+import { loadModel } from '../../src/index.js';
+import { readModelSpec } from '../../src/checkpoint/config.js';
+import { TensorStore } from '../../src/checkpoint/safetensors.js';
+import { createModelSession, modelSessionOptions, releaseSession } from '../../src/model/runtime.js';
+import { buildElasticGraph } from '../../src/cache/elastic/graph.js';
+import { generateElastic } from '../../src/cache/elastic/decode.js';
+
+interface ElasticCase {
+  prompt_ids: number[];
+  gen_length: number;
+  window_length: number;
+  threshold: number | null;
+  tokens_per_iter: number;
+  gamma: number;
+  track_num: number;
+  block_caching: boolean;
+  eos_id: number;
+  output_ids: number[];
+  nfe: number;
+  computed_ratio: number;
+  refreshes: { step: number; from_layer: number }[];
+  drift_triggers: { step: number; layer: number }[];
+}
+
+const ELASTIC = join(FIXTURES, 'elastic-tiny');
+const ref = JSON.parse(readFileSync(join(ELASTIC, 'reference.json'), 'utf8')) as { generate: ElasticCase[]; generate_4l: ElasticCase[] };
+
+for (const [name, dir, cases] of [['llada-tiny, 2 layers', LLADA_TINY, ref.generate], ['model-4l, 4 layers', join(ELASTIC, 'model-4l'), ref.generate_4l]] as const)
+  test(`Elastic-Cache: all ${cases.length} reference cases token-exact with equal NFE and refresh schedule (${name})`, async () => {
+    const spec = readModelSpec(dir);
+    const session = await createModelSession(TensorStore.open(dir), modelSessionOptions({}), (w) => buildElasticGraph(spec, w));
+    try {
+      let i = 0;
+      for (const c of cases) {
+        const r = await generateElastic(session, spec, c.prompt_ids, {
+          genLength: c.gen_length, window: c.window_length, threshold: c.threshold, tokensPerIter: c.tokens_per_iter,
+          gamma: c.gamma, trackNum: c.track_num, blockCaching: c.block_caching, eosId: c.eos_id,
+        });
+        const what = `${name} case ${i++}`;
+        assert.deepEqual(r.outputIds, c.output_ids, what);
+        assert.equal(r.nfe, c.nfe, what);
+        assert.deepEqual(r.refreshes.map((x) => [x.step, x.fromLayer]), c.refreshes.map((x) => [x.step, x.from_layer]), `${what}: refreshes`);
+        assert.deepEqual(r.driftTriggers.map((x) => [x.step, x.layer]), c.drift_triggers.map((x) => [x.step, x.layer]), `${what}: drift triggers`);
+        assert.ok(Math.abs(r.computedRatio - c.computed_ratio) < 1e-12, `${what}: computed ratio ${r.computedRatio} vs ${c.computed_ratio}`);
+      }
+    } finally {
+      await releaseSession(session);
+    }
+  });
+
+// The same algorithm through the library and the command line, as a user calls it.
+test('Elastic-Cache through loadModel().generateElastic and `wavefilter generate --cache elastic --json`', async () => {
+  const dir = join(ELASTIC, 'model-4l');
+  const c = ref.generate_4l[1] as ElasticCase;
+  assert.equal(c.threshold, null, 'the case decodes a fixed count per iteration');
+  const m = await loadModel(dir);
+  try {
+    const r = await m.generateElastic({ inputIds: c.prompt_ids }, { genLength: c.gen_length, window: c.window_length, tokensPerIter: c.tokens_per_iter, gamma: c.gamma, trackNum: c.track_num, eosId: c.eos_id });
+    assert.deepEqual(r.outputIds, c.output_ids);
+    assert.equal(r.nfe, c.nfe);
+    assert.deepEqual(r.generatedIds, c.output_ids.slice(c.prompt_ids.length));
+    // its options are its own: validated by name, and generate() points to it
+    await assert.rejects(m.generateElastic({ inputIds: c.prompt_ids }, { blockLength: 8 } as never), (e: Error & { code?: string }) => e.code === 'invalid_option' && /blockLength/.test(e.message));
+    await assert.rejects(m.generateElastic({ inputIds: c.prompt_ids }, { gamma: 2 }), (e: Error & { code?: string }) => e.code === 'invalid_option' && /gamma/.test(e.message));
+    await assert.rejects(m.generate({ inputIds: c.prompt_ids }, { cache: 'elastic' }), (e: Error & { code?: string }) => e.code === 'invalid_option' && /generateElastic/.test(e.message));
+  } finally {
+    await m.dispose();
+  }
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'generate', '--model', dir, '--input-ids', c.prompt_ids.join(','), '--gen-length', String(c.gen_length),
+    '--cache', 'elastic', '--window', String(c.window_length), '--tokens-per-iter', String(c.tokens_per_iter), '--gamma', String(c.gamma), '--track-num', String(c.track_num), '--eos-id', String(c.eos_id), '--json'], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const out = JSON.parse(cli.stdout) as { output_ids: number[]; nfe: number; refreshes: { step: number; from_layer: number }[]; timings: { refreshes: number; refresh_layers: number[] } };
+  assert.deepEqual(out.output_ids, c.output_ids);
+  assert.equal(out.nfe, c.nfe);
+  assert.deepEqual(out.refreshes, c.refreshes.map((x) => ({ step: x.step, from_layer: x.from_layer })));
+  assert.deepEqual(out.timings.refresh_layers, c.refreshes.map((x) => x.from_layer));
+  // flags of one kind of decoding are refused with the other
+  const mixed = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'generate', '--model', dir, '--input-ids', '1,2,3', '--cache', 'elastic', '--steps', '4'], { encoding: 'utf8' });
+  assert.equal(mixed.status, 2);
+  assert.match(mixed.stderr, /error \[invalid_option\]: --steps: not an Elastic-Cache option/);
+});
