@@ -24,7 +24,7 @@ import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, checkPromptIds, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
 import { FilterFactory, type FilterOptions } from './filter/index.js';
-import { type ElasticOptions, ElasticProgram, type ElasticResult, checkElasticOptions } from './cache/elastic/index.js';
+import { type ElasticOptions, ElasticProgram, type ElasticResult, type ElasticStepEvent, checkElasticOptions } from './cache/elastic/index.js';
 
 export type LoadEvent =
   | { readonly status: 'initiate'; readonly dir: string }
@@ -137,6 +137,8 @@ export interface ElasticGenerateOptions {
   readonly chat?: boolean;
   readonly chatOptions?: ChatOptions;
   readonly signal?: AbortSignal;
+  /** After every iteration (decoded positions, refreshes, the live sequence). */
+  readonly onStep?: (e: ElasticStepEvent) => void;
 }
 
 export interface ElasticOutput extends ElasticResult {
@@ -423,6 +425,7 @@ export class DiffusionModel {
       throw new WavefilterError('invalid_option', 'cache elastic: runs in fp32 for now (load the model with dtype fp32)', { option: 'dtype' });
     const prompt = this.encode(input, opts.chat, opts.chatOptions);
     checkIds(prompt, this.spec.vocabSize, 'input id');
+    if (prompt.length === 0) throw new WavefilterError('invalid_input', 'the prompt is empty: at least one token is needed', { tokens: 0 });
     checkPromptIds(this.spec, prompt);
     const tokensPerIter = opts.tokensPerIter ?? 1;
     const o: ElasticOptions = {
@@ -440,7 +443,7 @@ export class DiffusionModel {
     this.checkMemory(prompt.length, o.genLength, o.window, 'step');
     const lease = await this.sessions.acquire('elastic', () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions));
     try {
-      const r = await (lease.value as ElasticProgram).generate(prompt, o, opts.signal);
+      const r = await (lease.value as ElasticProgram).generate(prompt, o, { signal: opts.signal, onStep: opts.onStep });
       const generatedIds = r.outputIds.slice(prompt.length);
       return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
     } finally {
@@ -543,7 +546,7 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
 }
 
 const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
-const ELASTIC_KEYS = new Set(['genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal']);
+const ELASTIC_KEYS = new Set(['genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
 function checkLoadOptions(o: unknown): void {

@@ -65,13 +65,25 @@ test('Elastic-Cache through loadModel().generateElastic and `wavefilter generate
   assert.equal(c.threshold, null, 'the case decodes a fixed count per iteration');
   const m = await loadModel(dir);
   try {
-    const r = await m.generateElastic({ inputIds: c.prompt_ids }, { genLength: c.gen_length, window: c.window_length, tokensPerIter: c.tokens_per_iter, gamma: c.gamma, trackNum: c.track_num, eosId: c.eos_id });
+    const events: { nfe: number; done: number; refreshFrom: number | null }[] = [];
+    const r = await m.generateElastic({ inputIds: c.prompt_ids }, {
+      genLength: c.gen_length, window: c.window_length, tokensPerIter: c.tokens_per_iter, gamma: c.gamma, trackNum: c.track_num, eosId: c.eos_id,
+      onStep: (e) => events.push({ nfe: e.nfe, done: e.done, refreshFrom: e.refreshFrom }),
+    });
     assert.deepEqual(r.outputIds, c.output_ids);
+    // one event per forward, progress never backwards, the refreshes as reported
+    assert.deepEqual(events.map((e) => e.nfe), Array.from({ length: c.nfe }, (_, i) => i + 1));
+    assert.ok(events.every((e, i) => i === 0 || e.done >= (events[i - 1] as { done: number }).done));
+    assert.equal(events.at(-1)?.done, c.gen_length);
+    assert.deepEqual(events.filter((e) => e.refreshFrom !== null).map((e) => e.refreshFrom), c.refreshes.map((x) => x.from_layer));
     assert.equal(r.nfe, c.nfe);
     assert.deepEqual(r.generatedIds, c.output_ids.slice(c.prompt_ids.length));
     // its options are its own: validated by name, and generate() points to it
     await assert.rejects(m.generateElastic({ inputIds: c.prompt_ids }, { blockLength: 8 } as never), (e: Error & { code?: string }) => e.code === 'invalid_option' && /blockLength/.test(e.message));
     await assert.rejects(m.generateElastic({ inputIds: c.prompt_ids }, { gamma: 2 }), (e: Error & { code?: string }) => e.code === 'invalid_option' && /gamma/.test(e.message));
+    await assert.rejects(m.generateElastic({ inputIds: [] }), (e: Error & { code?: string }) => e.code === 'invalid_input' && /empty/.test(e.message));
+    await assert.rejects(m.generateElastic({ inputIds: [1, m.spec.maskTokenId] }), (e: Error & { code?: string }) => e.code === 'invalid_input' && /mask/.test(e.message));
+    await assert.rejects(m.generateElastic({ inputIds: [1, 2] }, { window: 0 }), (e: Error & { code?: string }) => e.code === 'invalid_option' && /window/.test(e.message));
     await assert.rejects(m.generate({ inputIds: c.prompt_ids }, { cache: 'elastic' }), (e: Error & { code?: string }) => e.code === 'invalid_option' && /generateElastic/.test(e.message));
   } finally {
     await m.dispose();

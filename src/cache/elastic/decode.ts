@@ -33,6 +33,26 @@ export interface ElasticOptions {
   readonly eosId: number | null;
 }
 
+/** After every iteration: what was decoded, and whether layers were refreshed. */
+export interface ElasticStepEvent {
+  readonly nfe: number;
+  /** Positions decoded by this iteration. */
+  readonly decoded: readonly number[];
+  /** Generated positions no longer masked (decoded, or dropped by the EOS cut-off) */
+  readonly done: number;
+  readonly genLength: number;
+  /** The first recomputed layer when a drift refreshed layers this iteration, else null. */
+  readonly refreshFrom: number | null;
+  /** A live view of the sequence: copy it if you keep it. */
+  readonly canvas: Int32Array;
+}
+
+/** Hooks of one Elastic generation. */
+export interface ElasticHooks {
+  readonly signal?: AbortSignal;
+  readonly onStep?: (e: ElasticStepEvent) => void;
+}
+
 export interface ElasticRefresh {
   /** Forward index (0 is the first, full forward). */
   readonly step: number;
@@ -90,7 +110,8 @@ export function checkElasticOptions(o: ElasticOptions, spec: ModelSpec): void {
 }
 
 /** Generates with Elastic-Cache on a session of buildElasticGraph. */
-export async function generateElastic(session: ort.InferenceSession, spec: ModelSpec, promptIds: readonly number[], o: ElasticOptions, signal?: AbortSignal): Promise<ElasticResult> {
+export async function generateElastic(session: ort.InferenceSession, spec: ModelSpec, promptIds: readonly number[], o: ElasticOptions, hooks: ElasticHooks = {}): Promise<ElasticResult> {
+  const { signal } = hooks;
   checkElasticOptions(o, spec);
   const t0 = performance.now();
   const P = promptIds.length;
@@ -177,6 +198,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     }
     numComputed += L - (i === 0 ? -1 : reset);
     totalComputed += L;
+    hooks.onStep?.({ nfe, decoded: newDecoded, done: o.genLength - masked.length, genLength: o.genLength, refreshFrom: i > 0 && reset < L ? reset : null, canvas: x });
     if (masked.length === 0) break;
   }
   const totalMs = performance.now() - t0;

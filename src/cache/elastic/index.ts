@@ -8,9 +8,9 @@ import type ort from 'onnxruntime-node';
 import type { ModelSpec, WeightStore } from '../../model/spec.js';
 import { type RuntimeOptions, createModelSession, modelSessionOptions, releaseSession, sessionError } from '../../model/runtime.js';
 import { buildElasticGraph } from './graph.js';
-import { type ElasticOptions, type ElasticResult, generateElastic } from './decode.js';
+import { type ElasticHooks, type ElasticOptions, type ElasticResult, generateElastic } from './decode.js';
 
-export type { ElasticOptions, ElasticRefresh, ElasticResult } from './decode.js';
+export type { ElasticHooks, ElasticOptions, ElasticRefresh, ElasticResult, ElasticStepEvent } from './decode.js';
 export { checkElasticOptions } from './decode.js';
 
 export class ElasticProgram {
@@ -24,8 +24,8 @@ export class ElasticProgram {
     }
   }
 
-  generate(promptIds: readonly number[], o: ElasticOptions, signal?: AbortSignal): Promise<ElasticResult> {
-    return generateElastic(this.session, this.spec, promptIds, o, signal);
+  generate(promptIds: readonly number[], o: ElasticOptions, hooks: ElasticHooks = {}): Promise<ElasticResult> {
+    return generateElastic(this.session, this.spec, promptIds, o, hooks);
   }
 
   async dispose(): Promise<void> {

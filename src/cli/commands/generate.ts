@@ -124,10 +124,15 @@ export function generateCommand(program: Command): void {
     const inputIds = f.inputIdsFile !== undefined ? idsFromFile(f.inputIdsFile) : f.inputIds;
     const model = await loadModel(modelDir(f.model), { device: f.device, dtype: f.dtype, threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
     if (f.cache === 'elastic') {
+      const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'elastic |{bar}| {value}/{total} tokens | nfe {nfe} | refreshes {refreshes}' }, cliProgress.Presets.shades_classic) : null;
+      bar?.start(f.genLength, 0, { nfe: 0, refreshes: 0 });
+      let refreshes = 0;
       const out = await model.generateElastic(inputIds ? { inputIds } : (text as string), {
         chat: f.chat === false ? false : undefined, genLength: f.genLength, window: f.window, tokensPerIter: f.tokensPerIter,
         threshold: f.threshold, gamma: f.gamma, trackNum: f.trackNum, blockCaching: f.blockCaching, eosId: f.eosId, allowLongContext: f.allowLongContext,
+        onStep: (e) => bar?.update(e.done, { nfe: e.nfe, refreshes: (refreshes += e.refreshFrom === null ? 0 : 1) }),
       });
+      bar?.stop();
       await model.dispose();
       if (f.json) process.stdout.write(`${JSON.stringify(elasticJson(out))}\n`);
       else {
