@@ -77,8 +77,9 @@ export interface LoadOptions {
  * reference path) keeps the plain ops, the explicit cached attention and one graph for every host;
  * fp16 (the GPU path, where ORT's per-node cost bounds a cached step) uses the fused kernels, one
  * packed Q|K|V projection, fixes the steps' attention per host and the decoding rule per rule kind,
- * and attends with flash attention over [rows before | fresh window | rows after] ('replace'). Every combination gives the same tokens
- * in fp32 (test/model/lean-graph.test.ts, the conformance suite).
+ * and attends with flash attention over [rows before | fresh window | rows after] ('replace').
+ * Every combination gives the same tokens in fp32 (test/model/lean-graph.test.ts, the conformance
+ * suite); measured on an H200 in reports/gpu/README.md.
  */
 export interface GraphTuning {
   /** ORT's fused norm and rotary kernels (ForwardStyle.lean). */
@@ -159,7 +160,7 @@ export class DiffusionModel {
   readonly spec: ModelSpec;
   readonly codec: TextCodec | null;
   private readonly filters: FilterFactory;
-  /** Sessions over the weights: 'forward' (step executor) and 'block:<variant>' programs. */
+  /** Sessions over the weights: 'forward' (step executor), 'block:<variant>' programs and 'elastic'. */
   private readonly sessions: SessionCache<ModelRuntime | BlockProgram | ElasticProgram>;
 
   private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
