@@ -122,13 +122,12 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
   let masked = Array.from({ length: o.genLength }, (_, i) => P + i);
   let track: number[] = [];
   let newDecoded: number[] = [];
-  let caches: Record<string, ort.Tensor> = {};
-  for (let l = 0; l < L; l++) {
-    caches[N.xCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.dModel]);
-    caches[N.qCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.nHeads, spec.headDim]);
-    caches[N.kCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.nKvHeads, spec.headDim]);
-    caches[N.vCache(l)] = new ort.Tensor('float32', new Float32Array(0), [0, spec.nKvHeads, spec.headDim]);
-  }
+  // per layer: x, q, k, v for every position (row widths below); empty until the first forward
+  const widths = [spec.dModel, spec.nHeads * spec.headDim, spec.nKvHeads * spec.headDim, spec.nKvHeads * spec.headDim];
+  const dimsOf = (rows: number): number[][] => [[rows, spec.dModel], [rows, spec.nHeads, spec.headDim], [rows, spec.nKvHeads, spec.headDim], [rows, spec.nKvHeads, spec.headDim]];
+  const inNames = [N.xCache, N.qCache, N.kCache, N.vCache];
+  const outNames = [N.xOut, N.qOut, N.kOut, N.vOut];
+  const caches: Float32Array[][] = Array.from({ length: L }, () => widths.map(() => new Float32Array(0)));
   const refreshes: ElasticRefresh[] = [];
   const driftTriggers: { step: number; layer: number }[] = [];
   let nfe = 0;
@@ -143,7 +142,6 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     const maskedFlags = new Uint8Array(T);
     for (const p of masked) maskedFlags[p] = 1;
     const feeds: Record<string, ort.Tensor> = {
-      ...caches,
       [N.queryIds]: i64(query.map((p) => x[p] as number)),
       [N.queryPos]: i64(query),
       [N.nTrack]: scalarI64(i === 0 ? 0 : track.length),
@@ -153,17 +151,28 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
       [N.gamma]: new ort.Tensor('float32', Float32Array.of(o.gamma), []),
       [N.trackNum]: scalarI64(o.trackNum),
     };
+    caches.forEach((layer, l) => {
+      const rows = i === 0 ? 0 : T;
+      layer.forEach((data, c) => (feeds[(inNames[c] as (l: number) => string)(l)] = new ort.Tensor('float32', data, dimsOf(rows)[c])));
+    });
     const { out, ortMs: ms } = await timedRun(session, feeds, 'elastic step');
     ortMs += ms;
-    const next: Record<string, ort.Tensor> = {};
-    for (let l = 0; l < L; l++) {
-      next[N.xCache(l)] = out[N.xOut(l)] as ort.Tensor;
-      next[N.qCache(l)] = out[N.qOut(l)] as ort.Tensor;
-      next[N.kCache(l)] = out[N.kOut(l)] as ort.Tensor;
-      next[N.vCache(l)] = out[N.vOut(l)] as ort.Tensor;
-    }
-    caches = next;
     const reset = Number((out[N.startResetOut] as ort.Tensor).data[0]);
+    // a refreshed layer returns every row (the new cache); a reused one its query rows, written in here
+    caches.forEach((layer, l) => {
+      const refreshed = i === 0 || l >= reset;
+      layer.forEach((data, c) => {
+        const t = out[(outNames[c] as (l: number) => string)(l)] as ort.Tensor;
+        const w = widths[c] as number;
+        const rows = t.data as Float32Array;
+        if (refreshed) {
+          if (rows.length !== T * w) throw new WavefilterError('runtime_error', `elastic step: layer ${l} refreshed ${rows.length / w} rows, expected ${T}`);
+          layer[c] = rows;
+          return;
+        }
+        query.forEach((p, r) => data.set(rows.subarray(r * w, (r + 1) * w), p * w));
+      });
+    });
     if (i > 0 && reset < L) refreshes.push({ step: i, fromLayer: reset });
     const sims = (out[N.sims] as ort.Tensor).data as Float32Array;
     sims.forEach((s, l) => {

@@ -20,7 +20,9 @@
  *   n_track               int64 []  leading rows   start_reset_out int64 []  L = no refresh
  *   window_pos            int64 [W]                sims         f32 [L]  drift similarity (NaN: refreshed layer)
  *   masked                bool [T]                 track        int64 [L, k]
- *   start_reset           int64 []  -1 first step  x_cache_out.{l}, q_/k_/v_cache_out.{l}
+ *   start_reset           int64 []  -1 first step  x_cache_out.{l}, q_/k_/v_cache_out.{l}: a refreshed layer's
+ *                                                    every row [T, ...], a reused layer's query rows [Tq, ...]
+ *                                                    (the caller writes those into its caches)
  *   gamma f32 [], track_num int64 []
  *   x_cache.{l} f32 [T, d], q_cache.{l} f32 [T, H, D], k_cache.{l} / v_cache.{l} f32 [T, Hkv, D]
  *   (empty [0, ...] on the first step, which refreshes every layer)
@@ -173,7 +175,6 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
       const { q, k, v } = qkv(ub, h, queryPos, l);
       const kAll = scatterRows(ub, cache.k, k);
       const vAll = scatterRows(ub, cache.v, v);
-      const qAll = scatterRows(ub, cache.q, q);
       const p = probs(ub, headsFirst(ub, q, false), headsFirst(ub, kAll, true)); // [H, Tq, T]
       const trackRows = ub.op('Slice', [ub.op('Unsqueeze', [queryPos, c(ub, [0])]), c(ub, [0]), ub.op('Unsqueeze', [nTrack, c(ub, [0])]), c(ub, [1])]); // [1, n]
       const pastQ = ub.op('Gather', [cache.q, ub.op('Squeeze', [trackRows, c(ub, [0])])], { axis: 0 }); // [n, H, D]
@@ -187,7 +188,8 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
       const nextReset = ub.op('Where', [drifted, c(ub, [l + 1], []), reset]);
       const W = ub.op('Shape', [windowPos]);
       const windowRows = ub.op('Slice', [p, ub.op('Neg', [W]), c(ub, [2 ** 62]), c(ub, [1])]);
-      outs(ub, [finish(ub, h, context(ub, p, vAll), l), scatterRows(ub, cache.x, h), qAll, kAll, vAll, nextReset, sim, trackOf(ub, windowRows)], [['Tq', d], ['T', d], ['T', H, D], ['T', Hkv, D], ['T', Hkv, D], [], [], ['k']]);
+      // the caches' new rows only (the caller writes them in): no copy of every row out of the run
+      outs(ub, [finish(ub, h, context(ub, p, vAll), l), h, q, k, v, nextReset, sim, trackOf(ub, windowRows)], [['Tq', d], ['Tq', d], ['Tq', H, D], ['Tq', Hkv, D], ['Tq', Hkv, D], [], [], ['k']]);
     }
     const [hOut, xOut, qOut, kOut, vOut, rOut, sim, track] = g.opN('If', [g.op('GreaterOrEqual', [lIdx, reset])], 8, {
       then_branch: { graph: { ...rb.graph(`refresh${l}`), input: [] } },
@@ -197,10 +199,10 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
     g.identity(qOut, N.qOut(l));
     g.identity(kOut, N.kOut(l));
     g.identity(vOut, N.vOut(l));
-    g.output(N.xOut(l), F32, ['T', d]);
-    g.output(N.qOut(l), F32, ['T', H, D]);
-    g.output(N.kOut(l), F32, ['T', Hkv, D]);
-    g.output(N.vOut(l), F32, ['T', Hkv, D]);
+    g.output(N.xOut(l), F32, ['R', d]);
+    g.output(N.qOut(l), F32, ['R', H, D]);
+    g.output(N.kOut(l), F32, ['R', Hkv, D]);
+    g.output(N.vOut(l), F32, ['R', Hkv, D]);
     h = hOut;
     reset = rOut;
     sims.push(g.op('Unsqueeze', [sim, c(g, [0])]));
