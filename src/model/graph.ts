@@ -27,7 +27,7 @@
  * cached rows: there the explicit path scores past and fresh rows separately and never
  * concatenates (copies) the cache.
  */
-import { DT, GraphBuilder, encodeModel } from './onnx-builder.js';
+import { DT, GraphBuilder, encodeModel, once } from './onnx-builder.js';
 import type { ModelSpec, WeightInfo } from './spec.js';
 import { WavefilterError } from '../errors.js';
 
@@ -121,6 +121,40 @@ export function emitRopeTables(g: GraphBuilder, spec: ModelSpec, rows: string, c
   const table = g.op('Mul', [g.op('Unsqueeze', [seq, g.constI64([1])]), g.constF32(invFreqs(spec), [1, spec.headDim / 2])]); // [rows, D/2]
   const cast = (x: string): string => (ct === 'fp16' ? g.op('Cast', [x], { to: DT.FLOAT16 }) : x);
   return { cos: cast(g.op('Cos', [table])), sin: cast(g.op('Sin', [table])) };
+}
+
+/**
+ * RoPE the plain ops way, as the reference computes it: tables from `positions` (int64 [Tq]) in
+ * float32, freqs = pos * inv_freq, [freqs, freqs], then x cos + rotate_half(x) sin in the compute
+ * type. Returns the rotation of x2d [Tq, heads * D] -> [Tq, heads, D] (half-split layout).
+ */
+export function plainRope(g: GraphBuilder, spec: ModelSpec, positions: string, ct: ComputeType = 'fp32'): (x2d: string, heads: number) => string {
+  const D = spec.headDim;
+  const toCt = (x: string): string => (ct === 'fp16' ? g.op('Cast', [x], { to: DT.FLOAT16 }) : x);
+  const freqs = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [positions], { to: DT.FLOAT }), g.constI64([1])]), g.constF32(invFreqs(spec), [1, D / 2])]); // [Tq, D/2]
+  const emb = g.op('Concat', [freqs, freqs], { axis: -1 }); // [Tq, D]
+  const cos = toCt(g.op('Unsqueeze', [g.op('Cos', [emb]), g.constI64([1])])); // [Tq, 1, D]
+  const sin = toCt(g.op('Unsqueeze', [g.op('Sin', [emb]), g.constI64([1])]));
+  return (x2d, heads) => {
+    // rotate_half pairs (i, i + D/2) (half-split layout of HF checkpoints)
+    const x = g.op('Reshape', [x2d, g.constI64([0, heads, D])]);
+    const [x1, x2] = g.opN('Split', [x], 2, { axis: -1 });
+    const rot = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+    return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rot, sin])]);
+  };
+}
+
+/**
+ * RMSNorm the plain ops way, in fp32; with fp16 compute the normalised value goes back to fp16
+ * before the weight, as the reference's RMSNorm does (x.float() ... .type_as(x) * weight).
+ */
+export function plainRmsNorm(g: GraphBuilder, spec: ModelSpec, xIn: string, weight: string, ct: ComputeType = 'fp32'): string {
+  const half = ct === 'fp16';
+  const x = half ? g.op('Cast', [xIn], { to: DT.FLOAT }) : xIn;
+  const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+  const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.scalarF32(spec.rmsNormEps)])])]);
+  const normed = g.op('Mul', [x, inv]);
+  return g.op('Mul', [weight, half ? g.op('Cast', [normed], { to: DT.FLOAT16 }) : normed]);
 }
 
 /** The values a forward reads: token ids and positions of the query rows, which rows to score, the past. */
@@ -227,8 +261,6 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
   const E = ELEM_OF[ct];
   /** fp32 -> the compute type (identity in fp32) */
   const toCt = (gb: GraphBuilder, x: string): string => (half ? gb.op('Cast', [x], { to: E }) : x);
-  // RoPE tables, computed in float32 as the reference does: freqs = pos * inv_freq; [freqs, freqs].
-  const invFreq = invFreqs(spec);
   const posF = (): string => g.op('Cast', [io.positions], { to: DT.FLOAT });
   let rope: (x: string, heads: number) => string;
   /** lean only: RoPE over [1, Tq, n * D] (any number of heads n), same shape out */
@@ -254,26 +286,8 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
       return [normed as string, sum as string];
     };
   } else {
-    const freqs = g.op('Mul', [g.op('Unsqueeze', [posF(), g.constI64([1])]), g.constF32(invFreq, [1, D / 2])]); // [Tq, D/2]
-    const emb = g.op('Concat', [freqs, freqs], { axis: -1 }); // [Tq, D]
-    const cos = toCt(g, g.op('Unsqueeze', [g.op('Cos', [emb]), g.constI64([1])])); // [Tq, 1, D]
-    const sin = toCt(g, g.op('Unsqueeze', [g.op('Sin', [emb]), g.constI64([1])]));
-    rope = (x2d, heads) => {
-      // [Tq, heads, D]; rotate_half pairs (i, i + D/2) (half-split layout of HF checkpoints)
-      const x = g.op('Reshape', [x2d, g.constI64([0, heads, D])]);
-      const [x1, x2] = g.opN('Split', [x], 2, { axis: -1 });
-      const rot = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
-      return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rot, sin])]);
-    };
-    const eps = g.scalarF32(spec.rmsNormEps);
-    rmsNorm = (xIn, wn) => {
-      // in fp32; with fp16 compute the normalised value goes back to fp16 before the weight, as the
-      // reference's RMSNorm does (x.float() ... .type_as(x) * weight)
-      const x = half ? g.op('Cast', [xIn], { to: DT.FLOAT }) : xIn;
-      const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-      const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, eps])])]);
-      return g.op('Mul', [w(wn), toCt(g, g.op('Mul', [x, inv]))]);
-    };
+    rope = plainRope(g, spec, io.positions, ct);
+    rmsNorm = (x, wn) => plainRmsNorm(g, spec, x, w(wn), ct);
     addNorm = (h, delta, wn) => {
       const sum = g.op('Add', [h, delta]);
       return [rmsNorm(sum, wn), sum];
@@ -284,8 +298,9 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
   // kernels); otherwise [Tq, d] with Gemm
   const packed = lean && (style.packed ?? false) && rotary3d !== null;
   const mm = (x: string, wt: string): string => g.op('FusedMatMul', [x, wt], { transB: 1 }, { domain: 'com.microsoft' });
+  const gemm = (x: string, wn: string, b?: string): string => g.op('Gemm', b ? [x, w(wn), w(b)] : [x, w(wn)], { transB: 1 });
   const linear = (x: string, wn: string, b?: string): string => {
-    if (!packed) return g.op('Gemm', b ? [x, w(wn), w(b)] : [x, w(wn)], { transB: 1 });
+    if (!packed) return gemm(x, wn, b);
     const y = mm(x, w(wn));
     return b ? g.op('Add', [y, w(b)]) : y;
   };
@@ -372,10 +387,6 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     pending = null;
     return normed;
   };
-  const once = (make: () => string): (() => string) => {
-    let v: string | null = null;
-    return () => (v ??= make());
-  };
   spec.tensors.layers.forEach((lw, l) => {
     const a = normAfter(lw.attnNorm);
     // q [Tq, H, D], k / v [Tq, Hkv, D] (after RoPE) and their [1, Tq, n*D] views; each built when used
@@ -401,10 +412,9 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     } else {
       // (packed with only some of the Q/K/V biases: three projections, as the plain graph)
       const x = packed ? g.op('Squeeze', [a, g.constI64([0])]) : a;
-      const proj = (wn: string, b?: string): string => g.op('Gemm', b ? [x, w(wn), w(b)] : [x, w(wn)], { transB: 1 });
-      const qv = rope(proj(lw.q, lw.qBias), H);
-      const kv = rope(proj(lw.k, lw.kBias), Hkv);
-      const vv = g.op('Reshape', [proj(lw.v, lw.vBias), shapeTqHkvD()]);
+      const qv = rope(gemm(x, lw.q, lw.qBias), H);
+      const kv = rope(gemm(x, lw.k, lw.kBias), Hkv);
+      const vv = g.op('Reshape', [gemm(x, lw.v, lw.vBias), shapeTqHkvD()]);
       q = () => qv;
       k = () => kv;
       v = () => vv;

@@ -158,6 +158,12 @@ export class GraphBuilder {
   }
 }
 
+/** A graph value emitted on first use (an op that some graph variants never read adds no node there). */
+export function once(make: () => string): () => string {
+  let v: string | null = null;
+  return () => (v ??= make());
+}
+
 /** Serialises a model (opset 17 plus the com.microsoft domain for fused CPU kernels). */
 export function encodeModel(graph: GraphProto): Uint8Array {
   return onnx.ModelProto.encode({

@@ -27,7 +27,7 @@
  *               Dream loop), when it is masked.
  * Ranking ties go to the earlier position (ONNX TopK orders equal values by index).
  */
-import { DT, type GraphBuilder } from '../model/onnx-builder.js';
+import { DT, type GraphBuilder, once } from '../model/onnx-builder.js';
 import type { RowStatValues } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
 import { type SampleInputs, emitSample } from './sample-graph.js';
@@ -128,10 +128,6 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   const f64 = (v: number): string => g.scalarF64(v);
   const col = (x: string, c: number): string => g.op('Squeeze', [g.op('Slice', [x, g.constI64([c]), g.constI64([c + 1]), g.constI64([1])]), g.constI64([1])]);
   const vec = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
-  const once = (make: () => string): (() => string) => {
-    let v: string | null = null;
-    return () => (v ??= make());
-  };
 
   const loVec = s.loVec ?? vec(s.lo);
   const hiVec = s.hiVec ?? vec(s.hi);

@@ -31,7 +31,7 @@
  * keys), K and V heads are repeated for their query groups, as its attention does.
  */
 import { DT, GraphBuilder, encodeModel } from '../../model/onnx-builder.js';
-import { type WeightSource, weightRefs } from '../../model/graph.js';
+import { type WeightSource, plainRmsNorm, plainRope, weightRefs } from '../../model/graph.js';
 import type { ModelSpec } from '../../model/spec.js';
 
 export const ElasticNames = {
@@ -84,26 +84,13 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
 
   const T = g.op('Shape', [masked]); // [1]
   const allPos = g.op('Range', [c(g, [0], []), g.op('Squeeze', [T, c(g, [0])]), c(g, [1], [])]); // [T]
-  const invFreq = Array.from({ length: D / 2 }, (_, j) => Math.fround(1 / Math.fround(spec.ropeTheta ** Math.fround((2 * j) / D))));
-  const eps = g.scalarF32(spec.rmsNormEps);
   const scale = 1 / Math.sqrt(D);
 
   // The layer ops, as the reference computes them (the step executor's plain fp32 path, graph.ts).
-  const rmsNorm = (b: GraphBuilder, x: string, wn: string): string => {
-    const ms = b.op('ReduceMean', [b.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-    return b.op('Mul', [w(wn), b.op('Mul', [x, b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [ms, eps])])])])]);
-  };
+  const rmsNorm = (b: GraphBuilder, x: string, wn: string): string => plainRmsNorm(b, spec, x, w(wn));
   const linear = (b: GraphBuilder, x: string, wn: string, bias?: string): string => b.op('Gemm', bias ? [x, w(wn), w(bias)] : [x, w(wn)], { transB: 1 });
   /** RoPE at `pos` of x2d [n, heads * D] -> [n, heads, D] (rotate_half layout) */
-  const rope = (b: GraphBuilder, x2d: string, pos: string, heads: number): string => {
-    const freqs = b.op('Mul', [b.op('Unsqueeze', [b.op('Cast', [pos], { to: F32 }), c(b, [1])]), b.constF32(invFreq, [1, D / 2])]);
-    const emb = b.op('Concat', [freqs, freqs], { axis: -1 });
-    const cos = b.op('Unsqueeze', [b.op('Cos', [emb]), c(b, [1])]);
-    const sin = b.op('Unsqueeze', [b.op('Sin', [emb]), c(b, [1])]);
-    const x = b.op('Reshape', [x2d, c(b, [0, heads, D])]);
-    const [x1, x2] = b.opN('Split', [x], 2, { axis: -1 });
-    return b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [b.op('Concat', [b.op('Neg', [x2]), x1], { axis: -1 }), sin])]);
-  };
+  const rope = (b: GraphBuilder, x2d: string, pos: string, heads: number): string => plainRope(b, spec, pos)(x2d, heads);
   /** [n, Hkv, D] -> [H, n, D] (KV heads repeated for their query groups) */
   const headsFirst = (b: GraphBuilder, x: string, kv: boolean): string => {
     const t = b.op('Transpose', [x], { perm: [1, 0, 2] });
