@@ -2,7 +2,11 @@
  * `npm run bench -- gpu`: the engine against the PyTorch peer (LLaDA / Dream with Fast-dLLM's no-cache,
  * prefix and dual loops: bench/gpu/peer.py) on the same GPU, in one run, on the same checkpoint and
  * prompts. The peer runs first, in its own Python process (so its memory is gone before the engine
- * loads), then the engine's rows in this process on one loaded model (an 8B load takes a while).
+ * loads), then each engine row in a process of its own (bench/child.ts), so each row's peak device
+ * memory is that row's alone: in one process ORT's CUDA arena keeps what earlier rows grew it to (on
+ * the H200, WaveFilter after the dual cache at 32K read 130 GB against 74 GB alone). `--in-process`
+ * runs the rows on one loaded model instead (an 8B load per row is saved; the memory column is
+ * then a running maximum).
  *
  * With the reference peer (the official code is not on the machine), the run first checks that
  * implementation against the official code's recorded outputs (`peer.py --check`): its result is part
@@ -101,7 +105,7 @@ export async function runGpuCompare(o: GpuCompareOptions, log: (s: string) => vo
     peer = JSON.parse(r.out) as PeerResult;
   } else log(`peer skipped: ${peerSkipped}\n`);
   log('engine:\n');
-  const engine = await runEngineBench({ ...o, executors: ['block'], inProcess: true }, log);
+  const engine = await runEngineBench({ ...o, executors: ['block'] }, log);
   let onnxruntime: string | null = null;
   try {
     const ort = (await import('onnxruntime-node')) as { env?: { versions?: { common?: string } } };

@@ -5,10 +5,16 @@
 #   bash bench/gpu/compare.sh OUTDIR llada-8b|dream-7b LENGTHS [METHODS]
 #   bash bench/gpu/compare.sh $OUT llada-8b 4096,8192
 #   bash bench/gpu/compare.sh $OUT llada-8b 32768 dual,dual+wf-practical
+#   THRESHOLD=0.9 bash bench/gpu/compare.sh $OUT llada-8b 4096     # Fast-dLLM's confidence threshold
+#   GRAPH='{"cachedAttention":"explicit"}' bash bench/gpu/compare.sh ...   # a GraphTuning A/B (file tagged -ab)
 set -uo pipefail
 out=${1:?OUTDIR}; shape=${2:?SHAPE}; lengths=${3:?LENGTHS}; methods=${4:-none,prefix,dual,dual+wf-practical}
 ckpt=/tmp/$shape
 [ -f $ckpt/config.json ] || python3 bench/gpu/make_checkpoint.py $shape $ckpt >&2
 name=gpu-$shape-${lengths//,/-}$([ "$methods" = none,prefix,dual,dual+wf-practical ] || echo "-${methods//[,+]/-}")
-node .gpu/app/bench.mjs gpu --checkpoint $ckpt --prompt-lengths $lengths --methods $methods --gen-length 64 --block-length 32 --steps 64 --budget 0.1 --json \
+extra=()
+[ -n "${THRESHOLD:-}" ] && { extra+=(--threshold "$THRESHOLD"); name+=-th$THRESHOLD; }
+[ -n "${GRAPH:-}" ] && { extra+=(--graph "$GRAPH"); name+=-ab; }
+[ -n "${PEER:-}" ] && extra+=(--peer "$PEER")   # none: the engine alone
+node .gpu/app/bench.mjs gpu --checkpoint $ckpt --prompt-lengths $lengths --methods $methods --gen-length 64 --block-length 32 --steps 64 --budget 0.1 --json "${extra[@]}" \
   > $out/$name.json 2> >(grep -v 'W:onnxruntime' > $out/$name.log)
