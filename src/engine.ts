@@ -117,8 +117,12 @@ export interface ModelGenerateOptions extends GenerateOptions, FilterOptions {
   readonly onText?: (delta: string) => void;
 }
 
-/** DiffusionModel.generateElastic's options (Elastic-Cache: no blocks, no step count). */
-export interface ElasticGenerateOptions {
+/**
+ * DiffusionModel.generateElastic's options (Elastic-Cache: no blocks, no step count). A token filter
+ * (`filter`, `budget`, `wave`) cuts the caches to the prompt rows it keeps after the first forward
+ * (src/cache/elastic/compact.ts).
+ */
+export interface ElasticGenerateOptions extends FilterOptions {
   readonly genLength?: number;
   /** The first `window` still-masked positions are the decode candidates (default 16). */
   readonly window?: number;
@@ -418,7 +422,7 @@ export class DiffusionModel {
   /**
    * Elastic-Cache (arXiv 2510.14973) as its official LLaDA code runs it: a sliding window of
    * masked positions, layer-wise refreshes on attention drift, the EOS cut-off (src/cache/elastic).
-   * fp32 only for now; token filters on it are not implemented yet.
+   * fp32 only for now. With a token filter the caches keep the prompt rows it selects.
    */
   async generateElastic(input: PromptInput, opts: ElasticGenerateOptions = {}): Promise<ElasticOutput> {
     checkKeys(opts, ELASTIC_KEYS, 'options');
@@ -442,9 +446,10 @@ export class DiffusionModel {
     if (total > this.spec.maxSequenceLength && !opts.allowLongContext)
       throw new WavefilterError('prompt_too_long', `prompt (${prompt.length} tokens) + genLength (${o.genLength}) = ${total} exceeds the model's context of ${this.spec.maxSequenceLength}; shorten the prompt or pass allowLongContext`, { tokens: prompt.length, gen_length: o.genLength, limit: this.spec.maxSequenceLength });
     this.checkMemory(prompt.length, o.genLength, o.window, 'step');
+    const filter = await this.filters.create(opts, 0);
     const lease = await this.sessions.acquire('elastic', () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions));
     try {
-      const r = await (lease.value as ElasticProgram).generate(prompt, o, { signal: opts.signal, onStep: opts.onStep });
+      const r = await (lease.value as ElasticProgram).generate(prompt, o, { signal: opts.signal, onStep: opts.onStep, filter });
       const generatedIds = r.outputIds.slice(prompt.length);
       return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
     } finally {
@@ -547,7 +552,7 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
 }
 
 const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
-const ELASTIC_KEYS = new Set(['genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
+const ELASTIC_KEYS = new Set(['filter', 'budget', 'wave', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
 function checkLoadOptions(o: unknown): void {

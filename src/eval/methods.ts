@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { type CacheName, cacheHostNames } from '../cache/registry.js';
-import { WavefilterError } from '../errors.js';
 import type { DiffusionModel } from '../engine.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter/index.js';
@@ -31,8 +30,6 @@ export const methodSpecSchema = z.object({
 });
 
 export function methodGrid(cache: MethodCache, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[]): MethodSpec[] {
-  if (cache === 'elastic' && filters.some((f) => f !== 'none'))
-    throw new WavefilterError('invalid_option', 'filter: token filters on Elastic-Cache are not implemented yet (--cache elastic runs with --filter none)', { option: 'filter' });
   const methods: MethodSpec[] = [];
   for (const filter of filters) {
     if (filter === 'none') methods.push({ name: cache, cache, filter, budget: null, preset: null });
@@ -44,9 +41,14 @@ export function methodGrid(cache: MethodCache, filters: readonly FilterName[], b
   return methods;
 }
 
+/** A method's token filter options, as model.generate and model.generateElastic take them. */
+export function filterOptions(m: MethodSpec): { filter: FilterName; budget: number | null; wave?: { preset: WavePreset } } {
+  return { filter: m.filter, budget: m.budget, ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}) };
+}
+
 /** Generation options of a block-host method, as model.generate takes them. */
 export function methodOptions(m: MethodSpec): { cache: CacheName; filter: FilterName; budget: number | null; wave?: { preset: WavePreset } } {
-  return { cache: m.cache as CacheName, filter: m.filter, budget: m.budget, ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}) };
+  return { cache: m.cache as CacheName, ...filterOptions(m) };
 }
 
 /** What every benchmark decodes with, whatever the method. */
@@ -61,10 +63,11 @@ export interface MethodRun {
 /**
  * One generation of a method: a block host through model.generate (steps = genLength), Elastic-Cache
  * through model.generateElastic with the official evaluation's window (16), gamma (0.9) and one
- * tracked token per layer.
+ * tracked token per layer (a filter there keeps one set of prompt rows for every layer after the
+ * first forward: src/cache/elastic/compact.ts).
  */
 export async function runMethod(model: DiffusionModel, ids: readonly number[], m: MethodSpec, r: MethodRun): Promise<{ text: string | null; generatedIds: number[]; nfe: number }> {
   if (m.cache === 'elastic')
-    return model.generateElastic({ inputIds: ids }, { genLength: r.genLength, window: 16, ...(r.threshold === null ? { tokensPerIter: 1 } : { threshold: r.threshold }), allowLongContext: r.allowLongContext });
+    return model.generateElastic({ inputIds: ids }, { genLength: r.genLength, window: 16, ...(r.threshold === null ? { tokensPerIter: 1 } : { threshold: r.threshold }), ...filterOptions(m), allowLongContext: r.allowLongContext });
   return model.generate({ inputIds: ids }, { genLength: r.genLength, blockLength: r.blockLength, steps: r.genLength, threshold: r.threshold, ...methodOptions(m), allowLongContext: r.allowLongContext });
 }

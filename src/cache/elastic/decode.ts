@@ -14,7 +14,9 @@ import ort from 'onnxruntime-node';
 import { WavefilterError } from '../../errors.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { timedRun } from '../../model/runtime.js';
+import type { TokenFilter } from '../../filter/token-filter.js';
 import { ElasticNames as N } from './graph.js';
+import { gatherRows, headsFirst, sharedPromptRows } from './compact.js';
 
 export interface ElasticOptions {
   readonly genLength: number;
@@ -51,6 +53,16 @@ export interface ElasticStepEvent {
 export interface ElasticHooks {
   readonly signal?: AbortSignal;
   readonly onStep?: (e: ElasticStepEvent) => void;
+  /** A token filter: after the first forward the caches keep only the prompt rows it selects (compact.ts). */
+  readonly filter?: TokenFilter | null;
+}
+
+/** What a token filter kept (ElasticResult.filter). */
+export interface ElasticKept {
+  /** Prompt positions the caches kept after the first forward, ascending. */
+  readonly positions: readonly number[];
+  /** Milliseconds the selection took (the filter's runs and the shared set). */
+  readonly selectMs: number;
 }
 
 export interface ElasticRefresh {
@@ -71,6 +83,8 @@ export interface ElasticResult {
   readonly driftTriggers: readonly { readonly step: number; readonly layer: number }[];
   /** Positions never decoded (the EOS cut-off), left as the mask id. */
   readonly masksLeft: number;
+  /** The token filter's kept prompt rows, or null without a filter (or when its budget kept every row). */
+  readonly filter: ElasticKept | null;
   readonly timings: { readonly totalMs: number; readonly ortMs: number; readonly tokensPerSecond: number };
 }
 
@@ -128,6 +142,10 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
   const inNames = [N.xCache, N.qCache, N.kCache, N.vCache];
   const outNames = [N.xOut, N.qOut, N.kOut, N.vOut];
   const caches: Float32Array[][] = Array.from({ length: L }, () => widths.map(() => new Float32Array(0)));
+  // the caches' rows: every position until a token filter compacts them after the first forward
+  let rows: number[] = Array.from({ length: T }, (_, p) => p);
+  let rowOf: Int32Array = Int32Array.from(rows);
+  let kept: ElasticKept | null = null;
   const refreshes: ElasticRefresh[] = [];
   const driftTriggers: { step: number; layer: number }[] = [];
   let nfe = 0;
@@ -139,21 +157,24 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     if (signal?.aborted) throw new WavefilterError('aborted', 'generation aborted', {});
     const queried = o.blockCaching ? masked.slice(0, o.window) : masked;
     const query = i === 0 ? Array.from({ length: T }, (_, p) => p) : [...track, ...newDecoded, ...queried];
-    const maskedFlags = new Uint8Array(T);
-    for (const p of masked) maskedFlags[p] = 1;
+    const Tc = rows.length;
+    const maskedFlags = new Uint8Array(Tc);
+    for (const p of masked) maskedFlags[rowOf[p] as number] = 1;
+    const row = (p: number): number => rowOf[p] as number;
     const feeds: Record<string, ort.Tensor> = {
       [N.queryIds]: i64(query.map((p) => x[p] as number)),
-      [N.queryPos]: i64(query),
+      [N.queryPos]: i64(query.map(row)),
+      [N.rowPos]: i64(rows),
       [N.nTrack]: scalarI64(i === 0 ? 0 : track.length),
-      [N.windowPos]: i64(queried),
-      [N.masked]: new ort.Tensor('bool', maskedFlags, [T]),
+      [N.windowPos]: i64(queried.map(row)),
+      [N.masked]: new ort.Tensor('bool', maskedFlags, [Tc]),
       [N.startReset]: scalarI64(i === 0 ? -1 : L),
       [N.gamma]: new ort.Tensor('float32', Float32Array.of(o.gamma), []),
       [N.trackNum]: scalarI64(o.trackNum),
     };
     caches.forEach((layer, l) => {
-      const rows = i === 0 ? 0 : T;
-      layer.forEach((data, c) => (feeds[(inNames[c] as (l: number) => string)(l)] = new ort.Tensor('float32', data, dimsOf(rows)[c])));
+      const n = i === 0 ? 0 : Tc;
+      layer.forEach((data, c) => (feeds[(inNames[c] as (l: number) => string)(l)] = new ort.Tensor('float32', data, dimsOf(n)[c])));
     });
     const { out, ortMs: ms } = await timedRun(session, feeds, 'elastic step');
     ortMs += ms;
@@ -164,13 +185,13 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
       layer.forEach((data, c) => {
         const t = out[(outNames[c] as (l: number) => string)(l)] as ort.Tensor;
         const w = widths[c] as number;
-        const rows = t.data as Float32Array;
+        const got = t.data as Float32Array;
         if (refreshed) {
-          if (rows.length !== T * w) throw new WavefilterError('runtime_error', `elastic step: layer ${l} refreshed ${rows.length / w} rows, expected ${T}`);
-          layer[c] = rows;
+          if (got.length !== Tc * w) throw new WavefilterError('runtime_error', `elastic step: layer ${l} refreshed ${got.length / w} rows, expected ${Tc}`);
+          layer[c] = got;
           return;
         }
-        query.forEach((p, r) => data.set(rows.subarray(r * w, (r + 1) * w), p * w));
+        query.forEach((p, r) => data.set(got.subarray(r * w, (r + 1) * w), row(p) * w));
       });
     });
     if (i > 0 && reset < L) refreshes.push({ step: i, fromLayer: reset });
@@ -179,7 +200,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
       if (s < Math.fround(o.gamma)) driftTriggers.push({ step: i, layer: l });
     });
     // the tracked tokens: every layer's, first occurrences in layer order
-    track = [...new Set(Array.from((out[N.track] as ort.Tensor).data as BigInt64Array, Number))];
+    track = [...new Set(Array.from((out[N.track] as ort.Tensor).data as BigInt64Array, (r) => rows[Number(r)] as number))];
 
     const candidates = queried.slice(0, o.window);
     const logits = (out[N.logits] as ort.Tensor).data as Float32Array;
@@ -207,6 +228,15 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     }
     numComputed += L - (i === 0 ? -1 : reset);
     totalComputed += L;
+    if (i === 0 && hooks.filter && masked.length > 0) {
+      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track);
+      if (c) {
+        rows = c.rows;
+        rowOf = new Int32Array(T).fill(-1);
+        rows.forEach((p, r) => (rowOf[p] = r));
+        kept = c.kept;
+      }
+    }
     hooks.onStep?.({ nfe, decoded: newDecoded, done: o.genLength - masked.length, genLength: o.genLength, refreshFrom: i > 0 && reset < L ? reset : null, canvas: x });
     if (masked.length === 0) break;
   }
@@ -215,7 +245,32 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
   const settled = generated.findIndex((t) => t === mask);
   return {
     outputIds: Array.from(x), promptLength: P, nfe, computedRatio: numComputed / totalComputed, refreshes, driftTriggers,
-    masksLeft: generated.filter((t) => t === mask).length,
+    masksLeft: generated.filter((t) => t === mask).length, filter: kept,
     timings: { totalMs, ortMs, tokensPerSecond: totalMs > 0 ? ((settled < 0 ? generated.length : settled) * 1000) / totalMs : 0 },
   };
+}
+
+/**
+ * The filter's selection over the first forward's caches, and the caches cut to the shared kept
+ * prompt rows plus every generation row (compact.ts); null when the filter keeps every row.
+ */
+async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[]): Promise<{ rows: number[]; kept: ElasticKept } | null> {
+  const t0 = performance.now();
+  const { nHeads: H, nKvHeads: Hkv, headDim: D } = spec;
+  const queriesAt = (q: Float32Array, at: readonly number[]): Float32Array => gatherRows(q, H * D, at);
+  const sel = await f.select({
+    keys: caches.map((c) => headsFirst(c[2] as Float32Array, T, Hkv, D)),
+    values: caches.map((c) => headsFirst(c[3] as Float32Array, T, Hkv, D)),
+    canvasLength: T,
+    promptLength: P,
+    blockQueries: f.needsBlockQueries ? caches.map((c) => queriesAt(c[1] as Float32Array, window)) : null,
+    windowQueries: f.windowQueries > 0 ? caches.map((c) => queriesAt(c[1] as Float32Array, Array.from({ length: Math.min(P, f.windowQueries) }, (_, j) => P - Math.min(P, f.windowQueries) + j))) : null,
+  });
+  if (!sel) return null;
+  const prompt = sharedPromptRows(sel, P, Hkv, track);
+  if (prompt.length >= P) return null;
+  const rows = [...prompt, ...Array.from({ length: T - P }, (_, j) => P + j)];
+  const widths = [spec.dModel, H * D, Hkv * D, Hkv * D];
+  for (const layer of caches) layer.forEach((data, c) => (layer[c] = gatherRows(data, widths[c] as number, rows)));
+  return { rows, kept: { positions: prompt, selectMs: performance.now() - t0 } };
 }

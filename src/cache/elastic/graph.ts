@@ -17,7 +17,8 @@
  *
  * Inputs                                         Outputs
  *   query_ids, query_pos  int64 [Tq]               logits       f32 [W, V]  rows of the window positions
- *   n_track               int64 []  leading rows   start_reset_out int64 []  L = no refresh
+ *   row_pos               int64 [T]                start_reset_out int64 []  L = no refresh
+ *   n_track               int64 []  leading rows
  *   window_pos            int64 [W]                sims         f32 [L]  drift similarity (NaN: refreshed layer)
  *   masked                bool [T]                 track        int64 [L, k]
  *   start_reset           int64 []  -1 first step  x_cache_out.{l}, q_/k_/v_cache_out.{l}: a refreshed layer's
@@ -26,6 +27,11 @@
  *   gamma f32 [], track_num int64 []
  *   x_cache.{l} f32 [T, d], q_cache.{l} f32 [T, H, D], k_cache.{l} / v_cache.{l} f32 [T, Hkv, D]
  *   (empty [0, ...] on the first step, which refreshes every layer)
+ *
+ * Positions are cache rows: query_pos, window_pos, masked and the tracked tokens index the caches'
+ * rows, and row_pos gives each row's position in the sequence (RoPE's angle). Without a token filter
+ * row r is position r; with one, the caches hold only the kept prompt rows and the generation rows
+ * after the first forward (decode.ts), and row_pos keeps their original positions.
  *
  * Where the official code cannot run (GQA: its drift test multiplies n_heads queries by n_kv_heads
  * keys), K and V heads are repeated for their query groups, as its attention does.
@@ -37,6 +43,7 @@ import type { ModelSpec } from '../../model/spec.js';
 export const ElasticNames = {
   queryIds: 'query_ids',
   queryPos: 'query_pos',
+  rowPos: 'row_pos',
   nTrack: 'n_track',
   windowPos: 'window_pos',
   masked: 'masked',
@@ -69,6 +76,7 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
 
   const queryIds = g.input(N.queryIds, I64, ['Tq']);
   const queryPos = g.input(N.queryPos, I64, ['Tq']);
+  const rowPos = g.input(N.rowPos, I64, ['T']);
   const nTrack = g.input(N.nTrack, I64, []);
   const windowPos = g.input(N.windowPos, I64, ['W']);
   const masked = g.input(N.masked, DT.BOOL, ['T']);
@@ -83,7 +91,7 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
   }));
 
   const T = g.op('Shape', [masked]); // [1]
-  const allPos = g.op('Range', [c(g, [0], []), g.op('Squeeze', [T, c(g, [0])]), c(g, [1], [])]); // [T]
+  const queryAngles = g.op('Gather', [rowPos, queryPos], { axis: 0 }); // the query rows' positions
   const scale = 1 / Math.sqrt(D);
 
   // The layer ops, as the reference computes them (the step executor's plain fp32 path, graph.ts).
@@ -147,7 +155,7 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
         then_branch: { graph: ((): ReturnType<GraphBuilder['graph']> => { const b = rb.child('s_'); b.output(b.identity(scatterRows(b, cache.x, h), `${b.prefix}x`), F32, ['T', d]); return { ...b.graph('switch'), input: [] }; })() },
         else_branch: { graph: ((): ReturnType<GraphBuilder['graph']> => { const b = rb.child('f_'); b.output(b.identity(h, `${b.prefix}x`), F32, ['T', d]); return { ...b.graph('full'), input: [] }; })() },
       });
-      const { q, k, v } = qkv(rb, x, allPos, l);
+      const { q, k, v } = qkv(rb, x, rowPos, l);
       // every row's context by ORT's flash attention (O(T) memory: the refresh is T x T), and the
       // attention probabilities only for the window's rows (the tracked-token choice reads them)
       const flat = (t: string): string => rb.op('Reshape', [t, c(rb, [1, -1, H * D])]);
@@ -159,7 +167,7 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
     // reuse: the query rows into the caches, attention over every cached row, the drift test
     const ub = g.child(`E${l}u_`);
     {
-      const { q, k, v } = qkv(ub, h, queryPos, l);
+      const { q, k, v } = qkv(ub, h, queryAngles, l);
       const kAll = scatterRows(ub, cache.k, k);
       const vAll = scatterRows(ub, cache.v, v);
       const p = probs(ub, headsFirst(ub, q, false), headsFirst(ub, kAll, true)); // [H, Tq, T]

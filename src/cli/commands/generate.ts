@@ -7,7 +7,7 @@ import { type ElasticOutput, loadModel } from '../../engine.js';
 import type { StepEvent } from '../../decode/generate.js';
 import { idsArg, intArg, listArg, numArg, parseBudgetArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
 import { idsFromFile, promptText } from '../input.js';
-import { FILTER_NAMES, type FilterName, TOKEN_FILTERS } from '../../filter/index.js';
+import { FILTER_NAMES, type FilterName, TOKEN_FILTERS, type WaveFilterOptions } from '../../filter/index.js';
 import { BUILTIN_CACHE_HOSTS, type CacheName, cacheHostNames } from '../../cache/registry.js';
 import { EXECUTORS, type ExecutorChoice } from '../../decode/options.js';
 import { generationJson } from '../../json-output.js';
@@ -101,7 +101,7 @@ export function generateCommand(program: Command): void {
   .option('--rope-theta <x>', 'context extension: RoPE base instead of the config\'s (e.g. NTK scaling for prompts beyond the trained length)', numArg('--rope-theta', { min: 0, minExclusive: true, max: 1e12 }))
   .option('--max-length <n>', 'context extension: context limit instead of the config\'s max_sequence_length', intArg('--max-length', { min: 1, max: 1 << 20 }))
   .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
-  .addOption(new Option('--filter <name>', `token filter on the cache host (needs --cache prefix or dual): ${TOKEN_FILTERS.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices([...FILTER_NAMES]).default('none'))
+  .addOption(new Option('--filter <name>', `token filter on the cache host (needs --cache prefix, dual or elastic): ${TOKEN_FILTERS.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices([...FILTER_NAMES]).default('none'))
   .option('--budget <b>', 'kept prompt rows: a fraction of the prompt in (0, 1] or an integer token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', (v: string) => parseBudgetArg('--budget', v))
   .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful and on a GPU)').choices(['every-block', 'first-block']))
   .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, 64-token tail, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
@@ -130,6 +130,7 @@ export function generateCommand(program: Command): void {
       const out = await model.generateElastic(inputIds ? { inputIds } : (text as string), {
         chat: f.chat === false ? false : undefined, genLength: f.genLength, window: f.window, tokensPerIter: f.tokensPerIter,
         threshold: f.threshold, gamma: f.gamma, trackNum: f.trackNum, blockCaching: f.blockCaching, eosId: f.eosId, allowLongContext: f.allowLongContext,
+        filter: f.filter, budget: f.budget ?? null, wave: waveOptions(f),
         onStep: (e) => bar?.update(e.done, { nfe: e.nfe, refreshes: (refreshes += e.refreshFrom === null ? 0 : 1) }),
       });
       bar?.stop();
@@ -150,10 +151,7 @@ export function generateCommand(program: Command): void {
       cache: f.cache as CacheName, executor: f.executor, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
       topK: f.topK ?? null, cfgScale: f.cfgScale, seed: f.seed, allowLongContext: f.allowLongContext,
       filter: f.filter, budget: f.budget ?? null, promptRefresh: f.promptRefresh,
-      wave: {
-        preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail,
-        headShared: f.wfHeadShared, norm: f.wfNorm, schedule: f.wfSchedule, driftThreshold: f.wfDrift, denseLayers: f.wfDenseLayers,
-      },
+      wave: waveOptions(f),
       onStep: (e: StepEvent) => {
         let decided = 0;
         for (let i = e.canvas.length - e.genLength; i < e.canvas.length; i++) if (e.canvas[i] !== model.spec.maskTokenId) decided++;
@@ -171,15 +169,22 @@ export function generateCommand(program: Command): void {
   });
 }
 
+function waveOptions(f: GenerateFlags): WaveFilterOptions {
+  return {
+    preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail,
+    headShared: f.wfHeadShared, norm: f.wfNorm, schedule: f.wfSchedule, driftThreshold: f.wfDrift, denseLayers: f.wfDenseLayers,
+  };
+}
+
 /** Elastic-only flags need --cache elastic; block-decoding flags do not apply to it. */
 function checkElasticFlags(f: GenerateFlags, cmd: Command): void {
   const fromCli = (k: string): boolean => cmd.getOptionValueSource(k) === 'cli';
   const elasticOnly = [['window', '--window'], ['tokensPerIter', '--tokens-per-iter'], ['gamma', '--gamma'], ['trackNum', '--track-num'], ['blockCaching', '--no-block-caching'], ['eosId', '--eos-id']] as const;
-  const blockOnly = [['blockLength', '--block-length'], ['steps', '--steps'], ['factor', '--factor'], ['filter', '--filter'], ['budget', '--budget'], ['promptRefresh', '--prompt-refresh'], ['executor', '--executor'],
+  const blockOnly = [['blockLength', '--block-length'], ['steps', '--steps'], ['factor', '--factor'], ['promptRefresh', '--prompt-refresh'], ['wfSchedule', '--wf-schedule'], ['wfDrift', '--wf-drift'], ['executor', '--executor'],
     ['remasking', '--remasking'], ['alg', '--alg'], ['algTemp', '--alg-temp'], ['temperature', '--temperature'], ['topP', '--top-p'], ['topK', '--top-k'], ['cfgScale', '--cfg-scale']] as const;
   if (f.cache === 'elastic') {
     const bad = blockOnly.find(([k]) => fromCli(k));
-    if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: not an Elastic-Cache option (it has no blocks or steps; its options: --window, --threshold or --tokens-per-iter, --gamma, --track-num, --no-block-caching, --eos-id)`, { option: bad[1].slice(2) });
+    if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: not an Elastic-Cache option (it has no blocks or steps; its options: --window, --threshold or --tokens-per-iter, --gamma, --track-num, --no-block-caching, --eos-id, and --filter / --budget / --wf-*, selected once after the first forward)`, { option: bad[1].slice(2) });
     if (f.threshold !== undefined && f.tokensPerIter !== undefined) throw new WavefilterError('invalid_option', '--threshold and --tokens-per-iter: give one (threshold decoding or a fixed count per iteration)', { option: 'tokens-per-iter' });
   } else {
     const bad = elasticOnly.find(([k]) => fromCli(k));
@@ -191,7 +196,9 @@ function elasticJson(out: ElasticOutput): Record<string, unknown> {
   return {
     output_ids: out.outputIds, prompt_length: out.promptLength, generated_ids: out.generatedIds, text: out.text, nfe: out.nfe, stop_reason: 'done',
     computed_ratio: out.computedRatio, masks_left: out.masksLeft,
+    // a token filter's kept prompt rows (null: no filter, or its budget kept every row)
+    kept_positions: out.filter ? out.filter.positions : null,
     refreshes: out.refreshes.map((r) => ({ step: r.step, from_layer: r.fromLayer })),
-    timings: { executor: 'elastic', total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, tokens_per_s: out.timings.tokensPerSecond, refreshes: out.refreshes.length, refresh_layers: out.refreshes.map((r) => r.fromLayer) },
+    timings: { executor: 'elastic', total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, tokens_per_s: out.timings.tokensPerSecond, refreshes: out.refreshes.length, refresh_layers: out.refreshes.map((r) => r.fromLayer), kept_prompt_rows: out.filter ? out.filter.positions.length : null, select_ms: out.filter ? out.filter.selectMs : null },
   };
 }

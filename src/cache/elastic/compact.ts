@@ -1,0 +1,69 @@
+/**
+ * A token filter on Elastic-Cache: which prompt rows its caches keep after the first forward.
+ *
+ * Elastic-Cache recomputes layers l+1..L-1 over every cached row from the x cache of layer l, so a
+ * row must exist in every layer for that refresh to compute it: the kept set is one set of prompt
+ * positions for all layers and heads (a block host, which never recomputes from a middle layer,
+ * lets each layer and KV head keep its own rows). The filter selects as it does on a block host
+ * (per layer and KV head, from the first forward's keys and the window's queries, at its budget);
+ * the shared set is the `budget` positions most of those (layer, head) selections kept, ties broken
+ * by how many layers kept them and then by the earlier position. Every filter fills the same number
+ * of rows, so budgets stay equal across filters. The tracked tokens the first forward chose (at
+ * most layers x track_num, the same for every filter, since the first forward is) are kept on top:
+ * the drift test queries them at every step.
+ *
+ * The choice is made once, after the first forward: it is the only pass over the whole prompt
+ * (later refreshes recompute the kept rows only), the same moment a block host's 'first-block'
+ * refresh selects at. Schedules that re-select every step ('every-step', 'on-drift') select once
+ * here.
+ */
+import type { Selection } from '../../filter/token-filter.js';
+
+/**
+ * The kept prompt positions, ascending: the positions most kept across a selection's layers and
+ * heads, as many as the filter's budget (the most rows one of its heads kept), plus `must`
+ * (Elastic-Cache's tracked tokens, which its drift test queries at every step).
+ */
+export function sharedPromptRows(sel: Pick<Selection, 'tokens' | 'promptRows'>, promptLength: number, kvHeads: number, must: readonly number[] = []): number[] {
+  const votes = new Int32Array(promptLength);
+  const layers = new Int32Array(promptLength);
+  let budget = 0;
+  sel.tokens.forEach((tok, l) => {
+    const T = sel.promptRows[l] as number;
+    const seen = new Uint8Array(promptLength);
+    for (let h = 0; h < kvHeads; h++) {
+      let kept = 0;
+      for (let t = 0; t < T; t++) {
+        const p = Number(tok[h * T + t]);
+        if (p < 0 || p >= promptLength) continue;
+        kept++;
+        votes[p]++;
+        if (!seen[p]) {
+          seen[p] = 1;
+          layers[p]++;
+        }
+      }
+      budget = Math.max(budget, kept);
+    }
+  });
+  const order = Array.from({ length: promptLength }, (_, p) => p).filter((p) => votes[p] > 0);
+  order.sort((a, b) => votes[b] - votes[a] || layers[b] - layers[a] || a - b);
+  const kept = new Set(order.slice(0, budget));
+  for (const p of must) if (Number.isInteger(p) && p >= 0 && p < promptLength) kept.add(p);
+  return [...kept].sort((a, b) => a - b);
+}
+
+/** rows[r] of a [n, width] row-major array, in order: [rows.length, width]. */
+export function gatherRows(data: Float32Array, width: number, rows: readonly number[]): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((p, r) => out.set(data.subarray(p * width, (p + 1) * width), r * width));
+  return out;
+}
+
+/** [T, heads, D] -> [heads, T, D] (the layout a SelectionRequest's keys and values take). */
+export function headsFirst(data: Float32Array, T: number, heads: number, D: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let t = 0; t < T; t++)
+    for (let h = 0; h < heads; h++) out.set(data.subarray((t * heads + h) * D, (t * heads + h + 1) * D), (h * T + t) * D);
+  return out;
+}
