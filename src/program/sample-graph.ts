@@ -51,13 +51,26 @@ export function emitSample(g: GraphBuilder, spec: ModelSpec, s: SampleInputs, lo
   maskBias[spec.maskTokenId] = -Infinity;
   const raw = g.op('Add', [g.op('Cast', [logits], { to: DT.DOUBLE }), g.constF64(maskBias, [V])]);
   const hot = g.op('Greater', [s.temperature, g.scalarF64(0)]);
-  let l = g.op('Where', [hot, g.op('Div', [raw, g.op('Max', [s.temperature, g.scalarF64(Number.MIN_VALUE)])]), raw]);
+  const scale = (x: string): string => g.op('Where', [hot, g.op('Div', [x, g.op('Max', [s.temperature, g.scalarF64(Number.MIN_VALUE)])]), x]);
+  let l = scale(raw);
+  // The row maximum of l, from a float32 max of the logits (the float64 cast is exact and monotonic,
+  // and so is dividing by T > 0); Dream's top-p and top-k filters always keep it. The log-sum-exp
+  // below is max + log(sum exp(l - max)) with the sum as a float64 product with ones: ORT's CUDA
+  // float64 ReduceLogSumExp over a 126K vocabulary took 23 ms on an H200 (model/graph.ts, emitRowStats).
+  const maskBias32 = new Float32Array(V);
+  maskBias32[spec.maskTokenId] = -Infinity;
+  const rowMax = scale(g.op('Cast', [g.op('ReduceMax', [g.op('Add', [logits, g.constF32(maskBias32, [V])])], { axes: [-1], keepdims: 1 })], { to: DT.DOUBLE })); // [B, 1]
+  let ones: string | null = null;
+  const logSumExp = (x: string): string => {
+    ones ??= g.constF64(new Float64Array(V).fill(1), [V, 1]);
+    return g.op('Add', [rowMax, g.op('Log', [g.op('MatMul', [g.op('Exp', [g.op('Sub', [x, rowMax])]), ones])])]);
+  };
   const fmin = (): string => g.scalarF64(FLOAT32_MIN); // (Dream's filters only: no unused initializer for LLaDA)
   const Vt = g.constI64([V]);
   if (spec.family === 'dream') {
     // top-p over the sorted row: remove rank r > 0 when the mass of ranks < r already exceeds top_p
     const [sv, si] = g.opN('TopK', [l, Vt], 2, { axis: -1, largest: 1, sorted: 1 });
-    const lse = g.op('ReduceLogSumExp', [l], { axes: [-1], keepdims: 1 });
+    const lse = logSumExp(l);
     const cum = g.op('CumSum', [g.op('Exp', [g.op('Sub', [sv, lse])]), g.constI64([-1], [])]);
     const over = g.op('Greater', [cum, s.topP]);
     const Bdim = g.op('Shape', [l], { start: 0, end: 1 });
@@ -72,7 +85,7 @@ export function emitSample(g: GraphBuilder, spec: ModelSpec, s: SampleInputs, lo
     const below = g.op('And', [g.op('Less', [l, g.op('Unsqueeze', [kth, g.constI64([-1])])]), g.op('Greater', [s.topK, g.constI64([0], [])])]);
     l = g.op('Where', [below, fmin(), l]);
   }
-  const probs = g.op('Exp', [g.op('Sub', [l, g.op('ReduceLogSumExp', [l], { axes: [-1], keepdims: 1 })])]);
+  const probs = g.op('Exp', [g.op('Sub', [l, logSumExp(l)])]);
   const cdf = g.op('CumSum', [probs, g.constI64([-1], [])]);
   const total = g.op('Slice', [cdf, g.constI64([V - 1]), g.constI64([V]), g.constI64([-1])]); // [B, 1]
   const t = g.op('Mul', [g.op('Unsqueeze', [u, g.constI64([-1])]), total]);
