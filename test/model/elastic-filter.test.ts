@@ -12,7 +12,7 @@ import { readModelSpec } from '../../src/checkpoint/config.js';
 import { TensorStore } from '../../src/checkpoint/safetensors.js';
 import { createModelSession, modelSessionOptions, releaseSession } from '../../src/model/runtime.js';
 import { ElasticNames as N, buildElasticGraph } from '../../src/cache/elastic/graph.js';
-import { gatherRows, headsFirst, sharedPromptRows } from '../../src/cache/elastic/compact.js';
+import { gatherRows, headsFirst, headsFirstSession, sharedPromptRows } from '../../src/cache/elastic/compact.js';
 import { methodGrid } from '../../src/eval/methods.js';
 
 test('the shared kept set: the positions most (layer, head) selections kept, then most layers, then the earlier', () => {
@@ -28,6 +28,19 @@ test('layout helpers: [T, H, D] -> [H, T, D], and rows gathered in order', () =>
   const x = Float32Array.from({ length: 2 * 3 * 2 }, (_, i) => i); // T 2, H 3, D 2
   assert.deepEqual(Array.from(headsFirst(x, 2, 3, 2)), [0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11]);
   assert.deepEqual(Array.from(gatherRows(Float32Array.from([0, 1, 2, 3, 4, 5]), 2, [2, 0])), [4, 5, 0, 1]);
+});
+
+test('the ORT heads-first session gives the JavaScript layout', async () => {
+  const s = await headsFirstSession(2);
+  try {
+    const a = Float32Array.from({ length: 5 * 3 * 4 }, (_, i) => i * 0.5);
+    const b = Float32Array.from({ length: 5 * 3 * 4 }, (_, i) => -i);
+    const [ya, yb] = await s.run([a, b], 5, 3, 4);
+    assert.deepEqual(Array.from(ya as Float32Array), Array.from(headsFirst(a, 5, 3, 4)));
+    assert.deepEqual(Array.from(yb as Float32Array), Array.from(headsFirst(b, 5, 3, 4)));
+  } finally {
+    await s.release();
+  }
 });
 
 test('a refresh over compacted caches is the standard forward over the kept tokens at their own positions (llada-tiny)', async () => {

@@ -16,7 +16,7 @@ import type { ModelSpec } from '../../model/spec.js';
 import { timedRun } from '../../model/runtime.js';
 import type { TokenFilter } from '../../filter/token-filter.js';
 import { ElasticNames as N } from './graph.js';
-import { gatherRows, headsFirst, sharedPromptRows } from './compact.js';
+import { type HeadsFirst, gatherRows, headsFirstJs, sharedPromptRows } from './compact.js';
 
 export interface ElasticOptions {
   readonly genLength: number;
@@ -55,6 +55,8 @@ export interface ElasticHooks {
   readonly onStep?: (e: ElasticStepEvent) => void;
   /** A token filter: after the first forward the caches keep only the prompt rows it selects (compact.ts). */
   readonly filter?: TokenFilter | null;
+  /** The filter's K/V layout change (default: in JavaScript; ElasticProgram passes an ORT session's). */
+  readonly headsFirst?: HeadsFirst;
 }
 
 /** What a token filter kept (ElasticResult.filter). */
@@ -229,7 +231,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     numComputed += L - (i === 0 ? -1 : reset);
     totalComputed += L;
     if (i === 0 && hooks.filter && masked.length > 0) {
-      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track);
+      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track, hooks.headsFirst ?? headsFirstJs);
       if (c) {
         rows = c.rows;
         rowOf = new Int32Array(T).fill(-1);
@@ -254,13 +256,14 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
  * The filter's selection over the first forward's caches, and the caches cut to the shared kept
  * prompt rows plus every generation row (compact.ts); null when the filter keeps every row.
  */
-async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[]): Promise<{ rows: number[]; kept: ElasticKept } | null> {
+async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[], layout: HeadsFirst): Promise<{ rows: number[]; kept: ElasticKept } | null> {
   const t0 = performance.now();
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = spec;
   const queriesAt = (q: Float32Array, at: readonly number[]): Float32Array => gatherRows(q, H * D, at);
+  const kv = await layout([...caches.map((c) => c[2] as Float32Array), ...caches.map((c) => c[3] as Float32Array)], T, Hkv, D);
   const sel = await f.select({
-    keys: caches.map((c) => headsFirst(c[2] as Float32Array, T, Hkv, D)),
-    values: caches.map((c) => headsFirst(c[3] as Float32Array, T, Hkv, D)),
+    keys: kv.slice(0, caches.length),
+    values: kv.slice(caches.length),
     canvasLength: T,
     promptLength: P,
     blockQueries: f.needsBlockQueries ? caches.map((c) => queriesAt(c[1] as Float32Array, window)) : null,
