@@ -144,6 +144,10 @@ export interface ElasticGenerateOptions extends FilterOptions {
   readonly signal?: AbortSignal;
   /** After every iteration (decoded positions, refreshes, the live sequence). */
   readonly onStep?: (e: ElasticStepEvent) => void;
+  /** Prompt rows keep the first forward's state (default: when a filter cut the caches; src/cache/elastic/graph.ts). */
+  readonly freezePrompt?: boolean;
+  /** With a filter: 'union' of its heads' kept rows (default) or 'top', the budget's most-kept rows (src/cache/elastic/compact.ts). */
+  readonly keptRows?: 'union' | 'top';
 }
 
 export interface ElasticOutput extends ElasticResult {
@@ -439,7 +443,11 @@ export class DiffusionModel {
       threshold: opts.threshold === undefined ? (opts.tokensPerIter === undefined ? 0.9 : null) : opts.threshold,
       tokensPerIter, gamma: opts.gamma ?? 0.9, trackNum: opts.trackNum ?? 1, blockCaching: opts.blockCaching ?? true,
       eosId: opts.eosId === undefined ? this.spec.eosTokenId : opts.eosId,
+      ...(opts.freezePrompt === undefined ? {} : { freezePrompt: opts.freezePrompt }),
+      ...(opts.keptRows === undefined ? {} : { keptRows: opts.keptRows }),
     };
+    if (opts.keptRows !== undefined && opts.keptRows !== 'union' && opts.keptRows !== 'top') throw new WavefilterError('invalid_option', `keptRows: expected union or top, found ${JSON.stringify(opts.keptRows)}`, { option: 'keptRows' });
+    if (opts.freezePrompt !== undefined && typeof opts.freezePrompt !== 'boolean') throw new WavefilterError('invalid_option', `freezePrompt: expected a boolean, found ${typeName(opts.freezePrompt)}`, { option: 'freezePrompt' });
     checkElasticOptions(o, this.spec);
     if (opts.allowLongContext !== undefined && typeof opts.allowLongContext !== 'boolean') throw new WavefilterError('invalid_option', `allowLongContext: expected a boolean, found ${typeName(opts.allowLongContext)}`, { option: 'allowLongContext' });
     const total = prompt.length + o.genLength;
@@ -552,7 +560,7 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
 }
 
 const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
-const ELASTIC_KEYS = new Set(['filter', 'budget', 'wave', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
+const ELASTIC_KEYS = new Set(['filter', 'budget', 'wave', 'freezePrompt', 'keptRows', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
 function checkLoadOptions(o: unknown): void {

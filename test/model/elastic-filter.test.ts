@@ -15,13 +15,14 @@ import { ElasticNames as N, buildElasticGraph } from '../../src/cache/elastic/gr
 import { gatherRows, headsFirst, headsFirstSession, sharedPromptRows } from '../../src/cache/elastic/compact.js';
 import { methodGrid } from '../../src/eval/methods.js';
 
-test('the shared kept set: the positions most (layer, head) selections kept, then most layers, then the earlier', () => {
+test('the shared kept set: union of the heads\' rows, or the budget\'s most kept (then most layers, then the earlier)', () => {
   // P = 8, 2 layers x 2 KV heads, 3 kept per head (-1 pads layer 1, head 1)
   const tokens = [BigInt64Array.from([0, 5, 7, 0, 2, 7].map(BigInt)), BigInt64Array.from([0, 3, 5, 3, 4, -1].map(BigInt))];
+  assert.deepEqual(sharedPromptRows({ tokens, promptRows: [3, 3] }, 8, 2), [0, 2, 3, 4, 5, 7]);
   // votes: 0:3, 5:2, 7:2, 3:2, 2:1, 4:1; layers: 0:2, 5:2, 7:1, 3:1
-  assert.deepEqual(sharedPromptRows({ tokens, promptRows: [3, 3] }, 8, 2), [0, 3, 5]);
+  assert.deepEqual(sharedPromptRows({ tokens, promptRows: [3, 3] }, 8, 2, [], 'top'), [0, 3, 5]);
   // a tie on votes and layers goes to the earlier position: 3 (1 layer) loses to 5 (2 layers), 7 to 3
-  assert.deepEqual(sharedPromptRows({ tokens: [BigInt64Array.from([6, 1].map(BigInt))], promptRows: [2] }, 8, 1), [1, 6]);
+  assert.deepEqual(sharedPromptRows({ tokens: [BigInt64Array.from([6, 1].map(BigInt))], promptRows: [2] }, 8, 1, [], 'top'), [1, 6]);
 });
 
 test('layout helpers: [T, H, D] -> [H, T, D], and rows gathered in order', () => {
@@ -57,8 +58,9 @@ test('a refresh over compacted caches is the standard forward over the kept toke
     const { nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d, nLayers: L } = spec;
     const widths = [d, H * D, Hkv * D, Hkv * D];
     const dims = (n: number): number[][] => [[n, d], [n, H, D], [n, Hkv, D], [n, Hkv, D]];
-    const run = (rows: number[], query: number[], window: number[], reset: number, caches: Float32Array[][]): Promise<ort.InferenceSession.OnnxValueMapType> => {
+    const run = (rows: number[], query: number[], window: number[], reset: number, caches: Float32Array[][], frozen = new Uint8Array(rows.length)): Promise<ort.InferenceSession.OnnxValueMapType> => {
       const feeds: Record<string, ort.Tensor> = {
+        [N.frozen]: new ort.Tensor('bool', frozen, [rows.length]),
         [N.queryIds]: i64(query.map((r) => ids[rows[r] as number] as number)), [N.queryPos]: i64(query), [N.rowPos]: i64(rows), [N.nTrack]: scalar(0),
         [N.windowPos]: i64(window), [N.masked]: new ort.Tensor('bool', Uint8Array.from(rows, (p) => (p >= P ? 1 : 0)), [rows.length]),
         [N.startReset]: scalar(reset), [N.gamma]: new ort.Tensor('float32', Float32Array.of(0.9), []), [N.trackNum]: scalar(1),
@@ -87,6 +89,27 @@ test('a refresh over compacted caches is the standard forward over the kept toke
     let diff = 0;
     for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs((got[i] as number) - (shifted.logits[i] as number)));
     assert.ok(diff > 1e-3, 'the kept rows keep their original RoPE positions');
+
+    // frozen prompt rows: a refresh of every layer is the dual cache's step, the generation rows
+    // attending to the first forward's prompt K/V (the standard forward with that K/V as its past)
+    ids[P] = 7;
+    ids[P + 3] = 11; // two decoded generation tokens, fed as query rows
+    const gen = Array.from({ length: G }, (_, j) => P + j);
+    const frozen = Uint8Array.from(all, (p) => (p < P ? 1 : 0));
+    const fr = await run(all, gen, [P + 1, P + 2, P + 5], 0, full, frozen);
+    const past = { keys: full.map((layer) => headsFirst(gatherRows(layer[2] as Float32Array, Hkv * D, all.slice(0, P)), P, Hkv, D)), values: full.map((layer) => headsFirst(gatherRows(layer[3] as Float32Array, Hkv * D, all.slice(0, P)), P, Hkv, D)), rows: full.map(() => P), bias: full.map(() => new Float32Array(Hkv * P)) };
+    const dual = await m.withRuntime((rt) => rt.forward({ inputIds: BigInt64Array.from(gen, (p) => BigInt(ids[p] as number)), positions: BigInt64Array.from(gen, BigInt), logitRows: BigInt64Array.from([1, 2, 5], BigInt), past }));
+    const gotF = fr[N.logits]?.data as Float32Array;
+    let maxF = 0;
+    for (let i = 0; i < gotF.length; i++) maxF = Math.max(maxF, Math.abs((gotF[i] as number) - (dual.logits[i] as number)));
+    assert.ok(maxF < 1e-4, `frozen refresh vs dual-cache step: max |diff| = ${maxF}`);
+    // and the prompt rows' caches come back as they went in (up to recomputation rounding)
+    for (let l = 0; l < L; l++) {
+      const k = fr[N.kOut(l)]?.data as Float32Array;
+      let dk = 0;
+      for (let i = 0; i < P * Hkv * D; i++) dk = Math.max(dk, Math.abs((k[i] as number) - ((full[l] as Float32Array[])[2] as Float32Array)[i] as number));
+      assert.ok(dk < 1e-5, `layer ${l}: frozen prompt keys moved by ${dk}`);
+    }
   } finally {
     await releaseSession(session);
     await m.dispose();
@@ -102,7 +125,7 @@ test('generateElastic with a token filter: the budget\'s rows kept after the fir
     const plain = await m.generateElastic(prompt, { ...o, onStep: (e) => void (e.nfe === 1 && firsts.push([...e.decoded])) });
     assert.equal(plain.filter, null);
     for (const filter of ['wavefilter', 'snapkv', 'h2o', 'streaming'] as const) {
-      const r = await m.generateElastic(prompt, { ...o, filter, budget: 100, onStep: (e) => void (e.nfe === 1 && firsts.push([...e.decoded])) });
+      const r = await m.generateElastic(prompt, { ...o, filter, budget: 100, keptRows: 'top', onStep: (e) => void (e.nfe === 1 && firsts.push([...e.decoded])) });
       assert.ok(r.filter, filter);
       // the filter's own count per head (WaveFilter's scales round up a little: its block-host rows too)
       // (plus the first forward's tracked tokens: at most layers x track_num = 2 here)
@@ -117,7 +140,10 @@ test('generateElastic with a token filter: the budget\'s rows kept after the fir
     // the first forward sees the whole prompt: its decision is the same with every filter
     for (const f of firsts) assert.deepEqual(f, firsts[0]);
     // StreamingLLM keeps the sinks and the most recent rows: its set is known in advance
-    const s = await m.generateElastic(prompt, { ...o, filter: "streaming", budget: 20 });
+    const s = await m.generateElastic(prompt, { ...o, filter: "streaming", budget: 20, keptRows: 'top' });
+    // the union covers every head's rows: at least one head's budget, at most the prompt
+    const u = await m.generateElastic(prompt, { ...o, filter: 'snapkv', budget: 100 });
+    assert.ok(u.filter && u.filter.positions.length >= 100 && u.filter.positions.length < 200, JSON.stringify(u.filter?.positions.length));
     assert.ok(s.filter?.positions.includes(199) && s.filter.positions.includes(0), JSON.stringify(s.filter?.positions));
     // a budget that keeps every row changes nothing
     const whole = await m.generateElastic(prompt, { ...o, filter: 'wavefilter', budget: 1 });
@@ -136,14 +162,14 @@ test('the evaluation grid runs filters on Elastic-Cache (equal budgets across fi
 
 test('the tracked tokens join the shared set on top of the budget (once; out-of-prompt ones ignored)', () => {
   const tokens = [BigInt64Array.from([0, 1, 2].map(BigInt))];
-  assert.deepEqual(sharedPromptRows({ tokens, promptRows: [3] }, 8, 1, [6]), [0, 1, 2, 6]);
-  assert.deepEqual(sharedPromptRows({ tokens, promptRows: [3] }, 8, 1, [6, 6, 9, 1]), [0, 1, 2, 6]);
+  assert.deepEqual(sharedPromptRows({ tokens, promptRows: [3] }, 8, 1, [6], 'top'), [0, 1, 2, 6]);
+  assert.deepEqual(sharedPromptRows({ tokens, promptRows: [3] }, 8, 1, [6, 6, 9, 1], 'union'), [0, 1, 2, 6]);
 });
 
 test('generate --cache elastic --filter: the kept rows in --json; block-host-only filter flags refused', () => {
   const ids = Array.from({ length: 120 }, (_, i) => (i * 13 + 1) % 300).join(',');
   const cli = (...a: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'generate', '--model', LLADA_TINY, '--input-ids', ids, '--gen-length', '8', '--cache', 'elastic', ...a], { encoding: 'utf8' });
-  const r = cli('--filter', 'streaming', '--budget', '30', '--json');
+  const r = cli('--filter', 'streaming', '--budget', '30', '--kept-rows', 'top', '--json');
   assert.equal(r.status, 0, String(r.stderr));
   const out = JSON.parse(String(r.stdout)) as { kept_positions: number[]; timings: { kept_prompt_rows: number } };
   assert.ok(out.kept_positions.length >= 30 && out.kept_positions.length <= 32, JSON.stringify(out.kept_positions));

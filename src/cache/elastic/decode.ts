@@ -16,7 +16,7 @@ import type { ModelSpec } from '../../model/spec.js';
 import { timedRun } from '../../model/runtime.js';
 import type { TokenFilter } from '../../filter/token-filter.js';
 import { ElasticNames as N } from './graph.js';
-import { type HeadsFirst, gatherRows, headsFirstJs, sharedPromptRows } from './compact.js';
+import { type ElasticKeptRows, type HeadsFirst, gatherRows, headsFirstJs, sharedPromptRows } from './compact.js';
 
 export interface ElasticOptions {
   readonly genLength: number;
@@ -33,6 +33,15 @@ export interface ElasticOptions {
   readonly blockCaching: boolean;
   /** The first decoded EOS drops every masked position after it; null: no cut-off. */
   readonly eosId: number | null;
+  /**
+   * Prompt rows keep the first forward's state: refreshes and reuse steps recompute only the
+   * generation rows (graph.ts, frozen rows). Default: on when a token filter cut the caches (the
+   * first forward saw the whole prompt, a recomputation would see only the kept rows), else off
+   * (the reference).
+   */
+  readonly freezePrompt?: boolean;
+  /** With a filter: the union of its heads' rows (default) or the budget's most-kept rows (compact.ts). */
+  readonly keptRows?: ElasticKeptRows;
 }
 
 /** After every iteration: what was decoded, and whether layers were refreshed. */
@@ -163,10 +172,13 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     const maskedFlags = new Uint8Array(Tc);
     for (const p of masked) maskedFlags[rowOf[p] as number] = 1;
     const row = (p: number): number => rowOf[p] as number;
+    const frozenFlags = new Uint8Array(Tc);
+    if (i > 0 && (o.freezePrompt ?? kept !== null)) rows.forEach((p, r) => (frozenFlags[r] = p < P ? 1 : 0));
     const feeds: Record<string, ort.Tensor> = {
       [N.queryIds]: i64(query.map((p) => x[p] as number)),
       [N.queryPos]: i64(query.map(row)),
       [N.rowPos]: i64(rows),
+      [N.frozen]: new ort.Tensor('bool', frozenFlags, [Tc]),
       [N.nTrack]: scalarI64(i === 0 ? 0 : track.length),
       [N.windowPos]: i64(queried.map(row)),
       [N.masked]: new ort.Tensor('bool', maskedFlags, [Tc]),
@@ -231,7 +243,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     numComputed += L - (i === 0 ? -1 : reset);
     totalComputed += L;
     if (i === 0 && hooks.filter && masked.length > 0) {
-      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track, hooks.headsFirst ?? headsFirstJs);
+      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track, hooks.headsFirst ?? headsFirstJs, o.keptRows ?? 'union');
       if (c) {
         rows = c.rows;
         rowOf = new Int32Array(T).fill(-1);
@@ -256,7 +268,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
  * The filter's selection over the first forward's caches, and the caches cut to the shared kept
  * prompt rows plus every generation row (compact.ts); null when the filter keeps every row.
  */
-async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[], layout: HeadsFirst): Promise<{ rows: number[]; kept: ElasticKept } | null> {
+async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[], layout: HeadsFirst, mode: ElasticKeptRows): Promise<{ rows: number[]; kept: ElasticKept } | null> {
   const t0 = performance.now();
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = spec;
   const queriesAt = (q: Float32Array, at: readonly number[]): Float32Array => gatherRows(q, H * D, at);
@@ -270,7 +282,7 @@ async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Arr
     windowQueries: f.windowQueries > 0 ? caches.map((c) => queriesAt(c[1] as Float32Array, Array.from({ length: Math.min(P, f.windowQueries) }, (_, j) => P - Math.min(P, f.windowQueries) + j))) : null,
   });
   if (!sel) return null;
-  const prompt = sharedPromptRows(sel, P, Hkv, track);
+  const prompt = sharedPromptRows(sel, P, Hkv, track, mode);
   if (prompt.length >= P) return null;
   const rows = [...prompt, ...Array.from({ length: T - P }, (_, j) => P + j)];
   const widths = [spec.dModel, H * D, Hkv * D, Hkv * D];

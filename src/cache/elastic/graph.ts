@@ -18,6 +18,7 @@
  * Inputs                                         Outputs
  *   query_ids, query_pos  int64 [Tq]               logits       f32 [W, V]  rows of the window positions
  *   row_pos               int64 [T]                start_reset_out int64 []  L = no refresh
+ *   frozen                bool [T]  rows that keep their cached state (all false: the reference)
  *   n_track               int64 []  leading rows
  *   window_pos            int64 [W]                sims         f32 [L]  drift similarity (NaN: refreshed layer)
  *   masked                bool [T]                 track        int64 [L, k]
@@ -33,6 +34,12 @@
  * row r is position r; with one, the caches hold only the kept prompt rows and the generation rows
  * after the first forward (decode.ts), and row_pos keeps their original positions.
  *
+ * A frozen row keeps the state of the forward that cached it: each layer's output for it is the
+ * next layer's cached input instead of a recomputation over the current rows, so its x, q, k and v
+ * never change (they are recomputed from the same input). With a token filter the kept prompt rows
+ * are frozen by default: their state is that of the first forward, which saw the whole prompt,
+ * while a recomputation would see only the kept rows (decode.ts, ElasticOptions.freezePrompt).
+ *
  * Where the official code cannot run (GQA: its drift test multiplies n_heads queries by n_kv_heads
  * keys), K and V heads are repeated for their query groups, as its attention does.
  */
@@ -44,6 +51,7 @@ export const ElasticNames = {
   queryIds: 'query_ids',
   queryPos: 'query_pos',
   rowPos: 'row_pos',
+  frozen: 'frozen',
   nTrack: 'n_track',
   windowPos: 'window_pos',
   masked: 'masked',
@@ -77,6 +85,7 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
   const queryIds = g.input(N.queryIds, I64, ['Tq']);
   const queryPos = g.input(N.queryPos, I64, ['Tq']);
   const rowPos = g.input(N.rowPos, I64, ['T']);
+  const frozen = g.input(N.frozen, DT.BOOL, ['T']);
   const nTrack = g.input(N.nTrack, I64, []);
   const windowPos = g.input(N.windowPos, I64, ['W']);
   const masked = g.input(N.masked, DT.BOOL, ['T']);
@@ -92,6 +101,9 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
 
   const T = g.op('Shape', [masked]); // [1]
   const queryAngles = g.op('Gather', [rowPos, queryPos], { axis: 0 }); // the query rows' positions
+  const anyFrozen = g.op('Greater', [g.op('ReduceSum', [g.op('Cast', [frozen], { to: I64 })], { keepdims: 0 }), c(g, [0], [])]);
+  const frozenRows = g.op('Unsqueeze', [frozen, c(g, [1])]); // [T, 1]
+  const frozenQuery = g.op('Unsqueeze', [g.op('Gather', [frozen, queryPos], { axis: 0 }), c(g, [1])]); // [Tq, 1]
   const scale = 1 / Math.sqrt(D);
 
   // The layer ops, as the reference computes them (the step executor's plain fp32 path, graph.ts).
@@ -162,7 +174,17 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
       const expand = (t: string): string => (G === 1 ? t : rb.op('Reshape', [rb.op('Expand', [rb.op('Unsqueeze', [t, c(rb, [2])]), c(rb, [1, 1, G, 1])]), c(rb, [0, H, D])]));
       const ctx = rb.op('Reshape', [rb.op('MultiHeadAttention', [flat(q), flat(expand(k)), flat(expand(v))], { num_heads: H }, { domain: 'com.microsoft' }), c(rb, [-1, H * D])]);
       const pw = probs(rb, headsFirst(rb, rb.op('Gather', [q, windowPos], { axis: 0 }), false), headsFirst(rb, k, true)); // [H, W, T]
-      outs(rb, [finish(rb, x, ctx, l), x, q, k, v, reset, rb.scalarF32(Number.NaN), trackOf(rb, pw)], [['T', d], ['T', d], ['T', H, D], ['T', Hkv, D], ['T', Hkv, D], [], [], ['k']]);
+      let out = finish(rb, x, ctx, l);
+      if (l + 1 < nLayers) {
+        // frozen rows: the next layer's cached input (no caches on the first step: nothing frozen)
+        const next = caches[l + 1] as { x: string };
+        const fresh = out;
+        out = rb.op('If', [anyFrozen], {
+          then_branch: { graph: ((): ReturnType<GraphBuilder['graph']> => { const b = rb.child('z_'); b.output(b.identity(b.op('Where', [frozenRows, next.x, fresh]), `${b.prefix}h`), F32, ['T', d]); return { ...b.graph('frozen'), input: [] }; })() },
+          else_branch: { graph: ((): ReturnType<GraphBuilder['graph']> => { const b = rb.child('n_'); b.output(b.identity(fresh, `${b.prefix}h`), F32, ['T', d]); return { ...b.graph('live'), input: [] }; })() },
+        });
+      }
+      outs(rb, [out, x, q, k, v, reset, rb.scalarF32(Number.NaN), trackOf(rb, pw)], [['T', d], ['T', d], ['T', H, D], ['T', Hkv, D], ['T', Hkv, D], [], [], ['k']]);
     }
     // reuse: the query rows into the caches, attention over every cached row, the drift test
     const ub = g.child(`E${l}u_`);
@@ -184,7 +206,10 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
       const W = ub.op('Shape', [windowPos]);
       const windowRows = ub.op('Slice', [p, ub.op('Neg', [W]), c(ub, [2 ** 62]), c(ub, [1])]);
       // the caches' new rows only (the caller writes them in): no copy of every row out of the run
-      outs(ub, [finish(ub, h, context(ub, p, vAll), l), h, q, k, v, nextReset, sim, trackOf(ub, windowRows)], [['Tq', d], ['Tq', d], ['Tq', H, D], ['Tq', Hkv, D], ['Tq', Hkv, D], [], [], ['k']]);
+      let out = finish(ub, h, context(ub, p, vAll), l);
+      // frozen query rows (tracked prompt tokens): the next layer's cached input
+      if (l + 1 < nLayers) out = ub.op('Where', [frozenQuery, ub.op('Gather', [(caches[l + 1] as { x: string }).x, queryPos], { axis: 0 }), out]);
+      outs(ub, [out, h, q, k, v, nextReset, sim, trackOf(ub, windowRows)], [['Tq', d], ['Tq', d], ['Tq', H, D], ['Tq', Hkv, D], ['Tq', Hkv, D], [], [], ['k']]);
     }
     const [hOut, xOut, qOut, kOut, vOut, rOut, sim, track] = g.opN('If', [g.op('GreaterOrEqual', [lIdx, reset])], 8, {
       then_branch: { graph: { ...rb.graph(`refresh${l}`), input: [] } },

@@ -14,6 +14,8 @@ import { generationJson } from '../../json-output.js';
 import { modelDir } from '../grid-options.js';
 
 interface GenerateFlags {
+  freezePrompt?: boolean;
+  keptRows?: 'union' | 'top';
   device?: Device;
   dtype: 'fp32' | 'fp16';
   model?: string;
@@ -85,6 +87,9 @@ export function generateCommand(program: Command): void {
   .option('--gamma <g>', 'elastic: refresh the layers above one whose tracked tokens\' attention similarity falls below g, in [-1, 1] (default 0.9)', numArg('--gamma', { min: -1, max: 1 }))
   .option('--track-num <n>', 'elastic: tracked (most attended) tokens per layer (default 1)', intArg('--track-num', { min: 1, max: 65536 }))
   .option('--no-block-caching', 'elastic: query every mask (the first --window are decoded), not only the window\'s')
+  .option('--freeze-prompt', 'elastic: prompt rows keep the first forward\'s state; only generation rows are recomputed (default when --filter cut the caches)')
+  .option('--no-freeze-prompt', 'elastic: recompute prompt rows on refreshes as the official code does (default without a filter)')
+  .addOption(new Option('--kept-rows <rule>', 'elastic with --filter: union (every row some layer\'s head kept; default) or top (the budget\'s most-kept rows)').choices(['union', 'top']))
   .option('--eos-id <id>', 'elastic: the first decoded EOS drops the masks after it (default: the model\'s eos_token_id)', intArg('--eos-id', { min: 0 }))
   .addOption(new Option('--executor <kind>', 'block: one ONNX Runtime run per denoising block; step: one run per forward, scored in JavaScript (runs every option); auto: block where it supports the options').choices([...EXECUTORS]).default('auto'))
   .addOption(new Option('--remasking <kind>', 'LLaDA candidate ranking').choices(['low_confidence', 'random']).default('low_confidence'))
@@ -130,7 +135,7 @@ export function generateCommand(program: Command): void {
       const out = await model.generateElastic(inputIds ? { inputIds } : (text as string), {
         chat: f.chat === false ? false : undefined, genLength: f.genLength, window: f.window, tokensPerIter: f.tokensPerIter,
         threshold: f.threshold, gamma: f.gamma, trackNum: f.trackNum, blockCaching: f.blockCaching, eosId: f.eosId, allowLongContext: f.allowLongContext,
-        filter: f.filter, budget: f.budget ?? null, wave: waveOptions(f),
+        filter: f.filter, budget: f.budget ?? null, wave: waveOptions(f), ...(f.freezePrompt === undefined ? {} : { freezePrompt: f.freezePrompt }), ...(f.keptRows === undefined ? {} : { keptRows: f.keptRows }),
         onStep: (e) => bar?.update(e.done, { nfe: e.nfe, refreshes: (refreshes += e.refreshFrom === null ? 0 : 1) }),
       });
       bar?.stop();
@@ -179,7 +184,7 @@ function waveOptions(f: GenerateFlags): WaveFilterOptions {
 /** Elastic-only flags need --cache elastic; block-decoding flags do not apply to it. */
 function checkElasticFlags(f: GenerateFlags, cmd: Command): void {
   const fromCli = (k: string): boolean => cmd.getOptionValueSource(k) === 'cli';
-  const elasticOnly = [['window', '--window'], ['tokensPerIter', '--tokens-per-iter'], ['gamma', '--gamma'], ['trackNum', '--track-num'], ['blockCaching', '--no-block-caching'], ['eosId', '--eos-id']] as const;
+  const elasticOnly = [['freezePrompt', '--freeze-prompt'], ['keptRows', '--kept-rows'], ['window', '--window'], ['tokensPerIter', '--tokens-per-iter'], ['gamma', '--gamma'], ['trackNum', '--track-num'], ['blockCaching', '--no-block-caching'], ['eosId', '--eos-id']] as const;
   const blockOnly = [['blockLength', '--block-length'], ['steps', '--steps'], ['factor', '--factor'], ['promptRefresh', '--prompt-refresh'], ['wfSchedule', '--wf-schedule'], ['wfDrift', '--wf-drift'], ['executor', '--executor'],
     ['remasking', '--remasking'], ['alg', '--alg'], ['algTemp', '--alg-temp'], ['temperature', '--temperature'], ['topP', '--top-p'], ['topK', '--top-k'], ['cfgScale', '--cfg-scale']] as const;
   if (f.cache === 'elastic') {
