@@ -157,7 +157,7 @@ export function emitDecide(g: GraphBuilder, spec: ModelSpec, r: RuleInputs, stat
   let margin = once(() => g.op('Sub', [p1(), g.op('Exp', [g.op('Sub', [col(stats.topValues, 1), lse])])]));
   let negEntropy = (): string => stats.negEntropy;
   if (sampling) {
-    const sm = emitSample(g, spec, sampling.inputs, sampling.logits, drawAt(tokenAt()));
+    const sm = emitSample(g, spec, sampling.inputs, sampling.logits, drawAt(tokenAt()), g.op('Slice', [stats.topValues, g.constI64([0]), g.constI64([1]), g.constI64([1])]));
     token = sm.token;
     if (spec.family === 'llada') {
       // softmax of the raw logits at the sampled token

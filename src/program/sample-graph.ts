@@ -44,8 +44,11 @@ export interface Sampled {
 
 const FLOAT32_MIN = -3.4028234663852886e38;
 
-/** Token per row from `logits` (f32 [B, V]) and one uniform per row `u` (f64 [B]). */
-export function emitSample(g: GraphBuilder, spec: ModelSpec, s: SampleInputs, logits: string, u: string): Sampled {
+/**
+ * Token per row from `logits` (f32 [B, V]) and one uniform per row `u` (f64 [B]); `logitsMax` (f64
+ * [B, 1]) is each row's maximum over the non-mask ids (the row statistics' top value).
+ */
+export function emitSample(g: GraphBuilder, spec: ModelSpec, s: SampleInputs, logits: string, u: string, logitsMax: string): Sampled {
   const V = spec.vocabSize;
   const maskBias = new Float64Array(V);
   maskBias[spec.maskTokenId] = -Infinity;
@@ -53,13 +56,12 @@ export function emitSample(g: GraphBuilder, spec: ModelSpec, s: SampleInputs, lo
   const hot = g.op('Greater', [s.temperature, g.scalarF64(0)]);
   const scale = (x: string): string => g.op('Where', [hot, g.op('Div', [x, g.op('Max', [s.temperature, g.scalarF64(Number.MIN_VALUE)])]), x]);
   let l = scale(raw);
-  // The row maximum of l, from a float32 max of the logits (the float64 cast is exact and monotonic,
-  // and so is dividing by T > 0); Dream's top-p and top-k filters always keep it. The log-sum-exp
-  // below is max + log(sum exp(l - max)) with the sum as a float64 product with ones: ORT's CUDA
-  // float64 ReduceLogSumExp over a 126K vocabulary took 23 ms on an H200 (model/graph.ts, emitRowStats).
-  const maskBias32 = new Float32Array(V);
-  maskBias32[spec.maskTokenId] = -Infinity;
-  const rowMax = scale(g.op('Cast', [g.op('ReduceMax', [g.op('Add', [logits, g.constF32(maskBias32, [V])])], { axes: [-1], keepdims: 1 })], { to: DT.DOUBLE })); // [B, 1]
+  // The row maximum of l: the caller's row maximum of the mask-biased logits (the row statistics'
+  // top value), scaled as l is (dividing by T > 0 keeps the order); Dream's top-p and top-k filters
+  // always keep it. The log-sum-exp below is max + log(sum exp(l - max)) with the sum as a float64
+  // product with ones: ORT's CUDA float64 ReduceLogSumExp over a 126K vocabulary took 23 ms on an
+  // H200 (model/graph.ts, emitRowStats).
+  const rowMax = scale(logitsMax); // [B, 1]
   let ones: string | null = null;
   const logSumExp = (x: string): string => {
     ones ??= g.constF64(new Float64Array(V).fill(1), [V, 1]);

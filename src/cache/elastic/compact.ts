@@ -77,8 +77,8 @@ export type HeadsFirst = (xs: readonly Float32Array[], T: number, heads: number,
 export const headsFirstJs: HeadsFirst = async (xs, T, heads, D) => xs.map((x) => headsFirst(x, T, heads, D));
 
 /**
- * HeadsFirst as one ORT run over every given cache (a Transpose each): at an 8K prompt on two
- * cores the layers' K and V took about 300 ms in JavaScript, most of a selection's cost.
+ * HeadsFirst as one ORT run over every given cache (a Transpose each): the JavaScript loop is one
+ * typed-array copy per (row, head), which at long prompts was a large part of a selection's cost.
  */
 export async function headsFirstSession(n: number, threads?: number): Promise<{ run: HeadsFirst; release(): Promise<void> }> {
   const g = new GraphBuilder();
