@@ -30,13 +30,21 @@ export interface PeerRow {
   readonly peakDeviceMiB: number;
 }
 
+/** A peer row that did not run: the card's memory ran out (torch's OutOfMemoryError); its peak is what was reserved then. */
+export interface PeerFailedRow {
+  readonly prompt: number;
+  readonly method: string;
+  readonly error: string;
+  readonly peakDeviceMiB: number;
+}
+
 export interface PeerResult {
   readonly peer: 'reference' | 'official';
   readonly dtype: string;
   readonly torch: string;
   readonly gpu: string;
   readonly loadS: number;
-  readonly rows: readonly PeerRow[];
+  readonly rows: readonly (PeerRow | PeerFailedRow)[];
 }
 
 export interface PeerCheck {
@@ -131,11 +139,14 @@ export function gpuTable(r: GpuCompareResult): string {
   ];
   for (const e of r.engine) {
     const host = parseEngineMethod(e.method, cacheHostNames()).cache;
-    const p = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
+    const found = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
+    const failed = found && 'error' in found ? found : undefined;
+    const p = found && !('error' in found) ? found : undefined;
     // a filtered method's ratio is against the peer's run of its host; its peer columns stay empty
     const own = host === e.method ? p : undefined;
-    const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${own ? '' : ` (vs peer ${host})`}` : '-';
-    out.push(`| ${e.prompt} | ${e.method} | ${f2(e.tokensPerS)} | ${f2(own?.tokensPerS)} | ${vs} | ${e.msPerStep.toFixed(1)} | ${own?.msPerStep.toFixed(1) ?? '-'} | ${f0(e.peakDeviceMiB)} | ${f0(own?.peakDeviceMiB)} |`);
+    const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${own ? '' : ` (vs peer ${host})`}` : failed ? `peer ${host}: ${failed.error}` : '-';
+    const peerPeak = host === e.method ? (own?.peakDeviceMiB ?? failed?.peakDeviceMiB) : undefined;
+    out.push(`| ${e.prompt} | ${e.method} | ${f2(e.tokensPerS)} | ${f2(own?.tokensPerS)} | ${vs} | ${e.msPerStep.toFixed(1)} | ${own?.msPerStep.toFixed(1) ?? '-'} | ${f0(e.peakDeviceMiB)} | ${f0(peerPeak)} |`);
   }
   return out.join('\n');
 }
@@ -143,7 +154,7 @@ export function gpuTable(r: GpuCompareResult): string {
 /** Points for a tokens/s-against-prompt-length chart: one series per system and method. */
 export function gpuChartPoints(r: GpuCompareResult, model: string): Point[] {
   const pts: Point[] = r.engine.map((e) => ({ prompt: e.prompt, 'tokens/s': Number(e.tokensPerS.toFixed(3)), series: `wavefilter ${e.method}`, model }));
-  for (const p of r.peer?.rows ?? []) pts.push({ prompt: p.prompt, 'tokens/s': Number(p.tokensPerS.toFixed(3)), series: `PyTorch peer (${r.peer?.peer}) ${p.method}`, model });
+  for (const p of r.peer?.rows ?? []) if (!('error' in p)) pts.push({ prompt: p.prompt, 'tokens/s': Number(p.tokensPerS.toFixed(3)), series: `PyTorch peer (${r.peer?.peer}) ${p.method}`, model });
   return pts;
 }
 

@@ -93,7 +93,9 @@ const program = new Command()
     const methods = (f.methods ?? (which === 'gpu' ? DEFAULT_GPU_METHODS.join(',') : 'none,prefix,dual')).split(',');
     for (const m of methods) parseEngineMethod(m, cacheHostNames());
     const shape = { ...DEFAULT_SHAPE, layers: f.layers };
-    const checkpoint = f.checkpoint ? { dir: f.checkpoint, vocab: readModelSpec(f.checkpoint).vocabSize } : undefined;
+    // prompt ids stay below the mask id (Dream's mask 151666 sits below its vocabulary's end: a 32K prompt hit it)
+    const ckSpec = f.checkpoint ? readModelSpec(f.checkpoint) : undefined;
+    const checkpoint = f.checkpoint && ckSpec ? { dir: f.checkpoint, vocab: Math.min(ckSpec.vocabSize, ckSpec.maskTokenId + 2) } : undefined;
     const spec = checkpoint ? readModelSpec(checkpoint.dir) : null;
     process.stderr.write(spec
       ? `model: ${f.checkpoint}: ${spec.nLayers} layers, d_model ${spec.dModel}, ${spec.nHeads} heads (${spec.nKvHeads} KV), ffn ${spec.ffnHidden}, vocab ${spec.vocabSize}; ${device}, ${dtype}; ${f.inProcess || which === 'gpu' ? 'one process' : 'one process per row'}\n`

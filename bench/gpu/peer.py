@@ -334,19 +334,29 @@ def run_bench(a):
     ctx = context_mib()
     rows = []
     for n in a.prompt_lengths:
-        prompt = torch.tensor([bench_prompt(n, vocab)], device='cuda')
+        prompt = torch.tensor([bench_prompt(n, min(vocab, cfg['mask'] + 2))], device='cuda')  # ids below the mask id, as the engine's
         for m in a.methods:
             loop = loops[m]
             kw = dict(mask_id=cfg['mask'], threshold=a.threshold)
             blocks = a.gen_length // a.block_length
-            for _ in range(a.warmup):
-                loop(model, prompt, steps=a.steps // blocks, gen_length=a.block_length, block_length=a.block_length, **kw)
-            torch.cuda.synchronize()
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-            t = time.perf_counter()
-            x, nfe = loop(model, prompt, steps=a.steps, gen_length=a.gen_length, block_length=a.block_length, **kw)
-            torch.cuda.synchronize()
+            try:
+                for _ in range(a.warmup):
+                    loop(model, prompt, steps=a.steps // blocks, gen_length=a.block_length, block_length=a.block_length, **kw)
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                t = time.perf_counter()
+                x, nfe = loop(model, prompt, steps=a.steps, gen_length=a.gen_length, block_length=a.block_length, **kw)
+                torch.cuda.synchronize()
+            except torch.cuda.OutOfMemoryError:
+                # one row that does not fit on the card is a result (the memory column's point), not the end of the run
+                peak = torch.cuda.max_memory_reserved() / 2 ** 20 + ctx
+                torch.cuda.empty_cache()
+                rows.append(dict(prompt=n, method=m, error='out of memory', peakDeviceMiB=peak))
+                print(f'  peer {a.impl}: prompt {n}, {m}: out of memory ({peak:.0f} MiB reserved with the context)', file=sys.stderr, flush=True)
+                continue
             s = time.perf_counter() - t
             nfe = int(nfe)
             row = dict(prompt=n, method=m, totalS=s, tokensPerS=a.gen_length / s, nfe=nfe, msPerStep=1000 * s / max(1, nfe),
@@ -420,7 +430,7 @@ def main():
     if bad:
         ap.error(f'unknown method {bad[0]}; expected none, prefix or dual')
     r = run_bench(a)
-    print(json.dumps(r, indent=2) if a.json else '\n'.join(f"{x['prompt']} {x['method']}: {x['tokensPerS']:.2f} tok/s, {x['msPerStep']:.1f} ms/step, {x['peakDeviceMiB']:.0f} MiB" for x in r['rows']))
+    print(json.dumps(r, indent=2) if a.json else '\n'.join(f"{x['prompt']} {x['method']}: {x['error']}" if 'error' in x else f"{x['prompt']} {x['method']}: {x['tokensPerS']:.2f} tok/s, {x['msPerStep']:.1f} ms/step, {x['peakDeviceMiB']:.0f} MiB" for x in r['rows']))
 
 
 if __name__ == '__main__':
