@@ -96,7 +96,15 @@ export interface EngineRow {
   readonly sameIdsAsStep: boolean | null;
 }
 
-export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => void): Promise<EngineRow[]> {
+/** A configuration that failed (its error), kept so one bad row does not lose the others. */
+export interface FailedRow {
+  readonly prompt: number;
+  readonly method: string;
+  readonly executor: string;
+  readonly error: string;
+}
+
+export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => void, failed: FailedRow[] = []): Promise<EngineRow[]> {
   const dir = o.checkpoint?.dir ?? randomCheckpoint(o.shape);
   const vocab = o.checkpoint?.vocab ?? o.shape.vocab;
   const rows: EngineRow[] = [];
@@ -110,14 +118,24 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
           dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype, ...(o.graph ? { graph: o.graph } : {}) }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
           options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, ...methodOptions(method, o.budget ?? 0.1), executor, allowLongContext: true, threshold: o.threshold ?? null },
         };
-        const r = o.inProcess ? await inProcess.run(cfg) : await runChild(cfg);
+        let r: ChildResult & { peakDeviceMiB: number | null };
+        try {
+          r = o.inProcess ? await inProcess.run(cfg) : await runChild(cfg);
+        } catch (e) {
+          // (a GPU run's 32K Dream row once stopped a whole file: the other rows' results stay)
+          const error = e instanceof Error ? e.message : String(e);
+          failed.push({ prompt, method, executor, error });
+          log(`failed: ${error}\n`);
+          continue;
+        }
         results.set(`${method}|${executor}`, r);
         log(`${(r.timings.totalMs / 1000).toFixed(1)} s, ${r.peakRssMiB.toFixed(0)} MiB${r.peakDeviceMiB === null ? '' : `, device ${r.peakDeviceMiB.toFixed(0)} MiB`}\n`);
       }
     }
     for (const method of o.methods) {
       for (const executor of o.executors) {
-        const r = results.get(`${method}|${executor}`) as ChildResult & { peakDeviceMiB: number | null };
+        const r = results.get(`${method}|${executor}`);
+        if (!r) continue;
         const none = results.get(`none|${executor}`);
         const step = executor === 'block' ? results.get(`${method}|step`) : undefined;
         const tps = r.timings.tokensPerSecond;

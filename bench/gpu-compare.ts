@@ -15,7 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type EngineBenchOptions, type EngineMethod, type EngineRow, parseEngineMethod, runEngineBench } from './engine.js';
+import { type EngineBenchOptions, type EngineMethod, type EngineRow, type FailedRow, parseEngineMethod, runEngineBench } from './engine.js';
 import { cacheHostNames } from '../src/cache/registry.js';
 import type { Point } from '../src/report/charts.js';
 
@@ -62,6 +62,8 @@ export interface GpuCompareResult {
   readonly bench: 'gpu';
   readonly options: Omit<GpuCompareOptions, 'shape'>;
   readonly engine: readonly EngineRow[];
+  /** engine rows that failed (their errors); the others are in `engine` */
+  readonly engineFailed: readonly FailedRow[];
   readonly peer: PeerResult | null;
   /** why the peer did not run, when it did not */
   readonly peerSkipped: string | null;
@@ -113,7 +115,8 @@ export async function runGpuCompare(o: GpuCompareOptions, log: (s: string) => vo
     peer = JSON.parse(r.out) as PeerResult;
   } else log(`peer skipped: ${peerSkipped}\n`);
   log('engine:\n');
-  const engine = await runEngineBench({ ...o, executors: ['block'] }, log);
+  const engineFailed: FailedRow[] = [];
+  const engine = await runEngineBench({ ...o, executors: ['block'] }, log, engineFailed);
   let onnxruntime: string | null = null;
   try {
     const ort = (await import('onnxruntime-node')) as { env?: { versions?: { common?: string } } };
@@ -122,7 +125,7 @@ export async function runGpuCompare(o: GpuCompareOptions, log: (s: string) => vo
     onnxruntime = null;
   }
   const { shape: _s, ...options } = o;
-  return { bench: 'gpu', options, engine, peer, peerSkipped, peerCheck, versions: { node: process.version, onnxruntime } };
+  return { bench: 'gpu', options, engine, engineFailed, peer, peerSkipped, peerCheck, versions: { node: process.version, onnxruntime } };
 }
 
 const f2 = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(2));

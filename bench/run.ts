@@ -15,7 +15,7 @@ import { type Device, parseDevice } from '../src/model/runtime.js';
 import { readModelSpec } from '../src/checkpoint/config.js';
 import { intArg, listArg, namesArg } from '../src/cli/args.js';
 import { DEFAULT_SHAPE } from './random-model.js';
-import { engineTable, parseEngineMethod, runEngineBench } from './engine.js';
+import { type FailedRow, engineTable, parseEngineMethod, runEngineBench } from './engine.js';
 import { DEFAULT_GPU_METHODS, gpuTable, runGpuCompare } from './gpu-compare.js';
 import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
@@ -109,11 +109,17 @@ const program = new Command()
       const r = await runGpuCompare({ ...o, peer: f.peer, peerDir: f.peerDir, peerDtype: f.peerDtype as 'bf16' | 'fp16' | 'fp32' }, (s) => process.stderr.write(s));
       if (f.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else console.log(`\n${gpuTable(r)}`);
+      if (r.engineFailed.length) {
+        process.stderr.write(`engine rows that failed: ${r.engineFailed.map((x) => `${x.prompt} ${x.method}: ${x.error}`).join('; ')}\n`);
+        process.exitCode = 1;
+      }
       return;
     }
-    const rows = await runEngineBench(o, (s) => process.stderr.write(s));
-    if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'engine', ...o, rows }, null, 2)}\n`);
-    else console.log(`\n${engineTable(rows)}`);
+    const failed: FailedRow[] = [];
+    const rows = await runEngineBench(o, (s) => process.stderr.write(s), failed);
+    if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'engine', ...o, rows, failed }, null, 2)}\n`);
+    else console.log(`\n${engineTable(rows)}${failed.length ? `\n\nfailed: ${failed.map((x) => `${x.prompt} ${x.method} ${x.executor}: ${x.error}`).join('; ')}` : ''}`);
+    if (failed.length) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
