@@ -24,6 +24,7 @@ import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, checkPromptIds, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
 import { FilterFactory, type FilterOptions } from './filter/index.js';
+import { type DllmCacheOptions, DllmCacheProgram, type DllmCacheStats, resolveDllmCacheOptions } from './cache/dllm/index.js';
 import { type ElasticOptions, ElasticProgram, type ElasticResult, type ElasticStepEvent, checkElasticOptions } from './cache/elastic/index.js';
 
 export type LoadEvent =
@@ -115,6 +116,8 @@ export interface ModelGenerateOptions extends GenerateOptions, FilterOptions {
   readonly onKept?: (e: KeptEvent) => void;
   /** Text deltas of the settled left part of the answer only (a DLM fills tokens anywhere). */
   readonly onText?: (delta: string) => void;
+  /** With cache 'dllm-cache': its refresh intervals and adaptive share (src/cache/dllm). */
+  readonly dllmCache?: DllmCacheOptions;
 }
 
 /**
@@ -160,6 +163,8 @@ export interface GenerateOutput extends GenerationResult {
   readonly generatedIds: number[];
   /** Decoded answer, cut at the first EOS / end-of-turn, special tokens skipped; null without a tokenizer. */
   readonly text: string | null;
+  /** With cache 'dllm-cache': its refreshes and the share of rows x layers it recomputed. */
+  readonly dllmCache?: DllmCacheStats;
 }
 
 /** A loaded diffusion LM. */
@@ -169,7 +174,7 @@ export class DiffusionModel {
   readonly codec: TextCodec | null;
   private readonly filters: FilterFactory;
   /** Sessions over the weights: 'forward' (step executor), 'block:<variant>' programs and 'elastic'. */
-  private readonly sessions: SessionCache<ModelRuntime | BlockProgram | ElasticProgram>;
+  private readonly sessions: SessionCache<ModelRuntime | BlockProgram | ElasticProgram | DllmCacheProgram>;
 
   private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
     this.dir = dir;
@@ -296,7 +301,15 @@ export class DiffusionModel {
       const useChat = chat ?? codec.hasChatTemplate;
       return useChat ? codec.encodeChat([{ role: 'user', content: input as string }], chatOptions) : codec.encodePrompt(input as string);
     }
-    return codec.encodeChat(input as readonly ChatMessage[], chatOptions);
+    const messages = input as readonly ChatMessage[];
+    const last = messages.at(-1);
+    // A final assistant message is a prefill: the answer continues it. The turn is opened as the
+    // template opens it for an answer (the generation prompt) and the text follows, encoded as text
+    // (not "render it and cut after the content": templates that strip or close a message would
+    // leave an end-of-turn behind). RULER's harness builds its answer prefix the same way.
+    if (messages.length > 1 && last?.role === 'assistant')
+      return codec.encodeChat(messages.slice(0, -1), { ...chatOptions, addGenerationPrompt: true }).concat(codec.encodeText(last.content));
+    return codec.encodeChat(messages, chatOptions);
   }
 
   /** Ids that end an answer (EOS, end of turn). */
@@ -401,6 +414,8 @@ export class DiffusionModel {
         }
       }
     };
+    if ((opts as { cache?: unknown }).cache === 'dllm-cache') return this.generateDllmCache(prompt, opts, onStep);
+    if (opts.dllmCache !== undefined) throw new WavefilterError('invalid_option', 'dllmCache: applies only with cache dllm-cache', { option: 'dllmCache' });
     const filter = await this.filters.create(opts, opts.seed ?? 0);
     const hooks: GenerateHooks = { signal: opts.signal, onStep, onKept: opts.onKept, filter };
     // unless told otherwise, a filtered cached host refreshes the prompt as the filter prefers
@@ -425,8 +440,8 @@ export class DiffusionModel {
 
   /**
    * Elastic-Cache (arXiv 2510.14973) as its official LLaDA code runs it: a sliding window of
-   * masked positions, layer-wise refreshes on attention drift, the EOS cut-off (src/cache/elastic).
-   * fp32 only for now. With a token filter the caches keep the prompt rows it selects.
+   * masked positions, layer-wise refreshes on attention drift, the EOS cut-off (src/cache/elastic);
+   * on Dream too (GQA, shifted logits: src/cache/elastic/decode.ts). fp32 only for now. With a token filter the caches keep the prompt rows it selects.
    */
   async generateElastic(input: PromptInput, opts: ElasticGenerateOptions = {}): Promise<ElasticOutput> {
     checkKeys(opts, ELASTIC_KEYS, 'options');
@@ -460,6 +475,38 @@ export class DiffusionModel {
       const r = await (lease.value as ElasticProgram).generate(prompt, o, { signal: opts.signal, onStep: opts.onStep, filter });
       const generatedIds = r.outputIds.slice(prompt.length);
       return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /**
+   * dLLM-Cache (src/cache/dllm): the step loop with a host that computes its own forward over
+   * cached attention and FFN outputs. Not on the block program, and without token filters.
+   */
+  private async generateDllmCache(prompt: number[], opts: ModelGenerateOptions, onStep: (e: StepEvent) => void): Promise<GenerateOutput> {
+    const cfg = resolveDllmCacheOptions(opts.dllmCache);
+    if (opts.filter !== undefined && opts.filter !== 'none')
+      throw new WavefilterError('invalid_option', 'cache dllm-cache: token filters run on the prefix and dual hosts and on Elastic-Cache, not on dLLM-Cache', { option: 'filter' });
+    if (opts.executor === 'block')
+      throw new WavefilterError('invalid_option', 'cache dllm-cache: runs on the step executor (executor step or auto)', { option: 'executor' });
+    if (this.runtimeOptions.dtype === 'fp16')
+      throw new WavefilterError('invalid_option', 'cache dllm-cache: runs in fp32 for now (load the model with dtype fp32)', { option: 'dtype' });
+    const options = { ...opts, cache: 'none', promptRefresh: 'every-block' as const, executor: 'step' as const };
+    const resolved = resolveOptions(this.spec, prompt.length, options);
+    if (resolved.cfgScale !== 0) throw new WavefilterError('invalid_option', 'cache dllm-cache: has no classifier-free guidance pass (cfgScale 0)', { option: 'cfgScale' });
+    this.checkMemory(prompt.length, resolved.genLength, resolved.blockLength, 'step');
+    const lease = await this.sessions.acquire('dllm-cache', () => DllmCacheProgram.create(this.spec, this.store, this.runtimeOptions));
+    try {
+      const host = (lease.value as DllmCacheProgram).host(cfg);
+      const rt = {
+        spec: this.spec,
+        get runs(): number { return host.stats().forwards; },
+        forward: (): never => { throw new WavefilterError('runtime_error', 'dllm-cache: the host computes every forward'); },
+      };
+      const r = await generateIds(rt, prompt, options, { signal: opts.signal, onStep, host });
+      const generatedIds = r.outputIds.slice(prompt.length);
+      return { ...r, options: { ...r.options, cache: 'dllm-cache' }, generatedIds, text: this.decodeAnswer(generatedIds), dllmCache: host.stats() };
     } finally {
       lease.release();
     }
@@ -531,7 +578,7 @@ function checkIds(ids: ArrayLike<unknown>, vocab: number, what: string): void {
 const GENERATE_KEYS = new Set([
   'genLength', 'blockLength', 'steps', 'threshold', 'factor', 'temperature', 'topP', 'topK', 'remasking', 'alg', 'algTemp', 'eps', 'cfgScale',
   'logitsEosInf', 'confidenceEosEotInf', 'cache', 'promptRefresh', 'seed', 'scoring', 'allowLongContext', 'executor',
-  'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText', 'onKept',
+  'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText', 'onKept', 'dllmCache',
 ]);
 const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers']);
 const CHAT_KEYS = new Set(['addGenerationPrompt', 'timeoutMs', 'variables']);

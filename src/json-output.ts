@@ -16,5 +16,6 @@ export function generationJson(out: GenerateOutput): Record<string, unknown> {
       js_share: t.jsShare, selections: t.selections, select_ms: t.selectMs, kept_prompt_rows: t.keptPromptRows,
     },
     options: out.options,
+    ...(out.dllmCache ? { dllm_cache: { forwards: out.dllmCache.forwards, prompt_refreshes: out.dllmCache.promptRefreshes, gen_refreshes: out.dllmCache.genRefreshes, computed_ratio: out.dllmCache.computedRatio } } : {}),
   };
 }

@@ -3,7 +3,7 @@
  * for a forward plan at each step (which positions are queries, which cached K/V rows they attend
  * to) and hands back the forward's outputs; it never knows which method it runs.
  */
-import type { ForwardResult, PastKV } from '../model/runtime.js';
+import type { ForwardRequest, ForwardResult, PastKV } from '../model/runtime.js';
 
 export interface BlockContext {
   /** The canvas (prompt + generation), token ids; the host must not modify it. */
@@ -46,6 +46,11 @@ export interface CacheHost {
   plan(ctx: StepContext): ForwardPlan | Promise<ForwardPlan>;
   /** Receives the forward's outputs for the plan it made. */
   absorb(plan: ForwardPlan, result: ForwardResult, ctx: StepContext): void | Promise<void>;
+  /**
+   * A host whose caches hold more than K/V (dLLM-Cache: attention and FFN outputs) computes the
+   * forward itself; the decoder then calls this instead of the model's forward graph.
+   */
+  forward?(req: ForwardRequest, plan: ForwardPlan, ctx: StepContext): Promise<ForwardResult>;
   /** Bytes of K/V the host holds now (for memory reports). */
   heldBytes(): number;
   /** The token filter's kept prompt rows in force (per layer [Hkv, T], -1 = padding), or null. */

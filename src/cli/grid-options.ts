@@ -40,7 +40,7 @@ export const LENGTH_RANGE = { min: 128, max: 1 << 20 } as const;
 export function withGridOptions(cmd: Command, bench: string): Command {
   return cmd
     .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
-    .addOption(new Option('--cache <method>', 'cache host, or elastic (Elastic-Cache: window 16, gamma 0.9, one tracked token; a filter keeps one set of prompt rows for every layer)').choices([...cacheHostNames(), 'elastic']).default('dual'))
+    .addOption(new Option('--cache <method>', 'cache host, elastic (Elastic-Cache: window 16, gamma 0.9, one tracked token; a filter keeps one set of prompt rows for every layer), or dllm-cache (dLLM-Cache: prompt interval 100, answer interval 8, rho 0.25; no filters)').choices([...cacheHostNames(), 'elastic', 'dllm-cache']).default('dual'))
     .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
     .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
     .option('--wf-preset <list>', `WaveFilter presets to compare (${PRESETS.join(', ')})`, 'practical')

@@ -6,7 +6,7 @@
 import { WavefilterError } from '../errors.js';
 import { createCacheHost } from '../cache/index.js';
 import type { CacheHost, ForwardPlan, StepContext } from '../cache/host.js';
-import type { ForwardResult, ModelRuntime } from '../model/runtime.js';
+import type { ForwardRequest, ForwardResult, ModelRuntime } from '../model/runtime.js';
 import { buildResult } from './result.js';
 import type { TokenFilter } from '../filter/token-filter.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -105,7 +105,10 @@ export function checkPromptIds(spec: ModelSpec, promptIds: readonly number[]): v
  * The step executor: one ORT forward per denoising step, scored and committed in JavaScript. It is
  * the plain reference path beside the block executor (block-executor.ts) and runs every option.
  */
-export async function generateIds(rt: ModelRuntime, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
+/** What the step loop needs of a runtime (a host with its own forward passes a stand-in). */
+export type StepRuntime = Pick<ModelRuntime, 'spec' | 'runs' | 'forward'>;
+
+export async function generateIds(rt: StepRuntime, promptIds: readonly number[], options: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerationResult> {
   const spec = rt.spec;
   const o = resolveOptions(spec, promptIds.length, options);
   checkPromptIds(spec, promptIds);
@@ -167,7 +170,7 @@ export async function generateIds(rt: ModelRuntime, promptIds: readonly number[]
       // steps the shifted prediction for `lo` would come from a row outside the query window.
       const dreamFirst = isDream && host.dreamFirstTokenFromRefresh === true && plan.refresh && canvas[lo] === spec.maskTokenId;
       const rows = candidates.map((p) => logitRow(plan, p, isDream));
-      const result = await runForward(rt, plan, canvas, rows, o, spec.maskTokenId, Lp);
+      const result = await runForward(rt, plan, canvas, rows, o, spec.maskTokenId, Lp, host.forward ? (req) => (host.forward as NonNullable<CacheHost['forward']>)(req, plan, ctx) : null);
       ortMs += result.ortMs;
       await host.absorb(plan, result, ctx);
       nfe++;
@@ -238,7 +241,7 @@ function logitRow(plan: ForwardPlan, p: number, shift: boolean): number {
   return target - first;
 }
 
-async function runForward(rt: ModelRuntime, plan: ForwardPlan, canvas: Int32Array, rows: number[], o: ResolvedOptions, maskId: number, Lp: number): Promise<ForwardResult> {
+async function runForward(rt: StepRuntime, plan: ForwardPlan, canvas: Int32Array, rows: number[], o: ResolvedOptions, maskId: number, Lp: number, own: ((req: ForwardRequest) => Promise<ForwardResult>) | null): Promise<ForwardResult> {
   const ids = new BigInt64Array(plan.positions.length);
   const pos = new BigInt64Array(plan.positions.length);
   plan.positions.forEach((p, i) => {
@@ -247,6 +250,10 @@ async function runForward(rt: ModelRuntime, plan: ForwardPlan, canvas: Int32Arra
   });
   const logitRows = BigInt64Array.from(rows, (r) => BigInt(r));
   const queryRows = plan.queryRows ? BigInt64Array.from(plan.queryRows, (r) => BigInt(r)) : undefined;
+  if (own) {
+    if (o.cfgScale !== 0) throw new WavefilterError('invalid_option', 'cfgScale: this cache host computes its own forward and has no guidance pass', { option: 'cfgScale' });
+    return own({ inputIds: ids, positions: pos, logitRows, queryRows, past: plan.past });
+  }
   const cond = await rt.forward({ inputIds: ids, positions: pos, logitRows, queryRows, past: plan.past });
   if (o.cfgScale === 0) return cond;
   // LLaDA's unsupervised classifier-free guidance: the same canvas with the prompt masked.

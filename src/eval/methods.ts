@@ -4,12 +4,16 @@
  */
 import { z } from 'zod';
 import { type CacheName, cacheHostNames } from '../cache/registry.js';
+import { WavefilterError } from '../errors.js';
 import type { DiffusionModel } from '../engine.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter/index.js';
 
-/** A block cache host of the registry, or Elastic-Cache (its own program: DiffusionModel.generateElastic). */
-export type MethodCache = CacheName | 'elastic';
+/**
+ * A block cache host of the registry, Elastic-Cache (its own program: DiffusionModel.generateElastic)
+ * or dLLM-Cache (a host with its own forward in the step loop: src/cache/dllm).
+ */
+export type MethodCache = CacheName | 'elastic' | 'dllm-cache';
 
 export interface MethodSpec {
   readonly name: string;
@@ -23,7 +27,7 @@ export interface MethodSpec {
 export const methodSpecSchema = z.object({
   name: z.string().min(1).max(200),
   // any host registered when the results are read (built-ins and extensions)
-  cache: z.string().refine((c) => c === 'elastic' || cacheHostNames().includes(c), { message: 'not a registered cache host' }),
+  cache: z.string().refine((c) => c === 'elastic' || c === 'dllm-cache' || cacheHostNames().includes(c), { message: 'not a registered cache host' }),
   filter: z.enum(FILTER_NAMES as unknown as [string, ...string[]]),
   budget: z.number().positive().finite().nullable(),
   preset: z.enum(['practical', 'faithful']).nullable(),
@@ -31,6 +35,8 @@ export const methodSpecSchema = z.object({
 
 export function methodGrid(cache: MethodCache, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[]): MethodSpec[] {
   const methods: MethodSpec[] = [];
+  if (cache === 'dllm-cache' && filters.some((f) => f !== 'none'))
+    throw new WavefilterError('invalid_option', 'cache dllm-cache: token filters run on the prefix and dual hosts and on Elastic-Cache (give --filter none)', { option: 'filter' });
   for (const filter of filters) {
     if (filter === 'none') methods.push({ name: cache, cache, filter, budget: null, preset: null });
     else
@@ -61,7 +67,9 @@ export interface MethodRun {
 }
 
 /**
- * One generation of a method: a block host through model.generate (steps = genLength), Elastic-Cache
+ * One generation of a method: a block host (and dLLM-Cache, with its defaults: prompt interval 100,
+ * answer interval 8, rho 0.25, the official long-context scripts') through model.generate (steps =
+ * genLength), Elastic-Cache
  * through model.generateElastic with the official evaluation's window (16), gamma (0.9) and one
  * tracked token per layer (a filter there keeps one set of prompt rows for every layer after the
  * first forward: src/cache/elastic/compact.ts).

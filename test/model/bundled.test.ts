@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { WavefilterError, loadModel } from '../../src/index.js';
 import { generateRuler } from '../../src/eval/ruler/generate.js';
@@ -11,6 +12,7 @@ import { rulerPromptIds } from '../../src/eval/ruler/prompt.js';
 import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
 import { defaultModelDir } from '../../src/cli/paths.js';
+import { REPO_ROOT } from '../helpers.js';
 
 const DIR = defaultModelDir();
 
@@ -67,6 +69,37 @@ test('answers a fresh single-needle prompt (seed 5, not a training seed) with th
     for (const filter of ['none', 'wavefilter'] as const) {
       const out = await model.generate({ inputIds: ids }, { genLength: 128, blockLength: 32, steps: 128, threshold: 0.9, cache: 'dual', filter });
       assert.equal(matchAll(postprocess(out.text ?? ''), s.outputs), 1, `${filter}: ${out.text} vs ${s.outputs.join(',')}`);
+    }
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('assistant prefill: a final assistant message is continued (the answer turn opened by the template, the text after it), in the library and with --prefill', async () => {
+  assert.ok(DIR);
+  const model = await loadModel(DIR);
+  try {
+    const count = (input: string, answerPrefix: string): number => rulerPromptIds(model.codec, { input, answerPrefix }).length;
+    const [s] = generateRuler('niah_single_1', 1024, 1, { count, words: loadWordSources(), seed: 7 });
+    const messages = [{ role: 'user', content: s.input }, { role: 'assistant', content: s.answerPrefix }];
+    const ids = model.encode(messages);
+    // by hand: the user turn with the generation prompt, then the prefill's text
+    const head = model.encode([{ role: 'user', content: s.input }]);
+    assert.deepEqual(ids, [...head, ...(model.codec as NonNullable<typeof model.codec>).encodeText(s.answerPrefix)]);
+    assert.ok(model.codec?.decode(ids.slice(head.length)).endsWith(s.answerPrefix.trim()));
+    const out = await model.generate(messages, { genLength: 64, blockLength: 32, steps: 64, threshold: 0.9, cache: 'dual' });
+    assert.equal(matchAll(postprocess(out.text ?? ''), s.outputs), 1, `${out.text} vs ${s.outputs.join(',')}`);
+    // the CLI: --prefill builds the same messages
+    const cli = (args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'generate', '--model', DIR as string, ...args], { encoding: 'utf8', input: s.input, maxBuffer: 1 << 26 });
+    const r = cli(['--prompt-file', '-', '--prefill', s.answerPrefix, '--gen-length', '64', '--block-length', '32', '--steps', '64', '--threshold', '0.9', '--cache', 'dual', '--json']);
+    assert.equal(r.status, 0, String(r.stderr));
+    const j = JSON.parse(String(r.stdout)) as { output_ids: number[]; prompt_length: number; text: string };
+    assert.deepEqual(j.output_ids.slice(0, j.prompt_length), ids);
+    assert.equal(j.text, out.text);
+    for (const [args, msg] of [[['--input-ids', '1,2', '--prefill', 'x'], /--prefill continues the answer to a --prompt/], [['--prompt', 'hi', '--no-chat', '--prefill', 'x'], /cannot go with --no-chat/]] as const) {
+      const bad = cli([...args]);
+      assert.equal(bad.status, 2, String(bad.stderr));
+      assert.match(String(bad.stderr), msg);
     }
   } finally {
     await model.dispose();

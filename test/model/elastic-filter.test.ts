@@ -62,7 +62,7 @@ test('a refresh over compacted caches is the standard forward over the kept toke
       const feeds: Record<string, ort.Tensor> = {
         [N.frozen]: new ort.Tensor('bool', frozen, [rows.length]),
         [N.queryIds]: i64(query.map((r) => ids[rows[r] as number] as number)), [N.queryPos]: i64(query), [N.rowPos]: i64(rows), [N.nTrack]: scalar(0),
-        [N.windowPos]: i64(window), [N.masked]: new ort.Tensor('bool', Uint8Array.from(rows, (p) => (p >= P ? 1 : 0)), [rows.length]),
+        [N.windowPos]: i64(window), [N.logitRows]: i64(window), [N.logitQuery]: i64(window.map((_, j) => query.length - window.length + j)), [N.masked]: new ort.Tensor('bool', Uint8Array.from(rows, (p) => (p >= P ? 1 : 0)), [rows.length]),
         [N.startReset]: scalar(reset), [N.gamma]: new ort.Tensor('float32', Float32Array.of(0.9), []), [N.trackNum]: scalar(1),
       };
       for (let l = 0; l < L; l++) [N.xCache, N.qCache, N.kCache, N.vCache].forEach((name, c) => (feeds[name(l)] = new ort.Tensor('float32', caches[l]?.[c] ?? new Float32Array(0), dims(caches[l] ? rows.length : 0)[c])));

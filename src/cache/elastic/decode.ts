@@ -6,6 +6,12 @@
  * confidence (threshold, or a fixed count per iteration); the first EOS decoded drops every masked
  * position after it. The loop ends when nothing is left to decode.
  *
+ * Dream (GQA; beyond the official code, whose drift test cannot run grouped heads): its logits at a
+ * position predict the next one, so a window position is decoded from its predecessor's row, which
+ * each iteration adds to the queried rows when it is not there already; with a token filter the last
+ * prompt row is always kept (it decodes the first generated position). Confidence is the softmax
+ * probability of the argmax, as for LLaDA (Dream's maskgit_plus rule at temperature 0).
+ *
  * Reference behaviours kept as they are (ALGORITHM.md, Quirks): a position whose argmax is the mask
  * id counts as decoded and keeps the mask id; positions dropped by the EOS cut-off stay masked in
  * the output; a drift at the last layer sets start_reset = L and recomputes nothing.
@@ -131,7 +137,6 @@ export function checkElasticOptions(o: ElasticOptions, spec: ModelSpec): void {
   if (!(Number.isFinite(o.gamma) && o.gamma >= -1 && o.gamma <= 1)) bad('gamma', 'a cosine similarity in [-1, 1]', o.gamma);
   if (!int(o.trackNum, 1)) bad('trackNum', 'a positive integer', o.trackNum);
   if (o.eosId !== null && !(int(o.eosId, 0) && o.eosId < spec.vocabSize)) bad('eosId', `a token id below ${spec.vocabSize}`, o.eosId);
-  if (spec.family !== 'llada') throw new WavefilterError('invalid_option', `cache elastic: runs LLaDA-family models (this is ${spec.family})`, { option: 'cache' });
 }
 
 /** Generates with Elastic-Cache on a session of buildElasticGraph. */
@@ -143,6 +148,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
   const T = P + o.genLength;
   const L = spec.nLayers;
   const mask = spec.maskTokenId;
+  const shift = spec.family === 'dream' ? 1 : 0; // Dream decodes position p from the logits of p - 1
   const x = Int32Array.from({ length: T }, (_, i) => (i < P ? (promptIds[i] as number) : mask));
   let masked = Array.from({ length: o.genLength }, (_, i) => P + i);
   let track: number[] = [];
@@ -167,7 +173,20 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
   for (let i = 0; ; i++) {
     if (signal?.aborted) throw new WavefilterError('aborted', 'generation aborted', {});
     const queried = o.blockCaching ? masked.slice(0, o.window) : masked;
-    const query = i === 0 ? Array.from({ length: T }, (_, p) => p) : [...track, ...newDecoded, ...queried];
+    // Dream's logits at a position predict the next one: each window position is decoded from its
+    // predecessor's row, which the query list must then hold (before the window, whose rows the
+    // tracked-token choice reads as the last ones)
+    const source = (p: number): number => p - shift;
+    let query: number[];
+    if (i === 0) query = Array.from({ length: T }, (_, p) => p);
+    else {
+      const head = [...track, ...newDecoded];
+      const have = new Set([...head, ...queried]);
+      const extra = shift ? [...new Set(queried.map(source).filter((p) => !have.has(p)))] : [];
+      query = [...head, ...extra, ...queried];
+    }
+    const queryIndex = new Map<number, number>();
+    query.forEach((p, r) => queryIndex.has(p) || queryIndex.set(p, r));
     const Tc = rows.length;
     const maskedFlags = new Uint8Array(Tc);
     for (const p of masked) maskedFlags[rowOf[p] as number] = 1;
@@ -181,6 +200,8 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
       [N.frozen]: new ort.Tensor('bool', frozenFlags, [Tc]),
       [N.nTrack]: scalarI64(i === 0 ? 0 : track.length),
       [N.windowPos]: i64(queried.map(row)),
+      [N.logitRows]: i64(queried.map((p) => row(source(p)))),
+      [N.logitQuery]: i64(queried.map((p) => queryIndex.get(source(p)) as number)),
       [N.masked]: new ort.Tensor('bool', maskedFlags, [Tc]),
       [N.startReset]: scalarI64(i === 0 ? -1 : L),
       [N.gamma]: new ort.Tensor('float32', Float32Array.of(o.gamma), []),
@@ -243,7 +264,9 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     numComputed += L - (i === 0 ? -1 : reset);
     totalComputed += L;
     if (i === 0 && hooks.filter && masked.length > 0) {
-      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track, hooks.headsFirst ?? headsFirstJs, o.keptRows ?? 'union');
+      // Dream decodes the first generated position from the last prompt row: it must stay
+      const must = shift ? [...track, P - 1] : track;
+      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), must, hooks.headsFirst ?? headsFirstJs, o.keptRows ?? 'union');
       if (c) {
         rows = c.rows;
         rowOf = new Int32Array(T).fill(-1);

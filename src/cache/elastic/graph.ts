@@ -21,7 +21,10 @@
  *   frozen                bool [T]  rows that keep their cached state (all false: the reference)
  *   n_track               int64 []  leading rows
  *   window_pos            int64 [W]                sims         f32 [L]  drift similarity (NaN: refreshed layer)
- *   masked                bool [T]                 track        int64 [L, k]
+ *   logit_rows, logit_query int64 [W]: the rows     track        int64 [L, k]
+ *     whose logits decode window position w, as a cache row and as an index in the query list
+ *     (LLaDA: the window rows; Dream: each one's predecessor, as Dream's logits are shifted)
+ *   masked                bool [T]
  *   start_reset           int64 []  -1 first step  x_cache_out.{l}, q_/k_/v_cache_out.{l}: a refreshed layer's
  *                                                    every row [T, ...], a reused layer's query rows [Tq, ...]
  *                                                    (the caller writes those into its caches)
@@ -54,6 +57,8 @@ export const ElasticNames = {
   frozen: 'frozen',
   nTrack: 'n_track',
   windowPos: 'window_pos',
+  logitRows: 'logit_rows',
+  logitQuery: 'logit_query',
   masked: 'masked',
   startReset: 'start_reset',
   gamma: 'gamma',
@@ -88,6 +93,8 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
   const frozen = g.input(N.frozen, DT.BOOL, ['T']);
   const nTrack = g.input(N.nTrack, I64, []);
   const windowPos = g.input(N.windowPos, I64, ['W']);
+  const logitRows = g.input(N.logitRows, I64, ['W']);
+  const logitQuery = g.input(N.logitQuery, I64, ['W']);
   const masked = g.input(N.masked, DT.BOOL, ['T']);
   const startReset0 = g.input(N.startReset, I64, []);
   const gamma = g.input(N.gamma, F32, []);
@@ -228,10 +235,11 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
     sims.push(g.op('Unsqueeze', [sim, c(g, [0])]));
     tracks.push(g.op('Unsqueeze', [track, c(g, [0])]));
   }
-  // the window's rows: by position when the last layer ran every row, else the last W query rows
+  // the rows whose logits decode the window: by cache row when the last layer ran every row, else
+  // by index in the query list (the window itself for LLaDA; for Dream, whose logits at a position
+  // predict the next one, each window position's predecessor)
   const full = g.op('Equal', [g.op('Shape', [h], { start: 0, end: 1 }), T]);
-  const W = g.op('Shape', [windowPos]);
-  const rows = g.op('Where', [full, windowPos, g.op('Add', [g.op('Range', [c(g, [0], []), g.op('Squeeze', [W, c(g, [0])]), c(g, [1], [])]), g.op('Sub', [g.op('Shape', [h], { start: 0, end: 1 }), W])])]);
+  const rows = g.op('Where', [full, logitRows, logitQuery]);
   const hw = g.op('Gather', [h, rows], { axis: 0 });
   g.op('Gemm', [rmsNorm(g, hw, spec.tensors.finalNorm), w(spec.tensors.lmHead)], { transB: 1 }, { name: N.logits });
   g.output(N.logits, F32, ['W', V]);

@@ -11,6 +11,7 @@ import { FILTER_NAMES, type FilterName, TOKEN_FILTERS, type WaveFilterOptions } 
 import { BUILTIN_CACHE_HOSTS, type CacheName, cacheHostNames } from '../../cache/registry.js';
 import { EXECUTORS, type ExecutorChoice } from '../../decode/options.js';
 import { generationJson } from '../../json-output.js';
+import { DLLM_CACHE_DEFAULTS } from '../../cache/dllm/index.js';
 import { modelDir } from '../grid-options.js';
 
 interface GenerateFlags {
@@ -20,6 +21,7 @@ interface GenerateFlags {
   dtype: 'fp32' | 'fp16';
   model?: string;
   prompt?: string;
+  prefill?: string;
   promptFile?: string;
   inputIds?: number[];
   inputIdsFile?: string;
@@ -29,7 +31,10 @@ interface GenerateFlags {
   steps?: number;
   threshold?: number;
   factor?: number;
-  cache: CacheName | 'elastic';
+  cache: CacheName | 'elastic' | 'dllm-cache';
+  promptInterval?: number;
+  genInterval?: number;
+  transferRatio?: number;
   window?: number;
   tokensPerIter?: number;
   gamma?: number;
@@ -76,12 +81,16 @@ export function generateCommand(program: Command): void {
   .option('--input-ids <ids>', 'raw prompt token ids, comma-separated (no template)', idsArg('--input-ids'))
   .option('--input-ids-file <file>', 'raw prompt token ids from a file ("-" = stdin), separated by commas or whitespace')
   .option('--no-chat', 'do not apply the chat template to the prompt')
+  .option('--prefill <text>', 'start the answer with this text and continue it (an assistant prefill: the chat template opens the answer turn, the text follows; the output is the continuation)')
   .option('--gen-length <n>', 'tokens to generate', intArg('--gen-length', { min: 1, max: 65536 }), 32)
   .option('--block-length <n>', 'semi-autoregressive block length (default: 32 with a cache, gen-length without)', intArg('--block-length', { min: 1, max: 65536 }))
   .option('--steps <n>', 'total denoising steps, at most gen-length (default: gen-length)', intArg('--steps', { min: 1, max: 65536 }))
   .option('--threshold <p>', 'Fast-dLLM parallel decoding: commit every token with confidence >= p, p in (0, 1]', numArg('--threshold', { min: 0, minExclusive: true, max: 1 }))
   .option('--factor <f>', 'Fast-dLLM factor rule for parallel decoding', numArg('--factor', { min: 0, minExclusive: true, max: 1e6 }))
-  .addOption(new Option('--cache <method>', `KV cache host: ${BUILTIN_CACHE_HOSTS.map((h) => `${h.name} (${h.summary})`).join('; ')}; elastic (Elastic-Cache: a window of masks, layer-wise refresh on attention drift, no blocks)`).choices([...cacheHostNames(), 'elastic']).default('none'))
+  .addOption(new Option('--cache <method>', `KV cache host: ${BUILTIN_CACHE_HOSTS.map((h) => `${h.name} (${h.summary})`).join('; ')}; elastic (Elastic-Cache: a window of masks, layer-wise refresh on attention drift, no blocks); dllm-cache (dLLM-Cache: cached attention and FFN outputs, the prompt and the answer refreshed at their own intervals, the most-changed answer rows in between; step executor)`).choices([...cacheHostNames(), 'elastic', 'dllm-cache']).default('none'))
+  .option('--prompt-interval <n>', `dllm-cache: forwards between prompt refreshes (default ${DLLM_CACHE_DEFAULTS.promptInterval})`, intArg('--prompt-interval', { min: 1 }))
+  .option('--gen-interval <n>', `dllm-cache: forwards between answer refreshes (default ${DLLM_CACHE_DEFAULTS.genInterval})`, intArg('--gen-interval', { min: 1 }))
+  .option('--transfer-ratio <r>', `dllm-cache: share of answer rows recomputed between answer refreshes, those whose values changed most, in [0, 1] (default ${DLLM_CACHE_DEFAULTS.transferRatio})`, numArg('--transfer-ratio', { min: 0, max: 1 }))
   .option('--window <n>', 'elastic: the first n still-masked positions are the decode candidates (default 16)', intArg('--window', { min: 1, max: 65536 }))
   .option('--tokens-per-iter <k>', 'elastic: decode the k most confident candidates an iteration instead of by --threshold (default threshold 0.9)', intArg('--tokens-per-iter', { min: 1, max: 65536 }))
   .option('--gamma <g>', 'elastic: refresh the layers above one whose tracked tokens\' attention similarity falls below g, in [-1, 1] (default 0.9)', numArg('--gamma', { min: -1, max: 1 }))
@@ -127,12 +136,16 @@ export function generateCommand(program: Command): void {
     checkElasticFlags(f, cmd);
     const text = promptText(f.prompt, f.promptFile);
     const inputIds = f.inputIdsFile !== undefined ? idsFromFile(f.inputIdsFile) : f.inputIds;
+    if (f.prefill !== undefined && text === undefined) throw new WavefilterError('invalid_option', '--prefill continues the answer to a --prompt or --prompt-file (raw ids: append the prefill\'s ids yourself)', { option: 'prefill' });
+    if (f.prefill !== undefined && f.chat === false) throw new WavefilterError('invalid_option', '--prefill opens the answer turn with the chat template, so it cannot go with --no-chat (for a raw prompt, end the prompt with the text instead)', { option: 'prefill' });
+    // a prefill is a final assistant message, which the library continues
+    const input = inputIds ? { inputIds } : f.prefill !== undefined ? [{ role: 'user', content: text as string }, { role: 'assistant', content: f.prefill }] : (text as string);
     const model = await loadModel(modelDir(f.model), { device: f.device, dtype: f.dtype, threads: f.threads, ropeTheta: f.ropeTheta, maxLength: f.maxLength });
     if (f.cache === 'elastic') {
       const bar = f.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'elastic |{bar}| {value}/{total} tokens | nfe {nfe} | refreshes {refreshes}' }, cliProgress.Presets.shades_classic) : null;
       bar?.start(f.genLength, 0, { nfe: 0, refreshes: 0 });
       let refreshes = 0;
-      const out = await model.generateElastic(inputIds ? { inputIds } : (text as string), {
+      const out = await model.generateElastic(input, {
         chat: f.chat === false ? false : undefined, genLength: f.genLength, window: f.window, tokensPerIter: f.tokensPerIter,
         threshold: f.threshold, gamma: f.gamma, trackNum: f.trackNum, blockCaching: f.blockCaching, eosId: f.eosId, allowLongContext: f.allowLongContext,
         filter: f.filter, budget: f.budget ?? null, wave: waveOptions(f), ...(f.freezePrompt === undefined ? {} : { freezePrompt: f.freezePrompt }), ...(f.keptRows === undefined ? {} : { keptRows: f.keptRows }),
@@ -150,13 +163,14 @@ export function generateCommand(program: Command): void {
     const showBar = f.progress && process.stderr.isTTY;
     const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: 'denoising |{bar}| {value}/{total} tokens | block {block} | nfe {nfe}' }, cliProgress.Presets.shades_classic) : null;
     bar?.start(f.genLength, 0, { block: 1, nfe: 0 });
-    const out = await model.generate(inputIds ? { inputIds } : (text as string), {
+    const out = await model.generate(input, {
       // --no-chat forces plain text; otherwise the template is used when the tokenizer has one
       chat: f.chat === false ? false : undefined, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, threshold: f.threshold ?? null, factor: f.factor ?? null,
       cache: f.cache as CacheName, executor: f.executor, remasking: f.remasking, alg: f.alg, algTemp: f.algTemp ?? null, temperature: f.temperature, topP: f.topP ?? null,
       topK: f.topK ?? null, cfgScale: f.cfgScale, seed: f.seed, allowLongContext: f.allowLongContext,
       filter: f.filter, budget: f.budget ?? null, promptRefresh: f.promptRefresh,
       wave: waveOptions(f),
+      ...(f.cache === 'dllm-cache' ? { dllmCache: { promptInterval: f.promptInterval, genInterval: f.genInterval, transferRatio: f.transferRatio } } : {}),
       onStep: (e: StepEvent) => {
         let decided = 0;
         for (let i = e.canvas.length - e.genLength; i < e.canvas.length; i++) if (e.canvas[i] !== model.spec.maskTokenId) decided++;
@@ -194,6 +208,10 @@ function checkElasticFlags(f: GenerateFlags, cmd: Command): void {
   } else {
     const bad = elasticOnly.find(([k]) => fromCli(k));
     if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: an Elastic-Cache option; it needs --cache elastic`, { option: bad[1].slice(2) });
+  }
+  if (f.cache !== 'dllm-cache') {
+    const bad = ([['promptInterval', '--prompt-interval'], ['genInterval', '--gen-interval'], ['transferRatio', '--transfer-ratio']] as const).find(([k]) => fromCli(k));
+    if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: a dLLM-Cache option; it needs --cache dllm-cache`, { option: bad[1].slice(2) });
   }
 }
 
