@@ -11,6 +11,7 @@ import { logitsCommand } from './commands/logits.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
+import { serveCommand } from './commands/serve.js';
 
 
 /** Codes that mean the command line itself is wrong: exit 2 (sysexits' usage class), else 1. */
@@ -51,6 +52,7 @@ logitsCommand(program);
 demoCommand(program);
 evalCommand(program);
 inspectCommand(program);
+serveCommand(program);
 
 try {
   checkArgv(process.argv.slice(2));

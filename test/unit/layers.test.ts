@@ -18,6 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['decode'], // the executors and their options
   ['engine', 'index', 'report', 'json-output'], // the library surface; charts; the JSON form of results
   ['eval'], // quality evaluations (RULER, needle grid, LongBench)
+  ['server'], // the OpenAI-compatible HTTP server
   ['cli'],
 ];
 

@@ -1,0 +1,56 @@
+/** `wavefilter serve`: the OpenAI-compatible server (src/server/app.ts) on a loaded model. */
+import type { Command } from 'commander';
+import { basename, resolve } from 'node:path';
+import type { Device } from '../../model/runtime.js';
+import { loadModel } from '../../engine.js';
+import { buildServer } from '../../server/app.js';
+import { intArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
+import { modelDir } from '../grid-options.js';
+
+interface ServeFlags {
+  model?: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  allowedHost: string[];
+  queue: number;
+  maxTokens: number;
+  timeout: number;
+  bodyLimit: number;
+  threads?: number;
+  device?: Device;
+}
+
+export function serveCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the model over HTTP: OpenAI-compatible /v1/chat/completions and /v1/completions (streaming with SSE), /v1/models, /health, /metrics')
+    .option('--model <dir>', 'checkpoint folder (default: the bundled model)')
+    .option('--host <addr>', 'address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes it, set --api-key then)', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free one, printed at start)', intArg('--port', { min: 0, max: 65535 }), 8080)
+    .option('--api-key <key>', 'require "Authorization: Bearer KEY" on /v1 and /metrics (default: env WAVEFILTER_API_KEY, else none)')
+    .option('--allowed-host <name>', 'a Host header name to accept besides localhost, 127.0.0.1 and [::1] (repeatable; needed behind a proxy or on another name)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--queue <n>', 'requests that may wait for the model before 503 (Retry-After)', intArg('--queue', { min: 0, max: 100000 }), 16)
+    .option('--max-tokens <n>', 'largest max_tokens a request may ask for', intArg('--max-tokens', { min: 1, max: 1 << 20 }), 1024)
+    .option('--timeout <s>', 'seconds a request may take, queue included', intArg('--timeout', { min: 1, max: 86400 }), 300)
+    .option('--body-limit <bytes>', 'largest request body', intArg('--body-limit', { min: 1024, max: 1 << 30 }), 4 * 2 ** 20)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (at most this machine\'s cores)', threadsArg())
+    .option('--device <device>', DEVICE_HELP, deviceArg())
+    .action(async (f: ServeFlags) => {
+      const dir = modelDir(f.model);
+      const model = await loadModel(dir, { device: f.device, threads: f.threads });
+      const app = await buildServer(model, {
+        modelName: basename(resolve(dir)), apiKey: f.apiKey ?? process.env.WAVEFILTER_API_KEY ?? null, allowedHosts: f.allowedHost,
+        maxQueue: f.queue, maxTokens: f.maxTokens, timeoutMs: f.timeout * 1000, bodyLimit: f.bodyLimit,
+      });
+      const stop = async (): Promise<void> => {
+        await app.close();
+        await model.dispose();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+      const address = await app.listen({ host: f.host, port: f.port });
+      process.stderr.write(`wavefilter: serving ${basename(resolve(dir))} at ${address} (OpenAI-compatible: ${address}/v1; health: ${address}/health)\n`);
+    });
+}

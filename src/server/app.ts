@@ -1,0 +1,240 @@
+/**
+ * `wavefilter serve`: an OpenAI-compatible HTTP server for a diffusion LM (fastify). Conventions:
+ * ../shared/docs/architecture-and-gpu-notes.md (serving) and hostile-inputs-and-limits.md (server).
+ *
+ * - POST /v1/chat/completions and /v1/completions, plain and streamed (SSE). A DLM fills tokens
+ *   anywhere, so a stream sends only the settled left part of the answer, append-only: text that may
+ *   start a stop string or ends in an incomplete UTF-8 sequence is held (stop-stream.ts).
+ *   finish_reason is `stop` (EOS / end of turn, or a stop string) or `length` (max_tokens, timeout).
+ * - DLM knobs as the documented request extension `dlm` ({block_length, threshold, cache, filter,
+ *   budget}); defaults: dual cache, threshold 0.9, blocks of 32.
+ * - GET /v1/models, /health (no key needed), /metrics (Prometheus text).
+ * - Limits: body size, max_tokens, prompt tokens (the model's context), time per request; a bounded
+ *   queue (503 with Retry-After when full); a client that disconnects cancels its generation, which
+ *   stops within one denoising step and frees the slot.
+ * - Safe defaults: binds 127.0.0.1; optional API key (Bearer); no CORS headers; the Host header must
+ *   be one of the allowed names (DNS rebinding); chat templates only from the checkpoint.
+ *
+ * One generation runs at a time by default (`slots`); batching requests together is not done yet.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { DiffusionModel, PromptInput } from '../engine.js';
+import { WavefilterError } from '../errors.js';
+import { JobQueue, QueueFullError } from './queue.js';
+import { StopStream } from './stop-stream.js';
+import { type ChatRequest, type CompletionRequest, chatSchema, completionSchema, describeInvalid, plainMessages } from './schema.js';
+import { Metrics } from './metrics.js';
+
+export interface ServeOptions {
+  /** The name /v1/models lists and responses carry. */
+  readonly modelName: string;
+  /** Bearer key every /v1 and /metrics request must carry; null: none. */
+  readonly apiKey?: string | null;
+  /** Host header names accepted (besides localhost, 127.0.0.1 and [::1]). */
+  readonly allowedHosts?: readonly string[];
+  /** Generations at a time (default 1). */
+  readonly slots?: number;
+  /** Requests waiting for a slot before 503 (default 16). */
+  readonly maxQueue?: number;
+  /** Largest max_tokens accepted (default 1024); the default max_tokens is 128. */
+  readonly maxTokens?: number;
+  /** Time a request may take, queue included, in ms (default 300000). */
+  readonly timeoutMs?: number;
+  /** Largest request body in bytes (default 4 MiB). */
+  readonly bodyLimit?: number;
+}
+
+interface OpenAiError {
+  readonly status: number;
+  readonly message: string;
+  readonly type: string;
+  readonly code: string;
+  readonly param: string | null;
+}
+
+const httpError = (status: number, message: string, code: string, param: string | null = null): OpenAiError => ({
+  status, message, code, param, type: status >= 500 ? 'server_error' : status === 401 ? 'authentication_error' : 'invalid_request_error',
+});
+
+/** The HTTP form of an engine error. */
+function fromEngine(e: unknown): OpenAiError {
+  if (e instanceof WavefilterError) {
+    const param = (e.details as { option?: string; field?: string }).option ?? (e.details as { field?: string }).field ?? null;
+    if (e.code === 'prompt_too_long') return httpError(400, e.message, 'context_length_exceeded', 'messages');
+    if (e.code === 'out_of_memory') return httpError(503, e.message, 'out_of_memory');
+    if (['invalid_option', 'invalid_input', 'template_error', 'template_timeout', 'tokenizer_timeout'].includes(e.code)) return httpError(400, e.message, e.code, param);
+    return httpError(500, e.message, e.code);
+  }
+  return httpError(500, 'internal error', 'internal_error');
+}
+
+function sendError(reply: FastifyReply, err: OpenAiError): FastifyReply {
+  return reply.code(err.status).send({ error: { message: err.message, type: err.type, code: err.code, param: err.param } });
+}
+
+interface Outcome {
+  readonly text: string;
+  readonly finish: 'stop' | 'length';
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+export async function buildServer(model: DiffusionModel, o: ServeOptions): Promise<FastifyInstance> {
+  const maxTokens = o.maxTokens ?? 1024;
+  const timeoutMs = o.timeoutMs ?? 300_000;
+  const queue = new JobQueue(o.slots ?? 1, o.maxQueue ?? 16);
+  const metrics = new Metrics(queue);
+  const allowed = new Set(['localhost', '127.0.0.1', '[::1]', '::1', ...(o.allowedHosts ?? [])].map((h) => h.toLowerCase()));
+  const key = o.apiKey ? Buffer.from(o.apiKey) : null;
+  const app = Fastify({ bodyLimit: o.bodyLimit ?? 4 * 2 ** 20, logger: false });
+
+  app.addHook('onRequest', async (req, reply) => {
+    // DNS rebinding: a page on another name must not reach a server on loopback
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (!allowed.has(host)) return sendError(reply, httpError(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not allowed (serve --allowed-host NAME)`, 'host_not_allowed'));
+    if (key && req.url !== '/health') {
+      const got = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
+      if (got.length !== key.length || !timingSafeEqual(got, key)) return sendError(reply, httpError(401, 'a valid API key is required (Authorization: Bearer KEY)', 'invalid_api_key'));
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.request(req.routeOptions.url ?? 'unknown', reply.statusCode);
+  });
+  app.setErrorHandler((e: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, httpError(413, `the request body is over ${o.bodyLimit ?? 4 * 2 ** 20} bytes`, 'body_too_large'));
+    if (e.statusCode === 400 || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return sendError(reply, httpError(e.statusCode === 415 ? 415 : 400, `the request body is not valid JSON: ${e.message}`, 'invalid_json'));
+    return sendError(reply, fromEngine(e));
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, httpError(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'not_found')));
+
+  app.get('/health', async () => ({ status: 'ok', model: o.modelName, queue: queue.depth, active: queue.active }));
+  app.get('/v1/models', async () => ({ object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'wavefilter' }] }));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.text()));
+
+  /** Decodes one request; onText gets the answer's settled text as it grows (streaming). */
+  const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void): Promise<Outcome> => {
+    const want = r.max_completion_tokens ?? r.max_tokens ?? 128;
+    if (want > maxTokens) throw httpError(400, `max_tokens ${want} is over this server's limit of ${maxTokens}`, 'max_tokens_too_large', 'max_tokens');
+    const dlm = r.dlm ?? {};
+    const block = Math.min(dlm.block_length ?? 32, want);
+    const genLength = Math.ceil(want / block) * block; // whole blocks; the answer is cut at max_tokens
+    const stops = r.stop == null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop;
+    const stream = new StopStream(stops);
+    const stopIds = model.stopIds();
+    let promptLength = 0;
+    let stoppedByString = false;
+    let shown = '';
+    const controller = new AbortController();
+    const both = AbortSignal.any([signal, controller.signal]);
+    const answerIds = (canvas: Int32Array, upTo: number): number[] => Array.from(canvas.subarray(promptLength, promptLength + Math.min(upTo, want)));
+    const t0 = performance.now();
+    onStart();
+    const out = await model.generate(input, {
+      chat, genLength, blockLength: block, steps: genLength, threshold: dlm.threshold === undefined ? 0.9 : dlm.threshold,
+      cache: dlm.cache ?? 'dual', filter: dlm.filter ?? 'none', budget: dlm.budget ?? null,
+      temperature: r.temperature ?? 0, seed: r.seed ?? 0, ...(model.spec.family === 'dream' && r.top_p !== undefined ? { topP: r.top_p } : {}),
+      // the step executor checks the signal between forwards (the block program only between
+      // blocks, inside one ORT run): a client that leaves frees its slot within one step
+      allowLongContext: false, signal: both, executor: 'step',
+      onStep: (e) => {
+        promptLength = e.canvas.length - e.genLength;
+        const text = model.decodeAnswer(answerIds(e.canvas, e.settled)) ?? '';
+        if (!text.startsWith(shown)) return; // a partial UTF-8 sequence decoded differently: wait
+        shown = text;
+        const { emit, stopped } = stream.push(text);
+        if (emit && onEmit) onEmit(emit);
+        if (stopped) {
+          stoppedByString = true;
+          controller.abort();
+        }
+      },
+    });
+    metrics.generation(out.nfe, performance.now() - t0);
+    promptLength = out.promptLength;
+    const ids = out.generatedIds.slice(0, want);
+    const end = ids.findIndex((t) => stopIds.has(t));
+    const text = model.decodeAnswer(ids) ?? ids.join(',');
+    const fin = stream.finish(text);
+    if (fin.emit && onEmit) onEmit(fin.emit);
+    const stopped = stoppedByString || fin.stopped;
+    const full = stopped ? text.slice(0, stream.firstStop(text) ?? text.length) : text;
+    const decided = ids.findIndex((t) => t === model.spec.maskTokenId); // (an aborted answer stops where it was settled)
+    const completionTokens = end >= 0 ? end : decided >= 0 ? decided : ids.length;
+    metrics.tokens(completionTokens);
+    if (signal.aborted && !stopped) throw signal.reason;
+    return { text: full, finish: stopped || end >= 0 ? 'stop' : 'length', promptTokens: out.promptLength, completionTokens };
+  };
+
+  const handle = (kind: 'chat' | 'completion') => async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
+    const parsed = (kind === 'chat' ? chatSchema : completionSchema).safeParse(req.body);
+    if (!parsed.success) {
+      const d = describeInvalid(req.body, parsed.error);
+      return sendError(reply, httpError(400, d.message, 'invalid_request', d.param));
+    }
+    const r = parsed.data;
+    if (r.model !== undefined && r.model !== o.modelName) return sendError(reply, httpError(404, `model ${JSON.stringify(r.model)} is not served here (this server serves ${o.modelName})`, 'model_not_found', 'model'));
+    const input: PromptInput = kind === 'chat' ? plainMessages((r as ChatRequest).messages) : (r as CompletionRequest).prompt;
+    const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    // a client that leaves (or the time limit) cancels the request, queued or running
+    const gone = new AbortController();
+    const leave = (): void => {
+      if (reply.raw.writableFinished || gone.signal.aborted) return;
+      metrics.cancelled();
+      gone.abort(new Error('the client disconnected'));
+    };
+    reply.raw.on('close', leave);
+    req.raw.socket.on('close', leave);
+    const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(timeoutMs)]);
+    const run = (onEmit: ((s: string) => void) | null, onStart: () => void = () => {}): Promise<Outcome> => queue.run(() => generate(input, r, kind === 'chat', signal, onEmit, onStart), signal);
+    const usage = (x: Outcome): Record<string, number> => ({ prompt_tokens: x.promptTokens, completion_tokens: x.completionTokens, total_tokens: x.promptTokens + x.completionTokens });
+    const object = kind === 'chat' ? 'chat.completion' : 'text_completion';
+    if (!r.stream) {
+      try {
+        const x = await run(null);
+        const choice = kind === 'chat' ? { index: 0, message: { role: 'assistant', content: x.text }, finish_reason: x.finish } : { index: 0, text: x.text, finish_reason: x.finish, logprobs: null };
+        return reply.send({ id, object, created, model: o.modelName, choices: [choice], usage: usage(x) });
+      } catch (e) {
+        return failed(reply, e, signal);
+      }
+    }
+    // streaming: the first slot decides the status; after the headers, errors travel as an event
+    let open = false;
+    const openStream = (): void => {
+      if (open) return;
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      reply.raw.flushHeaders();
+      open = true;
+      if (kind === 'chat') chunk({ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null });
+    };
+    const chunk = (choice: Record<string, unknown> | null, extra: Record<string, unknown> = {}): void => {
+      openStream();
+      reply.raw.write(`data: ${JSON.stringify({ id, object: `${object}${kind === 'chat' ? '.chunk' : ''}`, created, model: o.modelName, choices: choice ? [choice] : [], ...extra })}\n\n`);
+    };
+    const delta = (content: string): Record<string, unknown> => (kind === 'chat' ? { index: 0, delta: { content }, finish_reason: null } : { index: 0, text: content, finish_reason: null, logprobs: null });
+    try {
+      // the headers (and a chat's role) go out when the request gets its slot; a full queue is still a 503
+      const x = await run((s) => chunk(delta(s)), openStream);
+      chunk(kind === 'chat' ? { index: 0, delta: {}, finish_reason: x.finish } : { index: 0, text: '', finish_reason: x.finish, logprobs: null });
+      if (r.stream_options?.include_usage) chunk(null, { usage: usage(x) });
+      reply.raw.end('data: [DONE]\n\n');
+    } catch (e) {
+      if (!open) return failed(reply, e, signal);
+      const err = e && typeof e === 'object' && 'status' in e ? (e as OpenAiError) : fromEngine(e);
+      if (!reply.raw.destroyed) reply.raw.end(`data: ${JSON.stringify({ error: { message: err.message, type: err.type, code: err.code, param: err.param } })}\n\n`);
+    }
+  };
+
+  const failed = (reply: FastifyReply, e: unknown, signal: AbortSignal): FastifyReply => {
+    if (e instanceof QueueFullError) return sendError(reply.header('retry-after', '1'), httpError(503, `the server is busy: ${e.message}; retry later`, 'queue_full'));
+    if (e && typeof e === 'object' && 'status' in e && 'code' in e) return sendError(reply, e as OpenAiError);
+    if (signal.aborted) return sendError(reply, httpError(504, 'the request took longer than the server allows, or its client left', 'timeout'));
+    return sendError(reply, fromEngine(e));
+  };
+
+  app.post('/v1/chat/completions', handle('chat'));
+  app.post('/v1/completions', handle('completion'));
+  return app;
+}

@@ -1,0 +1,183 @@
+// The OpenAI-compatible server (src/server) against the official `openai` npm client, on the bundled
+// model: plain and streamed chat and completions (the stream adds up to the plain answer), cancel by
+// abort (the slot is free again), the bounded queue, and hostile requests answered with a named 400.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
+import { loadModel } from '../../src/index.js';
+import { buildServer, type ServeOptions } from '../../src/server/app.js';
+import { StopStream } from '../../src/server/stop-stream.js';
+import { generateRuler } from '../../src/eval/ruler/generate.js';
+import { rulerPromptIds } from '../../src/eval/ruler/prompt.js';
+import { loadWordSources } from '../../src/eval/ruler/sources.js';
+import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
+import { BUNDLED_MODEL } from '../helpers.js';
+
+test('stop strings: held while they may start, cut where they match; incomplete UTF-8 is held', () => {
+  const s = new StopStream(['END', '\n\n']);
+  assert.deepEqual(s.push('abc E'), { emit: 'abc ', stopped: false }); // "E" may start END
+  assert.deepEqual(s.push('abc EN'), { emit: '', stopped: false });
+  assert.deepEqual(s.push('abc ENx'), { emit: 'ENx', stopped: false }); // it did not
+  assert.deepEqual(s.push('abc ENx\n'), { emit: '', stopped: false });
+  assert.deepEqual(s.push('abc ENx\n\nmore'), { emit: '', stopped: true });
+  assert.deepEqual(s.finish('abc ENx\n\nmore END'), { emit: '', stopped: true });
+  const u = new StopStream([]);
+  assert.deepEqual(u.push('h\uFFFD'), { emit: 'h', stopped: false });
+  assert.deepEqual(u.push('hé!'), { emit: 'é!', stopped: false });
+  assert.deepEqual(u.finish('hé! done'), { emit: ' done', stopped: false });
+  const f = new StopStream(['.']);
+  assert.deepEqual(f.finish('one. two.'), { emit: 'one', stopped: true });
+});
+
+async function serve(o: Partial<ServeOptions> = {}): Promise<{ url: string; client: OpenAI; close: () => Promise<void> }> {
+  const model = await loadModel(BUNDLED_MODEL);
+  const app = await buildServer(model, { modelName: 'bundled', ...o });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    client: new OpenAI({ baseURL: `${url}/v1`, apiKey: o.apiKey ?? 'unused', maxRetries: 0 }),
+    close: async () => {
+      await app.close();
+      await model.dispose();
+    },
+  };
+}
+
+const ruler = async (): Promise<{ input: string; answerPrefix: string; outputs: string[] }> => {
+  const model = await loadModel(BUNDLED_MODEL);
+  try {
+    const count = (input: string, answerPrefix: string): number => rulerPromptIds(model.codec, { input, answerPrefix }).length;
+    const [x] = generateRuler('niah_single_1', 1024, 1, { count, words: loadWordSources(), seed: 11 });
+    return { input: x?.input ?? '', answerPrefix: x?.answerPrefix ?? '', outputs: [...(x?.outputs ?? [])] };
+  } finally {
+    await model.dispose();
+  }
+};
+
+test('the openai client: chat and completions, plain and streamed (the stream adds up to the plain answer), models, usage', async () => {
+  const s = await ruler();
+  const srv = await serve();
+  try {
+    const models = await srv.client.models.list();
+    assert.deepEqual(models.data.map((m) => m.id), ['bundled']);
+    // a needle question with the answer started by the assistant (prefill): the bundled model answers it
+    const messages = [{ role: 'user' as const, content: s.input }, { role: 'assistant' as const, content: s.answerPrefix }];
+    const plain = await srv.client.chat.completions.create({ model: 'bundled', messages, max_tokens: 32 });
+    const answer = plain.choices[0]?.message.content ?? '';
+    assert.equal(matchAll(postprocess(answer), s.outputs), 1, `${answer} vs ${s.outputs.join(',')}`);
+    assert.equal(plain.choices[0]?.finish_reason, 'stop');
+    assert.ok((plain.usage?.prompt_tokens ?? 0) > 800 && (plain.usage?.completion_tokens ?? 0) > 0, JSON.stringify(plain.usage));
+    const stream = await srv.client.chat.completions.create({ model: 'bundled', messages, max_tokens: 32, stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let finish: string | null = null;
+    let usage = null;
+    for await (const c of stream) {
+      text += c.choices[0]?.delta.content ?? '';
+      finish = c.choices[0]?.finish_reason ?? finish;
+      usage = c.usage ?? usage;
+    }
+    assert.equal(text, answer);
+    assert.equal(finish, 'stop');
+    assert.deepEqual(usage, plain.usage);
+    // completions, with a stop string that cuts the answer (finish_reason stop)
+    const c1 = await srv.client.completions.create({ model: 'bundled', prompt: 'The capital of France is', max_tokens: 16 });
+    const full = c1.choices[0]?.text ?? '';
+    assert.equal(c1.choices[0]?.finish_reason, 'length');
+    let streamed = '';
+    for await (const c of await srv.client.completions.create({ model: 'bundled', prompt: 'The capital of France is', max_tokens: 16, stream: true })) streamed += c.choices[0]?.text ?? '';
+    assert.equal(streamed, full);
+    const cut = full.trim().slice(0, 3);
+    assert.ok(cut.length > 0, full);
+    const c2 = await srv.client.completions.create({ model: 'bundled', prompt: 'The capital of France is', max_tokens: 16, stop: [cut] });
+    assert.equal(c2.choices[0]?.text, full.slice(0, full.indexOf(cut)));
+    assert.equal(c2.choices[0]?.finish_reason, 'stop');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a client that aborts mid-stream frees its slot; a full queue answers 503 with Retry-After', async () => {
+  const srv = await serve({ maxQueue: 0 });
+  try {
+    const long = { model: 'bundled', prompt: 'Once upon a time', max_tokens: 512, stream: true as const, dlm: { threshold: null, cache: 'none' as const } };
+    const ac = new AbortController();
+    const stream = (await srv.client.completions.create(long as never, { signal: ac.signal })) as unknown as AsyncIterable<unknown>;
+    // while it runs, the only slot is taken and nothing may wait: 503
+    const busy = await fetch(`${srv.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 4 }) });
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers.get('retry-after'), '1');
+    assert.equal(((await busy.json()) as { error: { code: string } }).error.code, 'queue_full');
+    // 512 forwards over the whole canvas take seconds: leave after 300 ms, mid-stream (the client
+    // library ends the iteration quietly on its own abort)
+    setTimeout(() => ac.abort(), 300);
+    const started = Date.now();
+    for await (const _ of stream) void _;
+    assert.ok(Date.now() - started < 2000, 'the stream did not end when the client aborted');
+    // the generation stops within a step: the slot is free again soon
+    const t0 = Date.now();
+    for (;;) {
+      const h = (await (await fetch(`${srv.url}/health`)).json()) as { active: number };
+      if (h.active === 0) break;
+      assert.ok(Date.now() - t0 < 5000, 'the slot was not freed');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const after = await srv.client.completions.create({ model: 'bundled', prompt: 'x', max_tokens: 4 });
+    assert.equal(after.choices.length, 1);
+    const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+    assert.match(metrics, /wavefilter_cancelled_total 1\n/);
+    const nfe = Number(/wavefilter_nfe_total (\d+)/.exec(metrics)?.[1]);
+    assert.ok(nfe < 100, `the cancelled generation stopped early (${nfe} forwards in all)`);
+    assert.match(metrics, /wavefilter_requests_total\{route="\/v1\/completions",status="503"\} 1/);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('hostile and wrong requests get an OpenAI-shaped error that names the problem; a key and the Host header are enforced', async () => {
+  const srv = await serve({ apiKey: 'sekrit', maxTokens: 64, bodyLimit: 64 * 1024 });
+  try {
+    const post = (path: string, body: string, headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(`${srv.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sekrit', ...headers }, body });
+    const expect = async (r: Response, status: number, code: string, match?: RegExp): Promise<void> => {
+      assert.equal(r.status, status);
+      const e = ((await r.json()) as { error: { code: string; message: string } }).error;
+      assert.equal(e.code, code, e.message);
+      if (match) assert.match(e.message, match);
+    };
+    const ok = { messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 };
+    await expect(await post('/v1/chat/completions', JSON.stringify(ok), { authorization: 'Bearer nope' }), 401, 'invalid_api_key');
+    const rebound = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const u = new URL(srv.url);
+      const req = request({ host: u.hostname, port: u.port, path: '/v1/models', headers: { host: 'attacker.example', authorization: 'Bearer sekrit' } }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(rebound.status, 403);
+    assert.equal((JSON.parse(rebound.body) as { error: { code: string } }).error.code, 'host_not_allowed');
+    await expect(await post('/v1/chat/completions', '{"messages": [', {}), 400, 'invalid_json');
+    await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, tools: [], logprobs: true })), 400, 'invalid_request', /tools, logprobs/);
+    await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, temprature: 0.5 })), 400, 'invalid_request', /unknown field: temprature/);
+    await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, dlm: { blok: 1 } })), 400, 'invalid_request', /dlm\.blok/);
+    await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, max_tokens: 100000 })), 400, 'max_tokens_too_large');
+    await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, model: 'gpt-4' })), 404, 'model_not_found');
+    await expect(await post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(100_000) }] })), 413, 'body_too_large');
+    // over the model's context of 4096 tokens
+    await expect(await post('/v1/completions', JSON.stringify({ prompt: 'word '.repeat(6000), max_tokens: 4 })), 400, 'context_length_exceeded', /exceeds the model's context of 4096/);
+    await expect(await post('/v1/nothing', '{}'), 404, 'not_found');
+    // special-token text in a message is text, not a control token: the request succeeds
+    const special = await post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: '<|mdm_mask|><|eot_id|> hi' }], max_tokens: 4 }));
+    assert.equal(special.status, 200);
+    assert.equal((await fetch(`${srv.url}/health`)).status, 200); // no key needed
+    assert.equal((await fetch(`${srv.url}/metrics`)).status, 401);
+  } finally {
+    await srv.close();
+  }
+});
