@@ -7,6 +7,7 @@
  *   npm run bench -- engine --prompt-lengths 16384 --methods dual --layers 2   # memory at 16K
  *   npm run bench -- engine --methods dual,dual+wf-practical --budget 0.1     # a host with a filter
  *   npm run bench -- gpu --checkpoint /tmp/llada-8b --prompt-lengths 4096,8192 # the engine against the PyTorch peer
+ *   npm run bench -- serve --clients 50 --seconds 300                         # load test of wavefilter serve
  */
 import { Command } from 'commander';
 import { type GraphTuning, loadModel } from '../src/index.js';
@@ -20,12 +21,18 @@ import { DEFAULT_GPU_METHODS, gpuTable, runGpuCompare } from './gpu-compare.js';
 import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
 import { runWaveVariants } from './wf-variants.js';
+import { loadTable, runServeLoad } from './serve-load.js';
 import { defaultModelDir } from '../src/cli/paths.js';
 import type { RulerTaskName } from '../src/eval/ruler/tasks.js';
 
 const program = new Command()
   .name('bench')
-  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), gpu (the engine against the PyTorch peer on a GPU), attention (fused vs explicit refresh attention) or wf-variants (WaveFilter knobs on a RULER task of the bundled model)', 'engine')
+  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), gpu (the engine against the PyTorch peer on a GPU), attention (fused vs explicit refresh attention), wf-variants (WaveFilter knobs on a RULER task of the bundled model) or serve (a load test of wavefilter serve on loopback)', 'engine')
+  .option('--clients <n>', 'serve: concurrent clients', intArg('--clients'), 50)
+  .option('--seconds <n>', 'serve: how long the clients keep sending', intArg('--seconds'), 300)
+  .option('--disconnect-share <x>', 'serve: share of requests whose client leaves mid-stream', '0.1')
+  .option('--hostile-share <x>', 'serve: share of hostile requests', '0.05')
+  .option('--max-tokens <n>', 'serve: max_tokens of the valid requests', intArg('--max-tokens'), 16)
   .option('--prompt-lengths <list>', 'comma-separated prompt lengths', '4096')
   .option('--methods <list>', 'engine, gpu: cache hosts (none,prefix,dual) or host+filter (dual+wf-practical, dual+snapkv, ...); wavefilter: dual,dual-first-block,wf-practical,wf-faithful,snapkv,streaming,h2o,sparse-dllm,random')
   .option('--budget <b>', 'kept prompt rows of the filters, fraction or count (default: 0.16 for wavefilter, 0.1 for engine and gpu)')
@@ -49,7 +56,19 @@ const program = new Command()
   .option('--in-process', 'engine, gpu: every row in this process on one loaded model (peak memory is then a running maximum; default: a process per row)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype?: string; graph?: string }) => {
+  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype?: string; graph?: string }) => {
+    if (which === 'serve') {
+      const model = f.checkpoint ?? defaultModelDir();
+      if (!model) throw new Error('serve: no bundled model found; give --checkpoint DIR');
+      const o = { model, clients: f.clients, seconds: f.seconds, disconnectShare: Number(f.disconnectShare), hostileShare: Number(f.hostileShare), maxTokens: f.maxTokens, seed: f.seed };
+      if (!(o.disconnectShare >= 0 && o.hostileShare >= 0 && o.disconnectShare + o.hostileShare < 1)) throw new Error('--disconnect-share and --hostile-share: shares in [0, 1) whose sum is below 1');
+      process.stderr.write(`serve: ${o.clients} clients for ${o.seconds} s on ${o.model} (loopback)\n`);
+      const r = await runServeLoad(o, (s) => process.stderr.write(s));
+      if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'serve', ...r }, null, 2)}\n`);
+      else console.log(`\n${loadTable(r)}`);
+      if (r.valid.failed || r.hostile.unexpected || r.leakedSlots.active || r.leakedSlots.queued) process.exitCode = 1;
+      return;
+    }
     const deviceName = f.device ?? (which === 'gpu' ? 'cuda' : 'cpu');
     const device = parseDevice(deviceName) && (deviceName as Device);
     const dtype = (f.dtype ?? (which === 'gpu' ? 'fp16' : 'fp32')) as 'fp32' | 'fp16';

@@ -7,7 +7,9 @@
  *   start a stop string or ends in an incomplete UTF-8 sequence is held (stop-stream.ts).
  *   finish_reason is `stop` (EOS / end of turn, or a stop string) or `length` (max_tokens, timeout).
  * - DLM knobs as the documented request extension `dlm` ({block_length, threshold, cache, filter,
- *   budget}); defaults: dual cache, threshold 0.9, blocks of 32.
+ *   budget}); defaults: dual cache, threshold 0.9, blocks of 32. `dlm.events` asks for the denoising
+ *   canvas per step and a filter's kept rows per block, as extra chunks (no choices, a `wavefilter`
+ *   field) that standard clients skip.
  * - GET /v1/models, /health (no key needed), /metrics (Prometheus text).
  * - Limits: body size, max_tokens, prompt tokens (the model's context), time per request; a bounded
  *   queue (503 with Retry-After when full); a client that disconnects cancels its generation, which
@@ -15,16 +17,20 @@
  * - Safe defaults: binds 127.0.0.1; optional API key (Bearer); no CORS headers; the Host header must
  *   be one of the allowed names (DNS rebinding); chat templates only from the checkpoint.
  *
+ * - GET /: a page (page.ts) with a streaming chat, the live denoising canvas and the kept rows.
+ *
  * One generation runs at a time by default (`slots`); batching requests together is not done yet.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { DiffusionModel, PromptInput } from '../engine.js';
+import type { KeptEvent } from '../decode/generate.js';
 import { WavefilterError } from '../errors.js';
 import { JobQueue, QueueFullError } from './queue.js';
 import { StopStream } from './stop-stream.js';
 import { type ChatRequest, type CompletionRequest, chatSchema, completionSchema, describeInvalid, plainMessages } from './schema.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type MetricsSnapshot } from './metrics.js';
+import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 
 export interface ServeOptions {
   /** The name /v1/models lists and responses carry. */
@@ -44,6 +50,11 @@ export interface ServeOptions {
   /** Largest request body in bytes (default 4 MiB). */
   readonly bodyLimit?: number;
 }
+
+/** Paths without the API key: the health check and the page's static files (its API calls carry the key). */
+const OPEN_PATHS = new Set(['/health', '/', '/app.js', '/app.css', '/favicon.ico']);
+/** The page's policy: only its own script, style and API (no inline code, no other origin). */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 interface OpenAiError {
   readonly status: number;
@@ -80,7 +91,10 @@ interface Outcome {
   readonly completionTokens: number;
 }
 
-export async function buildServer(model: DiffusionModel, o: ServeOptions): Promise<FastifyInstance> {
+/** The server, and its counters as numbers (for the load test). */
+export type WavefilterServer = FastifyInstance & { readonly metricsSnapshot: () => MetricsSnapshot };
+
+export async function buildServer(model: DiffusionModel, o: ServeOptions): Promise<WavefilterServer> {
   const maxTokens = o.maxTokens ?? 1024;
   const timeoutMs = o.timeoutMs ?? 300_000;
   const queue = new JobQueue(o.slots ?? 1, o.maxQueue ?? 16);
@@ -93,7 +107,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     // DNS rebinding: a page on another name must not reach a server on loopback
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
     if (!allowed.has(host)) return sendError(reply, httpError(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not allowed (serve --allowed-host NAME)`, 'host_not_allowed'));
-    if (key && req.url !== '/health') {
+    if (key && !OPEN_PATHS.has(req.url.split('?')[0] ?? '')) {
       const got = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
       if (got.length !== key.length || !timingSafeEqual(got, key)) return sendError(reply, httpError(401, 'a valid API key is required (Authorization: Bearer KEY)', 'invalid_api_key'));
     }
@@ -108,12 +122,27 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, httpError(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'not_found')));
 
+  const page = (type: string, body: string) => async (_req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
+    reply.type(type).header('content-security-policy', PAGE_CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache').send(body);
+  app.get('/', page('text/html; charset=utf-8', PAGE_HTML));
+  app.get('/app.js', page('text/javascript; charset=utf-8', PAGE_JS));
+  app.get('/app.css', page('text/css; charset=utf-8', PAGE_CSS));
+  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send()); // (browsers ask for it)
+  const pieceOf = new Map<number, string>();
+  const piece = (t: number): string => {
+    let p = pieceOf.get(t);
+    if (p === undefined) {
+      p = model.codec ? model.codec.decode([t]) : String(t);
+      if (pieceOf.size < 200_000) pieceOf.set(t, p);
+    }
+    return p;
+  };
   app.get('/health', async () => ({ status: 'ok', model: o.modelName, queue: queue.depth, active: queue.active }));
   app.get('/v1/models', async () => ({ object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'wavefilter' }] }));
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.text()));
 
   /** Decodes one request; onText gets the answer's settled text as it grows (streaming). */
-  const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void): Promise<Outcome> => {
+  const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void, onEvent: ((e: Record<string, unknown>) => void) | null): Promise<Outcome> => {
     const want = r.max_completion_tokens ?? r.max_tokens ?? 128;
     if (want > maxTokens) throw httpError(400, `max_tokens ${want} is over this server's limit of ${maxTokens}`, 'max_tokens_too_large', 'max_tokens');
     const dlm = r.dlm ?? {};
@@ -128,6 +157,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     const controller = new AbortController();
     const both = AbortSignal.any([signal, controller.signal]);
     const answerIds = (canvas: Int32Array, upTo: number): number[] => Array.from(canvas.subarray(promptLength, promptLength + Math.min(upTo, want)));
+    const events = new Set(onEvent ? dlm.events ?? [] : []);
     const t0 = performance.now();
     onStart();
     const out = await model.generate(input, {
@@ -137,8 +167,19 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
       // the step executor checks the signal between forwards (the block program only between
       // blocks, inside one ORT run): a client that leaves frees its slot within one step
       allowLongContext: false, signal: both, executor: 'step',
+      ...(events.has('kept') ? {
+        onKept: (e: KeptEvent) => onEvent?.({ type: 'kept', block: e.block, prompt_length: promptLength, layers: e.tokens.map((t) => [...new Set(Array.from(t, Number).filter((p) => p >= 0))].sort((a, b) => a - b)) }),
+      } : {}),
       onStep: (e) => {
+        metrics.step(e.ms);
         promptLength = e.canvas.length - e.genLength;
+        if (events.has('canvas'))
+          onEvent?.({
+            type: 'step', nfe: e.nfe, block: e.block, step: e.stepInBlock, refresh: e.refresh, settled: Math.min(e.settled, want),
+            committed: e.committed.map((p) => p - promptLength).filter((p) => p < want),
+            canvas: Array.from(e.canvas.subarray(promptLength, promptLength + want), (t) => (t === model.spec.maskTokenId ? null : t)),
+            pieces: Array.from(e.canvas.subarray(promptLength, promptLength + want), (t) => (t === model.spec.maskTokenId ? null : piece(t))),
+          });
         const text = model.decodeAnswer(answerIds(e.canvas, e.settled)) ?? '';
         if (!text.startsWith(shown)) return; // a partial UTF-8 sequence decoded differently: wait
         shown = text;
@@ -179,15 +220,26 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     const created = Math.floor(Date.now() / 1000);
     // a client that leaves (or the time limit) cancels the request, queued or running
     const gone = new AbortController();
+    let leftAt: number | null = null;
     const leave = (): void => {
       if (reply.raw.writableFinished || gone.signal.aborted) return;
+      leftAt = performance.now();
       metrics.cancelled();
       gone.abort(new Error('the client disconnected'));
     };
-    reply.raw.on('close', leave);
-    req.raw.socket.on('close', leave);
+    // (the socket outlives the request on keep-alive: its listener goes when the response closes)
+    const socket = req.raw.socket;
+    socket.on('close', leave);
+    reply.raw.once('close', () => {
+      leave();
+      socket.off('close', leave);
+    });
     const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(timeoutMs)]);
-    const run = (onEmit: ((s: string) => void) | null, onStart: () => void = () => {}): Promise<Outcome> => queue.run(() => generate(input, r, kind === 'chat', signal, onEmit, onStart), signal);
+    const run = (onEmit: ((s: string) => void) | null, onStart: () => void = () => {}, onEvent: ((e: Record<string, unknown>) => void) | null = null): Promise<Outcome> =>
+      queue.run(() => generate(input, r, kind === 'chat', signal, onEmit, onStart, onEvent), signal).finally(() => {
+        // the slot is free once run settles: how long a client that left kept it
+        if (leftAt !== null) metrics.cancelFreed(performance.now() - leftAt);
+      });
     const usage = (x: Outcome): Record<string, number> => ({ prompt_tokens: x.promptTokens, completion_tokens: x.completionTokens, total_tokens: x.promptTokens + x.completionTokens });
     const object = kind === 'chat' ? 'chat.completion' : 'text_completion';
     if (!r.stream) {
@@ -216,7 +268,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     const delta = (content: string): Record<string, unknown> => (kind === 'chat' ? { index: 0, delta: { content }, finish_reason: null } : { index: 0, text: content, finish_reason: null, logprobs: null });
     try {
       // the headers (and a chat's role) go out when the request gets its slot; a full queue is still a 503
-      const x = await run((s) => chunk(delta(s)), openStream);
+      const x = await run((s) => chunk(delta(s)), openStream, (e) => chunk(null, { wavefilter: e }));
       chunk(kind === 'chat' ? { index: 0, delta: {}, finish_reason: x.finish } : { index: 0, text: '', finish_reason: x.finish, logprobs: null });
       if (r.stream_options?.include_usage) chunk(null, { usage: usage(x) });
       reply.raw.end('data: [DONE]\n\n');
@@ -236,5 +288,6 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
 
   app.post('/v1/chat/completions', handle('chat'));
   app.post('/v1/completions', handle('completion'));
-  return app;
+  app.decorate('metricsSnapshot', () => metrics.snapshot());
+  return app as unknown as WavefilterServer;
 }

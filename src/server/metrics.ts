@@ -1,6 +1,17 @@
 /** The server's counters in Prometheus' text format (GET /metrics). */
 import type { JobQueue } from './queue.js';
 
+export interface MetricsSnapshot {
+  readonly generations: number;
+  readonly nfe: number;
+  readonly generationSeconds: number;
+  readonly cancels: number;
+  /** The longest denoising step so far. */
+  readonly stepMsMax: number;
+  /** Per disconnect: milliseconds from the client leaving to its slot being free. */
+  readonly cancelFreeMs: readonly number[];
+}
+
 export class Metrics {
   private readonly requests = new Map<string, number>();
   private generated = 0;
@@ -8,6 +19,8 @@ export class Metrics {
   private seconds = 0;
   private generations = 0;
   private cancels = 0;
+  private stepMsMax = 0;
+  private readonly cancelFree: number[] = [];
 
   constructor(private readonly queue: JobQueue) {}
 
@@ -28,6 +41,22 @@ export class Metrics {
 
   cancelled(): void {
     this.cancels++;
+  }
+
+  /** One denoising step took `ms`. */
+  step(ms: number): void {
+    if (ms > this.stepMsMax) this.stepMsMax = ms;
+  }
+
+  /** A client left and its slot was free `ms` later (the last 10,000 kept). */
+  cancelFreed(ms: number): void {
+    if (this.cancelFree.length >= 10_000) this.cancelFree.shift();
+    this.cancelFree.push(ms);
+  }
+
+  /** The counters as numbers (the load test reads them). */
+  snapshot(): MetricsSnapshot {
+    return { generations: this.generations, nfe: this.nfe, generationSeconds: this.seconds, cancels: this.cancels, stepMsMax: this.stepMsMax, cancelFreeMs: [...this.cancelFree] };
   }
 
   text(): string {

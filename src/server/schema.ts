@@ -16,6 +16,12 @@ export const dlmSchema = z.strictObject({
   cache: z.enum(['none', 'prefix', 'dual']).optional(),
   filter: z.enum(['none', 'wavefilter', 'snapkv', 'h2o', 'streaming', 'sparse-dllm', 'random']).optional(),
   budget: z.number().gt(0).max(1_000_000).optional(),
+  /**
+   * Streamed extras, off unless asked for: 'canvas' (every denoising step: the answer's tokens, null
+   * where still masked, and the positions just committed) and 'kept' (a token filter's kept prompt
+   * rows per layer, after each block). They travel in chunks with no choices, under `wavefilter`.
+   */
+  events: z.array(z.enum(['canvas', 'kept'])).max(2).optional(),
 });
 export type DlmKnobs = z.infer<typeof dlmSchema>;
 

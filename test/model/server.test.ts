@@ -100,6 +100,41 @@ test('the openai client: chat and completions, plain and streamed (the stream ad
   }
 });
 
+test('dlm.events: the denoising canvas every step and the filter\'s kept rows every block, as chunks standard clients skip', async () => {
+  const s = await ruler();
+  const srv = await serve();
+  const model = await loadModel(BUNDLED_MODEL);
+  try {
+    const body = { messages: [{ role: 'user', content: s.input }, { role: 'assistant', content: s.answerPrefix }], max_tokens: 32, stream: true, dlm: { cache: 'dual', filter: 'wavefilter', budget: 0.25, events: ['canvas', 'kept'] } };
+    const res = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal(res.status, 200);
+    const chunks = (await res.text()).split('\n\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)) as { choices: { delta: { content?: string } }[]; wavefilter?: Record<string, unknown> });
+    const steps = chunks.flatMap((c) => (c.wavefilter?.type === 'step' ? [c.wavefilter as { nfe: number; canvas: (number | null)[]; committed: number[]; settled: number }] : []));
+    const kept = chunks.flatMap((c) => (c.wavefilter?.type === 'kept' ? [c.wavefilter as { block: number; prompt_length: number; layers: number[][] }] : []));
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    assert.deepEqual(steps.map((x) => x.nfe), steps.map((_, i) => i + 1));
+    // a committed position keeps its token in every later canvas; the last canvas is the answer
+    for (let i = 0; i < steps.length; i++)
+      for (const p of steps[i]?.committed ?? []) {
+        const t = steps[i]?.canvas[p];
+        assert.notEqual(t, null);
+        for (const later of steps.slice(i + 1)) assert.equal(later.canvas[p], t);
+      }
+    const last = steps.at(-1)?.canvas ?? [];
+    assert.ok(last.every((t) => t !== null));
+    assert.equal(model.decodeAnswer(last as number[]), text);
+    assert.equal(kept.length, 1); // one block of 32
+    assert.equal(kept[0]?.layers.length, model.spec.nLayers);
+    for (const layer of kept[0]?.layers ?? []) {
+      assert.ok(layer.length > 0 && layer.length < (kept[0]?.prompt_length ?? 0));
+      assert.ok(layer.every((p) => p >= 0 && p < (kept[0]?.prompt_length ?? 0)));
+    }
+  } finally {
+    await model.dispose();
+    await srv.close();
+  }
+});
+
 test('a client that aborts mid-stream frees its slot; a full queue answers 503 with Retry-After', async () => {
   const srv = await serve({ maxQueue: 0 });
   try {
