@@ -226,9 +226,15 @@ export class DiffusionModel {
     return { bytes: totalmem(), where: 'host' };
   }
 
-  private checkMemory(promptLength: number, genLength: number, blockLength: number, executor: 'step' | 'block'): void {
+  /**
+   * `cachePerToken`: bytes per position a host caches beyond K/V (Elastic-Cache's x and q, dLLM-Cache's
+   * attention and FFN outputs, each held by ORT's outputs and the JavaScript copy the next run reads).
+   */
+  private checkMemory(promptLength: number, genLength: number, blockLength: number, executor: 'step' | 'block', cachePerToken = 0): void {
     const a = this.availableMemory();
-    checkFits(this.memoryEstimate(promptLength, genLength, blockLength, executor), a.bytes, a.where);
+    const e = this.memoryEstimate(promptLength, genLength, blockLength, executor);
+    const extra = cachePerToken * (promptLength + genLength);
+    checkFits({ ...e, kvBytes: e.kvBytes + extra, totalBytes: e.totalBytes + extra }, a.bytes, a.where);
   }
 
   /** Keys of the live weight sessions, least recently used first. */
@@ -468,7 +474,7 @@ export class DiffusionModel {
     const total = prompt.length + o.genLength;
     if (total > this.spec.maxSequenceLength && !opts.allowLongContext)
       throw new WavefilterError('prompt_too_long', `prompt (${prompt.length} tokens) + genLength (${o.genLength}) = ${total} exceeds the model's context of ${this.spec.maxSequenceLength}; shorten the prompt or pass allowLongContext`, { tokens: prompt.length, gen_length: o.genLength, limit: this.spec.maxSequenceLength });
-    this.checkMemory(prompt.length, o.genLength, o.window, 'step');
+    this.checkMemory(prompt.length, o.genLength, o.window, 'step', 2 * 4 * this.spec.nLayers * (this.spec.dModel + this.spec.nHeads * this.spec.headDim));
     const filter = await this.filters.create(opts, 0);
     const lease = await this.sessions.acquire('elastic', () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions));
     try {
@@ -495,7 +501,7 @@ export class DiffusionModel {
     const options = { ...opts, cache: 'none', promptRefresh: 'every-block' as const, executor: 'step' as const };
     const resolved = resolveOptions(this.spec, prompt.length, options);
     if (resolved.cfgScale !== 0) throw new WavefilterError('invalid_option', 'cache dllm-cache: has no classifier-free guidance pass (cfgScale 0)', { option: 'cfgScale' });
-    this.checkMemory(prompt.length, resolved.genLength, resolved.blockLength, 'step');
+    this.checkMemory(prompt.length, resolved.genLength, resolved.blockLength, 'step', 2 * 4 * this.spec.nLayers * 2 * this.spec.dModel);
     const lease = await this.sessions.acquire('dllm-cache', () => DllmCacheProgram.create(this.spec, this.store, this.runtimeOptions));
     try {
       const host = (lease.value as DllmCacheProgram).host(cfg);

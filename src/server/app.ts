@@ -144,7 +144,6 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
   /** Decodes one request; onText gets the answer's settled text as it grows (streaming). */
   const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void, onEvent: ((e: Record<string, unknown>) => void) | null): Promise<Outcome> => {
     const want = r.max_completion_tokens ?? r.max_tokens ?? 128;
-    if (want > maxTokens) throw httpError(400, `max_tokens ${want} is over this server's limit of ${maxTokens}`, 'max_tokens_too_large', 'max_tokens');
     const dlm = r.dlm ?? {};
     const block = Math.min(dlm.block_length ?? 32, want);
     const genLength = Math.ceil(want / block) * block; // whole blocks; the answer is cut at max_tokens
@@ -214,6 +213,11 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
       return sendError(reply, httpError(400, d.message, 'invalid_request', d.param));
     }
     const r = parsed.data;
+    // (checked before the request waits for a slot)
+    const want = r.max_completion_tokens ?? r.max_tokens ?? 128;
+    if (want > maxTokens) return sendError(reply, httpError(400, `max_tokens ${want} is over this server's limit of ${maxTokens}`, 'max_tokens_too_large', 'max_tokens'));
+    if (r.top_p !== undefined && r.top_p < 1 && model.spec.family !== 'dream')
+      return sendError(reply, httpError(400, `top_p ${r.top_p}: this model (${model.spec.family}) has no nucleus filter; leave top_p out or at 1`, 'unsupported_parameter', 'top_p'));
     if (r.model !== undefined && r.model !== o.modelName) return sendError(reply, httpError(404, `model ${JSON.stringify(r.model)} is not served here (this server serves ${o.modelName})`, 'model_not_found', 'model'));
     const input: PromptInput = kind === 'chat' ? plainMessages((r as ChatRequest).messages) : (r as CompletionRequest).prompt;
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;

@@ -24,6 +24,30 @@ test('a generation over the memory limit is refused before it runs, with the num
   await assert.rejects(loadModel(LLADA_TINY, { memoryLimit: -1 }), (e: Error & { code?: string }) => e.code === 'invalid_option');
 });
 
+test('dLLM-Cache and Elastic-Cache count their extra caches (attention and FFN outputs; x and q) in the check', async () => {
+  const probe = await loadModel(LLADA_TINY);
+  const { nLayers: L, dModel: d, nHeads: H, headDim: D } = probe.spec;
+  await probe.dispose();
+  const P = 200;
+  const G = 8;
+  const step = (m: Awaited<ReturnType<typeof loadModel>>): number => m.memoryEstimate(P, G, G, 'step').totalBytes;
+  // a limit between the plain step loop's need and that need plus dLLM-Cache's caches (2 x 4 bytes x L x 2d per position)
+  const base = await loadModel(LLADA_TINY);
+  const limit = step(base) + (2 * 4 * L * 2 * d * (P + G)) / 2;
+  await base.dispose();
+  const m = await loadModel(LLADA_TINY, { memoryLimit: limit });
+  try {
+    const ids = Array.from({ length: P }, (_, i) => (i % 300) + 1);
+    const r = await m.generate({ inputIds: ids }, { genLength: G, blockLength: G, steps: G, executor: 'step' });
+    assert.equal(r.stopReason, 'done');
+    await assert.rejects(m.generate({ inputIds: ids }, { genLength: G, blockLength: G, steps: G, cache: 'dllm-cache' }), (e: Error & { code?: string }) => e.code === 'out_of_memory');
+    assert.ok(2 * 4 * L * (d + H * D) * (P + G) > limit - step(m), 'the Elastic-Cache extra is over the margin too');
+    await assert.rejects(m.generateElastic({ inputIds: ids }, { genLength: G }), (e: Error & { code?: string }) => e.code === 'out_of_memory');
+  } finally {
+    await m.dispose();
+  }
+});
+
 test('inspect describes a checkpoint and its memory without building a session', () => {
   const r = run('inspect', '--model', LLADA_TINY, '--prompt-length', '1000', '--json');
   assert.equal(r.status, 0, r.stderr);

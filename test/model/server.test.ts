@@ -203,6 +203,7 @@ test('hostile and wrong requests get an OpenAI-shaped error that names the probl
     await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, dlm: { blok: 1 } })), 400, 'invalid_request', /dlm\.blok/);
     await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, max_tokens: 100000 })), 400, 'max_tokens_too_large');
     await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, model: 'gpt-4' })), 404, 'model_not_found');
+    await expect(await post('/v1/chat/completions', JSON.stringify({ ...ok, top_p: 0.5 })), 400, 'unsupported_parameter', /no nucleus filter/);
     await expect(await post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(100_000) }] })), 413, 'body_too_large');
     // over the model's context of 4096 tokens
     await expect(await post('/v1/completions', JSON.stringify({ prompt: 'word '.repeat(6000), max_tokens: 4 })), 400, 'context_length_exceeded', /exceeds the model's context of 4096/);
