@@ -5,7 +5,8 @@
  * - POST /v1/chat/completions and /v1/completions, plain and streamed (SSE). A DLM fills tokens
  *   anywhere, so a stream sends only the settled left part of the answer, append-only: text that may
  *   start a stop string or ends in an incomplete UTF-8 sequence is held (stop-stream.ts).
- *   finish_reason is `stop` (EOS / end of turn, or a stop string) or `length` (max_tokens, timeout).
+ *   finish_reason is `stop` (EOS / end of turn, or a stop string) or `length` (max_tokens); a
+ *   request over its time limit gets a 504 (or, once streaming, an error event).
  * - DLM knobs as the documented request extension `dlm` ({block_length, threshold, cache, filter,
  *   budget}); defaults: dual cache, threshold 0.9, blocks of 32. `dlm.events` asks for the denoising
  *   canvas per step and a filter's kept rows per block, as extra chunks (no choices, a `wavefilter`
@@ -141,7 +142,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
   app.get('/v1/models', async () => ({ object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'wavefilter' }] }));
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.text()));
 
-  /** Decodes one request; onText gets the answer's settled text as it grows (streaming). */
+  /** Decodes one request; onEmit gets what may be sent of the answer's settled text as it grows (streaming). */
   const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void, onEvent: ((e: Record<string, unknown>) => void) | null): Promise<Outcome> => {
     const want = r.max_completion_tokens ?? r.max_tokens ?? 128;
     const dlm = r.dlm ?? {};
