@@ -40,7 +40,9 @@ export function serveCommand(program: Command): void {
       const dir = modelDir(f.model);
       const model = await loadModel(dir, { device: f.device, threads: f.threads });
       const app = await buildServer(model, {
-        modelName: basename(resolve(dir)), apiKey: f.apiKey ?? process.env.WAVEFILTER_API_KEY ?? null, allowedHosts: f.allowedHost,
+        // the address bound is a name clients use (a wildcard is not: name the host with --allowed-host)
+        modelName: basename(resolve(dir)), apiKey: f.apiKey ?? process.env.WAVEFILTER_API_KEY ?? null,
+        allowedHosts: [...f.allowedHost, ...(['0.0.0.0', '::', '[::]'].includes(f.host) ? [] : [f.host.includes(':') && !f.host.startsWith('[') ? `[${f.host}]` : f.host])],
         maxQueue: f.queue, maxTokens: f.maxTokens, timeoutMs: f.timeout * 1000, bodyLimit: f.bodyLimit,
       });
       const stop = async (): Promise<void> => {
