@@ -500,7 +500,6 @@ export class DiffusionModel {
       throw new WavefilterError('invalid_option', 'cache dllm-cache: runs in fp32 for now (load the model with dtype fp32)', { option: 'dtype' });
     const options = { ...opts, cache: 'none', promptRefresh: 'every-block' as const, executor: 'step' as const };
     const resolved = resolveOptions(this.spec, prompt.length, options);
-    if (resolved.cfgScale !== 0) throw new WavefilterError('invalid_option', 'cache dllm-cache: has no classifier-free guidance pass (cfgScale 0)', { option: 'cfgScale' });
     this.checkMemory(prompt.length, resolved.genLength, resolved.blockLength, 'step', 2 * 4 * this.spec.nLayers * 2 * this.spec.dModel);
     const lease = await this.sessions.acquire('dllm-cache', () => DllmCacheProgram.create(this.spec, this.store, this.runtimeOptions));
     try {

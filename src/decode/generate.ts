@@ -119,6 +119,8 @@ export async function generateIds(rt: StepRuntime, promptIds: readonly number[],
   const canvas = new Int32Array(L).fill(spec.maskTokenId);
   canvas.set(promptIds, 0);
   const host = hooks.host ?? createCacheHost(o.cache, spec, { filter: hooks.filter ?? null, promptRefresh: o.promptRefresh });
+  if (host.forward && o.cfgScale !== 0)
+    throw new WavefilterError('invalid_option', `cfgScale: cache ${host.name} computes its own forward and has no classifier-free guidance pass (cfgScale 0)`, { option: 'cfgScale' });
   const rng = new Rng(o.seed);
   const blocks = o.genLength / o.blockLength;
   const S = o.steps / blocks;
@@ -250,10 +252,7 @@ async function runForward(rt: StepRuntime, plan: ForwardPlan, canvas: Int32Array
   });
   const logitRows = BigInt64Array.from(rows, (r) => BigInt(r));
   const queryRows = plan.queryRows ? BigInt64Array.from(plan.queryRows, (r) => BigInt(r)) : undefined;
-  if (own) {
-    if (o.cfgScale !== 0) throw new WavefilterError('invalid_option', 'cfgScale: this cache host computes its own forward and has no guidance pass', { option: 'cfgScale' });
-    return own({ inputIds: ids, positions: pos, logitRows, queryRows, past: plan.past });
-  }
+  if (own) return own({ inputIds: ids, positions: pos, logitRows, queryRows, past: plan.past });
   const cond = await rt.forward({ inputIds: ids, positions: pos, logitRows, queryRows, past: plan.past });
   if (o.cfgScale === 0) return cond;
   // LLaDA's unsupervised classifier-free guidance: the same canvas with the prompt masked.

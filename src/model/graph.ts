@@ -28,7 +28,7 @@
  * concatenates (copies) the cache.
  */
 import { DT, GraphBuilder, encodeModel, once } from './onnx-builder.js';
-import type { ModelSpec, WeightInfo } from './spec.js';
+import type { LayerTensorNames, ModelSpec, WeightInfo } from './spec.js';
 import { WavefilterError } from '../errors.js';
 
 /** Every graph input and output name, from one place. */
@@ -155,6 +155,17 @@ export function plainRmsNorm(g: GraphBuilder, spec: ModelSpec, xIn: string, weig
   const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.scalarF32(spec.rmsNormEps)])])]);
   const normed = g.op('Mul', [x, inv]);
   return g.op('Mul', [weight, half ? g.op('Cast', [normed], { to: DT.FLOAT16 }) : normed]);
+}
+
+/** x W^T (+ bias) for a weight of the checkpoint (the host graphs' plain fp32 projection). */
+export function plainLinear(g: GraphBuilder, w: WeightRef, x: string, weight: string, bias?: string): string {
+  return g.op('Gemm', bias ? [x, w(weight), w(bias)] : [x, w(weight)], { transB: 1 });
+}
+
+/** The SiLU-gated MLP of a layer on normed rows f: down(silu(gate f) * up f). */
+export function plainMlp(g: GraphBuilder, w: WeightRef, lw: LayerTensorNames, f: string): string {
+  const gate = plainLinear(g, w, f, lw.gate);
+  return plainLinear(g, w, g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), plainLinear(g, w, f, lw.up)]), lw.down);
 }
 
 /** The values a forward reads: token ids and positions of the query rows, which rows to score, the past. */

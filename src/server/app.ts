@@ -143,8 +143,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.text()));
 
   /** Decodes one request; onEmit gets what may be sent of the answer's settled text as it grows (streaming). */
-  const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void, onEvent: ((e: Record<string, unknown>) => void) | null): Promise<Outcome> => {
-    const want = r.max_completion_tokens ?? r.max_tokens ?? 128;
+  const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, want: number, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void, onEvent: ((e: Record<string, unknown>) => void) | null): Promise<Outcome> => {
     const dlm = r.dlm ?? {};
     const block = Math.min(dlm.block_length ?? 32, want);
     const genLength = Math.ceil(want / block) * block; // whole blocks; the answer is cut at max_tokens
@@ -241,7 +240,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     });
     const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(timeoutMs)]);
     const run = (onEmit: ((s: string) => void) | null, onStart: () => void = () => {}, onEvent: ((e: Record<string, unknown>) => void) | null = null): Promise<Outcome> =>
-      queue.run(() => generate(input, r, kind === 'chat', signal, onEmit, onStart, onEvent), signal).finally(() => {
+      queue.run(() => generate(input, r, want, kind === 'chat', signal, onEmit, onStart, onEvent), signal).finally(() => {
         // the slot is free once run settles: how long a client that left kept it
         if (leftAt !== null) metrics.cancelFreed(performance.now() - leftAt);
       });

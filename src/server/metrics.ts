@@ -60,36 +60,20 @@ export class Metrics {
   }
 
   text(): string {
-    const m = process.memoryUsage();
+    const family = (name: string, type: 'counter' | 'gauge', help: string, samples: readonly string[]): string[] => [`# HELP wavefilter_${name} ${help}`, `# TYPE wavefilter_${name} ${type}`, ...samples];
+    const one = (name: string, type: 'counter' | 'gauge', help: string, value: number | string): string[] => family(name, type, help, [`wavefilter_${name} ${value}`]);
     const lines = [
-      '# HELP wavefilter_requests_total HTTP requests by route and status.',
-      '# TYPE wavefilter_requests_total counter',
-      ...[...this.requests].map(([k, v]) => `wavefilter_requests_total{${k}} ${v}`),
-      '# HELP wavefilter_queue_depth Requests waiting for a slot.',
-      '# TYPE wavefilter_queue_depth gauge',
-      `wavefilter_queue_depth ${this.queue.depth}`,
-      '# HELP wavefilter_active_generations Generations running now.',
-      '# TYPE wavefilter_active_generations gauge',
-      `wavefilter_active_generations ${this.queue.active}`,
-      '# HELP wavefilter_generations_total Finished generations.',
-      '# TYPE wavefilter_generations_total counter',
-      `wavefilter_generations_total ${this.generations}`,
-      '# HELP wavefilter_generated_tokens_total Answer tokens (up to the first stop token).',
-      '# TYPE wavefilter_generated_tokens_total counter',
-      `wavefilter_generated_tokens_total ${this.generated}`,
-      '# HELP wavefilter_nfe_total Model forwards (network function evaluations).',
-      '# TYPE wavefilter_nfe_total counter',
-      `wavefilter_nfe_total ${this.nfe}`,
-      '# HELP wavefilter_generation_seconds_total Time spent generating.',
-      '# TYPE wavefilter_generation_seconds_total counter',
-      `wavefilter_generation_seconds_total ${this.seconds.toFixed(3)}`,
-      '# HELP wavefilter_cancelled_total Requests whose client disconnected before the answer.',
-      '# TYPE wavefilter_cancelled_total counter',
-      `wavefilter_cancelled_total ${this.cancels}`,
-      '# HELP wavefilter_resident_bytes Resident memory of the server process.',
-      '# TYPE wavefilter_resident_bytes gauge',
-      `wavefilter_resident_bytes ${m.rss}`,
+      ...family('requests_total', 'counter', 'HTTP requests by route and status.', [...this.requests].map(([k, v]) => `wavefilter_requests_total{${k}} ${v}`)),
+      ...one('queue_depth', 'gauge', 'Requests waiting for a slot.', this.queue.depth),
+      ...one('active_generations', 'gauge', 'Generations running now.', this.queue.active),
+      ...one('generations_total', 'counter', 'Finished generations.', this.generations),
+      ...one('generated_tokens_total', 'counter', 'Answer tokens (up to the first stop token).', this.generated),
+      ...one('nfe_total', 'counter', 'Model forwards (network function evaluations).', this.nfe),
+      ...one('generation_seconds_total', 'counter', 'Time spent generating.', this.seconds.toFixed(3)),
+      ...one('cancelled_total', 'counter', 'Requests whose client disconnected before the answer.', this.cancels),
+      ...one('resident_bytes', 'gauge', 'Resident memory of the server process.', process.memoryUsage().rss),
     ];
     return `${lines.join('\n')}\n`;
   }
+
 }

@@ -9,15 +9,11 @@ export class QueueFullError extends Error {
   }
 }
 
-interface Waiter {
-  readonly start: () => void;
-  readonly signal: AbortSignal;
-  readonly fail: (e: unknown) => void;
-}
 
 export class JobQueue {
   private running = 0;
-  private readonly waiting: Waiter[] = [];
+  /** Each waiting job's start: called with the slot handed over. */
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly slots: number, private readonly maxQueued: number) {}
 
@@ -42,13 +38,9 @@ export class JobQueue {
           if (i >= 0) this.waiting.splice(i, 1);
           reject(signal.reason);
         };
-        const w: Waiter = {
-          start: () => {
-            signal.removeEventListener('abort', onAbort);
-            resolve();
-          },
-          signal,
-          fail: reject,
+        const w = (): void => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
         };
         signal.addEventListener('abort', onAbort, { once: true });
         this.waiting.push(w);
@@ -58,7 +50,7 @@ export class JobQueue {
       return await job();
     } finally {
       const next = this.waiting.shift();
-      if (next) next.start();
+      if (next) next();
       else this.running--;
     }
   }

@@ -7,12 +7,11 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { WavefilterError, loadModel } from '../../src/index.js';
-import { generateRuler } from '../../src/eval/ruler/generate.js';
 import { rulerPromptIds } from '../../src/eval/ruler/prompt.js';
-import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
 import { defaultModelDir } from '../../src/cli/paths.js';
 import { REPO_ROOT } from '../helpers.js';
+import { needleSample } from '../needle.js';
 
 const DIR = defaultModelDir();
 
@@ -63,8 +62,7 @@ test('answers a fresh single-needle prompt (seed 5, not a training seed) with th
   assert.ok(DIR);
   const model = await loadModel(DIR);
   try {
-    const count = (input: string, answerPrefix: string): number => rulerPromptIds(model.codec, { input, answerPrefix }).length;
-    const [s] = generateRuler('niah_single_1', 1024, 1, { count, words: loadWordSources(), seed: 5 });
+    const s = needleSample(model, 5);
     const ids = rulerPromptIds(model.codec, s);
     for (const filter of ['none', 'wavefilter'] as const) {
       const out = await model.generate({ inputIds: ids }, { genLength: 128, blockLength: 32, steps: 128, threshold: 0.9, cache: 'dual', filter });
@@ -79,8 +77,7 @@ test('assistant prefill: a final assistant message is continued (the answer turn
   assert.ok(DIR);
   const model = await loadModel(DIR);
   try {
-    const count = (input: string, answerPrefix: string): number => rulerPromptIds(model.codec, { input, answerPrefix }).length;
-    const [s] = generateRuler('niah_single_1', 1024, 1, { count, words: loadWordSources(), seed: 7 });
+    const s = needleSample(model, 7);
     const messages = [{ role: 'user', content: s.input }, { role: 'assistant', content: s.answerPrefix }];
     const ids = model.encode(messages);
     // by hand: the user turn with the generation prompt, then the prefill's text

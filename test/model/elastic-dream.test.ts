@@ -14,22 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DREAM_TINY, reference, type DreamGenCase } from '../helpers.js';
 import { loadModel } from '../../src/index.js';
+import { TensorStore } from '../../src/checkpoint/safetensors.js';
 
-interface Tensor { dtype: string; shape: number[]; data: Float32Array }
-
-function readSafetensors(file: string): Map<string, Tensor> {
-  const buf = readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const out = new Map<string, Tensor>();
-  for (const [name, h] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    assert.equal(h.dtype, 'F32', 'the tiny fixtures are float32');
-    const bytes = buf.subarray(8 + n + h.data_offsets[0], 8 + n + h.data_offsets[1]);
-    out.set(name, { dtype: 'F32', shape: h.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) });
-  }
-  return out;
-}
+interface Tensor { shape: number[]; data: Float32Array }
 
 function writeSafetensors(file: string, tensors: Map<string, Tensor>): void {
   const header: Record<string, unknown> = {};
@@ -49,7 +36,8 @@ function writeSafetensors(file: string, tensors: Map<string, Tensor>): void {
 function variant(edit: (config: Record<string, unknown>, tensors: Map<string, Tensor>) => void): string {
   const dir = mkdtempSync(join(tmpdir(), 'wf-dream-'));
   const config = JSON.parse(readFileSync(join(DREAM_TINY, 'config.json'), 'utf8')) as Record<string, unknown>;
-  const tensors = readSafetensors(join(DREAM_TINY, 'model.safetensors'));
+  const store = TensorStore.open(DREAM_TINY);
+  const tensors = new Map<string, Tensor>([...store.tensors.values()].map((t) => [t.name, { shape: [...t.shape], data: store.readFloat32(t.name) }]));
   edit(config, tensors);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   writeSafetensors(join(dir, 'model.safetensors'), tensors);
@@ -110,7 +98,7 @@ test('Elastic-Cache on Dream: grouped K/V heads give what the same heads repeate
       // query head h reads KV head floor(h / G): KV head j becomes heads j*G .. j*G + G - 1
       for (let j = 0; j < heads; j++)
         for (let r = 0; r < G; r++) out.set(t.data.subarray(j * D * width, (j + 1) * D * width), (j * G + r) * D * width);
-      tensors.set(name, { dtype: 'F32', shape: t.shape.length === 2 ? [(t.shape[0] as number) * G, width] : [(t.shape[0] as number) * G], data: out });
+      tensors.set(name, { shape: t.shape.length === 2 ? [(t.shape[0] as number) * G, width] : [(t.shape[0] as number) * G], data: out });
     }
   });
   const gqa = await loadModel(DREAM_TINY);

@@ -9,18 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
 import { loadModel } from '../../src/index.js';
 import { buildServer } from '../../src/server/app.js';
-import { generateRuler } from '../../src/eval/ruler/generate.js';
-import { rulerPromptIds } from '../../src/eval/ruler/prompt.js';
-import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { BUNDLED_MODEL } from '../helpers.js';
+import { needleSample } from '../needle.js';
 
 const CHROMIUM = process.env.WAVEFILTER_CHROMIUM ?? '/usr/bin/chromium';
 
 test('the page: streaming chat, the denoising view and the kept-rows heatmap in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium, or set WAVEFILTER_CHROMIUM)` }, async () => {
   const model = await loadModel(BUNDLED_MODEL);
-  const count = (input: string, answerPrefix: string): number => rulerPromptIds(model.codec, { input, answerPrefix }).length;
-  const [s] = generateRuler('niah_single_1', 1024, 1, { count, words: loadWordSources(), seed: 13 });
-  assert.ok(s);
+  const s = needleSample(model, 13);
   const app = await buildServer(model, { modelName: 'bundled' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;

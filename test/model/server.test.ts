@@ -9,11 +9,9 @@ import { request } from 'node:http';
 import { loadModel } from '../../src/index.js';
 import { buildServer, type ServeOptions } from '../../src/server/app.js';
 import { StopStream } from '../../src/server/stop-stream.js';
-import { generateRuler } from '../../src/eval/ruler/generate.js';
-import { rulerPromptIds } from '../../src/eval/ruler/prompt.js';
-import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
 import { BUNDLED_MODEL } from '../helpers.js';
+import { needleSample } from '../needle.js';
 
 test('stop strings: held while they may start, cut where they match; incomplete UTF-8 is held', () => {
   const s = new StopStream(['END', '\n\n']);
@@ -50,9 +48,8 @@ async function serve(o: Partial<ServeOptions> = {}): Promise<{ url: string; clie
 const ruler = async (): Promise<{ input: string; answerPrefix: string; outputs: string[] }> => {
   const model = await loadModel(BUNDLED_MODEL);
   try {
-    const count = (input: string, answerPrefix: string): number => rulerPromptIds(model.codec, { input, answerPrefix }).length;
-    const [x] = generateRuler('niah_single_1', 1024, 1, { count, words: loadWordSources(), seed: 11 });
-    return { input: x?.input ?? '', answerPrefix: x?.answerPrefix ?? '', outputs: [...(x?.outputs ?? [])] };
+    const x = needleSample(model, 11);
+    return { input: x.input, answerPrefix: x.answerPrefix, outputs: [...x.outputs] };
   } finally {
     await model.dispose();
   }

@@ -31,7 +31,7 @@
  *   (empty [0, ...] on the first forward, which must refresh both)
  */
 import { DT, GraphBuilder, encodeModel } from '../../model/onnx-builder.js';
-import { type WeightSource, plainRmsNorm, plainRope, weightRefs } from '../../model/graph.js';
+import { type WeightSource, plainLinear, plainMlp, plainRmsNorm, plainRope, weightRefs } from '../../model/graph.js';
 import type { ModelSpec } from '../../model/spec.js';
 
 export const DllmNames = {
@@ -82,7 +82,7 @@ export function buildDllmGraph(spec: ModelSpec, weights: WeightSource): Uint8Arr
   const genRows = g.op('Range', [P, T, c(g, [1], [])]);
   const both = g.op('And', [refreshPrompt, refreshGen]);
   const rmsNorm = (b: GraphBuilder, x: string, wn: string): string => plainRmsNorm(b, spec, x, w(wn));
-  const linear = (b: GraphBuilder, x: string, wn: string, bias?: string): string => b.op('Gemm', bias ? [x, w(wn), w(bias)] : [x, w(wn)], { transB: 1 });
+  const linear = (b: GraphBuilder, x: string, wn: string, bias?: string): string => plainLinear(b, w, x, wn, bias);
   const rows = (b: GraphBuilder, x: string, at: string): string => b.op('Gather', [x, at], { axis: 0 });
   const scatter = (b: GraphBuilder, cache: string, at: string, vals: string): string => b.op('ScatterND', [cache, b.op('Unsqueeze', [at, c(b, [1])]), vals]);
   /** An If with one output built by each branch function. */
@@ -148,9 +148,7 @@ export function buildDllmGraph(spec: ModelSpec, weights: WeightSource): Uint8Arr
     const ctx = g.op('Reshape', [g.op('MultiHeadAttention', [flat(q), flat(expand(kAll)), flat(expand(vAll))], { num_heads: H }, { domain: 'com.microsoft' }), c(g, [-1, H * D])]);
     const attnF = linear(g, ctx, lw.o);
     const h = g.op('Add', [rows(g, x, fRows), attnF]);
-    const f = rmsNorm(g, h, lw.ffnNorm);
-    const gate = linear(g, f, lw.gate);
-    const ffnF = linear(g, g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(g, f, lw.up)]), lw.down);
+    const ffnF = plainMlp(g, w, lw, rmsNorm(g, h, lw.ffnNorm));
     const attnAll = pick('a', attnF, (b) => scatter(b, cache.attn, fRows, attnF), ['T', d]);
     const ffnAll = pick('m', ffnF, (b) => scatter(b, cache.ffn, fRows, ffnF), ['T', d]);
     g.identity(kAll, N.kOut(l));

@@ -47,7 +47,7 @@
  * keys), K and V heads are repeated for their query groups, as its attention does.
  */
 import { DT, GraphBuilder, encodeModel } from '../../model/onnx-builder.js';
-import { type WeightSource, plainRmsNorm, plainRope, weightRefs } from '../../model/graph.js';
+import { type WeightSource, plainLinear, plainMlp, plainRmsNorm, plainRope, weightRefs } from '../../model/graph.js';
 import type { ModelSpec } from '../../model/spec.js';
 
 export const ElasticNames = {
@@ -115,7 +115,7 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
 
   // The layer ops, as the reference computes them (the step executor's plain fp32 path, graph.ts).
   const rmsNorm = (b: GraphBuilder, x: string, wn: string): string => plainRmsNorm(b, spec, x, w(wn));
-  const linear = (b: GraphBuilder, x: string, wn: string, bias?: string): string => b.op('Gemm', bias ? [x, w(wn), w(bias)] : [x, w(wn)], { transB: 1 });
+  const linear = (b: GraphBuilder, x: string, wn: string, bias?: string): string => plainLinear(b, w, x, wn, bias);
   /** RoPE at `pos` of x2d [n, heads * D] -> [n, heads, D] (rotate_half layout) */
   const rope = (b: GraphBuilder, x2d: string, pos: string, heads: number): string => plainRope(b, spec, pos)(x2d, heads);
   /** [n, Hkv, D] -> [H, n, D] (KV heads repeated for their query groups) */
@@ -137,10 +137,7 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
   const finish = (b: GraphBuilder, x: string, att: string, l: number): string => {
     const lw = spec.tensors.layers[l];
     const h = b.op('Add', [x, linear(b, att, lw.o)]);
-    const f = rmsNorm(b, h, lw.ffnNorm);
-    const gate = linear(b, f, lw.gate);
-    const act = b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), linear(b, f, lw.up)]);
-    return b.op('Add', [h, linear(b, act, lw.down)]);
+    return b.op('Add', [h, plainMlp(b, w, lw, rmsNorm(b, h, lw.ffnNorm))]);
   };
   const qkv = (b: GraphBuilder, x: string, pos: string, l: number): { q: string; k: string; v: string } => {
     const lw = spec.tensors.layers[l];
