@@ -66,6 +66,8 @@ export interface EngineBenchOptions {
   readonly inProcess?: boolean;
   /** Untimed one-block generations before each timed row (ChildConfig.warmup). */
   readonly warmup?: number;
+  /** Warm-up generations before the no-cache rows (default: warmup). */
+  readonly warmupNone?: number;
 }
 
 export interface EngineRow {
@@ -115,7 +117,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
       for (const executor of o.executors) {
         log(`  prompt ${prompt}, ${method}, ${executor}... `);
         const cfg: ChildConfig = {
-          dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype, ...(o.graph ? { graph: o.graph } : {}) }, promptLength: prompt, vocab, warmup: o.warmup ?? 0,
+          dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype, ...(o.graph ? { graph: o.graph } : {}) }, promptLength: prompt, vocab, warmup: method === 'none' ? (o.warmupNone ?? o.warmup ?? 0) : (o.warmup ?? 0),
           options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, ...methodOptions(method, o.budget ?? 0.1), executor, allowLongContext: true, threshold: o.threshold ?? null },
         };
         let r: ChildResult & { peakDeviceMiB: number | null };

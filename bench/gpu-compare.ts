@@ -108,7 +108,7 @@ export async function runGpuCompare(o: GpuCompareOptions, log: (s: string) => vo
   if (!peerSkipped) {
     log(`peer (${o.peer}, ${o.peerDtype}): ${peerMethods.join(', ')}\n`);
     const args = [script, '--checkpoint', dir, '--impl', o.peer, '--prompt-lengths', o.promptLengths.join(','), '--methods', peerMethods.join(','),
-      '--gen-length', String(o.genLength), '--block-length', String(o.blockLength), '--steps', String(o.steps), '--dtype', o.peerDtype, '--warmup', String(o.warmup ?? 1), '--json',
+      '--gen-length', String(o.genLength), '--block-length', String(o.blockLength), '--steps', String(o.steps), '--dtype', o.peerDtype, '--warmup', String(o.warmup ?? 1), '--warmup-none', String(o.warmupNone ?? o.warmup ?? 1), '--json',
       ...(o.threshold != null ? ['--threshold', String(o.threshold)] : []), ...(o.peerDir ? ['--peer-dir', o.peerDir] : [])];
     const r = python(args, log);
     if (!r.ok) throw new Error('the peer failed (its error is above)');

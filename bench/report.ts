@@ -32,7 +32,9 @@ if (gpu.every(([, r]) => r.bench === 'gpu')) {
     const first = gpu[0]?.[1];
     const panel = (title: string, subtitle?: string) =>
       lineChart({ title, subtitle, data: data.filter((d) => models.length === 1 || d.model === title), x: 'prompt', y: 'tokens/s', series: 'series', xLog: true, xValues, xTitle: 'prompt tokens', yTitle: 'tokens/s' });
-    const subtitle = `${first?.peer?.gpu ?? 'one GPU'}; gen ${first?.options.genLength}, block ${first?.options.blockLength}, ${first?.options.steps} steps`;
+    // the decoding rule belongs in the title: the same shape reads differently under a threshold
+    const rules = [...new Set(gpu.map(([, r]) => (r.options.threshold == null ? 'fixed schedule' : `threshold ${r.options.threshold}`)))];
+    const subtitle = `${first?.peer?.gpu ?? 'one GPU'}; gen ${first?.options.genLength}, block ${first?.options.blockLength}, ${first?.options.steps} steps; ${rules.length === 1 ? rules[0] : `mixed: ${rules.join(' and ')}`}`;
     const written = await writeChart(chart, models.length === 1 ? panel(models[0] as string, subtitle) : { title: { text: 'Tokens/s against prompt length', subtitle }, vconcat: models.map((m) => panel(m)) });
     process.stdout.write(`chart: ${written.join(', ')}\n`);
   }

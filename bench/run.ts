@@ -52,11 +52,12 @@ const program = new Command()
   .option('--checkpoint <dir>', 'engine: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
   .option('--threshold <p>', 'engine, gpu: Fast-dLLM confidence threshold (default: the fixed schedule)')
   .option('--warmup <n>', 'engine: untimed one-block generations before each row (default 1 on cuda, 0 on cpu)')
+  .option('--warmup-none <n>', 'engine, gpu: warm-up blocks before the no-cache rows (default: --warmup); 0 saves half of a long no-cache row, whose 64 identical full forwards amortise the first one\'s kernel set-up')
   .option('--graph <json>', 'engine, gpu: the block program\'s GraphTuning as JSON, e.g. \'{"packed":false,"cachedAttention":"explicit"}\' (default: by dtype)')
   .option('--in-process', 'engine, gpu: every row in this process on one loaded model (peak memory is then a running maximum; default: a process per row)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; dtype?: string; graph?: string }) => {
+  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; warmupNone?: string; dtype?: string; graph?: string }) => {
     if (which === 'serve') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('serve: no bundled model found; give --checkpoint DIR');
@@ -121,7 +122,7 @@ const program = new Command()
       : `model: ${shape.layers} layers, d_model ${shape.dModel}, ${shape.heads} heads, ffn ${shape.ffn}, vocab ${shape.vocab} (random F16 weights, fp32 compute); ${device}; one process per row\n`);
     const threshold = f.threshold === undefined ? null : Number(f.threshold);
     const graph = f.graph === undefined ? undefined : (JSON.parse(f.graph) as GraphTuning);
-    const o = { graph, promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, dtype, budget: budgetArg(0.1), inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup) };
+    const o = { graph, promptLengths: lengths, methods, executors, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, shape, checkpoint, threads: f.threads, device, threshold, dtype, budget: budgetArg(0.1), inProcess: Boolean(f.inProcess), warmup: f.warmup === undefined ? (device === 'cpu' ? 0 : 1) : Number(f.warmup), warmupNone: f.warmupNone === undefined ? undefined : Number(f.warmupNone) };
     if (which === 'gpu') {
       if (f.peer !== 'reference' && f.peer !== 'official' && f.peer !== 'none') throw new Error(`--peer must be reference, official or none, not ${f.peer}`);
       if (!['bf16', 'fp16', 'fp32'].includes(f.peerDtype)) throw new Error(`--peer-dtype must be bf16, fp16 or fp32, not ${f.peerDtype}`);

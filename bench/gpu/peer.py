@@ -342,7 +342,7 @@ def run_bench(a):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
             try:
-                for _ in range(a.warmup):
+                for _ in range(a.warmup_none if m == 'none' else a.warmup):
                     loop(model, prompt, steps=a.steps // blocks, gen_length=a.block_length, block_length=a.block_length, **kw)
                 torch.cuda.synchronize()
                 torch.cuda.empty_cache()
@@ -417,9 +417,12 @@ def main():
     ap.add_argument('--threshold', type=float)
     ap.add_argument('--dtype', choices=['bf16', 'fp16', 'fp32'], default='bf16')
     ap.add_argument('--warmup', type=int, default=1)
+    ap.add_argument('--warmup-none', type=int, default=None, help='warm-up blocks before the no-cache rows (default: --warmup)')
     ap.add_argument('--check', metavar='FIXTURES', help='check the reference implementation against test/fixtures (llada-tiny, dream-tiny) and exit')
     ap.add_argument('--json', action='store_true')
     a = ap.parse_args()
+    if a.warmup_none is None:
+        a.warmup_none = a.warmup
     if a.check:
         r = run_check(a.check)
         print(json.dumps(r, indent=2) if a.json else ('passed' if r['passed'] else 'FAILED'))
