@@ -25,6 +25,8 @@ export interface ChildConfig {
    * that a server pays once, not per request.
    */
   readonly warmup?: number;
+  /** Elastic-Cache (model.generateElastic: window 16, the threshold or one token an iteration, no EOS cut-off) instead of options.cache. */
+  readonly elastic?: boolean;
 }
 
 export interface ChildResult {
@@ -72,7 +74,32 @@ async function warmUp(model: DiffusionModel, prompt: number[], cfg: ChildConfig)
   const block = o.blockLength ?? o.genLength ?? 32;
   const blocks = Math.max(1, Math.round((o.genLength ?? block) / block));
   for (let i = 0; i < (cfg.warmup ?? 0); i++)
-    await model.generate({ inputIds: prompt }, { ...o, genLength: block, steps: Math.max(1, Math.round((o.steps ?? block * blocks) / blocks)) });
+    await benchGenerate(model, prompt, { ...cfg, options: { ...o, genLength: block, steps: Math.max(1, Math.round((o.steps ?? block * blocks) / blocks)) } });
+}
+
+/** One generation of a configuration: a block host through generate, Elastic-Cache through generateElastic (its timings in the same shape). */
+export async function benchGenerate(model: DiffusionModel, prompt: number[], cfg: Pick<ChildConfig, 'options' | 'elastic'>): Promise<{ nfe: number; timings: Timings; promptRefresh: ChildResult['promptRefresh']; generatedIds: number[] }> {
+  const o = cfg.options;
+  if (!cfg.elastic) {
+    const r = await model.generate({ inputIds: prompt }, o);
+    return { nfe: r.nfe, timings: r.timings, promptRefresh: r.options.promptRefresh, generatedIds: r.generatedIds };
+  }
+  const threshold = o.threshold ?? null;
+  const r = await model.generateElastic({ inputIds: prompt }, {
+    genLength: o.genLength, window: 16, ...(threshold === null ? { tokensPerIter: 1, threshold: null } : { threshold }), eosId: null,
+    filter: o.filter, budget: o.budget, wave: o.wave, executor: o.executor, allowLongContext: o.allowLongContext,
+  });
+  const t = r.timings;
+  // the block program runs a generation as one ORT run (two with a filter); the step executor one per iteration
+  const runs = r.executor === 'block' ? (r.filter ? 2 : 1) : r.nfe;
+  return {
+    nfe: r.nfe, promptRefresh: 'first-block', generatedIds: r.generatedIds,
+    timings: {
+      executor: r.executor, totalMs: t.totalMs, ortMs: t.ortMs, ortRuns: runs, ortRunsPerBlock: runs, blockMsMean: t.totalMs, refreshes: r.refreshes.length,
+      refreshMsMean: null, cachedSteps: r.nfe - 1, cachedStepMsMean: null, cachedStepOrtMsMean: null, tokensPerSecond: t.tokensPerSecond,
+      jsShare: t.totalMs > 0 ? Math.max(0, t.totalMs - t.ortMs) / t.totalMs : 0, selections: r.filter ? 1 : 0, selectMs: r.filter?.selectMs ?? 0, keptPromptRows: r.filter?.positions.length ?? null,
+    },
+  };
 }
 
 /** Runs configurations in this process, loading each checkpoint once (see EngineBenchOptions.inProcess). */
@@ -95,9 +122,9 @@ export class InProcessRunner {
     const watch = device === null ? null : watchDeviceMemory(device, true);
     const prompt = benchPrompt(cfg.promptLength, cfg.vocab);
     await warmUp(this.model.m, prompt, cfg);
-    const r = await this.model.m.generate({ inputIds: prompt }, cfg.options);
+    const r = await benchGenerate(this.model.m, prompt, cfg);
     return {
-      nfe: r.nfe, timings: r.timings, promptRefresh: r.options.promptRefresh, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024, peakDeviceMiB: watch ? watch.stop() : null,
+      nfe: r.nfe, timings: r.timings, promptRefresh: r.promptRefresh, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024, peakDeviceMiB: watch ? watch.stop() : null,
       idsHash: createHash('sha256').update(JSON.stringify(r.generatedIds)).digest('hex').slice(0, 12),
     };
   }
@@ -143,10 +170,10 @@ async function main(arg: string): Promise<void> {
   const loadMs = performance.now() - t0;
   const prompt = benchPrompt(cfg.promptLength, cfg.vocab);
   await warmUp(model, prompt, cfg);
-  const r = await model.generate({ inputIds: prompt }, cfg.options);
+  const r = await benchGenerate(model, prompt, cfg);
   await model.dispose();
   const result: ChildResult = {
-    nfe: r.nfe, timings: r.timings, promptRefresh: r.options.promptRefresh, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    nfe: r.nfe, timings: r.timings, promptRefresh: r.promptRefresh, loadMs, peakRssMiB: process.resourceUsage().maxRSS / 1024,
     idsHash: createHash('sha256').update(JSON.stringify(r.generatedIds)).digest('hex').slice(0, 12),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

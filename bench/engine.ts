@@ -15,11 +15,14 @@ import { type BenchShape, randomCheckpoint } from './random-model.js';
 import type { Device } from '../src/model/runtime.js';
 
 /**
- * A benchmark method: a cache host (`none`, `prefix`, `dual`) or a host with a token filter,
- * `host+filter` where filter is a key of the wavefilter benchmark's methods (`dual+wf-practical`,
- * `dual+snapkv`, ...) at EngineBenchOptions.budget.
+ * A benchmark method: a cache host (`none`, `prefix`, `dual`, or `elastic` for Elastic-Cache) or a
+ * host with a token filter, `host+filter` where filter is a key of the wavefilter benchmark's
+ * methods (`dual+wf-practical`, `elastic+snapkv`, ...) at EngineBenchOptions.budget.
  */
 export type EngineMethod = string;
+
+/** The hosts a method may name: the registry's block hosts and Elastic-Cache. */
+export const engineHosts = (): string[] => [...cacheHostNames(), 'elastic'];
 
 export function parseEngineMethod(m: EngineMethod, hosts: readonly string[]): { cache: CacheName; filter: string | null } {
   const [host, filter, ...rest] = m.split('+');
@@ -33,9 +36,12 @@ export function parseEngineMethod(m: EngineMethod, hosts: readonly string[]): { 
 
 /** The generate options a method adds (filter, its budget and prompt refresh). */
 function methodOptions(m: EngineMethod, budget: number): Pick<GenerateOptions & FilterOptions, 'cache' | 'filter' | 'promptRefresh' | 'budget' | 'wave'> {
-  const { cache, filter } = parseEngineMethod(m, cacheHostNames());
+  const parsed = parseEngineMethod(m, engineHosts());
+  const filter = parsed.filter;
+  // (Elastic-Cache is no block host: the child runs it through generateElastic, ChildConfig.elastic)
+  const cache = parsed.cache === ('elastic' as CacheName) ? undefined : parsed.cache;
   const f = filter ? WAVE_METHODS[filter] : undefined;
-  if (!f) return { cache };
+  if (!f) return cache ? { cache } : {};
   // the prompt refresh is the engine's default for the filter (first-block on the CPU, every block
   // on a GPU: DiffusionModel.generate), reported per row
   return { cache, filter: f.filter, budget, ...(f.preset ? { wave: { preset: f.preset } } : {}) };
@@ -117,7 +123,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
       for (const executor of o.executors) {
         log(`  prompt ${prompt}, ${method}, ${executor}... `);
         const cfg: ChildConfig = {
-          dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype, ...(o.graph ? { graph: o.graph } : {}) }, promptLength: prompt, vocab, warmup: method === 'none' ? (o.warmupNone ?? o.warmup ?? 0) : (o.warmup ?? 0),
+          dir, load: { threads: o.threads, executor, device: o.device, dtype: o.dtype, ...(o.graph ? { graph: o.graph } : {}) }, promptLength: prompt, vocab, warmup: method === 'none' ? (o.warmupNone ?? o.warmup ?? 0) : (o.warmup ?? 0), elastic: method.split('+')[0] === 'elastic',
           options: { genLength: o.genLength, blockLength: o.blockLength, steps: o.steps, ...methodOptions(method, o.budget ?? 0.1), executor, allowLongContext: true, threshold: o.threshold ?? null },
         };
         let r: ChildResult & { peakDeviceMiB: number | null };

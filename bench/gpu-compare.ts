@@ -15,8 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type EngineBenchOptions, type EngineMethod, type EngineRow, type FailedRow, parseEngineMethod, runEngineBench } from './engine.js';
-import { cacheHostNames } from '../src/cache/registry.js';
+import { type EngineBenchOptions, type EngineMethod, type EngineRow, type FailedRow, engineHosts, parseEngineMethod, runEngineBench } from './engine.js';
 import type { Point } from '../src/report/charts.js';
 
 export interface PeerRow {
@@ -93,7 +92,7 @@ export function peerUnavailable(): string | null {
 export async function runGpuCompare(o: GpuCompareOptions, log: (s: string) => void): Promise<GpuCompareResult> {
   const dir = o.checkpoint?.dir;
   if (!dir) throw new Error('bench gpu needs --checkpoint (bench/gpu/make_checkpoint.py writes LLaDA-8B\'s and Dream-7B\'s shapes)');
-  const peerMethods = [...new Set(o.methods.map((m) => parseEngineMethod(m, cacheHostNames())).filter((m) => m.filter === null).map((m) => m.cache))];
+  const peerMethods = [...new Set(o.methods.map((m) => parseEngineMethod(m, engineHosts())).filter((m) => m.filter === null && m.cache !== 'elastic').map((m) => m.cache))];
   let peer: PeerResult | null = null;
   let peerCheck: PeerCheck | null = null;
   let peerSkipped: string | null = o.peer === 'none' ? 'not asked for (--peer none)' : peerUnavailable();
@@ -141,7 +140,7 @@ export function gpuTable(r: GpuCompareResult): string {
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const e of r.engine) {
-    const host = parseEngineMethod(e.method, cacheHostNames()).cache;
+    const host = parseEngineMethod(e.method, engineHosts()).cache;
     const found = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
     const failed = found && 'error' in found ? found : undefined;
     const p = found && !('error' in found) ? found : undefined;

@@ -11,12 +11,11 @@
  */
 import { Command } from 'commander';
 import { type GraphTuning, loadModel } from '../src/index.js';
-import { cacheHostNames } from '../src/cache/registry.js';
 import { type Device, parseDevice } from '../src/model/runtime.js';
 import { readModelSpec } from '../src/checkpoint/config.js';
 import { intArg, listArg, namesArg } from '../src/cli/args.js';
 import { DEFAULT_SHAPE } from './random-model.js';
-import { type FailedRow, engineTable, parseEngineMethod, runEngineBench } from './engine.js';
+import { type FailedRow, engineHosts, engineTable, parseEngineMethod, runEngineBench } from './engine.js';
 import { DEFAULT_GPU_METHODS, gpuTable, runGpuCompare } from './gpu-compare.js';
 import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
@@ -111,7 +110,7 @@ const program = new Command()
     }
     if (which !== 'engine' && which !== 'gpu') throw new Error(`unknown benchmark ${which}; expected engine, wavefilter, gpu, attention or wf-variants`);
     const methods = (f.methods ?? (which === 'gpu' ? DEFAULT_GPU_METHODS.join(',') : 'none,prefix,dual')).split(',');
-    for (const m of methods) parseEngineMethod(m, cacheHostNames());
+    for (const m of methods) parseEngineMethod(m, engineHosts());
     const shape = { ...DEFAULT_SHAPE, layers: f.layers };
     // prompt ids stay below the mask id (Dream's mask 151666 sits below its vocabulary's end: a 32K prompt hit it)
     const ckSpec = f.checkpoint ? readModelSpec(f.checkpoint) : undefined;

@@ -25,7 +25,7 @@ import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEve
 import type { GenerateOptions } from './decode/options.js';
 import { FilterFactory, type FilterOptions } from './filter/index.js';
 import { type DllmCacheOptions, DllmCacheProgram, type DllmCacheStats, resolveDllmCacheOptions } from './cache/dllm/index.js';
-import { type ElasticOptions, ElasticProgram, type ElasticResult, type ElasticStepEvent, checkElasticOptions } from './cache/elastic/index.js';
+import { type ElasticOptions, ElasticProgram, type ElasticResult, type ElasticStepEvent, checkElasticOptions, elasticLoopVariant, elasticProgramKey } from './cache/elastic/index.js';
 
 export type LoadEvent =
   | { readonly status: 'initiate'; readonly dir: string }
@@ -151,11 +151,20 @@ export interface ElasticGenerateOptions extends FilterOptions {
   readonly freezePrompt?: boolean;
   /** With a filter: 'union' of its heads' kept rows (default) or 'top', the budget's most-kept rows (src/cache/elastic/compact.ts). */
   readonly keptRows?: 'union' | 'top';
+  /**
+   * block: every iteration in one ORT run (two with a filter), the events replayed when it returns;
+   * step: one run per iteration, each event as it happens; auto (default: the model's executor
+   * choice): block on CUDA, step on the CPU (the faster there). Both give the same tokens, NFE,
+   * refreshes and events (src/cache/elastic/loop-graph.ts).
+   */
+  readonly executor?: ExecutorChoice;
 }
 
 export interface ElasticOutput extends ElasticResult {
   readonly generatedIds: number[];
   readonly text: string | null;
+  /** The executor that ran it. */
+  readonly executor: 'step' | 'block';
 }
 
 export interface GenerateOutput extends GenerationResult {
@@ -173,7 +182,7 @@ export class DiffusionModel {
   readonly spec: ModelSpec;
   readonly codec: TextCodec | null;
   private readonly filters: FilterFactory;
-  /** Sessions over the weights: 'forward' (step executor), 'block:<variant>' programs and 'elastic'. */
+  /** Sessions over the weights: 'forward' (step executor), 'block:<variant>' programs, 'elastic' (its step graph) and 'elastic-loop:<variant>'. */
   private readonly sessions: SessionCache<ModelRuntime | BlockProgram | ElasticProgram | DllmCacheProgram>;
 
   private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
@@ -476,11 +485,20 @@ export class DiffusionModel {
       throw new WavefilterError('prompt_too_long', `prompt (${prompt.length} tokens) + genLength (${o.genLength}) = ${total} exceeds the model's context of ${this.spec.maxSequenceLength}; shorten the prompt or pass allowLongContext`, { tokens: prompt.length, gen_length: o.genLength, limit: this.spec.maxSequenceLength });
     this.checkMemory(prompt.length, o.genLength, o.window, 'step', 2 * 4 * this.spec.nLayers * (this.spec.dModel + this.spec.nHeads * this.spec.headDim));
     const filter = await this.filters.create(opts, 0);
-    const lease = await this.sessions.acquire('elastic', () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions));
+    const choice = opts.executor ?? this.defaultExecutor;
+    if (!(EXECUTORS as readonly unknown[]).includes(choice))
+      throw new WavefilterError('invalid_option', `executor: expected one of ${EXECUTORS.join(', ')}, found ${JSON.stringify(choice)}`, { option: 'executor' });
+    // auto: on CUDA the block program (the step executor would copy every layer's caches to the
+    // device each iteration; onnxruntime-node keeps no device tensor between runs); on the CPU the
+    // step executor, which writes only the query rows between runs where the loop copies whole
+    // caches (ScatterND): 0.82x its time on the bundled model at 2K (src/cache/elastic/loop-graph.ts)
+    const executor = choice === 'block' || (choice === 'auto' && this.runtimeOptions.executionProvider === 'cuda') ? 'block' : 'step';
+    const key = elasticProgramKey(executor, o);
+    const lease = await this.sessions.acquire(key, () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions, executor === 'step' ? 'step' : elasticLoopVariant(o)));
     try {
       const r = await (lease.value as ElasticProgram).generate(prompt, o, { signal: opts.signal, onStep: opts.onStep, filter });
       const generatedIds = r.outputIds.slice(prompt.length);
-      return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
+      return { ...r, generatedIds, text: this.decodeAnswer(generatedIds), executor };
     } finally {
       lease.release();
     }
@@ -612,7 +630,7 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
 }
 
 const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
-const ELASTIC_KEYS = new Set(['filter', 'budget', 'wave', 'freezePrompt', 'keptRows', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
+const ELASTIC_KEYS = new Set(['executor', 'filter', 'budget', 'wave', 'freezePrompt', 'keptRows', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
 function checkLoadOptions(o: unknown): void {

@@ -102,10 +102,11 @@ export function validateWeights(spec: ModelSpec, store: WeightStore): void {
 }
 
 /** One session.run, timed, with ORT's failure as a `runtime_error` naming `what` ran. */
-export async function timedRun(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, what: string): Promise<{ out: ort.InferenceSession.OnnxValueMapType; ortMs: number }> {
+export async function timedRun(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, what: string, fetches?: readonly string[]): Promise<{ out: ort.InferenceSession.OnnxValueMapType; ortMs: number }> {
   const t0 = performance.now();
   try {
-    const out = await session.run(feeds);
+    // (fetches: only these outputs are copied out of the run)
+    const out = fetches ? await session.run(feeds, [...fetches]) : await session.run(feeds);
     return { out, ortMs: performance.now() - t0 };
   } catch (e) {
     throw new WavefilterError('runtime_error', `${what} failed: ${(e as Error).message}`);

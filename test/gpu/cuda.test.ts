@@ -3,14 +3,17 @@
 // bench/gpu/README.md) sets WAVEFILTER_GPU=1. Everywhere else (CI) they are skipped, and say so.
 //   - fp32 logits on CUDA within 1e-4 of the CPU's (TF32 off: LoadOptions.tf32 defaults to false);
 //   - the 36 LLaDA / Fast-dLLM and 9 Dream reference cases token-exact on CUDA, on both executors;
+//   - the 30 Elastic-Cache reference cases on llada-tiny, on both executors;
 //   - a filtered 2K-token generation on the bundled model: same tokens and kept rows on both executors;
 //   - the command line with --device cuda --dtype fp16 (the bundle's cli.mjs on the GPU machine).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadModel } from '../../src/index.js';
-import { BUNDLED_MODEL, DREAM_TINY, type DreamGenCase, LLADA_TINY, type LladaGenCase, reference } from '../helpers.js';
+import { BUNDLED_MODEL, DREAM_TINY, type DreamGenCase, FIXTURES, LLADA_TINY, type LladaGenCase, reference } from '../helpers.js';
 
 const GPU = process.env.WAVEFILTER_GPU === '1';
 const skip = GPU ? false : 'no GPU here: set WAVEFILTER_GPU=1 on a machine with a CUDA GPU and ORT\'s CUDA provider (npm run test:gpu)';
@@ -55,6 +58,19 @@ for (const executor of ['step', 'block'] as const) {
     for (const c of reference<DreamGenCase>(DREAM_TINY).generate) {
       const r = await m.generate({ inputIds: c.prompt_ids }, { genLength: c.gen_length, steps: c.steps, alg: c.alg, eps: c.eps, executor });
       assert.deepEqual(r.outputIds, c.output_ids, `${c.alg} gen ${c.gen_length} steps ${c.steps}`);
+    }
+    await m.dispose();
+  });
+  // Elastic-Cache (fp32): its step graph, or its ORT Loop program (NonZero, Unique, TopK inside the Loop)
+  test(`CUDA: all 30 Elastic-Cache reference cases on llada-tiny token-exact with equal NFE and refreshes (executor ${executor})`, { skip }, async () => {
+    const m = await loadModel(LLADA_TINY, { device: DEVICE });
+    const ref = JSON.parse(readFileSync(join(FIXTURES, 'elastic-tiny', 'reference.json'), 'utf8')) as { generate: { prompt_ids: number[]; gen_length: number; window_length: number; threshold: number | null; tokens_per_iter: number; gamma: number; track_num: number; block_caching: boolean; eos_id: number; output_ids: number[]; nfe: number; refreshes: { step: number; from_layer: number }[] }[] };
+    for (const [i, c] of ref.generate.entries()) {
+      const r = await m.generateElastic({ inputIds: c.prompt_ids }, {
+        genLength: c.gen_length, window: c.window_length, threshold: c.threshold, tokensPerIter: c.tokens_per_iter, gamma: c.gamma, trackNum: c.track_num, blockCaching: c.block_caching, eosId: c.eos_id, executor,
+      });
+      assert.equal(r.executor, executor);
+      assert.deepEqual([r.outputIds, r.nfe, r.refreshes.map((x) => [x.step, x.fromLayer])], [c.output_ids, c.nfe, c.refreshes.map((x) => [x.step, x.from_layer])], `case ${i}`);
     }
     await m.dispose();
   });

@@ -291,7 +291,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
  * The filter's selection over the first forward's caches, and the caches cut to the shared kept
  * prompt rows plus every generation row (compact.ts); null when the filter keeps every row.
  */
-async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[], layout: HeadsFirst, mode: ElasticKeptRows): Promise<{ rows: number[]; kept: ElasticKept } | null> {
+export async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[], layout: HeadsFirst, mode: ElasticKeptRows): Promise<{ rows: number[]; kept: ElasticKept } | null> {
   const t0 = performance.now();
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = spec;
   const queriesAt = (q: Float32Array, at: readonly number[]): Float32Array => gatherRows(q, H * D, at);

@@ -47,7 +47,7 @@
  * keys), K and V heads are repeated for their query groups, as its attention does.
  */
 import { DT, GraphBuilder, encodeModel } from '../../model/onnx-builder.js';
-import { type WeightSource, plainLinear, plainMlp, plainRmsNorm, plainRope, weightRefs } from '../../model/graph.js';
+import { type WeightRef, type WeightSource, plainLinear, plainMlp, plainRmsNorm, plainRope, weightRefs } from '../../model/graph.js';
 import type { ModelSpec } from '../../model/spec.js';
 
 export const ElasticNames = {
@@ -77,42 +77,59 @@ export const ElasticNames = {
   track: 'track',
 } as const;
 
-export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8Array {
-  const g = new GraphBuilder();
-  const N = ElasticNames;
-  const { nLayers, nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d, vocabSize: V } = spec;
+/** The value names one Elastic-Cache step reads (graph inputs, or a Loop body's values: loop-graph.ts). */
+export interface ElasticStepInputs {
+  readonly queryIds: string;
+  readonly queryPos: string;
+  readonly rowPos: string;
+  readonly frozen: string;
+  readonly nTrack: string;
+  readonly windowPos: string;
+  readonly logitRows: string;
+  readonly logitQuery: string;
+  readonly masked: string;
+  readonly startReset: string;
+  readonly gamma: string;
+  readonly trackNum: string;
+  readonly caches: readonly ElasticLayerCache[];
+}
+
+/** One layer's caches: input hidden state, q, k and v per row. */
+export interface ElasticLayerCache {
+  readonly x: string;
+  readonly q: string;
+  readonly k: string;
+  readonly v: string;
+}
+
+/** What one step computes: ElasticNames' outputs as values. */
+export interface ElasticStepOutputs {
+  /** f32 [W, V] */
+  readonly logits: string;
+  /** int64 [], L = no refresh */
+  readonly reset: string;
+  /** f32 [L] */
+  readonly sims: string;
+  /** int64 [L, k] */
+  readonly track: string;
+  /** a refreshed layer's every row; a reused layer's query rows, or (fullCaches) its caches with them written in */
+  readonly caches: readonly ElasticLayerCache[];
+}
+
+/** Emits one Elastic-Cache step (the computation described at the top) into `g`. */
+export function emitElasticStep(g: GraphBuilder, spec: ModelSpec, w: WeightRef, io: ElasticStepInputs, o: { readonly fullCaches?: boolean } = {}): ElasticStepOutputs {
+  const { nLayers, nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d } = spec;
   const G = H / Hkv;
-  const w = weightRefs(g, weights);
   const I64 = DT.INT64;
   const F32 = DT.FLOAT;
   const c = (gb: GraphBuilder, v: readonly number[], dims?: number[]): string => gb.constI64(v, dims);
+  const { queryIds, queryPos, rowPos, frozen, nTrack, windowPos, logitRows, logitQuery, masked, gamma, trackNum, caches } = io;
 
-  const queryIds = g.input(N.queryIds, I64, ['Tq']);
-  const queryPos = g.input(N.queryPos, I64, ['Tq']);
-  const rowPos = g.input(N.rowPos, I64, ['T']);
-  const frozen = g.input(N.frozen, DT.BOOL, ['T']);
-  const nTrack = g.input(N.nTrack, I64, []);
-  const windowPos = g.input(N.windowPos, I64, ['W']);
-  const logitRows = g.input(N.logitRows, I64, ['W']);
-  const logitQuery = g.input(N.logitQuery, I64, ['W']);
-  const masked = g.input(N.masked, DT.BOOL, ['T']);
-  const startReset0 = g.input(N.startReset, I64, []);
-  const gamma = g.input(N.gamma, F32, []);
-  const trackNum = g.input(N.trackNum, I64, []);
-  const caches = Array.from({ length: nLayers }, (_, l) => ({
-    x: g.input(N.xCache(l), F32, ['Tc', d]),
-    q: g.input(N.qCache(l), F32, ['Tc', H, D]),
-    k: g.input(N.kCache(l), F32, ['Tc', Hkv, D]),
-    v: g.input(N.vCache(l), F32, ['Tc', Hkv, D]),
-  }));
-
-  const T = g.op('Shape', [masked]); // [1]
   const queryAngles = g.op('Gather', [rowPos, queryPos], { axis: 0 }); // the query rows' positions
   const anyFrozen = g.op('Greater', [g.op('ReduceSum', [g.op('Cast', [frozen], { to: I64 })], { keepdims: 0 }), c(g, [0], [])]);
   const frozenRows = g.op('Unsqueeze', [frozen, c(g, [1])]); // [T, 1]
   const frozenQuery = g.op('Unsqueeze', [g.op('Gather', [frozen, queryPos], { axis: 0 }), c(g, [1])]); // [Tq, 1]
   const scale = 1 / Math.sqrt(D);
-
   // The layer ops, as the reference computes them (the step executor's plain fp32 path, graph.ts).
   const rmsNorm = (b: GraphBuilder, x: string, wn: string): string => plainRmsNorm(b, spec, x, w(wn));
   const linear = (b: GraphBuilder, x: string, wn: string, bias?: string): string => plainLinear(b, w, x, wn, bias);
@@ -154,8 +171,9 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
   const scatterRows = (b: GraphBuilder, cache: string, rows: string): string => b.op('ScatterND', [cache, b.op('Unsqueeze', [queryPos, c(b, [1])]), rows]);
 
   let h = g.op('Gather', [w(spec.tensors.embed), queryIds], { axis: 0 }); // [Tq, d] (the first step: T rows)
-  let reset = startReset0;
+  let reset = io.startReset;
   const sims: string[] = [];
+  const cachesOut: ElasticLayerCache[] = [];
   const tracks: string[] = [];
   for (let l = 0; l < nLayers; l++) {
     const cache = caches[l];
@@ -213,38 +231,68 @@ export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8
       let out = finish(ub, h, context(ub, p, vAll), l);
       // frozen query rows (tracked prompt tokens): the next layer's cached input
       if (l + 1 < nLayers) out = ub.op('Where', [frozenQuery, ub.op('Gather', [(caches[l + 1] as { x: string }).x, queryPos], { axis: 0 }), out]);
-      outs(ub, [out, h, q, k, v, nextReset, sim, trackOf(ub, windowRows)], [['Tq', d], ['Tq', d], ['Tq', H, D], ['Tq', Hkv, D], ['Tq', Hkv, D], [], [], ['k']]);
+      // the caches' new rows (the step executor writes them in), or the updated caches (the loop
+      // carries them; k and v are already written in above)
+      const rowsOut = o.fullCaches ? [scatterRows(ub, cache.x, h), scatterRows(ub, cache.q, q), kAll, vAll] : [h, q, k, v];
+      const n = o.fullCaches ? 'T' : 'Tq';
+      outs(ub, [out, ...rowsOut, nextReset, sim, trackOf(ub, windowRows)], [['Tq', d], [n, d], [n, H, D], [n, Hkv, D], [n, Hkv, D], [], [], ['k']]);
     }
     const [hOut, xOut, qOut, kOut, vOut, rOut, sim, track] = g.opN('If', [g.op('GreaterOrEqual', [lIdx, reset])], 8, {
       then_branch: { graph: { ...rb.graph(`refresh${l}`), input: [] } },
       else_branch: { graph: { ...ub.graph(`reuse${l}`), input: [] } },
     });
-    g.identity(xOut, N.xOut(l));
-    g.identity(qOut, N.qOut(l));
-    g.identity(kOut, N.kOut(l));
-    g.identity(vOut, N.vOut(l));
-    g.output(N.xOut(l), F32, ['R', d]);
-    g.output(N.qOut(l), F32, ['R', H, D]);
-    g.output(N.kOut(l), F32, ['R', Hkv, D]);
-    g.output(N.vOut(l), F32, ['R', Hkv, D]);
+    cachesOut.push({ x: xOut, q: qOut, k: kOut, v: vOut });
     h = hOut;
     reset = rOut;
     sims.push(g.op('Unsqueeze', [sim, c(g, [0])]));
     tracks.push(g.op('Unsqueeze', [track, c(g, [0])]));
   }
-  // the rows whose logits decode the window: by cache row when the last layer ran every row, else
-  // by index in the query list (the window itself for LLaDA; for Dream, whose logits at a position
-  // predict the next one, each window position's predecessor)
-  const full = g.op('Equal', [g.op('Shape', [h], { start: 0, end: 1 }), T]);
+  // the rows whose logits decode the window: by cache row when the last layer ran every row (it
+  // was refreshed: start_reset < L), else by index in the query list (the window itself for LLaDA;
+  // for Dream, whose logits at a position predict the next one, each window position's predecessor)
+  const full = g.op('Less', [reset, c(g, [nLayers], [])]);
   const rows = g.op('Where', [full, logitRows, logitQuery]);
   const hw = g.op('Gather', [h, rows], { axis: 0 });
-  g.op('Gemm', [rmsNorm(g, hw, spec.tensors.finalNorm), w(spec.tensors.lmHead)], { transB: 1 }, { name: N.logits });
-  g.output(N.logits, F32, ['W', V]);
-  g.identity(reset, N.startResetOut);
-  g.output(N.startResetOut, I64, []);
-  g.identity(g.op('Concat', sims, { axis: 0 }), N.sims);
-  g.output(N.sims, F32, [nLayers]);
-  g.identity(g.op('Concat', tracks, { axis: 0 }), N.track);
-  g.output(N.track, I64, [nLayers, 'k']);
+  const logits = g.op('Gemm', [rmsNorm(g, hw, spec.tensors.finalNorm), w(spec.tensors.lmHead)], { transB: 1 });
+  return { logits, reset, sims: g.op('Concat', sims, { axis: 0 }), track: g.op('Concat', tracks, { axis: 0 }), caches: cachesOut };
+}
+
+export function buildElasticGraph(spec: ModelSpec, weights: WeightSource): Uint8Array {
+  const g = new GraphBuilder();
+  const N = ElasticNames;
+  const { nLayers, nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d, vocabSize: V } = spec;
+  const I64 = DT.INT64;
+  const F32 = DT.FLOAT;
+  const io: ElasticStepInputs = {
+    queryIds: g.input(N.queryIds, I64, ['Tq']),
+    queryPos: g.input(N.queryPos, I64, ['Tq']),
+    rowPos: g.input(N.rowPos, I64, ['T']),
+    frozen: g.input(N.frozen, DT.BOOL, ['T']),
+    nTrack: g.input(N.nTrack, I64, []),
+    windowPos: g.input(N.windowPos, I64, ['W']),
+    logitRows: g.input(N.logitRows, I64, ['W']),
+    logitQuery: g.input(N.logitQuery, I64, ['W']),
+    masked: g.input(N.masked, DT.BOOL, ['T']),
+    startReset: g.input(N.startReset, I64, []),
+    gamma: g.input(N.gamma, F32, []),
+    trackNum: g.input(N.trackNum, I64, []),
+    caches: Array.from({ length: nLayers }, (_, l) => ({
+      x: g.input(N.xCache(l), F32, ['Tc', d]),
+      q: g.input(N.qCache(l), F32, ['Tc', H, D]),
+      k: g.input(N.kCache(l), F32, ['Tc', Hkv, D]),
+      v: g.input(N.vCache(l), F32, ['Tc', Hkv, D]),
+    })),
+  };
+  const out = emitElasticStep(g, spec, weightRefs(g, weights), io);
+  out.caches.forEach((lc, l) => {
+    g.output(g.identity(lc.x, N.xOut(l)), F32, ['R', d]);
+    g.output(g.identity(lc.q, N.qOut(l)), F32, ['R', H, D]);
+    g.output(g.identity(lc.k, N.kOut(l)), F32, ['R', Hkv, D]);
+    g.output(g.identity(lc.v, N.vOut(l)), F32, ['R', Hkv, D]);
+  });
+  g.output(g.identity(out.logits, N.logits), F32, ['W', V]);
+  g.output(g.identity(out.reset, N.startResetOut), I64, []);
+  g.output(g.identity(out.sims, N.sims), F32, [nLayers]);
+  g.output(g.identity(out.track, N.track), I64, [nLayers, 'k']);
   return encodeModel(g.graph('elastic_step'));
 }

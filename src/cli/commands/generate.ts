@@ -100,7 +100,7 @@ export function generateCommand(program: Command): void {
   .option('--no-freeze-prompt', 'elastic: recompute prompt rows on refreshes as the official code does (default without a filter)')
   .addOption(new Option('--kept-rows <rule>', 'elastic with --filter: union (every row some layer\'s head kept; default) or top (the budget\'s most-kept rows)').choices(['union', 'top']))
   .option('--eos-id <id>', 'elastic: the first decoded EOS drops the masks after it (default: the model\'s eos_token_id)', intArg('--eos-id', { min: 0 }))
-  .addOption(new Option('--executor <kind>', 'block: one ONNX Runtime run per denoising block; step: one run per forward, scored in JavaScript (runs every option); auto: block where it supports the options').choices([...EXECUTORS]).default('auto'))
+  .addOption(new Option('--executor <kind>', 'block: one ONNX Runtime run per denoising block (elastic: per generation); step: one run per forward, scored in JavaScript (runs every option); auto: block where it supports the options (elastic: block on cuda, step on cpu)').choices([...EXECUTORS]).default('auto'))
   .addOption(new Option('--remasking <kind>', 'LLaDA candidate ranking').choices(['low_confidence', 'random']).default('low_confidence'))
   .addOption(new Option('--alg <alg>', 'Dream confidence').choices(['origin', 'maskgit_plus', 'topk_margin', 'entropy']).default('entropy'))
   .option('--alg-temp <t>', 'Dream: sample positions from softmax(confidence / t)', numArg('--alg-temp', { min: 0, max: 1e6 }))
@@ -147,7 +147,7 @@ export function generateCommand(program: Command): void {
       let refreshes = 0;
       const out = await model.generateElastic(input, {
         chat: f.chat === false ? false : undefined, genLength: f.genLength, window: f.window, tokensPerIter: f.tokensPerIter,
-        threshold: f.threshold, gamma: f.gamma, trackNum: f.trackNum, blockCaching: f.blockCaching, eosId: f.eosId, allowLongContext: f.allowLongContext,
+        threshold: f.threshold, gamma: f.gamma, trackNum: f.trackNum, blockCaching: f.blockCaching, eosId: f.eosId, allowLongContext: f.allowLongContext, executor: f.executor,
         filter: f.filter, budget: f.budget ?? null, wave: waveOptions(f), ...(f.freezePrompt === undefined ? {} : { freezePrompt: f.freezePrompt }), ...(f.keptRows === undefined ? {} : { keptRows: f.keptRows }),
         onStep: (e) => bar?.update(e.done, { nfe: e.nfe, refreshes: (refreshes += e.refreshFrom === null ? 0 : 1) }),
       });
@@ -199,11 +199,11 @@ function waveOptions(f: GenerateFlags): WaveFilterOptions {
 function checkElasticFlags(f: GenerateFlags, cmd: Command): void {
   const fromCli = (k: string): boolean => cmd.getOptionValueSource(k) === 'cli';
   const elasticOnly = [['freezePrompt', '--freeze-prompt'], ['keptRows', '--kept-rows'], ['window', '--window'], ['tokensPerIter', '--tokens-per-iter'], ['gamma', '--gamma'], ['trackNum', '--track-num'], ['blockCaching', '--no-block-caching'], ['eosId', '--eos-id']] as const;
-  const blockOnly = [['blockLength', '--block-length'], ['steps', '--steps'], ['factor', '--factor'], ['promptRefresh', '--prompt-refresh'], ['wfSchedule', '--wf-schedule'], ['wfDrift', '--wf-drift'], ['executor', '--executor'],
+  const blockOnly = [['blockLength', '--block-length'], ['steps', '--steps'], ['factor', '--factor'], ['promptRefresh', '--prompt-refresh'], ['wfSchedule', '--wf-schedule'], ['wfDrift', '--wf-drift'],
     ['remasking', '--remasking'], ['alg', '--alg'], ['algTemp', '--alg-temp'], ['temperature', '--temperature'], ['topP', '--top-p'], ['topK', '--top-k'], ['cfgScale', '--cfg-scale']] as const;
   if (f.cache === 'elastic') {
     const bad = blockOnly.find(([k]) => fromCli(k));
-    if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: not an Elastic-Cache option (it has no blocks or steps; its options: --window, --threshold or --tokens-per-iter, --gamma, --track-num, --no-block-caching, --eos-id, and --filter / --budget / --wf-*, selected once after the first forward)`, { option: bad[1].slice(2) });
+    if (bad) throw new WavefilterError('invalid_option', `${bad[1]}: not an Elastic-Cache option (it has no blocks or steps; its options: --window, --threshold or --tokens-per-iter, --gamma, --track-num, --no-block-caching, --eos-id, --executor, and --filter / --budget / --wf-*, selected once after the first forward)`, { option: bad[1].slice(2) });
     if (f.threshold !== undefined && f.tokensPerIter !== undefined) throw new WavefilterError('invalid_option', '--threshold and --tokens-per-iter: give one (threshold decoding or a fixed count per iteration)', { option: 'tokens-per-iter' });
   } else {
     const bad = elasticOnly.find(([k]) => fromCli(k));
@@ -222,6 +222,6 @@ function elasticJson(out: ElasticOutput): Record<string, unknown> {
     // a token filter's kept prompt rows (null: no filter, or its budget kept every row)
     kept_positions: out.filter ? out.filter.positions : null,
     refreshes: out.refreshes.map((r) => ({ step: r.step, from_layer: r.fromLayer })),
-    timings: { executor: 'elastic', total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, tokens_per_s: out.timings.tokensPerSecond, refreshes: out.refreshes.length, refresh_layers: out.refreshes.map((r) => r.fromLayer), kept_prompt_rows: out.filter ? out.filter.positions.length : null, select_ms: out.filter ? out.filter.selectMs : null },
+    timings: { executor: out.executor, total_ms: out.timings.totalMs, ort_ms: out.timings.ortMs, tokens_per_s: out.timings.tokensPerSecond, refreshes: out.refreshes.length, refresh_layers: out.refreshes.map((r) => r.fromLayer), kept_prompt_rows: out.filter ? out.filter.positions.length : null, select_ms: out.filter ? out.filter.selectMs : null },
   };
 }
