@@ -91,13 +91,14 @@ export async function benchGenerate(model: DiffusionModel, prompt: number[], cfg
   });
   const t = r.timings;
   // the block program runs a generation as one ORT run (two with a filter); the step executor one per iteration
-  const runs = r.executor === 'block' ? (r.filter ? 2 : 1) : r.nfe;
+  const filtered = o.filter !== undefined && o.filter !== 'none';
+  const runs = r.executor === 'block' ? (filtered ? 2 : 1) : r.nfe;
   return {
     nfe: r.nfe, promptRefresh: 'first-block', generatedIds: r.generatedIds,
     timings: {
       executor: r.executor, totalMs: t.totalMs, ortMs: t.ortMs, ortRuns: runs, ortRunsPerBlock: runs, blockMsMean: t.totalMs, refreshes: r.refreshes.length,
       refreshMsMean: null, cachedSteps: r.nfe - 1, cachedStepMsMean: null, cachedStepOrtMsMean: null, tokensPerSecond: t.tokensPerSecond,
-      jsShare: t.totalMs > 0 ? Math.max(0, t.totalMs - t.ortMs) / t.totalMs : 0, selections: r.filter ? 1 : 0, selectMs: r.filter?.selectMs ?? 0, keptPromptRows: r.filter?.positions.length ?? null,
+      jsShare: t.totalMs > 0 ? Math.max(0, t.totalMs - t.ortMs) / t.totalMs : 0, selections: filtered ? 1 : 0, selectMs: r.filter?.selectMs ?? 0, keptPromptRows: r.filter?.positions.length ?? null,
     },
   };
 }

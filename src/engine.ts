@@ -491,7 +491,7 @@ export class DiffusionModel {
     // auto: on CUDA the block program (the step executor would copy every layer's caches to the
     // device each iteration; onnxruntime-node keeps no device tensor between runs); on the CPU the
     // step executor, which writes only the query rows between runs where the loop copies whole
-    // caches (ScatterND): 0.82x its time on the bundled model at 2K (src/cache/elastic/loop-graph.ts)
+    // caches (ScatterND): the block program ran at 0.79-0.90x its speed at 2K (README, Speed)
     const executor = choice === 'block' || (choice === 'auto' && this.runtimeOptions.executionProvider === 'cuda') ? 'block' : 'step';
     const key = elasticProgramKey(executor, o);
     const lease = await this.sessions.acquire(key, () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions, executor === 'step' ? 'step' : elasticLoopVariant(o)));

@@ -11,7 +11,8 @@
  *   budget}); defaults: dual cache, threshold 0.9, blocks of 32. `dlm.events` asks for the denoising
  *   canvas per step and a filter's kept rows per block, as extra chunks (no choices, a `wavefilter`
  *   field) that standard clients skip.
- * - GET /v1/models, /health (no key needed), /metrics (Prometheus text).
+ * - GET /v1/models, /health (no key needed), /metrics (Prometheus text), /slots (slots busy, requests queued);
+ *   POST /tokenize and /detokenize (llama.cpp's server convention: text to the model's ids and back).
  * - Limits: body size, max_tokens, prompt tokens (the model's context), time per request; a bounded
  *   queue (503 with Retry-After when full); a client that disconnects cancels its generation, which
  *   stops within one denoising step and frees the slot.
@@ -29,7 +30,7 @@ import type { KeptEvent } from '../decode/generate.js';
 import { WavefilterError } from '../errors.js';
 import { JobQueue, QueueFullError } from './queue.js';
 import { StopStream } from './stop-stream.js';
-import { type ChatRequest, type CompletionRequest, chatSchema, completionSchema, describeInvalid, plainMessages } from './schema.js';
+import { type ChatRequest, type CompletionRequest, chatSchema, completionSchema, describeInvalid, detokenizeSchema, plainMessages, tokenizeSchema } from './schema.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 
@@ -98,7 +99,8 @@ export type WavefilterServer = FastifyInstance & { readonly metricsSnapshot: () 
 export async function buildServer(model: DiffusionModel, o: ServeOptions): Promise<WavefilterServer> {
   const maxTokens = o.maxTokens ?? 1024;
   const timeoutMs = o.timeoutMs ?? 300_000;
-  const queue = new JobQueue(o.slots ?? 1, o.maxQueue ?? 16);
+  const slots = o.slots ?? 1;
+  const queue = new JobQueue(slots, o.maxQueue ?? 16);
   const metrics = new Metrics(queue);
   const allowed = new Set(['localhost', '127.0.0.1', '[::1]', '::1', ...(o.allowedHosts ?? [])].map((h) => h.toLowerCase()));
   const key = o.apiKey ? Buffer.from(o.apiKey) : null;
@@ -289,6 +291,43 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     if (signal.aborted) return sendError(reply, httpError(504, 'the request took longer than the server allows, or its client left', 'timeout'));
     return sendError(reply, fromEngine(e));
   };
+
+  // token ids and text (llama.cpp's server endpoints), and the slots (what the queue holds)
+  const body = <T>(schema: { safeParse(x: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, req: FastifyRequest, reply: FastifyReply): T | null => {
+    const parsed = schema.safeParse(req.body);
+    if (parsed.success) return parsed.data;
+    const d = describeInvalid(req.body, parsed.error);
+    sendError(reply, httpError(400, d.message, 'invalid_request', d.param));
+    return null;
+  };
+  const codec = (reply: FastifyReply): NonNullable<DiffusionModel['codec']> | null => {
+    if (model.codec) return model.codec;
+    sendError(reply, httpError(400, 'this model has no tokenizer (tokenizer.json): it takes token ids only', 'no_tokenizer'));
+    return null;
+  };
+  app.post('/tokenize', async (req, reply) => {
+    const r = body(tokenizeSchema, req, reply);
+    const c = r && codec(reply);
+    if (!r || !c) return reply;
+    try {
+      return { tokens: r.add_special ? c.encodePrompt(r.content) : c.encodeText(r.content) };
+    } catch (e) {
+      return sendError(reply, fromEngine(e));
+    }
+  });
+  app.post('/detokenize', async (req, reply) => {
+    const r = body(detokenizeSchema, req, reply);
+    const c = r && codec(reply);
+    if (!r || !c) return reply;
+    const bad = r.tokens.findIndex((t) => t >= model.spec.vocabSize);
+    if (bad >= 0) return sendError(reply, httpError(400, `tokens[${bad}] = ${r.tokens[bad]} is not a token id of this model (vocabulary ${model.spec.vocabSize})`, 'invalid_request', `tokens.${bad}`));
+    try {
+      return { content: c.decode(r.tokens, false) };
+    } catch (e) {
+      return sendError(reply, fromEngine(e));
+    }
+  });
+  app.get('/slots', async () => ({ total: slots, processing: queue.active, queued: queue.depth, max_queued: o.maxQueue ?? 16 }));
 
   app.post('/v1/chat/completions', handle('chat'));
   app.post('/v1/completions', handle('completion'));

@@ -72,3 +72,15 @@ export function describeInvalid(body: unknown, error: z.ZodError): { message: st
 export function plainMessages(messages: ChatRequest['messages']): { role: string; content: string }[] {
   return messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') }));
 }
+
+/** POST /tokenize (llama.cpp's server convention): text to the model's token ids. */
+export const tokenizeSchema = z.strictObject({
+  content: z.string(),
+  /** true: as a raw prompt (the tokenizer's special prefix, e.g. BOS); false (default): the text alone. */
+  add_special: z.boolean().optional(),
+});
+
+/** POST /detokenize: token ids to text (special tokens kept, so it shows what the ids are). */
+export const detokenizeSchema = z.strictObject({
+  tokens: z.array(z.number().int().min(0)).max(1_000_000),
+});

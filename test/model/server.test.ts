@@ -214,3 +214,32 @@ test('hostile and wrong requests get an OpenAI-shaped error that names the probl
     await srv.close();
   }
 });
+
+test('POST /tokenize and /detokenize round-trip text through the model\'s tokenizer; GET /slots shows the queue; all behind the key', async () => {
+  const srv = await serve({ apiKey: 'k', slots: 2, maxQueue: 5 });
+  try {
+    const call = async (path: string, body?: unknown, key = 'k'): Promise<{ status: number; json: Record<string, unknown> }> => {
+      const r = await fetch(`${srv.url}${path}`, body === undefined ? { headers: { authorization: `Bearer ${key}` } } : { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+      return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+    };
+    const text = 'The special magic number for quiet-lake is: 4821.';
+    const t = await call('/tokenize', { content: text });
+    assert.equal(t.status, 200);
+    const tokens = t.json.tokens as number[];
+    assert.ok(tokens.length > 5 && tokens.every((x) => Number.isInteger(x)));
+    // the invariant: the ids decode back to the text
+    const d = await call('/detokenize', { tokens });
+    assert.deepEqual([d.status, d.json.content], [200, text]);
+    // with the tokenizer's special prefix, when it has one, the text's ids follow it
+    const s = await call('/tokenize', { content: text, add_special: true });
+    assert.deepEqual((s.json.tokens as number[]).slice(-tokens.length), tokens);
+    const bad = await call('/detokenize', { tokens: [1, 10 ** 7] });
+    assert.equal(bad.status, 400);
+    assert.match(String((bad.json.error as { message: string }).message), /tokens\[1\]/);
+    assert.equal((await call('/tokenize', { content: text, extra: 1 })).status, 400);
+    assert.equal((await call('/tokenize', { content: text }, 'wrong')).status, 401);
+    assert.deepEqual((await call('/slots')).json, { total: 2, processing: 0, queued: 0, max_queued: 5 });
+  } finally {
+    await srv.close();
+  }
+});
