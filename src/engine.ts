@@ -486,8 +486,7 @@ export class DiffusionModel {
     this.checkMemory(prompt.length, o.genLength, o.window, 'step', 2 * 4 * this.spec.nLayers * (this.spec.dModel + this.spec.nHeads * this.spec.headDim));
     const filter = await this.filters.create(opts, 0);
     const choice = opts.executor ?? this.defaultExecutor;
-    if (!(EXECUTORS as readonly unknown[]).includes(choice))
-      throw new WavefilterError('invalid_option', `executor: expected one of ${EXECUTORS.join(', ')}, found ${JSON.stringify(choice)}`, { option: 'executor' });
+    checkExecutor(choice);
     // auto: on CUDA the block program (the step executor would copy every layer's caches to the
     // device each iteration; onnxruntime-node keeps no device tensor between runs); on the CPU the
     // step executor, which writes only the query rows between runs where the loop copies whole
@@ -633,6 +632,11 @@ const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeThet
 const ELASTIC_KEYS = new Set(['executor', 'filter', 'budget', 'wave', 'freezePrompt', 'keptRows', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
+function checkExecutor(v: unknown): void {
+  if (!(EXECUTORS as readonly unknown[]).includes(v))
+    throw new WavefilterError('invalid_option', `executor: expected one of ${EXECUTORS.join(', ')}, found ${JSON.stringify(v)}`, { option: 'executor' });
+}
+
 function checkLoadOptions(o: unknown): void {
   checkKeys(o, LOAD_KEYS, 'options');
   const opts = o as LoadOptions;
@@ -645,8 +649,7 @@ function checkLoadOptions(o: unknown): void {
   const cores = availableParallelism();
   if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1 && opts.threads <= cores))
     throw new WavefilterError('invalid_option', `threads: expected an integer from 1 to ${cores} (this machine's cores), found ${String(opts.threads)}`, { option: 'threads' });
-  if (opts.executor !== undefined && !(EXECUTORS as readonly unknown[]).includes(opts.executor))
-    throw new WavefilterError('invalid_option', `executor: expected one of ${EXECUTORS.join(', ')}, found ${JSON.stringify(opts.executor)}`, { option: 'executor' });
+  if (opts.executor !== undefined) checkExecutor(opts.executor);
   if (opts.memoryLimit !== undefined && !(Number.isSafeInteger(opts.memoryLimit) && opts.memoryLimit > 0))
     throw new WavefilterError('invalid_option', `memoryLimit: expected a positive integer number of bytes, found ${String(opts.memoryLimit)}`, { option: 'memoryLimit' });
   if (opts.sessions !== undefined && !(Number.isSafeInteger(opts.sessions) && opts.sessions >= 1 && opts.sessions <= 64))

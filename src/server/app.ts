@@ -208,13 +208,17 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     return { text: full, finish: stopped || end >= 0 ? 'stop' : 'length', promptTokens: out.promptLength, completionTokens };
   };
 
+  /** The request body as `schema` takes it, or null once a 400 naming what is wrong was sent. */
+  const body = <T>(schema: { safeParse(x: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, req: FastifyRequest, reply: FastifyReply): T | null => {
+    const parsed = schema.safeParse(req.body);
+    if (parsed.success) return parsed.data;
+    const d = describeInvalid(req.body, parsed.error);
+    sendError(reply, httpError(400, d.message, 'invalid_request', d.param));
+    return null;
+  };
   const handle = (kind: 'chat' | 'completion') => async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
-    const parsed = (kind === 'chat' ? chatSchema : completionSchema).safeParse(req.body);
-    if (!parsed.success) {
-      const d = describeInvalid(req.body, parsed.error);
-      return sendError(reply, httpError(400, d.message, 'invalid_request', d.param));
-    }
-    const r = parsed.data;
+    const r = kind === 'chat' ? body(chatSchema, req, reply) : body(completionSchema, req, reply);
+    if (!r) return reply;
     // (checked before the request waits for a slot)
     const want = r.max_completion_tokens ?? r.max_tokens ?? 128;
     if (want > maxTokens) return sendError(reply, httpError(400, `max_tokens ${want} is over this server's limit of ${maxTokens}`, 'max_tokens_too_large', 'max_tokens'));
@@ -293,13 +297,6 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
   };
 
   // token ids and text (llama.cpp's server endpoints), and the slots (what the queue holds)
-  const body = <T>(schema: { safeParse(x: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, req: FastifyRequest, reply: FastifyReply): T | null => {
-    const parsed = schema.safeParse(req.body);
-    if (parsed.success) return parsed.data;
-    const d = describeInvalid(req.body, parsed.error);
-    sendError(reply, httpError(400, d.message, 'invalid_request', d.param));
-    return null;
-  };
   const codec = (reply: FastifyReply): NonNullable<DiffusionModel['codec']> | null => {
     if (model.codec) return model.codec;
     sendError(reply, httpError(400, 'this model has no tokenizer (tokenizer.json): it takes token ids only', 'no_tokenizer'));

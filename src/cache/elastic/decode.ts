@@ -264,9 +264,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     numComputed += L - (i === 0 ? -1 : reset);
     totalComputed += L;
     if (i === 0 && hooks.filter && masked.length > 0) {
-      // Dream decodes the first generated position from the last prompt row: it must stay
-      const must = shift ? [...track, P - 1] : track;
-      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), must, hooks.headsFirst ?? headsFirstJs, o.keptRows ?? 'union');
+      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track, hooks.headsFirst ?? headsFirstJs, o.keptRows ?? 'union');
       if (c) {
         rows = c.rows;
         rowOf = new Int32Array(T).fill(-1);
@@ -277,12 +275,16 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
     hooks.onStep?.({ nfe, decoded: newDecoded, done: o.genLength - masked.length, genLength: o.genLength, refreshFrom: i > 0 && reset < L ? reset : null, canvas: x });
     if (masked.length === 0) break;
   }
+  return elasticResult(x, P, mask, t0, ortMs, { nfe, computedRatio: numComputed / totalComputed, refreshes, driftTriggers, filter: kept });
+}
+
+/** The result of a generation whose final sequence is `x` (both executors): masks left, and tokens/s up to the first mask. */
+export function elasticResult(x: Int32Array, P: number, mask: number, t0: number, ortMs: number, r: Pick<ElasticResult, 'nfe' | 'computedRatio' | 'refreshes' | 'driftTriggers' | 'filter'>): ElasticResult {
   const totalMs = performance.now() - t0;
   const generated = Array.from(x.subarray(P));
   const settled = generated.findIndex((t) => t === mask);
   return {
-    outputIds: Array.from(x), promptLength: P, nfe, computedRatio: numComputed / totalComputed, refreshes, driftTriggers,
-    masksLeft: generated.filter((t) => t === mask).length, filter: kept,
+    ...r, outputIds: Array.from(x), promptLength: P, masksLeft: generated.filter((t) => t === mask).length,
     timings: { totalMs, ortMs, tokensPerSecond: totalMs > 0 ? ((settled < 0 ? generated.length : settled) * 1000) / totalMs : 0 },
   };
 }
@@ -290,6 +292,7 @@ export async function generateElastic(session: ort.InferenceSession, spec: Model
 /**
  * The filter's selection over the first forward's caches, and the caches cut to the shared kept
  * prompt rows plus every generation row (compact.ts); null when the filter keeps every row.
+ * `track`: Elastic-Cache's tracked tokens, kept whatever the filter scores.
  */
 export async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Float32Array[][], P: number, T: number, window: readonly number[], track: readonly number[], layout: HeadsFirst, mode: ElasticKeptRows): Promise<{ rows: number[]; kept: ElasticKept } | null> {
   const t0 = performance.now();
@@ -305,7 +308,9 @@ export async function compactCaches(f: TokenFilter, spec: ModelSpec, caches: Flo
     windowQueries: f.windowQueries > 0 ? caches.map((c) => queriesAt(c[1] as Float32Array, Array.from({ length: Math.min(P, f.windowQueries) }, (_, j) => P - Math.min(P, f.windowQueries) + j))) : null,
   });
   if (!sel) return null;
-  const prompt = sharedPromptRows(sel, P, Hkv, track, mode);
+  // the tracked tokens stay (the drift test queries them); on Dream the last prompt row too: it
+  // decodes the first generated position (shifted logits)
+  const prompt = sharedPromptRows(sel, P, Hkv, spec.family === 'dream' ? [...track, P - 1] : track, mode);
   if (prompt.length >= P) return null;
   const rows = [...prompt, ...Array.from({ length: T - P }, (_, j) => P + j)];
   const widths = [spec.dModel, H * D, Hkv * D, Hkv * D];

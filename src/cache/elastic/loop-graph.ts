@@ -64,7 +64,7 @@ export const ElasticLoopNames = {
   maskedLeft: 'masked_left',
 } as const;
 
-export function buildElasticLoopGraph(spec: ModelSpec, weights: WeightSource, v: ElasticLoopVariant): Uint8Array {
+export function buildElasticLoopGraph(spec: ModelSpec, weights: WeightSource, variant: ElasticLoopVariant): Uint8Array {
   const g = new GraphBuilder();
   const N = ElasticLoopNames;
   const { nLayers: L, nHeads: H, nKvHeads: Hkv, headDim: D, dModel: d } = spec;
@@ -87,7 +87,7 @@ export function buildElasticLoopGraph(spec: ModelSpec, weights: WeightSource, v:
   const trackNum = g.input(N.trackNum, I64, []);
   const window = g.input(N.window, I64, []);
   const eosId = g.input(N.eosId, I64, []);
-  const ruleArg = v.rule === 'threshold' ? g.input(N.threshold, DT.DOUBLE, []) : g.input(N.tokensPerIter, I64, []);
+  const ruleArg = variant.rule === 'threshold' ? g.input(N.threshold, DT.DOUBLE, []) : g.input(N.tokensPerIter, I64, []);
   const caches0 = Array.from({ length: L }, (_, l) => [
     g.input(N.xCache(l), F32, ['Tc0', d]),
     g.input(N.qCache(l), F32, ['Tc0', H, D]),
@@ -116,7 +116,7 @@ export function buildElasticLoopGraph(spec: ModelSpec, weights: WeightSource, v:
   const Tc = b.op('Shape', [ids]); // [1]
   const rowIdx = b.op('Range', [c([0], []), b.op('Squeeze', [Tc, c([0])]), c([1], [])]);
   const maskedRows = b.op('Reshape', [b.op('NonZero', [masked]), c([-1])]); // ascending
-  const queried = v.blockCaching ? b.op('Slice', [maskedRows, c([0]), b.op('Unsqueeze', [window, c([0])])]) : maskedRows;
+  const queried = variant.blockCaching ? b.op('Slice', [maskedRows, c([0]), b.op('Unsqueeze', [window, c([0])])]) : maskedRows;
   const sources = shift ? b.op('Sub', [queried, c([shift], [])]) : queried;
   // the query list: every row on the first forward; later the tracked rows, the rows decoded last
   // time, (Dream) the predecessors not already queried, then the window
@@ -161,7 +161,7 @@ export function buildElasticLoopGraph(spec: ModelSpec, weights: WeightSource, v:
   const shifted = b.op('Sub', [l64, b.op('ReduceMax', [l64], { axes: [1], keepdims: 1 })]);
   const p = b.op('Reciprocal', [b.op('ReduceSum', [b.op('Exp', [shifted]), c([1])], { keepdims: 0 })]);
   let keep: string;
-  if (v.rule === 'threshold') {
+  if (variant.rule === 'threshold') {
     const bar = b.op('Min', [ruleArg, b.op('ReduceMax', [p], { axes: [0], keepdims: 0 })]);
     keep = b.op('Reshape', [b.op('NonZero', [b.op('GreaterOrEqual', [p, bar])]), c([-1])]);
   } else {

@@ -11,7 +11,7 @@ import { WavefilterError } from '../../errors.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { timedRun } from '../../model/runtime.js';
 import { ElasticLoopNames as N, type ElasticLoopVariant } from './loop-graph.js';
-import { type ElasticHooks, type ElasticKept, type ElasticOptions, type ElasticRefresh, type ElasticResult, checkElasticOptions, compactCaches } from './decode.js';
+import { type ElasticHooks, type ElasticKept, type ElasticOptions, type ElasticRefresh, type ElasticResult, checkElasticOptions, compactCaches, elasticResult } from './decode.js';
 import { headsFirstJs } from './compact.js';
 
 const i64 = (xs: ArrayLike<number>): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(Array.from(xs), BigInt), [xs.length]);
@@ -43,7 +43,6 @@ export async function generateElasticLoop(session: ort.InferenceSession, spec: M
   const T = P + G;
   const L = spec.nLayers;
   const { dModel: d, nHeads: H, nKvHeads: Hkv, headDim: D } = spec;
-  const shift = spec.family === 'dream' ? 1 : 0;
   const x = Int32Array.from({ length: T }, (_, i) => (i < P ? (promptIds[i] as number) : spec.maskTokenId));
   const widths = [d, H * D, Hkv * D, Hkv * D];
   const dims = (rows: number): number[][] => [[rows, d], [rows, H, D], [rows, Hkv, D], [rows, Hkv, D]];
@@ -70,7 +69,8 @@ export async function generateElasticLoop(session: ort.InferenceSession, spec: M
   };
 
   // the first run: every iteration (no filter), or the first forward alone (a filter cuts the caches after it)
-  let rows = Array.from({ length: T }, (_, p) => p);
+  const everyRow = Array.from({ length: T }, (_, p) => p);
+  let rows = everyRow;
   const freezeAll = (on: boolean): Uint8Array => Uint8Array.from(rows, (p) => (on && p < P ? 1 : 0));
   const state = (caches: Float32Array[][], masked: Uint8Array, eosDone: boolean, track: number[], newDecoded: number[], firstIter: number, frozen: Uint8Array): Record<string, ort.Tensor> => {
     const feeds: Record<string, ort.Tensor> = {
@@ -115,9 +115,7 @@ export async function generateElasticLoop(session: ort.InferenceSession, spec: M
     const eosDone = Boolean((out[N.eosDoneOut]?.data as Uint8Array)[0]);
     if (masked.length > 0) {
       aborted();
-      // Dream decodes the first generated position from the last prompt row: it must stay
-      const must = shift ? [...track, P - 1] : track;
-      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), must, hooks.headsFirst ?? headsFirstJs, o.keptRows ?? 'union');
+      const c = await compactCaches(hooks.filter, spec, caches, P, T, masked.slice(0, o.window), track, hooks.headsFirst ?? headsFirstJs, o.keptRows ?? 'union');
       const before = rows;
       if (c) {
         rows = c.rows;
@@ -125,7 +123,8 @@ export async function generateElasticLoop(session: ort.InferenceSession, spec: M
       }
       const rowOf = new Map(rows.map((p, r) => [p, r]));
       const toRows = (ps: number[]): number[] => ps.map((p) => rowOf.get(before[p] as number) as number);
-      const flags = Uint8Array.from(rows, (p) => (masked.includes(p) ? 1 : 0));
+      const stillMasked = new Set(masked);
+      const flags = Uint8Array.from(rows, (p) => (stillMasked.has(p) ? 1 : 0));
       const feeds = state(caches, flags, eosDone, toRows(track), toRows(newDecoded), 1, freezeAll(o.freezePrompt ?? kept !== null));
       feeds[N.maxIters] = scalarI64(G - 1);
       const r2 = await timedRun(session, feeds, 'elastic loop', [N.idsOut, ...scans]);
@@ -142,7 +141,6 @@ export async function generateElasticLoop(session: ort.InferenceSession, spec: M
   const driftTriggers: { step: number; layer: number }[] = [];
   let numComputed = 0;
   const canvas = Int32Array.from(x).fill(spec.maskTokenId, P);
-  const rowsAt = (k: number): number[] => (hooks.filter && k > 0 ? rows : Array.from({ length: T }, (_, p) => p));
   iterations.forEach((it, k) => {
     if (k > 0 && it.reset < L) refreshes.push({ step: k, fromLayer: it.reset });
     it.sims.forEach((s, l) => {
@@ -150,17 +148,11 @@ export async function generateElasticLoop(session: ort.InferenceSession, spec: M
     });
     numComputed += L - (k === 0 ? -1 : it.reset);
     if (!hooks.onStep) return;
-    const at = rowsAt(k);
+    // (the first forward's rows are every position; a filter's cut changes them after it)
+    const at = k === 0 ? everyRow : rows;
     const decoded = it.decoded.map((r) => at[r] as number);
     for (const p of decoded) canvas[p] = x[p] as number;
     hooks.onStep({ nfe: k + 1, decoded, done: G - it.left, genLength: G, refreshFrom: k > 0 && it.reset < L ? it.reset : null, canvas });
   });
-  const totalMs = performance.now() - t0;
-  const generated = Array.from(x.subarray(P));
-  const settled = generated.findIndex((t) => t === spec.maskTokenId);
-  return {
-    outputIds: Array.from(x), promptLength: P, nfe: iterations.length, computedRatio: numComputed / (L * iterations.length), refreshes, driftTriggers,
-    masksLeft: generated.filter((t) => t === spec.maskTokenId).length, filter: kept,
-    timings: { totalMs, ortMs, tokensPerSecond: totalMs > 0 ? ((settled < 0 ? generated.length : settled) * 1000) / totalMs : 0 },
-  };
+  return elasticResult(x, P, spec.maskTokenId, t0, ortMs, { nfe: iterations.length, computedRatio: numComputed / (L * iterations.length), refreshes, driftTriggers, filter: kept });
 }
