@@ -120,6 +120,10 @@ export class InProcessRunner {
       loadMs = performance.now() - t0;
     }
     const device = typeof cfg.load.device === 'string' && cfg.load.device.startsWith('cuda') ? Number(cfg.load.device.split(':')[1] ?? 0) : null;
+    // on a GPU the previous row's session goes first (its weights and ORT's arena, which never
+    // shrinks while the session lives), so the peak below is this row's own: the weights in its
+    // session, its K/V and activations (the session rebuild costs seconds, not an 8B load)
+    if (device !== null && loadMs === 0) await this.model.m.releaseSessions();
     const watch = device === null ? null : watchDeviceMemory(device, true);
     const prompt = benchPrompt(cfg.promptLength, cfg.vocab);
     await warmUp(this.model.m, prompt, cfg);

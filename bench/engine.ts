@@ -10,6 +10,7 @@ import { cacheHostNames } from '../src/cache/registry.js';
 import type { FilterOptions, GenerateOptions, GraphTuning } from '../src/index.js';
 import { WAVE_METHODS } from './wavefilter.js';
 import type { ExecutorChoice } from '../src/decode/options.js';
+import type { PromptRefresh } from '../src/cache/index.js';
 import { type ChildConfig, type ChildResult, InProcessRunner, runChild } from './child.js';
 import { type BenchShape, randomCheckpoint } from './random-model.js';
 import type { Device } from '../src/model/runtime.js';
@@ -24,14 +25,18 @@ export type EngineMethod = string;
 /** The hosts a method may name: the registry's block hosts and Elastic-Cache. */
 export const engineHosts = (): string[] => [...cacheHostNames(), 'elastic'];
 
-export function parseEngineMethod(m: EngineMethod, hosts: readonly string[]): { cache: CacheName; filter: string | null } {
-  const [host, filter, ...rest] = m.split('+');
-  if (!host || !hosts.includes(host) || rest.length) throw new Error(`unknown method ${m}; expected a cache host (${hosts.join(', ')}) or host+filter`);
+export function parseEngineMethod(m: EngineMethod, hosts: readonly string[]): { cache: CacheName; filter: string | null; promptRefresh: PromptRefresh | null } {
+  // `@every-block` / `@first-block` after a filtered method forces its prompt refresh
+  const [spec, refresh, ...more] = m.split('@');
+  const [host, filter, ...rest] = (spec ?? '').split('+');
+  if (!host || !hosts.includes(host) || rest.length || more.length) throw new Error(`unknown method ${m}; expected a cache host (${hosts.join(', ')}) or host+filter[@every-block|@first-block]`);
   if (filter !== undefined) {
     const f = WAVE_METHODS[filter];
     if (!f || f.filter === 'none') throw new Error(`unknown filter ${filter} in ${m}; expected one of ${Object.keys(WAVE_METHODS).filter((k) => WAVE_METHODS[k]?.filter !== 'none').join(', ')}`);
   }
-  return { cache: host as CacheName, filter: filter ?? null };
+  if (refresh !== undefined && (filter === undefined || (refresh !== 'every-block' && refresh !== 'first-block')))
+    throw new Error(`unknown method ${m}: @every-block or @first-block follows a host+filter method`);
+  return { cache: host as CacheName, filter: filter ?? null, promptRefresh: (refresh as PromptRefresh | undefined) ?? null };
 }
 
 /** The generate options a method adds (filter, its budget and prompt refresh). */
@@ -42,9 +47,9 @@ function methodOptions(m: EngineMethod, budget: number): Pick<GenerateOptions & 
   const cache = parsed.cache === ('elastic' as CacheName) ? undefined : parsed.cache;
   const f = filter ? WAVE_METHODS[filter] : undefined;
   if (!f) return cache ? { cache } : {};
-  // the prompt refresh is the engine's default for the filter (first-block on the CPU, every block
-  // on a GPU: DiffusionModel.generate), reported per row
-  return { cache, filter: f.filter, budget, ...(f.preset ? { wave: { preset: f.preset } } : {}) };
+  // unless the method names one, the prompt refresh is the engine's default for the filter (on a
+  // GPU chosen by cost: DiffusionModel.generate, model/refresh-cost.ts), reported per row
+  return { cache, filter: f.filter, budget, ...(f.preset ? { wave: { preset: f.preset } } : {}), ...(parsed.promptRefresh ? { promptRefresh: parsed.promptRefresh } : {}) };
 }
 
 export interface EngineBenchOptions {
@@ -67,7 +72,8 @@ export interface EngineBenchOptions {
   readonly threshold?: number | null;
   /**
    * Run every configuration in this process on one loaded model (an 8B checkpoint takes minutes to
-   * load): faster, but peak RSS and device memory are then the running maximum, not per row.
+   * load): faster. On a GPU each row's session is rebuilt after the previous row's is released
+   * (DiffusionModel.releaseSessions), so device memory stays per row; peak RSS is the running maximum.
    */
   readonly inProcess?: boolean;
   /** Untimed one-block generations before each timed row (ChildConfig.warmup). */

@@ -5,8 +5,8 @@
  * loads), then each engine row in a process of its own (bench/child.ts), so each row's peak device
  * memory is that row's alone: in one process ORT's CUDA arena keeps what earlier rows grew it to (on
  * the H200, WaveFilter after the dual cache at 32K read 130 GB against 74 GB alone). `--in-process`
- * runs the rows on one loaded model instead (an 8B load per row is saved; the memory column is
- * then a running maximum).
+ * runs the rows on one loaded model instead (an 8B load per row is saved): before each row the
+ * previous row's ORT session is released and its own rebuilt, so the memory column stays per row.
  *
  * With the reference peer (the official code is not on the machine), the run first checks that
  * implementation against the official code's recorded outputs (`peer.py --check`): its result is part
@@ -140,7 +140,10 @@ export function gpuTable(r: GpuCompareResult): string {
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const e of r.engine) {
-    const host = parseEngineMethod(e.method, engineHosts()).cache;
+    const parsed = parseEngineMethod(e.method, engineHosts());
+    const host = parsed.cache;
+    // a filtered row names the prompt refresh it ran (chosen by cost on a GPU unless the method forces one)
+    const label = parsed.filter && !parsed.promptRefresh ? `${e.method} (${e.promptRefresh})` : e.method;
     const found = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
     const failed = found && 'error' in found ? found : undefined;
     const p = found && !('error' in found) ? found : undefined;
@@ -148,7 +151,7 @@ export function gpuTable(r: GpuCompareResult): string {
     const own = host === e.method ? p : undefined;
     const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${own ? '' : ` (vs peer ${host})`}` : failed ? `peer ${host}: ${failed.error}` : '-';
     const peerPeak = host === e.method ? (own?.peakDeviceMiB ?? failed?.peakDeviceMiB) : undefined;
-    out.push(`| ${e.prompt} | ${e.method} | ${f2(e.tokensPerS)} | ${f2(own?.tokensPerS)} | ${vs} | ${e.msPerStep.toFixed(1)} | ${own?.msPerStep.toFixed(1) ?? '-'} | ${f0(e.peakDeviceMiB)} | ${f0(peerPeak)} |`);
+    out.push(`| ${e.prompt} | ${label} | ${f2(e.tokensPerS)} | ${f2(own?.tokensPerS)} | ${vs} | ${e.msPerStep.toFixed(1)} | ${own?.msPerStep.toFixed(1) ?? '-'} | ${f0(e.peakDeviceMiB)} | ${f0(peerPeak)} |`);
   }
   return out.join('\n');
 }

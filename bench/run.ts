@@ -53,7 +53,7 @@ const program = new Command()
   .option('--warmup <n>', 'engine: untimed one-block generations before each row (default 1 on cuda, 0 on cpu)')
   .option('--warmup-none <n>', 'engine, gpu: warm-up blocks before the no-cache rows (default: --warmup); 0 saves half of a long no-cache row, whose 64 identical full forwards amortise the first one\'s kernel set-up')
   .option('--graph <json>', 'engine, gpu: the block program\'s GraphTuning as JSON, e.g. \'{"packed":false,"cachedAttention":"explicit"}\' (default: by dtype)')
-  .option('--in-process', 'engine, gpu: every row in this process on one loaded model (peak memory is then a running maximum; default: a process per row)')
+  .option('--in-process', 'engine, gpu: every row in this process on one loaded model (device memory stays per row: each row rebuilds its session; peak RSS is a running maximum; default: a process per row)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
   .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; warmupNone?: string; dtype?: string; graph?: string }) => {

@@ -13,13 +13,14 @@ import { type Device, ModelRuntime, type RuntimeOptions, parseDevice, validateWe
 import { type Lease, SessionCache } from './model/session-cache.js';
 import { type MemoryEstimate, checkFits, estimateMemory } from './model/memory.js';
 import { cudaMemoryTotal } from './model/device-memory.js';
+import { deviceRefreshCost } from './model/refresh-cost.js';
 import type { CachedAttention } from './model/graph.js';
 import { totalmem } from 'node:os';
 import { BlockProgram } from './program/block-program.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
 import { blockProgramGap, generateBlocks, ruleKindsOf, stepAttentionOf } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
-import { EXECUTORS, type ExecutorChoice, resolveOptions } from './decode/options.js';
+import { EXECUTORS, type ExecutorChoice, type ResolvedOptions, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
 import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, checkPromptIds, generateIds } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
@@ -251,6 +252,16 @@ export class DiffusionModel {
     return this.sessions.keys();
   }
 
+  /**
+   * Releases the weight sessions no generation is using: their copy of the weights and ORT's
+   * memory arena go back to the device (or the heap); the next generation rebuilds its session
+   * (seconds). For a process that idles between bursts of work, and for measuring one
+   * configuration's own peak after another's. Returns how many sessions were released.
+   */
+  releaseSessions(): Promise<number> {
+    return this.sessions.releaseIdle();
+  }
+
   static async load(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
     const t0 = performance.now();
     if (typeof dir !== 'string' || dir.length === 0) throw new WavefilterError('invalid_input', `model folder: expected a path, found ${typeName(dir)}`, { field: 'dir' });
@@ -433,13 +444,15 @@ export class DiffusionModel {
     if (opts.dllmCache !== undefined) throw new WavefilterError('invalid_option', 'dllmCache: applies only with cache dllm-cache', { option: 'dllmCache' });
     const filter = await this.filters.create(opts, opts.seed ?? 0);
     const hooks: GenerateHooks = { signal: opts.signal, onStep, onKept: opts.onKept, filter };
-    // unless told otherwise, a filtered cached host refreshes the prompt as the filter prefers
+    // unless told otherwise, a filtered cached host refreshes the prompt as the filter prefers;
+    // on a GPU only where the prompt's K/V crossing to the host and back costs less than the
+    // refresh it saves (onnxruntime-node cannot keep a device tensor between runs: refresh-cost.ts)
     const cached = cacheHostPolicy(opts.cache ?? 'none').cached;
-    // (on a GPU the block program refreshes every block: keeping the prompt's K/V between blocks
-    // means copying them to the host and back, since onnxruntime-node cannot keep a device tensor
-    // between runs, and that costs more than the refresh it saves: reports/gpu/README.md)
     const onDevice = this.runtimeOptions.executionProvider === 'cuda' && (opts.executor ?? this.defaultExecutor) !== 'step';
-    const promptRefresh = opts.promptRefresh ?? (filter && cached && !onDevice ? filter.preferredRefresh ?? 'first-block' : 'every-block');
+    const preferred = filter && cached ? filter.preferredRefresh ?? 'first-block' : 'every-block';
+    const promptRefresh = opts.promptRefresh ?? (preferred === 'first-block' && onDevice
+      ? refreshByCost(this.spec, prompt.length, resolveOptions(this.spec, prompt.length, { ...opts, promptRefresh: undefined }), this.runtimeOptions.dtype ?? 'fp32')
+      : preferred);
     const options = { ...opts, promptRefresh };
     const executor = opts.executor ?? this.defaultExecutor;
     let useBlock = executor === 'block';
@@ -694,4 +707,9 @@ function extendContext(spec: ModelSpec, opts: LoadOptions): ModelSpec {
 /** Loads a model folder in Hugging Face layout. */
 export function loadModel(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
   return DiffusionModel.load(dir, opts);
+}
+
+/** The GPU's prompt refresh for a filter that prefers the first-block one: by cost (model/refresh-cost.ts). */
+function refreshByCost(spec: ModelSpec, promptLength: number, r: ResolvedOptions, dtype: 'fp32' | 'fp16'): 'every-block' | 'first-block' {
+  return deviceRefreshCost(spec, promptLength, r.genLength, r.genLength / r.blockLength, dtype).choice;
 }

@@ -22,4 +22,4 @@ extra=()
 [ -n "${WARMUP_NONE:-}" ] && extra+=(--warmup-none "$WARMUP_NONE")   # 0: no warm-up before the no-cache rows only
 [ -n "${IN_PROCESS:-}" ] && extra+=(--in-process)   # one engine load for all rows (an 8B load per row costs about a minute)   # 0 for the long no-cache rows, where one warm-up block costs half the run
 node .gpu/app/bench.mjs gpu --checkpoint $ckpt --prompt-lengths $lengths --methods $methods --gen-length 64 --block-length 32 --steps 64 --budget 0.1 --json "${extra[@]}" \
-  > $out/$name.json 2> >(grep -v 'W:onnxruntime' > $out/$name.log)
+  > $out/$name.json 2> >(grep --line-buffered -v 'W:onnxruntime' > $out/$name.log)

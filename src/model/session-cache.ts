@@ -87,6 +87,14 @@ export class SessionCache<T extends Disposable> {
     }
   }
 
+  /** Releases every idle session (one in use stays); returns how many went. */
+  async releaseIdle(): Promise<number> {
+    const idle = [...this.entries.entries()].filter(([, e]) => e.users === 0);
+    for (const [k] of idle) this.entries.delete(k);
+    for (const [, e] of idle) await (await e.value.catch(() => null))?.dispose();
+    return idle.length;
+  }
+
   async dispose(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();

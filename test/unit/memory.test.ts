@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readModelSpec } from '../../src/checkpoint/config.js';
 import { checkFits, estimateMemory, parameterCount } from '../../src/model/memory.js';
 import { WavefilterError } from '../../src/errors.js';
+import { deviceRefreshCost, forwardFlops, kvBytes } from '../../src/model/refresh-cost.js';
 
 function spec(config: Record<string, unknown>) {
   const dir = mkdtempSync(join(tmpdir(), 'wf-mem-'));
@@ -44,4 +45,27 @@ test('a generation that cannot fit is refused with the numbers; one that fits pa
     && /needs at least .* GiB of cuda:0 memory .* 48\.0 GiB is available/.test(x.message) && x.details.needed_bytes === e.totalBytes);
   checkFits(e, 200 * 2 ** 30, 'cuda:0');
   checkFits(e, null, 'cuda:0'); // unknown capacity: no refusal on a guess
+});
+
+test('the GPU prompt refresh by cost: every block for both shapes at gen 64, first-block only where the copies are much cheaper (hand-worked FLOPs and bytes)', () => {
+  // a forward over 1000 rows of LLaDA-8B: 2 x 32 layers x (4 x 4096^2 + 3 x 4096 x 12288) x 1000 + 4 x 32 x 1000^2 x 4096
+  assert.equal(forwardFlops(LLADA_8B, 1000), 2 * 32 * (4 * 4096 ** 2 + 3 * 4096 * 12288) * 1000 + 4 * 32 * 1000 ** 2 * 4096);
+  // Dream's K/V: 2 x 28 layers x 4 K/V heads x 128 dims x 2 bytes per position in fp16
+  assert.equal(kvBytes(DREAM_7B, 1000, 'fp16'), 2 * 28 * 4 * 128 * 2 * 1000);
+  // the measurements the rates come from: LLaDA-8B's forward at 32K took 1.92 s, Dream-7B's at 16K 0.61 s
+  assert.ok(Math.abs(deviceRefreshCost(LLADA_8B, 32768, 64, 2, 'fp16').refreshS - 1.92) < 0.1);
+  assert.ok(Math.abs(deviceRefreshCost(DREAM_7B, 16384, 64, 2, 'fp16').refreshS - 0.61) < 0.05);
+  for (const n of [4096, 16384, 32768]) {
+    for (const spec of [LLADA_8B, DREAM_7B]) {
+      const c = deviceRefreshCost(spec, n, 64, 2, 'fp16');
+      assert.equal(c.choice, 'every-block', `${spec.family} at ${n}: copies ${c.copyS.toFixed(3)} s against a refresh of ${c.refreshS.toFixed(3)} s`);
+    }
+  }
+  // one block: nothing to keep
+  assert.deepEqual(deviceRefreshCost(DREAM_7B, 32768, 32, 1, 'fp16'), { refreshS: 0, copyS: 0, choice: 'every-block' });
+  // a long generation on the GQA model at 64K: the quadratic refresh outgrows the linear copies
+  const long = deviceRefreshCost(DREAM_7B, 65536, 1024, 32, 'fp16');
+  assert.equal(long.choice, 'first-block', `copies ${long.copyS.toFixed(1)} s against refreshes ${long.refreshS.toFixed(1)} s`);
+  // LLaDA-8B keeps 8x the K/V per position: the same generation stays every-block
+  assert.equal(deviceRefreshCost(LLADA_8B, 65536, 1024, 32, 'fp16').choice, 'every-block');
 });

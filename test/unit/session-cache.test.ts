@@ -79,3 +79,21 @@ test('a failed build is not kept: the next acquire builds again', async () => {
   a.release();
   await c.dispose();
 });
+
+test('releaseIdle releases every idle session and keeps the one in use', async () => {
+  const c = new SessionCache<Fake>(4);
+  const a = await c.acquire('a', async () => new Fake('a'));
+  const b = await c.acquire('b', async () => new Fake('b'));
+  b.release();
+  assert.equal(await c.releaseIdle(), 1);
+  assert.equal(b.value.disposed, true);
+  assert.equal(a.value.disposed, false, 'a session in use stays');
+  assert.deepEqual(c.keys(), ['a']);
+  a.release();
+  assert.equal(await c.releaseIdle(), 1);
+  assert.deepEqual(c.keys(), []);
+  let builds = 0;
+  (await c.acquire('a', async () => (builds++, new Fake('a again')))).release();
+  assert.equal(builds, 1, 'the next use rebuilds');
+  await c.dispose();
+});
