@@ -45,6 +45,7 @@ const program = new Command()
   .option('--threads <n>', 'ORT threads', intArg('--threads'))
   .option('--task <name>', 'wf-variants: RULER task', 'niah_multikey_2')
   .option('--samples <n>', 'wf-variants: prompts', intArg('--samples'), 5)
+  .option('--variants <list>', 'wf-variants: the rows to run, separated by ";" (default: all; names as printed)')
   .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
   .option('--device <device>', 'engine, wavefilter: cpu, cuda or cuda:N (gpu: cuda)')
   .option('--dtype <type>', 'engine, gpu: fp32 or fp16 (CUDA; gpu default fp16)')
@@ -56,7 +57,7 @@ const program = new Command()
   .option('--in-process', 'engine, gpu: every row in this process on one loaded model (device memory stays per row: each row rebuilds its session; peak RSS is a running maximum; default: a process per row)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; warmup?: string; warmupNone?: string; dtype?: string; graph?: string }) => {
+  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string }) => {
     if (which === 'serve') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('serve: no bundled model found; give --checkpoint DIR');
@@ -84,12 +85,12 @@ const program = new Command()
       const dir = defaultModelDir();
       if (!dir) throw new Error('wf-variants needs the bundled model (models/llada-ruler-12m)');
       const model = await loadModel(dir, { threads: f.threads });
-      const o = { task: f.task as RulerTaskName, length: Number(f.promptLengths.split(',')[0]), samples: f.samples, budget: budgetArg(0.16), seed: f.seed };
+      const o = { task: f.task as RulerTaskName, length: Number(f.promptLengths.split(',')[0]), samples: f.samples, budget: budgetArg(0.16), seed: f.seed, ...(f.variants ? { variants: f.variants.split(';').map((x) => x.trim()) } : {}) };
       process.stderr.write(`${o.task}, ${o.length} tokens, ${o.samples} prompts (seed ${o.seed}), WaveFilter practical at budget ${o.budget}, one token per step:\n`);
       const rows = await runWaveVariants(model, o, (s) => process.stderr.write(s));
       await model.dispose();
       if (f.json) process.stdout.write(`${JSON.stringify({ ...o, rows }, null, 2)}\n`);
-      else for (const r of rows) console.log(`| ${r.variant} | ${r.correct} of ${r.samples} | ${r.answers.join(' / ')} |`);
+      else for (const r of rows) console.log(`| ${r.variant} | ${r.correct} of ${r.samples} | ${r.score.toFixed(1)} | ${r.answers.join(' / ')} |`);
       return;
     }
     if (which === 'attention') {

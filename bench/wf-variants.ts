@@ -1,10 +1,12 @@
 /**
  * `npm run bench -- wf-variants`: WaveFilter's own knobs on one RULER task of the bundled model, the
  * check behind the README's note on needle haystacks (niah_multikey_2 at 4K, budget 0.1, the
- * practical preset, one token per step: the same prompts as reports/ruler-4k). One line per variant:
- * prompts answered (RULER's metric), and the answers' first characters.
+ * practical preset, one token per step: the same prompts as reports/ruler-4k), with the host alone
+ * and two baselines at the same budget on the same prompts. One line per variant: prompts answered,
+ * RULER's score (the mean of its per-prompt metric, 0-100), and the answers' first characters.
  *
  *   npm run bench -- wf-variants --task niah_multikey_2 --prompt-lengths 4096 --samples 5 --budget 0.1
+ *   npm run bench -- wf-variants --task niah_multivalue --variants 'practical;question queries (last 32 rows)'
  */
 import type { DiffusionModel } from '../src/engine.js';
 import type { WaveFilterOptions } from '../src/filter/wavefilter/index.js';
@@ -13,32 +15,56 @@ import { matchAll, matchPart, postprocess } from '../src/eval/ruler/metrics.js';
 import { findEssayCorpus, loadWordSources } from '../src/eval/ruler/sources.js';
 import { type RulerTaskName, usesEssay } from '../src/eval/ruler/tasks.js';
 
-/** The variants tried: the practical preset, then one knob changed at a time. */
-export const WAVE_VARIANTS: Readonly<Record<string, WaveFilterOptions>> = {
-  practical: {},
-  'one scale (B = 1)': { levels: 1 },
-  'three scales (B = 3)': { levels: 3 },
-  'mean instead of orthonormal Haar': { norm: 'mean' },
-  'layer 0 dense': { denseLayers: [0] },
+/** A row: WaveFilter practical with some knobs changed, or another filter (or none) at the same budget. */
+export interface Variant {
+  readonly filter: 'wavefilter' | 'none' | 'snapkv' | 'h2o' | 'sparse-dllm' | 'streaming';
+  readonly wave?: WaveFilterOptions;
+}
+
+/** The variants tried: the practical preset, one knob changed at a time, then the references on the same prompts. */
+export const WAVE_VARIANTS: Readonly<Record<string, Variant>> = {
+  practical: { filter: 'wavefilter' },
+  'one scale (B = 1)': { filter: 'wavefilter', wave: { levels: 1 } },
+  'three scales (B = 3)': { filter: 'wavefilter', wave: { levels: 3 } },
+  'mean instead of orthonormal Haar': { filter: 'wavefilter', wave: { norm: 'mean' } },
+  'layer 0 dense': { filter: 'wavefilter', wave: { denseLayers: [0] } },
+  'question queries (last 32 rows)': { filter: 'wavefilter', wave: { questionQueries: 32 } },
+  'question queries (last 64 rows)': { filter: 'wavefilter', wave: { questionQueries: 64 } },
+  'whole 4-row spans (B = 2, span levels 1)': { filter: 'wavefilter', wave: { spanLevels: 1 } },
+  'whole 8-row spans (B = 3, span levels 2)': { filter: 'wavefilter', wave: { levels: 3, spanLevels: 2 } },
+  'whole 4-row spans refined from 8 (B = 3, span levels 1)': { filter: 'wavefilter', wave: { levels: 3, spanLevels: 1 } },
+  'host alone (dense)': { filter: 'none' },
+  SnapKV: { filter: 'snapkv' },
+  H2O: { filter: 'h2o' },
 };
 
-export async function runWaveVariants(model: DiffusionModel, o: { task: RulerTaskName; length: number; samples: number; budget: number; seed: number }, log: (s: string) => void): Promise<Array<{ variant: string; correct: number; samples: number; answers: string[] }>> {
+export async function runWaveVariants(model: DiffusionModel, o: { task: RulerTaskName; length: number; samples: number; budget: number; seed: number; variants?: readonly string[] }, log: (s: string) => void): Promise<Array<{ variant: string; correct: number; score: number; samples: number; answers: string[] }>> {
+  const names = o.variants ?? Object.keys(WAVE_VARIANTS);
+  const unknown = names.filter((n) => !WAVE_VARIANTS[n]);
+  if (unknown.length) throw new Error(`unknown variant ${unknown.join(', ')}; expected one of: ${Object.keys(WAVE_VARIANTS).join('; ')}`);
   const essay = usesEssay(o.task) ? findEssayCorpus() : null;
   const { samples, ids, genLength } = rulerPrompts(model, o.task, o.length, o.samples, 32, { words: loadWordSources(), essay: essay?.text, essayId: essay?.id, seed: o.seed });
   const rows = [];
-  for (const [variant, wave] of Object.entries(WAVE_VARIANTS)) {
+  for (const variant of names) {
+    const v = WAVE_VARIANTS[variant] as Variant;
     let correct = 0;
+    let score = 0;
     const answers: string[] = [];
     for (const [n, s] of samples.entries()) {
       const out = await model.generate({ inputIds: ids[n] }, {
-        genLength, blockLength: 32, steps: genLength, threshold: null, cache: 'dual', filter: 'wavefilter', budget: o.budget, wave: { preset: 'practical', ...wave }, allowLongContext: true,
+        genLength, blockLength: 32, steps: genLength, threshold: null, cache: 'dual', allowLongContext: true,
+        ...(v.filter === 'none' ? {} : { filter: v.filter, budget: o.budget }),
+        ...(v.filter === 'wavefilter' ? { wave: { preset: 'practical', ...v.wave } } : {}),
       });
       const pred = postprocess(out.text ?? '');
-      correct += (s.metric === 'all' ? matchAll : matchPart)(pred, s.outputs) === 1 ? 1 : 0;
+      // RULER's metric: all of the answers (string match all) or any of them (part), per prompt in [0, 1]
+      const m = (s.metric === 'all' ? matchAll : matchPart)(pred, s.outputs);
+      score += m;
+      correct += m === 1 ? 1 : 0;
       answers.push(pred.slice(0, 12));
     }
-    log(`  ${variant}: ${correct} of ${samples.length}\n`);
-    rows.push({ variant, correct, samples: samples.length, answers });
+    log(`  ${variant}: ${correct} of ${samples.length}, score ${(100 * score / samples.length).toFixed(1)}\n`);
+    rows.push({ variant, correct, score: (100 * score) / samples.length, samples: samples.length, answers });
   }
   return rows;
 }

@@ -10,7 +10,7 @@ import type { FilterProgram } from './token-filter.js';
 
 /** A filter whose indices come from JavaScript (StreamingLLM, random): the indices are controls. */
 export function emitIndexSelection(spec: ModelSpec, io: SelectionIO): EmittedSelection {
-  return { tokens: Array.from({ length: spec.nLayers }, (_, l) => io.control(F.indices(l), DT.INT64, [spec.nKvHeads, 'T'])), state: [] };
+  return { tokens: Array.from({ length: spec.nLayers }, (_, l) => io.control(F.indices(l), DT.INT64, [spec.nKvHeads, `T.${l}`])), state: [] };
 }
 
 /** Standalone: gather only. */

@@ -105,7 +105,7 @@ export function standaloneGraph(spec: ModelSpec, name: string, emit: (g: GraphBu
       g.output(out, DT.FLOAT, [spec.nKvHeads, 'Tc', spec.headDim]);
     }
     g.identity(sel.tokens[l], F.tokens(l));
-    g.output(F.tokens(l), DT.INT64, [spec.nKvHeads, 'T']);
+    g.output(F.tokens(l), DT.INT64, [spec.nKvHeads, `T.${l}`]); // per layer: dense layers keep more rows
     if (state && sel.state[l]) {
       g.identity(sel.state[l], state(l));
       g.output(state(l), DT.FLOAT, [spec.nKvHeads, 'P']);

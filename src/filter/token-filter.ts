@@ -18,8 +18,11 @@ export type SelectionSchedule = 'once-per-block' | 'every-step' | 'on-drift';
  * executor's filter sessions, so both executors keep the same rows.
  */
 export interface FilterProgram {
-  /** The queries the selection reads: the block's, the last prompt positions' (`windowQueries` of them), or none. */
-  readonly queries: 'block' | 'window' | 'none';
+  /**
+   * The queries the selection reads: the block's, the last prompt positions' (`windowQueries` of
+   * them), both (the block's rows first), or none.
+   */
+  readonly queries: 'block' | 'window' | 'both' | 'none';
   /** When it selects ('on-drift' is step-executor only). */
   readonly schedule: SelectionSchedule;
   /** The graph variant at prompt length p (part of the program's session key), or null when the budget keeps every row. */

@@ -245,9 +245,13 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     if (!v) controls.set(name, (v = g.input(name, elemType, dims)));
     return v;
   };
-  const pastTokens = f ? layers.map((l) => g.input(N.pastTokens(l), I64, [Hkv, 'Tp'])) : [];
-  const savedWindowQ = f?.program.queries === 'window' ? layers.map((l) => g.input(N.windowQueries(l), DT.FLOAT, ['Ws', H, D])) : [];
-  const blockQueries = f && (f.program.queries === 'block' || f.program.schedule === 'every-step');
+  // kept-row counts differ per layer (dense layers keep every prompt row): one dim name per layer,
+  // or ORT's memory planner takes equal names for equal sizes and reuses a buffer of the wrong size
+  const pastTokens = f ? layers.map((l) => g.input(N.pastTokens(l), I64, [Hkv, `Tp.${l}`])) : [];
+  // 'both' (WaveFilter's question queries): the block's rows, then the prompt window's
+  const windowQ = f?.program.queries === 'window' || f?.program.queries === 'both';
+  const savedWindowQ = windowQ ? layers.map((l) => g.input(N.windowQueries(l), DT.FLOAT, ['Ws', H, D])) : [];
+  const blockQueries = f && (f.program.queries === 'block' || f.program.queries === 'both' || f.program.schedule === 'every-step');
 
   // 1. refresh over [refresh_from, L): rows below refresh_from come from the past (the prompt's
   //    K/V kept from an earlier block; with a filter, only the previous selection's kept rows);
@@ -272,7 +276,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const queryParts: string[] = [];
   if (blockQueries) queryParts.push(g.op('Sub', [blockPos, refreshFrom]));
   let nWin: string | null = null;
-  if (f && P && f.program.queries === 'window') {
+  if (f && P && windowQ) {
     const full = g.op('Cast', [g.op('Equal', [refreshFrom, zero])], { to: I64 });
     nWin = g.op('Mul', [g.op('Min', [g.constI64([f.windowQueries], []), P]), full]);
     queryParts.push(g.op('Sub', [g.op('Range', [g.op('Sub', [P, nWin]), P, one]), refreshFrom]));
@@ -321,17 +325,22 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     key: (l) => fullKf32(l), query: (l) => queries[l], promptLen: promptLen as string, control,
   });
   let refreshBlockQ: string[] = [];
+  // an every-step selection inside the Loop re-reads the window's queries (outer-scope values)
+  let stepWindowQ: string[] = [];
   if (f && P && promptLen) {
     refreshBlockQ = blockQueries ? refreshQueries.map((q) => g.op('Slice', [q, g.constI64([0]), vec(B), g.constI64([0])])) : [];
     let queries = refreshBlockQ;
-    if (f.program.queries === 'window') {
+    let windowAll: string[] = [];
+    if (windowQ) {
       const computed = refreshQueries.map((q) => g.op('Slice', [q, blockQueries ? vec(B) : g.constI64([0]), g.constI64([2 ** 62]), g.constI64([0])]));
       computed.forEach((q, l) => {
         g.identity(q, N.windowQueriesOut(l));
         g.output(N.windowQueriesOut(l), DT.FLOAT, ['W', H, D]);
       });
-      queries = computed.map((q, l) => g.op('Concat', [q, savedWindowQ[l]], { axis: 0 }));
+      windowAll = computed.map((q, l) => g.op('Concat', [q, savedWindowQ[l]], { axis: 0 }));
+      queries = f.program.queries === 'both' ? windowAll.map((q, l) => g.op('Concat', [refreshBlockQ[l], q], { axis: 0 })) : windowAll;
     }
+    stepWindowQ = f.program.queries === 'both' ? windowAll : [];
     const sel = f.program.emit(g, spec, selectionIO(queries), f.variant);
     tokens0 = sel.tokens;
     sel.state.forEach((x, l) => {
@@ -371,13 +380,14 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const drawIn = b.input('S_draw', I64, []);
   const carriedQ = everyStep ? layers.map((l) => b.input(`S_q.${l}`, DT.FLOAT, ['B', H, D])) : [];
   // the last selection's rows, carried so the run can return them (the body re-selects, so it does not read them)
-  if (everyStep) layers.forEach((l) => b.input(`S_tok.${l}`, I64, [Hkv, 'T']));
+  if (everyStep) layers.forEach((l) => b.input(`S_tok.${l}`, I64, [Hkv, `T.${l}`]));
   const k = b.op('Add', [iter, b.constI64([1], [])]);
   let stepPast = outerPast;
   let stepTokens: string[] = [];
   if (everyStep && compactPast && f) {
     // re-select from the previous forward's block queries, then attend to the new compact past
-    stepTokens = f.program.emit(b, spec, selectionIO(carriedQ), f.variant).tokens;
+    const q = stepWindowQ.length ? carriedQ.map((x, l) => b.op('Concat', [x, stepWindowQ[l]], { axis: 0 })) : carriedQ;
+    stepTokens = f.program.emit(b, spec, selectionIO(q), f.variant).tokens;
     stepPast = compactPast(b, stepTokens);
   }
   const stepIo: ForwardInputs = {
@@ -400,7 +410,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   b.output(b.identity(confOut, 'S_conf_out'), DT.DOUBLE, ['N2', 'B']);
   b.output(b.identity(d.drawOffset, 'S_draw_out'), I64, []);
   step.queries.forEach((q, l) => b.output(b.identity(f32(b, q), `S_q_out.${l}`), DT.FLOAT, ['B', H, D]));
-  stepTokens.forEach((t, l) => b.output(b.identity(t, `S_tok_out.${l}`), I64, [Hkv, 'T']));
+  stepTokens.forEach((t, l) => b.output(b.identity(t, `S_tok_out.${l}`), I64, [Hkv, `T.${l}`]));
 
   const loopInit = [g.op('Sub', [maxSteps, one]), cond0, d0.canvas, d0.commitStep, g.op('Unsqueeze', [d0.confidence, g.constI64([0])]), d0.drawOffset, ...(everyStep ? [...refreshBlockQ, ...tokens0] : [])];
   const loopOut = g.opN('Loop', loopInit, 4 + (everyStep ? 2 * nLayers : 0), { body: { graph: b.graph('S_step') } });
@@ -417,7 +427,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     const kept = everyStep ? loopOut.slice(4 + nLayers) : tokens0;
     kept.forEach((t, l) => {
       g.identity(t, N.keptTokens(l));
-      g.output(N.keptTokens(l), I64, [Hkv, 'T']);
+      g.output(N.keptTokens(l), I64, [Hkv, `T.${l}`]);
     });
   }
   return encodeModel(g.graph('wavefilter_block'));

@@ -192,7 +192,7 @@ export class BlockProgram {
       for (let l = 0; l < nLayers; l++) {
         const t = s.pastTokens?.[l] ?? NO_IDS;
         feeds[N.pastTokens(l)] = new ort.Tensor('int64', t, [Hkv, t.length / Hkv]);
-        if (f.program.queries === 'window') {
+        if (f.program.queries === 'window' || f.program.queries === 'both') {
           const q = s.windowQueries?.[l] ?? EMPTY;
           feeds[N.windowQueries(l)] = new ort.Tensor('float32', q, [q.length / (H * D), H, D]);
         }
@@ -213,7 +213,7 @@ export class BlockProgram {
       const tokens = Array.from({ length: nLayers }, (_, l) => out[N.keptTokens(l)].data as BigInt64Array);
       let kept = 0;
       for (const t of tokens) for (const x of t) if (x >= 0n) kept++;
-      const win = f.program.queries === 'window' ? Array.from({ length: nLayers }, (_, l) => out[N.windowQueriesOut(l)].data as Float32Array) : null;
+      const win = f.program.queries === 'window' || f.program.queries === 'both' ? Array.from({ length: nLayers }, (_, l) => out[N.windowQueriesOut(l)].data as Float32Array) : null;
       const state = Array.from({ length: nLayers }, (_, l) => out[N.state(l)]?.data as Float32Array | undefined).filter((x): x is Float32Array => x !== undefined);
       selection = { tokens, keptPerHead: kept / (nLayers * Hkv), windowQueries: win && win[0].length > 0 ? win : null, state };
     }

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FilterFactory, haarPyramid, pyramidSelect, readModelSpec } from '../../src/index.js';
+import { resolveWaveOptions } from '../../src/filter/wavefilter/index.js';
 import type { SelectionRequest, TokenFilter } from '../../src/index.js';
 import { Rng } from '../../src/rng.js';
 import { DREAM_TINY } from '../helpers.js';
@@ -207,4 +208,100 @@ test('dense layers keep every prompt row while the others are filtered', async (
   }
   await factory.dispose();
   await assert.rejects(new FilterFactory(spec).create({ filter: 'wavefilter', wave: { denseLayers: [5] } }, 0), /wf-dense-layers/);
+});
+
+test('WaveFilter question queries: the prompt window\'s rows vote beside the block\'s (the selector on the stacked rows; a span only the question points at)', async () => {
+  const factory = new FilterFactory(spec);
+  const P = 517;
+  const nq = 8;
+  const W = 16;
+  const stack = (a: Float32Array, b: Float32Array): Float32Array => {
+    const out = new Float32Array(a.length + b.length);
+    out.set(a);
+    out.set(b, a.length);
+    return out;
+  };
+  const wave = { preset: 'practical' as const, proportions: [0.1, 0.5] };
+  const withQ = await factory.create({ filter: 'wavefilter', wave: { ...wave, questionQueries: W } }, 0);
+  const without = await factory.create({ filter: 'wavefilter', wave }, 0);
+  assert.ok(withQ && without);
+  assert.equal(withQ.windowQueries, W);
+  assert.equal(withQ.program?.queries, 'both');
+  assert.equal(without.windowQueries, 0);
+  // random keys and queries: the selection is the reference selector's on [block rows; window rows]
+  const req = request(new Rng(21), P, 16, nq, W);
+  const { region, proportions } = (withQ as unknown as { proportionsFor(p: number): { region: [number, number]; proportions: number[] } }).proportionsFor(P);
+  const stacked: SelectionRequest = { ...req, blockQueries: (req.blockQueries as Float32Array[]).map((b, l) => stack(b, (req.windowQueries as Float32Array[])[l])) };
+  const sel = (await withQ.select(req))!;
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < Hkv; h++)
+      assert.deepEqual(kept(sel.tokens[l], sel.promptRows[l], h), reference(stacked, l, h, nq + W, region, proportions, 2), `layer ${l} head ${h}`);
+  // planted: the block's queries point at span A, the question's at span B (4 rows each, one
+  // level-2 unit, inside the region); small random keys elsewhere
+  const L = P + 16;
+  const A = 100;
+  const B = 300;
+  const planted = request(new Rng(22), P, 16, nq, W);
+  const dirA = gaussian(new Rng(23), D);
+  // B's direction scores below every other row for A's queries: orthogonal to A, minus half of A
+  const dirB = gaussian(new Rng(24), D);
+  const dot = (x: Float32Array, y: Float32Array) => x.reduce((s, v, i) => s + v * y[i], 0);
+  const proj = dot(dirB, dirA) / dot(dirA, dirA);
+  for (let c = 0; c < D; c++) dirB[c] -= (proj + 0.5) * dirA[c];
+  for (let l = 0; l < nLayers; l++) {
+    const k = planted.keys[l];
+    for (let i = 0; i < k.length; i++) k[i] *= 0.1;
+    for (let h = 0; h < Hkv; h++)
+      for (let r = 0; r < 4; r++)
+        for (let c = 0; c < D; c++) {
+          k[(h * L + A + r) * D + c] = 3 * dirA[c];
+          k[(h * L + B + r) * D + c] = 3 * dirB[c];
+        }
+    const point = (q: Float32Array, dir: Float32Array) => { for (let i = 0; i < q.length; i++) q[i] = dir[i % D]; };
+    point((planted.blockQueries as Float32Array[])[l], dirA);
+    point((planted.windowQueries as Float32Array[])[l], dirB);
+  }
+  const a = (await without.select(planted))!;
+  const b = (await withQ.select(planted))!;
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < Hkv; h++) {
+      const alone = kept(a.tokens[l], a.promptRows[l], h);
+      const both = kept(b.tokens[l], b.promptRows[l], h);
+      assert.ok([A, A + 3].every((t) => alone.includes(t) && both.includes(t)), `span A kept either way (layer ${l} head ${h})`);
+      assert.ok(!alone.includes(B), `the block's queries alone miss span B (layer ${l} head ${h})`);
+      assert.ok([B, B + 1, B + 2, B + 3].every((t) => both.includes(t)), `the question's queries keep span B (layer ${l} head ${h})`);
+    }
+  assert.throws(() => resolveWaveOptions({ questionQueries: -1 }), /wf-question-queries/);
+  await factory.dispose();
+});
+
+test('WaveFilter span levels: the budget goes to the coarse scales and kept units stay whole spans (reference selector, budget kept)', async () => {
+  const factory = new FilterFactory(spec);
+  const P = 1000;
+  for (const [levels, spanLevels] of [[2, 1], [3, 2], [3, 1]] as const) {
+    const f = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { levels, spanLevels } }, 0);
+    assert.ok(f);
+    const { region, proportions } = (f as unknown as { proportionsFor(p: number): { region: [number, number]; proportions: number[] } }).proportionsFor(P);
+    const [rs, re] = region;
+    // scales 1..spanLevels keep every child; the others share T / R
+    const shared = ((0.1 * P - (P - (re - rs))) / (re - rs)) ** (1 / (levels - spanLevels));
+    proportions.forEach((m, i) => assert.ok(Math.abs(m - (i < spanLevels ? 1 : shared)) < 1e-12, `levels ${levels} span ${spanLevels}: m_${i + 1} = ${m}`));
+    const req = request(new Rng(31 + levels + spanLevels), P, 8, 8);
+    const sel = (await f.select(req))!;
+    const span = 2 ** (spanLevels + 1);
+    for (let l = 0; l < nLayers; l++)
+      for (let h = 0; h < Hkv; h++) {
+        const rows = kept(sel.tokens[l], sel.promptRows[l], h);
+        assert.deepEqual(rows, reference(req, l, h, 8, region, proportions, levels), `reference, layer ${l} head ${h}`);
+        // every kept region row's aligned span of 2^(N+1) rows is kept whole
+        const inRegion = new Set(rows.filter((t) => t >= rs && t < re));
+        for (const t of inRegion) {
+          const first = rs + Math.floor((t - rs) / span) * span;
+          for (let u = first; u < Math.min(first + span, re); u++) assert.ok(inRegion.has(u), `levels ${levels} span ${spanLevels}: row ${u} of the span at ${first} (layer ${l} head ${h})`);
+        }
+        assert.ok(Math.abs(rows.length - 0.1 * P) <= span * 2, `about the budget: ${rows.length}`);
+      }
+  }
+  assert.throws(() => resolveWaveOptions({ levels: 2, spanLevels: 2 }), /wf-span-levels/);
+  await factory.dispose();
 });

@@ -69,6 +69,8 @@ interface GenerateFlags {
   wfSchedule?: 'once-per-block' | 'every-step' | 'on-drift';
   wfDrift?: number;
   wfDenseLayers?: number[];
+  wfQuestionQueries?: number;
+  wfSpanLevels?: number;
 }
 
 export function generateCommand(program: Command): void {
@@ -117,7 +119,7 @@ export function generateCommand(program: Command): void {
   .option('--allow-long-context', 'allow prompt + answer beyond the model\'s trained context')
   .addOption(new Option('--filter <name>', `token filter on the cache host (needs --cache prefix, dual or elastic): ${TOKEN_FILTERS.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices([...FILTER_NAMES]).default('none'))
   .option('--budget <b>', 'kept prompt rows: a fraction of the prompt in (0, 1] or an integer token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', (v: string) => parseBudgetArg('--budget', v))
-  .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful and on a GPU)').choices(['every-block', 'first-block']))
+  .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful; on a GPU chosen by cost)').choices(['every-block', 'first-block']))
   .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, 64-token tail, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
   .option('--wf-levels <B>', 'WaveFilter scales B (default 2)', intArg('--wf-levels', { min: 1, max: 24 }))
   .option('--wf-proportions <list>', 'WaveFilter proportions m_1..m_B, each in (0, 1] (one value for all; default 0.4)', listArg('--wf-proportions', { min: 0, minExclusive: true, max: 1 }))
@@ -128,6 +130,8 @@ export function generateCommand(program: Command): void {
   .addOption(new Option('--wf-schedule <when>', 'when WaveFilter re-selects').choices(['once-per-block', 'every-step', 'on-drift']))
   .option('--wf-drift <cos>', 'on-drift: re-select when the block queries\' centroid cosine to the last selection falls below this, in [-1, 1] (default 0.95)', numArg('--wf-drift', { min: -1, max: 1 }))
   .option('--wf-dense-layers <list>', 'layers that keep every prompt row, e.g. 0,1', idsArg('--wf-dense-layers'))
+  .option('--wf-span-levels <n>', 'with --budget: WaveFilter scales 1..n keep every child, so kept spans of 2^(n+1) rows stay whole (default 0; below --wf-levels)', intArg('--wf-span-levels', { min: 0, max: 23 }))
+  .option('--wf-question-queries <n>', 'the last n prompt positions\' queries (the question) vote beside the block\'s (default 0)', intArg('--wf-question-queries', { min: 0, max: 1 << 16 }))
   .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
   .option('--no-progress', 'no progress bar on stderr')
   .action(async (f: GenerateFlags, cmd: Command) => {
@@ -192,6 +196,7 @@ function waveOptions(f: GenerateFlags): WaveFilterOptions {
   return {
     preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail,
     headShared: f.wfHeadShared, norm: f.wfNorm, schedule: f.wfSchedule, driftThreshold: f.wfDrift, denseLayers: f.wfDenseLayers,
+    questionQueries: f.wfQuestionQueries, spanLevels: f.wfSpanLevels,
   };
 }
 

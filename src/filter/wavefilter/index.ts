@@ -51,6 +51,19 @@ export interface WaveFilterOptions {
   readonly driftThreshold?: number;
   /** Layers that keep every prompt row (e.g. [0, 1], as Quest keeps its first layers dense). */
   readonly denseLayers?: readonly number[];
+  /**
+   * The last N prompt positions' queries vote beside the block's (default 0: the block's alone, as
+   * in the paper). Prompts put the question last; its queries point at the span it asks about,
+   * which a block of mask tokens' queries may not single out (issue 14: near-identical needles).
+   */
+  readonly questionQueries?: number;
+  /**
+   * Budget mode: scales 1..N keep every child of a kept unit (m_b = 1 for b <= N), so the units
+   * kept at scale N + 1 stay whole, spans of 2^(N+1) rows, and the budget is spent at scales
+   * above N (default 0: every scale takes the same share, m_b = (T / R)^(1/B), and the kept spans
+   * are 2-row units). A needle's digits split across fine units are then kept together (issue 14).
+   */
+  readonly spanLevels?: number;
 }
 
 export interface ResolvedWaveOptions {
@@ -65,6 +78,8 @@ export interface ResolvedWaveOptions {
   readonly schedule: SelectionSchedule;
   readonly driftThreshold: number;
   readonly denseLayers: readonly number[];
+  readonly questionQueries: number;
+  readonly spanLevels: number;
 }
 
 /** Fills a preset's defaults and validates. */
@@ -94,7 +109,11 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   if (!(driftThreshold > -1 && driftThreshold <= 1)) invalidOption('wf-drift', 'a cosine in (-1, 1]', driftThreshold);
   const denseLayers = [...new Set(o.denseLayers ?? [])].sort((a, b) => a - b);
   if (denseLayers.some((l) => !Number.isSafeInteger(l) || l < 0)) invalidOption('wf-dense-layers', 'non-negative layer indices', denseLayers.join(','));
-  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers };
+  const questionQueries = o.questionQueries ?? 0;
+  if (!Number.isSafeInteger(questionQueries) || questionQueries < 0) invalidOption('wf-question-queries', 'a non-negative integer', questionQueries);
+  const spanLevels = o.spanLevels ?? 0;
+  if (!Number.isSafeInteger(spanLevels) || spanLevels < 0 || spanLevels >= levels) invalidOption('wf-span-levels', `an integer in [0, ${levels - 1}] (below the scale count)`, spanLevels);
+  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels };
 }
 
 /** The per-scale keep counts (upper bounds) for a region of r rows. Index b = scale b. */
@@ -111,7 +130,8 @@ export function levelCounts(r: number, proportions: readonly number[]): number[]
 export class WaveFilter implements TokenFilter {
   readonly name = 'wavefilter';
   readonly needsBlockQueries = true;
-  readonly windowQueries = 0;
+  /** the question's rows (WaveFilterOptions.questionQueries) */
+  readonly windowQueries: number;
   /** the faithful preset keeps the host's every-block refresh, as the paper does */
   get preferredRefresh(): 'every-block' | 'first-block' {
     return this.options.preset === 'faithful' ? 'every-block' : 'first-block';
@@ -128,6 +148,7 @@ export class WaveFilter implements TokenFilter {
 
   constructor(private readonly spec: ModelSpec, private readonly session: (variant: WaveVariant) => Promise<FilterSession>, options: ResolvedWaveOptions) {
     this.options = options;
+    this.windowQueries = options.questionQueries;
     this.schedule = options.schedule;
     this.driftThreshold = options.driftThreshold;
     const bad = options.denseLayers.find((l) => l >= spec.nLayers);
@@ -135,7 +156,7 @@ export class WaveFilter implements TokenFilter {
     const o = options;
     const graphKey = `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}`;
     this.program = {
-      queries: 'block',
+      queries: options.questionQueries > 0 ? 'both' : 'block',
       schedule: o.schedule,
       // the aligned variant computes the level-B sums inside the run (the step executor's 'coarse' graph, same ops)
       variant: (p) => {
@@ -184,8 +205,10 @@ export class WaveFilter implements TokenFilter {
     const r = end - start;
     if (o.proportions) return { region: [start, end], proportions: [...o.proportions] };
     const target = budgetTokens(o.budget as Budget, p) - (p - r);
-    const m = Math.min(1, Math.max(target, 1) / Math.max(r, 1)) ** (1 / o.levels);
-    return { region: [start, end], proportions: Array(o.levels).fill(m) };
+    // the scales above spanLevels share the budget; the finest spanLevels keep every child
+    const shared = o.levels - o.spanLevels;
+    const m = Math.min(1, Math.max(target, 1) / Math.max(r, 1)) ** (1 / shared);
+    return { region: [start, end], proportions: Array.from({ length: o.levels }, (_, i) => (i < o.spanLevels ? 1 : m)) };
   }
 
   async select(req: SelectionRequest): Promise<Selection | null> {
@@ -195,8 +218,12 @@ export class WaveFilter implements TokenFilter {
     if (c0 === null) return null;
     const extra = c0.feeds;
     const [rs, re] = this.proportionsFor(p).region;
-    const q = req.blockQueries;
-    if (!q) throw new WavefilterError('runtime_error', 'WaveFilter needs the block queries, which the cache host did not request');
+    const block = req.blockQueries;
+    if (!block) throw new WavefilterError('runtime_error', 'WaveFilter needs the block queries, which the cache host did not request');
+    const question = this.windowQueries > 0 ? req.windowQueries : null;
+    if (this.windowQueries > 0 && !question) throw new WavefilterError('runtime_error', 'WaveFilter questionQueries needs the prompt window\'s queries, which the cache host did not keep');
+    // the block's rows, then the question's (the block program's order)
+    const q = question ? block.map((b, l) => concatF32(b, question[l])) : block;
     const nq = q[0].length / (this.spec.nHeads * this.spec.headDim);
     if (!c0.aligned) return (await this.session('unaligned')).run(req, q, nq, extra);
     // The prompt's keys only change with a full refresh, which hands the host new arrays; generation
@@ -239,3 +266,10 @@ export const wavefilter: FilterEntry = {
     return new WaveFilter(c.spec, session, o);
   },
 };
+
+function concatF32(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
