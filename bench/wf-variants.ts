@@ -33,6 +33,8 @@ export const WAVE_VARIANTS: Readonly<Record<string, Variant>> = {
   'whole 4-row spans (B = 2, span levels 1)': { filter: 'wavefilter', wave: { spanLevels: 1 } },
   'whole 8-row spans (B = 3, span levels 2)': { filter: 'wavefilter', wave: { levels: 3, spanLevels: 2 } },
   'whole 4-row spans refined from 8 (B = 3, span levels 1)': { filter: 'wavefilter', wave: { levels: 3, spanLevels: 1 } },
+  'a quarter of the budget to single rows (token share 0.25)': { filter: 'wavefilter', wave: { tokenShare: 0.25 } },
+  'half of the budget to single rows (token share 0.5)': { filter: 'wavefilter', wave: { tokenShare: 0.5 } },
   'host alone (dense)': { filter: 'none' },
   SnapKV: { filter: 'snapkv' },
   H2O: { filter: 'h2o' },

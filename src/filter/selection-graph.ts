@@ -38,6 +38,7 @@ export const FilterNames = {
   coarseIn: (l: number) => `coarse.${l}`,
   coarseOut: (l: number) => `coarse_out.${l}`,
   levelM: (b: number) => `m.${b}`,
+  tokenK: 'k_tokens',
 } as const;
 
 const F = FilterNames;

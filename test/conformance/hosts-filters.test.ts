@@ -99,17 +99,18 @@ for (const [name, dir, P] of MODELS)
     await tuned.dispose();
   });
 
-// WaveFilter's knobs that change the block program's graph shape: question queries (the prompt
+// WaveFilter's knobs that change the block program's graph: question queries (the prompt
 // window's rows voting beside the block's; the step executor stacks them in JavaScript, the block
 // program in its graph; the first-block refresh reuses the first block's window queries) and dense
 // layers (a layer keeps every prompt row, so layers keep different row counts: once a crash of the
-// block program, ORT reusing a buffer sized for another layer). Same rows, same tokens, under
+// block program, ORT reusing a buffer sized for another layer) and the token share (single rows
+// beside the pyramid's). Same rows, same tokens, under
 // either prompt refresh and with a selection before every cached step.
 for (const [name, dir, P] of MODELS)
-  test(`conformance: WaveFilter question queries and dense layers, both executors (${name})`, async () => {
+  test(`conformance: WaveFilter question queries, dense layers and token share, both executors (${name})`, async () => {
     const m = await loadModel(dir, { sessions: 4 });
     const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId);
-    for (const knob of [{ questionQueries: 16 }, { denseLayers: [0] }])
+    for (const knob of [{ questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }])
       for (const schedule of ['once-per-block', 'every-step'] as const)
         for (const promptRefresh of ['every-block', 'first-block'] as const) {
           const o: ModelGenerateOptions = { genLength: 8 * BLOCKS, blockLength: 8, steps: 8 * BLOCKS, cache: 'dual', filter: 'wavefilter', budget: 0.1, promptRefresh, wave: { ...knob, schedule } };

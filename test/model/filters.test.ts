@@ -305,3 +305,45 @@ test('WaveFilter span levels: the budget goes to the coarse scales and kept unit
   assert.throws(() => resolveWaveOptions({ levels: 2, spanLevels: 2 }), /wf-span-levels/);
   await factory.dispose();
 });
+
+test('WaveFilter token share: the pyramid at the rest of the budget plus the single rows with the most softmax mass it did not keep (reference by hand)', async () => {
+  const factory = new FilterFactory(spec);
+  const P = 700;
+  const nq = 8;
+  const f = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { tokenShare: 0.5 } }, 0);
+  assert.ok(f);
+  const { region, proportions, tokenPicks } = (f as unknown as { proportionsFor(p: number): { region: [number, number]; proportions: number[]; tokenPicks: number } }).proportionsFor(P);
+  const [rs, re] = region;
+  const all = Math.round(0.1 * P) - (P - (re - rs));
+  assert.equal(tokenPicks, Math.round(0.5 * all));
+  assert.ok(Math.abs(proportions[0] - ((all - tokenPicks) / (re - rs)) ** 0.5) < 1e-12, 'the pyramid gets the rest');
+  const req = request(new Rng(41), P, 8, nq);
+  const sel = (await f.select(req))!;
+  const L = req.canvasLength;
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < Hkv; h++) {
+      const pyramid = reference(req, l, h, nq, region, proportions, 2);
+      // single rows: each stacked query row's softmax over the region's rows, summed over query rows
+      const qs = (req.blockQueries as Float32Array[])[l];
+      const w = new Float64Array(re - rs);
+      for (let g = 0; g < G; g++)
+        for (let i = 0; i < nq; i++) {
+          const s = new Float64Array(re - rs);
+          for (let r = 0; r < re - rs; r++) {
+            let dot = 0;
+            for (let c = 0; c < D; c++) dot += qs[(i * H + h * G + g) * D + c] * req.keys[l][(h * L + rs + r) * D + c];
+            s[r] = dot / Math.sqrt(D);
+          }
+          const max = Math.max(...s);
+          const e = s.map((x) => Math.exp(x - max));
+          const z = e.reduce((a, b) => a + b, 0);
+          e.forEach((x, r) => (w[r] += x / z));
+        }
+      const taken = new Set(pyramid);
+      const singles = Array.from({ length: re - rs }, (_, r) => r + rs).filter((t) => !taken.has(t)).sort((a, b) => w[b - rs] - w[a - rs]).slice(0, tokenPicks);
+      assert.deepEqual(kept(sel.tokens[l], sel.promptRows[l], h), [...pyramid, ...singles].sort((a, b) => a - b), `layer ${l} head ${h}`);
+    }
+  assert.throws(() => resolveWaveOptions({ tokenShare: 0.5 }), /wf-token-share/, 'a share needs a budget');
+  assert.throws(() => resolveWaveOptions({ tokenShare: 1, budget: { fraction: 0.1 } }), /wf-token-share/);
+  await factory.dispose();
+});

@@ -15,6 +15,12 @@ export interface WaveGraphOptions {
   readonly headShared: boolean;
   /** Layers that keep every prompt row. */
   readonly denseLayers?: readonly number[];
+  /**
+   * Token-level picks on top of the pyramid's (WaveFilterOptions.tokenShare): k_tokens more region
+   * rows per head, the highest by the queries' softmax mass over single rows, among those the
+   * pyramid did not keep.
+   */
+  readonly tokenLevel?: boolean;
 }
 
 /**
@@ -105,6 +111,25 @@ export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraph
     return w;
   };
 
+  const kTok = o.tokenLevel ? io.control(F.tokenK, DT.INT64, [1]) : '';
+  /**
+   * The token-level picks: every region row scored alone (level 0: the rows themselves), the rows
+   * the pyramid kept (`children` where `valid`, region-relative) excluded, the top k_tokens per
+   * head; a pick with no score left (-inf) is padding.
+   */
+  const tokenPicks = (q: string, key: string, children: string, valid: string): string => {
+    const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
+    const w = weights(q, region, null, 0); // [Hkv, R]
+    // mark the pyramid's rows: scatter 1 into [Hkv, R + 1], padding entries into the extra column
+    const R = g.op('Shape', [w], { start: 1, end: 2 });
+    const zeros = g.op('Expand', [g.scalarF32(0), g.op('Concat', [g.constI64([Hkv]), g.op('Add', [R, g.constI64([1])])], { axis: 0 })]);
+    const at = g.op('Where', [valid, children, g.op('Expand', [R, g.op('Shape', [children])])]);
+    const picked = g.op('ScatterElements', [zeros, at, g.op('Expand', [g.scalarF32(1), g.op('Shape', [children])])], { axis: 1 });
+    const taken = g.op('Greater', [g.op('Slice', [picked, g.constI64([0]), R, ax1]), zeroF]);
+    const [top, idx] = g.opN('TopK', [g.op('Where', [taken, negInf, w]), kTok], 2, { axis: -1, largest: 1, sorted: 1 });
+    return g.op('Where', [g.op('Equal', [top, negInf]), g.constI64([-1]), g.op('Add', [idx, rs])]);
+  };
+
   for (let l = 0; l < spec.nLayers; l++) {
     const key = io.key(l);
     if (o.denseLayers?.includes(l)) {
@@ -162,7 +187,7 @@ export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraph
       const cValid = g.op('And', [g.op('Concat', [valid, valid], { axis: 1 }), g.op('Less', [children, rowsBelow])]);
       if (b === 0) {
         const tokens = g.op('Where', [cValid, g.op('Add', [children, rs]), g.constI64([-1])]);
-        tokensOut.push(g.op('Concat', [protectRows, tokens], { axis: 1 }));
+        tokensOut.push(g.op('Concat', [protectRows, tokens, ...(o.tokenLevel ? [tokenPicks(q, key, children, cValid)] : [])], { axis: 1 }));
         break;
       }
       const safe = g.op('Min', [children, g.op('Sub', [rowsBelow, g.constI64([1])])]);

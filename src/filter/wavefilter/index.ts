@@ -64,6 +64,13 @@ export interface WaveFilterOptions {
    * are 2-row units). A needle's digits split across fine units are then kept together (issue 14).
    */
   readonly spanLevels?: number;
+  /**
+   * Budget mode: this share of the budget goes to single rows scored alone (the queries' softmax
+   * mass per row, as H2O's first selection scores them) among the rows the pyramid did not keep;
+   * the pyramid gets the rest (default 0). Coarse scales find where to look; single rows keep
+   * what a 2-row unit would split (issue 14: a needle kept with some of its digits missing).
+   */
+  readonly tokenShare?: number;
 }
 
 export interface ResolvedWaveOptions {
@@ -80,6 +87,7 @@ export interface ResolvedWaveOptions {
   readonly denseLayers: readonly number[];
   readonly questionQueries: number;
   readonly spanLevels: number;
+  readonly tokenShare: number;
 }
 
 /** Fills a preset's defaults and validates. */
@@ -113,7 +121,10 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   if (!Number.isSafeInteger(questionQueries) || questionQueries < 0) invalidOption('wf-question-queries', 'a non-negative integer', questionQueries);
   const spanLevels = o.spanLevels ?? 0;
   if (!Number.isSafeInteger(spanLevels) || spanLevels < 0 || spanLevels >= levels) invalidOption('wf-span-levels', `an integer in [0, ${levels - 1}] (below the scale count)`, spanLevels);
-  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels };
+  const tokenShare = o.tokenShare ?? 0;
+  if (!(tokenShare >= 0 && tokenShare < 1)) invalidOption('wf-token-share', 'a share in [0, 1)', tokenShare);
+  if (tokenShare > 0 && !o.budget) invalidOption('wf-token-share', 'a budget (--budget) to share', tokenShare);
+  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare };
 }
 
 /** The per-scale keep counts (upper bounds) for a region of r rows. Index b = scale b. */
@@ -154,7 +165,7 @@ export class WaveFilter implements TokenFilter {
     const bad = options.denseLayers.find((l) => l >= spec.nLayers);
     if (bad !== undefined) invalidOption('wf-dense-layers', `layer indices below ${spec.nLayers}`, bad);
     const o = options;
-    const graphKey = `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}`;
+    const graphKey = waveGraphKey(o);
     this.program = {
       queries: options.questionQueries > 0 ? 'both' : 'block',
       schedule: o.schedule,
@@ -163,21 +174,21 @@ export class WaveFilter implements TokenFilter {
         const c = this.controls(p);
         return c === null ? null : `${graphKey}:${c.aligned ? 'aligned' : 'unaligned'}`;
       },
-      emit: (g, s, io, variant) => emitWaveSelection(g, s, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant.endsWith(':aligned'), denseLayers: o.denseLayers }, io),
+      emit: (g, s, io, variant) => emitWaveSelection(g, s, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant.endsWith(':aligned'), denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0 }, io),
       feeds: (p) => this.controls(p)?.feeds ?? {},
     };
   }
 
   /** The selection's controls at prompt length p, or null when nothing is filtered. */
   private controls(p: number): { feeds: Record<string, ort.Tensor>; aligned: boolean } | null {
-    const { region, proportions } = this.proportionsFor(p);
+    const { region, proportions, tokenPicks } = this.proportionsFor(p);
     const [rs, re] = region;
     if (re - rs < 2 ** this.options.levels || proportions.every((m) => m >= 1)) return null;
     const protect: number[] = [];
     for (let i = 0; i < rs; i++) protect.push(i);
     for (let i = re; i < p; i++) protect.push(i);
     const k = levelCounts(re - rs, proportions);
-    const feeds: Record<string, ort.Tensor> = { [F.regionStart]: i64(rs), [F.regionEnd]: i64(re), [F.protect]: i64(...protect) };
+    const feeds: Record<string, ort.Tensor> = { [F.regionStart]: i64(rs), [F.regionEnd]: i64(re), [F.protect]: i64(...protect), ...(this.options.tokenShare > 0 ? { [F.tokenK]: i64(tokenPicks) } : {}) };
     for (let b = 1; b <= this.options.levels; b++) {
       feeds[F.levelK(b)] = i64(k[b]);
       feeds[F.levelM(b)] = f64(proportions[b - 1]);
@@ -188,7 +199,7 @@ export class WaveFilter implements TokenFilter {
   static graph(spec: ModelSpec, o: ResolvedWaveOptions, variant: WaveVariant): Uint8Array {
     if (variant === 'coarse') return buildCoarseGraph(spec, o.levels);
     return buildWaveGraph(spec, {
-      levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant === 'reuse', denseLayers: o.denseLayers,
+      levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant === 'reuse', denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0,
     });
   }
 
@@ -197,18 +208,21 @@ export class WaveFilter implements TokenFilter {
    * protected tail, the region ends on a multiple of 2^B (at most 2^B - 1 more tail rows) so the
    * pyramid needs no odd-length padding; without one the region is the whole unprotected prompt.
    */
-  proportionsFor(p: number): { region: [number, number]; proportions: number[] } {
+  proportionsFor(p: number): { region: [number, number]; proportions: number[]; tokenPicks: number } {
     const o = this.options;
     const start = Math.min(o.sinks, p);
     let end = Math.max(start, p - o.tail);
     if (o.tail > 0) end = start + Math.floor((end - start) / 2 ** o.levels) * 2 ** o.levels;
     const r = end - start;
-    if (o.proportions) return { region: [start, end], proportions: [...o.proportions] };
-    const target = budgetTokens(o.budget as Budget, p) - (p - r);
+    if (o.proportions) return { region: [start, end], proportions: [...o.proportions], tokenPicks: 0 };
+    const all = budgetTokens(o.budget as Budget, p) - (p - r);
+    // the token-level share first (at most what the pyramid leaves of the region), the pyramid the rest
+    const tokenPicks = Math.min(Math.round(o.tokenShare * Math.max(all, 0)), Math.max(r - 2 ** o.levels, 0));
+    const target = all - tokenPicks;
     // the scales above spanLevels share the budget; the finest spanLevels keep every child
     const shared = o.levels - o.spanLevels;
     const m = Math.min(1, Math.max(target, 1) / Math.max(r, 1)) ** (1 / shared);
-    return { region: [start, end], proportions: Array.from({ length: o.levels }, (_, i) => (i < o.spanLevels ? 1 : m)) };
+    return { region: [start, end], proportions: Array.from({ length: o.levels }, (_, i) => (i < o.spanLevels ? 1 : m)), tokenPicks };
   }
 
   async select(req: SelectionRequest): Promise<Selection | null> {
@@ -259,7 +273,7 @@ export const wavefilter: FilterEntry = {
   wave: true,
   create: async (c) => {
     const o = resolveWaveOptions({ ...c.options.wave, budget: parseBudget(c.options.budget) ?? c.options.wave?.budget ?? null });
-    const key = `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}`;
+    const key = waveGraphKey(o);
     const session = (variant: WaveVariant) => c.session(`${key}:${variant}`, () => WaveFilter.graph(c.spec, o, variant));
     // selection sessions are built on the step executor's first selection: the block program runs
     // the selection inside its own graph and never needs them
@@ -272,4 +286,9 @@ function concatF32(a: Float32Array, b: Float32Array): Float32Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/** The selection graph's identity (everything that changes its ops; budgets and regions are feeds). */
+function waveGraphKey(o: ResolvedWaveOptions): string {
+  return `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}${o.tokenShare > 0 ? ':tokens' : ''}`;
 }
