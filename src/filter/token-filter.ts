@@ -34,6 +34,11 @@ export interface FilterProgram {
   absorbState?(state: Float32Array[]): void;
 }
 
+/** Whether a program's selection reads the prompt window's queries ('window' or 'both'). */
+export function readsWindowQueries(p: FilterProgram): boolean {
+  return p.queries === 'window' || p.queries === 'both';
+}
+
 export interface SelectionRequest {
   /** Refreshed K/V per layer, [Hkv, L, D] (prompt rows, then generation rows). */
   readonly keys: readonly Float32Array[];

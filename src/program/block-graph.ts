@@ -54,7 +54,7 @@ import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
 import { type CachedAttention, type ComputeType, ELEM_OF, type ForwardInputs, type PastRows, type ForwardStyle, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRopeTables, emitRowStats, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
 import { FilterNames, type SelectionIO, gatherCompact } from '../filter/selection-graph.js';
-import type { FilterProgram } from '../filter/token-filter.js';
+import { type FilterProgram, readsWindowQueries } from '../filter/token-filter.js';
 import { type DecideState, type Decided, type FixedRule, type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
 import { declareSampleInputs } from './sample-graph.js';
 
@@ -249,7 +249,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   // or ORT's memory planner takes equal names for equal sizes and reuses a buffer of the wrong size
   const pastTokens = f ? layers.map((l) => g.input(N.pastTokens(l), I64, [Hkv, `Tp.${l}`])) : [];
   // 'both' (WaveFilter's question queries): the block's rows, then the prompt window's
-  const windowQ = f?.program.queries === 'window' || f?.program.queries === 'both';
+  const windowQ = f ? readsWindowQueries(f.program) : false;
   const savedWindowQ = windowQ ? layers.map((l) => g.input(N.windowQueries(l), DT.FLOAT, ['Ws', H, D])) : [];
   const blockQueries = f && (f.program.queries === 'block' || f.program.queries === 'both' || f.program.schedule === 'every-step');
 
@@ -385,7 +385,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   let stepPast = outerPast;
   let stepTokens: string[] = [];
   if (everyStep && compactPast && f) {
-    // re-select from the previous forward's block queries, then attend to the new compact past
+    // re-select from the previous forward's block queries (and the window's, for 'both'), then attend to the new compact past
     const q = stepWindowQ.length ? carriedQ.map((x, l) => b.op('Concat', [x, stepWindowQ[l]], { axis: 0 })) : carriedQ;
     stepTokens = f.program.emit(b, spec, selectionIO(q), f.variant).tokens;
     stepPast = compactPast(b, stepTokens);

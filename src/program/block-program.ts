@@ -9,6 +9,7 @@ import type { ModelSpec, WeightStore } from '../model/spec.js';
 import { BlockNames as N, type ProgramFilter, type ProgramShape, buildBlockGraph } from './block-graph.js';
 import { CONFIDENCE_KIND, RULE_KIND, RuleNames as R } from './decide-graph.js';
 import { SampleNames as S } from './sample-graph.js';
+import { readsWindowQueries } from '../filter/token-filter.js';
 
 /** The decoding rule's controls (decide-graph.ts). */
 export interface BlockRule {
@@ -192,7 +193,7 @@ export class BlockProgram {
       for (let l = 0; l < nLayers; l++) {
         const t = s.pastTokens?.[l] ?? NO_IDS;
         feeds[N.pastTokens(l)] = new ort.Tensor('int64', t, [Hkv, t.length / Hkv]);
-        if (f.program.queries === 'window' || f.program.queries === 'both') {
+        if (readsWindowQueries(f.program)) {
           const q = s.windowQueries?.[l] ?? EMPTY;
           feeds[N.windowQueries(l)] = new ort.Tensor('float32', q, [q.length / (H * D), H, D]);
         }
@@ -213,7 +214,7 @@ export class BlockProgram {
       const tokens = Array.from({ length: nLayers }, (_, l) => out[N.keptTokens(l)].data as BigInt64Array);
       let kept = 0;
       for (const t of tokens) for (const x of t) if (x >= 0n) kept++;
-      const win = f.program.queries === 'window' || f.program.queries === 'both' ? Array.from({ length: nLayers }, (_, l) => out[N.windowQueriesOut(l)].data as Float32Array) : null;
+      const win = readsWindowQueries(f.program) ? Array.from({ length: nLayers }, (_, l) => out[N.windowQueriesOut(l)].data as Float32Array) : null;
       const state = Array.from({ length: nLayers }, (_, l) => out[N.state(l)]?.data as Float32Array | undefined).filter((x): x is Float32Array => x !== undefined);
       selection = { tokens, keptPerHead: kept / (nLayers * Hkv), windowQueries: win && win[0].length > 0 ? win : null, state };
     }
