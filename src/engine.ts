@@ -17,8 +17,9 @@ import { deviceRefreshCost } from './model/refresh-cost.js';
 import type { CachedAttention } from './model/graph.js';
 import { totalmem } from 'node:os';
 import { BlockProgram } from './program/block-program.js';
+import { GenerationProgram } from './program/generation-program.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
-import { blockProgramGap, generateBlocks, ruleKindsOf, stepAttentionOf } from './decode/block-executor.js';
+import { blockProgramGap, generateBlocks, generationProgramGap, ruleKindsOf, stepAttentionOf } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
 import { EXECUTORS, type ExecutorChoice, type ResolvedOptions, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
@@ -184,7 +185,7 @@ export class DiffusionModel {
   readonly codec: TextCodec | null;
   private readonly filters: FilterFactory;
   /** Sessions over the weights: 'forward' (step executor), 'block:<variant>' programs, 'elastic' (its step graph) and 'elastic-loop:<variant>'. */
-  private readonly sessions: SessionCache<ModelRuntime | BlockProgram | ElasticProgram | DllmCacheProgram>;
+  private readonly sessions: SessionCache<ModelRuntime | BlockProgram | GenerationProgram | ElasticProgram | DllmCacheProgram>;
 
   private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
     this.dir = dir;
@@ -199,16 +200,28 @@ export class DiffusionModel {
    * held until the lease is released.
    */
   blockProgram(filter: ProgramFilter | null = null, requested: ProgramShape = {}): Promise<Lease<BlockProgram>> {
-    // The steps' attention is fixed per graph where per-node cost matters (GraphTuning; by default
-    // fp16, the GPU path); otherwise one graph (one copy of the weights) serves every host.
+    const shape = this.tunedShape(requested);
+    const key = `block:${programKey(filter, shape)}`;
+    return this.sessions.acquire(key, () => BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter, shape)) as Promise<Lease<BlockProgram>>;
+  }
+
+  /** The generation program's session (every block in one run; program/generation-program.ts), likewise. */
+  generationProgram(filter: ProgramFilter | null = null, requested: ProgramShape = {}): Promise<Lease<GenerationProgram>> {
+    const shape = this.tunedShape(requested);
+    const key = `generation:${programKey(filter, shape)}`;
+    return this.sessions.acquire(key, () => GenerationProgram.create(this.spec, this.store, this.runtimeOptions, filter, shape)) as Promise<Lease<GenerationProgram>>;
+  }
+
+  /**
+   * The steps' attention is fixed per graph where per-node cost matters (GraphTuning; by default
+   * fp16, the GPU path); otherwise one graph (one copy of the weights) serves every host.
+   */
+  private tunedShape(requested: ProgramShape): ProgramShape {
     const t = this.tuning;
-    const shape: ProgramShape = {
+    return {
       ...requested, stepAttention: t.fixedStepAttention ? requested.stepAttention : undefined, decide: t.fixedRule ? requested.decide : undefined,
       lean: t.lean, packed: t.packed, cachedAttention: t.cachedAttention,
     };
-    // the graph depends on the variant and on where and when the selection runs
-    const key = `block:${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}${shape.stepAttention ? `|${shape.stepAttention}` : ''}${shape.decide ? `|${shape.decide.rule}:${shape.decide.confidence}` : ''}`;
-    return this.sessions.acquire(key, () => BlockProgram.create(this.spec, this.store, this.runtimeOptions, filter, shape)) as Promise<Lease<BlockProgram>>;
   }
 
   /** Runs `f` with the step executor's forward session (one ORT run per forward), built on first use. */
@@ -444,23 +457,29 @@ export class DiffusionModel {
     if (opts.dllmCache !== undefined) throw new WavefilterError('invalid_option', 'dllmCache: applies only with cache dllm-cache', { option: 'dllmCache' });
     const filter = await this.filters.create(opts, opts.seed ?? 0);
     const hooks: GenerateHooks = { signal: opts.signal, onStep, onKept: opts.onKept, filter };
-    // unless told otherwise, a filtered cached host refreshes the prompt as the filter prefers;
-    // on a GPU only where the prompt's K/V crossing to the host and back costs less than the
-    // refresh it saves (onnxruntime-node cannot keep a device tensor between runs: refresh-cost.ts)
-    const cached = cacheHostPolicy(opts.cache ?? 'none').cached;
-    const onDevice = this.runtimeOptions.executionProvider === 'cuda' && (opts.executor ?? this.defaultExecutor) !== 'step';
-    const preferred = filter && cached ? filter.preferredRefresh ?? 'first-block' : 'every-block';
-    const promptRefresh = opts.promptRefresh ?? (preferred === 'first-block' && onDevice
-      ? refreshByCost(this.spec, prompt.length, resolveOptions(this.spec, prompt.length, { ...opts, promptRefresh: undefined }), this.runtimeOptions.dtype ?? 'fp32')
+    // unless told otherwise, a filtered cached host refreshes the prompt as the filter prefers. On a
+    // GPU the first-block refresh keeps the prompt's K/V on the device only inside one run: a
+    // generation nobody can cancel midway (no signal) runs as one generation program where it can,
+    // and then costs nothing extra; a cancellable one (streaming) runs block by block, where the
+    // K/V would cross to the host and back (onnxruntime-node keeps no device tensor between runs),
+    // so it takes the first-block refresh only where that costs less than the refresh it saves
+    // (refresh-cost.ts)
+    const policy = cacheHostPolicy(opts.cache ?? 'none');
+    const executor = opts.executor ?? this.defaultExecutor;
+    const cuda = this.runtimeOptions.executionProvider === 'cuda';
+    const preferred = filter && policy.cached ? filter.preferredRefresh ?? 'first-block' : 'every-block';
+    const asFirstBlock = resolveOptions(this.spec, prompt.length, { ...opts, promptRefresh: preferred });
+    const wholeRun = executor === 'generation' || (executor === 'auto' && cuda && !opts.signal && generationProgramGap(this.spec, asFirstBlock, policy, hooks, opts.scoring) === null);
+    const promptRefresh = opts.promptRefresh ?? (preferred === 'first-block' && cuda && executor !== 'step' && !wholeRun
+      ? refreshByCost(this.spec, prompt.length, asFirstBlock, this.runtimeOptions.dtype ?? 'fp32')
       : preferred);
     const options = { ...opts, promptRefresh };
-    const executor = opts.executor ?? this.defaultExecutor;
-    let useBlock = executor === 'block';
     const resolved = resolveOptions(this.spec, prompt.length, options);
-    if (executor === 'auto') useBlock = blockProgramGap(this.spec, resolved, hooks, opts.scoring) === null;
+    const useGeneration = executor === 'generation' || (wholeRun && generationProgramGap(this.spec, resolved, policy, hooks, opts.scoring) === null);
+    const useBlock = useGeneration || executor === 'block' || (executor === 'auto' && blockProgramGap(this.spec, resolved, hooks, opts.scoring) === null);
     this.checkMemory(prompt.length, resolved.genLength, resolved.blockLength, useBlock ? 'block' : 'step');
     const r = useBlock
-      ? await generateBlocks((f, shape) => this.blockProgram(f, shape), this.spec, cacheHostPolicy(opts.cache ?? 'none'), prompt, options, hooks)
+      ? await generateBlocks((f, shape) => this.blockProgram(f, shape), this.spec, policy, prompt, options, hooks, useGeneration ? (f, shape) => this.generationProgram(f, shape) : undefined)
       : await this.withRuntime((rt) => generateIds(rt, prompt, options, hooks));
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
@@ -504,7 +523,7 @@ export class DiffusionModel {
     // device each iteration; onnxruntime-node keeps no device tensor between runs); on the CPU the
     // step executor, which writes only the query rows between runs where the loop copies whole
     // caches (ScatterND): the block program ran at 0.79-0.90x its speed at 2K (README, Speed)
-    const executor = choice === 'block' || (choice === 'auto' && this.runtimeOptions.executionProvider === 'cuda') ? 'block' : 'step';
+    const executor = choice === 'block' || choice === 'generation' || (choice === 'auto' && this.runtimeOptions.executionProvider === 'cuda') ? 'block' : 'step';
     const key = elasticProgramKey(executor, o);
     const lease = await this.sessions.acquire(key, () => ElasticProgram.create(this.spec, this.store, this.runtimeOptions, executor === 'step' ? 'step' : elasticLoopVariant(o)));
     try {
@@ -524,7 +543,7 @@ export class DiffusionModel {
     const cfg = resolveDllmCacheOptions(opts.dllmCache);
     if (opts.filter !== undefined && opts.filter !== 'none')
       throw new WavefilterError('invalid_option', 'cache dllm-cache: token filters run on the prefix and dual hosts and on Elastic-Cache, not on dLLM-Cache', { option: 'filter' });
-    if (opts.executor === 'block')
+    if (opts.executor === 'block' || opts.executor === 'generation')
       throw new WavefilterError('invalid_option', 'cache dllm-cache: runs on the step executor (executor step or auto)', { option: 'executor' });
     if (this.runtimeOptions.dtype === 'fp16')
       throw new WavefilterError('invalid_option', 'cache dllm-cache: runs in fp32 for now (load the model with dtype fp32)', { option: 'dtype' });
@@ -707,6 +726,11 @@ function extendContext(spec: ModelSpec, opts: LoadOptions): ModelSpec {
 /** Loads a model folder in Hugging Face layout. */
 export function loadModel(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
   return DiffusionModel.load(dir, opts);
+}
+
+/** A program session's key: the graph depends on the filter variant, where and when the selection runs, and the shape. */
+function programKey(filter: ProgramFilter | null, shape: ProgramShape): string {
+  return `${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}${shape.stepAttention ? `|${shape.stepAttention}` : ''}${shape.decide ? `|${shape.decide.rule}:${shape.decide.confidence}` : ''}`;
 }
 
 /** The GPU's prompt refresh for a filter that prefers the first-block one: by cost (model/refresh-cost.ts). */

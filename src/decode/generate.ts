@@ -54,7 +54,7 @@ export interface GenerateHooks {
 
 export interface Timings {
   /** Which executor ran: 'step' (one ORT run per forward) or 'block' (one block program run per block). */
-  readonly executor: 'step' | 'block';
+  readonly executor: 'step' | 'block' | 'generation';
   readonly totalMs: number;
   /** Time inside ONNX Runtime's session.run. */
   readonly ortMs: number;

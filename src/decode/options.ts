@@ -51,12 +51,15 @@ export interface GenerateOptions {
   /**
    * 'block': one ONNX Runtime run per denoising block (the block program); 'step': one run per
    * forward, scored in JavaScript (the reference path, and the one that runs every option);
-   * 'auto' (default): the block program when it supports the options, else the step loop.
+   * 'generation': one run for every block (the generation program: the first-block prompt refresh
+   * on a cached host, the blocks' events after the run); 'auto' (default): on a CUDA device the
+   * generation program where it applies and no signal can cancel the run, else the block program
+   * when it supports the options, else the step loop.
    */
   readonly executor?: ExecutorChoice;
 }
 
-export const EXECUTORS = ['auto', 'step', 'block'] as const;
+export const EXECUTORS = ['auto', 'step', 'block', 'generation'] as const;
 export type ExecutorChoice = (typeof EXECUTORS)[number];
 
 export interface ResolvedOptions {

@@ -6,7 +6,7 @@ import type { ResolvedOptions } from './options.js';
 import type { GenerationResult } from './generate.js';
 
 export interface RunCounters {
-  readonly executor: 'step' | 'block';
+  readonly executor: 'step' | 'block' | 'generation';
   readonly canvas: Int32Array;
   readonly promptLength: number;
   readonly options: ResolvedOptions;

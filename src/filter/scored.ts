@@ -106,9 +106,8 @@ export class ScoredFilter implements TokenFilter {
       variant: (p) => (budgetTokens(budget, p) >= p ? null : `score:${policy.name}`),
       emit: (g, s, io) => emitScoreSelection(g, s, policy.score, io),
       feeds: (p) => this.controls(p),
-      absorbState: (state) => {
-        if (this.accumulates) this.acc = state.map((a) => Float32Array.from(a));
-      },
+      // only H2O's accumulator is carried between selections (the generation program refuses a filter that has it)
+      ...(this.accumulates ? { absorbState: (state: Float32Array[]) => void (this.acc = state.map((a) => Float32Array.from(a))) } : {}),
     };
   }
 

@@ -30,7 +30,7 @@ export interface FilterProgram {
   emit(g: GraphBuilder, spec: ModelSpec, io: SelectionIO, variant: string): EmittedSelection;
   /** Controls for one run at prompt length p (H2O: the accumulator carried from the previous selection). */
   feeds(p: number): Record<string, ort.Tensor>;
-  /** Receives the selection's state outputs after a run, when emit returned state. */
+  /** Receives the selection's state outputs after a run; defined only by a filter whose emit returns state. */
   absorbState?(state: Float32Array[]): void;
 }
 

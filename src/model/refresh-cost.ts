@@ -1,5 +1,12 @@
 /**
- * Which prompt refresh a filtered cached host runs on a GPU, from the model's shape alone.
+ * Which prompt refresh a filtered cached host runs on a GPU when the generation is run block by
+ * block, from the model's shape alone.
+ *
+ * Where nobody can cancel the generation midway, the engine runs every block in one generation
+ * program run (program/generation-program.ts), where the first block's prompt K/V stay on the
+ * device and the first-block refresh costs nothing extra: that is the GPU default (engine.ts), and
+ * this trade does not arise. It arises for a cancellable run (streaming, the server), which runs
+ * one block program per block so that an abort frees the device at the next block's end.
  *
  * A filter such as WaveFilter practical prefers the first-block refresh: after the first block, a
  * block start recomputes only the generation rows against the prompt's K/V kept from the first

@@ -51,12 +51,12 @@
  *   + the filter's controls (filter/graphs.ts)
  */
 import { DT, GraphBuilder, encodeModel } from '../model/onnx-builder.js';
-import { type CachedAttention, type ComputeType, ELEM_OF, type ForwardInputs, type PastRows, type ForwardStyle, type ForwardValues, type RowStatValues, type WeightSource, emitForward, emitRopeTables, emitRowStats, weightRefs } from '../model/graph.js';
+import { type CachedAttention, type ComputeType, ELEM_OF, type ForwardInputs, type PastRows, type ForwardStyle, type ForwardValues, type RowStatValues, type WeightRef, type WeightSource, emitForward, emitRopeTables, emitRowStats, weightRefs } from '../model/graph.js';
 import type { ModelSpec } from '../model/spec.js';
 import { FilterNames, type SelectionIO, gatherCompact } from '../filter/selection-graph.js';
 import { type FilterProgram, readsWindowQueries } from '../filter/token-filter.js';
 import { type DecideState, type Decided, type FixedRule, type RuleInputs, declareRuleInputs, emitDecide } from './decide-graph.js';
-import { declareSampleInputs } from './sample-graph.js';
+import { type SampleInputs, declareSampleInputs } from './sample-graph.js';
 
 export const BlockNames = {
   canvas: 'canvas',
@@ -132,37 +132,158 @@ export interface ProgramShape {
 }
 
 /** Builds the serialized block program of a model, with a token filter or without. */
+/** What every block of a run shares: the model, the filter, and the run-wide inputs and weights. */
+interface BlockContext {
+  readonly spec: ModelSpec;
+  readonly w: WeightRef;
+  readonly style: ForwardStyle;
+  readonly ct: ComputeType;
+  readonly shape: ProgramShape;
+  readonly filter: ProgramFilter | null;
+  /** int64 [1] (with a filter) */
+  readonly promptLen: string | null;
+  readonly control: SelectionIO['control'];
+  readonly cfgScale: string | null;
+  readonly cfgPromptLen: string | null;
+  readonly sampleIn: SampleInputs | null;
+}
+
+/** One block's inputs: values of the graph the block is emitted into, or of an enclosing one. */
+interface BlockValues {
+  readonly canvas: string;
+  readonly block: string;
+  readonly window: string;
+  /** the bounds as int64 [1], read only as Slice bounds (host-side on CUDA: decide-graph.ts DecideState.loVec) */
+  readonly loVec: string;
+  readonly hiVec: string;
+  readonly qloVec: string;
+  readonly qhiVec: string;
+  readonly refreshFrom: string;
+  readonly cacheRows: string;
+  readonly maxSteps: string;
+  readonly minForwards: string;
+  readonly rule: RuleInputs;
+  /** int64 []: the block's first unread draw */
+  readonly drawOffset: string;
+  readonly pastK: readonly string[];
+  readonly pastV: readonly string[];
+  /** with a filter: the previous selection's kept rows per layer, and the prompt window's queries kept from an earlier block */
+  readonly pastTokens: readonly string[];
+  readonly savedWindowQ: readonly string[];
+}
+
+/** What one block computes. */
+interface BlockEmitted {
+  readonly canvas: string;
+  readonly commitStep: string;
+  /** f64 [N, B] */
+  readonly confs: string;
+  readonly drawOffset: string;
+  /** [Hkv, L, D] per layer: the past's rows below refresh_from, then the refreshed rows */
+  readonly fullK: readonly string[];
+  readonly fullV: readonly string[];
+  /** with a filter: the last selection's rows, the prompt-window queries this refresh computed, the selection's state */
+  readonly kept: readonly string[];
+  readonly windowQOut: readonly string[];
+  readonly state: readonly string[];
+}
+
+/** The run-wide context of a program graph: weights, style, and the filter's and variants' inputs. */
+function blockContext(g: GraphBuilder, spec: ModelSpec, weights: WeightSource, filter: ProgramFilter | null, shape: ProgramShape): BlockContext {
+  const ct: ComputeType = shape.ct ?? 'fp32';
+  const lean = shape.lean ?? ct === 'fp16';
+  const style: ForwardStyle = { ct, lean, cachedAttention: shape.cachedAttention ?? 'explicit', packed: shape.packed ?? lean };
+  const controls = new Map<string, string>();
+  const control: SelectionIO['control'] = (name, elemType, dims) => {
+    let v = controls.get(name);
+    if (!v) controls.set(name, (v = g.input(name, elemType, dims)));
+    return v;
+  };
+  return {
+    spec, w: weightRefs(g, weights, ct), style, ct, shape, filter,
+    promptLen: filter ? g.input(BlockNames.promptLen, DT.INT64, [1]) : null, control,
+    cfgScale: shape.cfg ? g.input(BlockNames.cfgScale, DT.DOUBLE, []) : null,
+    cfgPromptLen: shape.cfg ? g.input(BlockNames.cfgPromptLen, DT.INT64, []) : null,
+    sampleIn: shape.sample ? declareSampleInputs(g) : null,
+  };
+}
+
+/** Builds the serialized block program of a model, with a token filter or without. */
 export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: ProgramFilter | null = null, shape: ProgramShape = {}): Uint8Array {
   const g = new GraphBuilder();
   const N = BlockNames;
   const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
-  const ct: ComputeType = shape.ct ?? 'fp32';
-  const lean = shape.lean ?? ct === 'fp16';
-  const style: ForwardStyle = { ct, lean, cachedAttention: shape.cachedAttention ?? 'explicit', packed: shape.packed ?? lean };
-  const KV = ELEM_OF[ct];
-  const w = weightRefs(g, weights, ct);
+  const I64 = DT.INT64;
+  const layers = Array.from({ length: nLayers }, (_, l) => l);
+  const c = blockContext(g, spec, weights, filter, shape);
+  const KV = ELEM_OF[c.ct];
+  const canvas = g.input(N.canvas, I64, ['L']);
+  const values: BlockValues = {
+    canvas,
+    block: g.input(N.block, I64, [2]),
+    loVec: g.input(N.blockLo, I64, [1]),
+    hiVec: g.input(N.blockHi, I64, [1]),
+    qloVec: g.input(N.windowLo, I64, [1]),
+    qhiVec: g.input(N.windowHi, I64, [1]),
+    window: g.input(N.window, I64, [2]),
+    refreshFrom: g.input(N.refreshFrom, I64, []),
+    cacheRows: g.input(N.cacheRows, I64, []),
+    maxSteps: g.input(N.maxSteps, I64, []),
+    minForwards: g.input(N.minForwards, I64, []),
+    rule: declareRuleInputs(g),
+    drawOffset: g.constI64([0], []),
+    pastK: layers.map((l) => g.input(N.pastKey(l), KV, [Hkv, 'Tc', D])),
+    pastV: layers.map((l) => g.input(N.pastValue(l), KV, [Hkv, 'Tc', D])),
+    // kept-row counts differ per layer (dense layers keep every prompt row): one dim name per layer,
+    // or ORT's memory planner takes equal names for equal sizes and reuses a buffer of the wrong size
+    pastTokens: filter ? layers.map((l) => g.input(N.pastTokens(l), I64, [Hkv, `Tp.${l}`])) : [],
+    savedWindowQ: filter && readsWindowQueries(filter.program) ? layers.map((l) => g.input(N.windowQueries(l), DT.FLOAT, ['Ws', H, D])) : [],
+  };
+  const kvOutRows = g.input(N.kvOutRows, I64, []);
+  const out = emitBlock(g, c, values);
+  const sliceRows = (x: string, to: string): string => g.op('Slice', [x, g.constI64([0]), g.op('Unsqueeze', [to, g.constI64([0])]), g.constI64([1])]);
+  for (const l of layers) {
+    g.identity(sliceRows(out.fullK[l], kvOutRows), N.presentKey(l));
+    g.identity(sliceRows(out.fullV[l], kvOutRows), N.presentValue(l));
+    g.output(N.presentKey(l), KV, [Hkv, 'kv_out_rows', D]);
+    g.output(N.presentValue(l), KV, [Hkv, 'kv_out_rows', D]);
+  }
+  out.windowQOut.forEach((q, l) => {
+    g.identity(q, N.windowQueriesOut(l));
+    g.output(N.windowQueriesOut(l), DT.FLOAT, ['W', H, D]);
+  });
+  out.state.forEach((x, l) => {
+    g.identity(x, N.state(l));
+    g.output(N.state(l), DT.FLOAT, [Hkv, 'P']);
+  });
+  g.identity(out.canvas, N.canvasOut);
+  g.identity(out.commitStep, N.commitStep);
+  g.identity(out.confs, N.stepConfidence);
+  g.identity(out.drawOffset, N.drawsUsed);
+  g.output(N.drawsUsed, I64, []);
+  g.output(N.canvasOut, I64, ['L']);
+  g.output(N.commitStep, I64, ['B']);
+  g.output(N.stepConfidence, DT.DOUBLE, ['N', 'B']);
+  out.kept.forEach((t, l) => {
+    g.identity(t, N.keptTokens(l));
+    g.output(N.keptTokens(l), I64, [Hkv, `T.${l}`]);
+  });
+  return encodeModel(g.graph('wavefilter_block'));
+}
+
+/**
+ * One block, emitted into `g` (the program's graph, or the generation program's Loop body): the
+ * refresh, the selection, and the Loop over the denoising steps.
+ */
+function emitBlock(g: GraphBuilder, c: BlockContext, v: BlockValues): BlockEmitted {
+  const { spec, w, style, ct, shape, filter: f, promptLen } = c;
+  const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
   /** fp32 view of a compute-type value (the filters' selection graphs compute in fp32) */
   const f32 = (gb: GraphBuilder, x: string): string => (ct === 'fp32' ? x : gb.op('Cast', [x], { to: DT.FLOAT }));
   const I64 = DT.INT64;
   const layers = Array.from({ length: nLayers }, (_, l) => l);
-
-  const canvas = g.input(N.canvas, I64, ['L']);
-  const block = g.input(N.block, I64, [2]);
-  // the same bounds as [1] inputs, read only as Slice bounds (host-side on CUDA: decide-graph.ts DecideState.loVec)
-  const loVec = g.input(N.blockLo, I64, [1]);
-  const hiVec = g.input(N.blockHi, I64, [1]);
-  const qloVec = g.input(N.windowLo, I64, [1]);
-  const qhiVec = g.input(N.windowHi, I64, [1]);
-  const window = g.input(N.window, I64, [2]);
-  const refreshFrom = g.input(N.refreshFrom, I64, []);
-  const cacheRows = g.input(N.cacheRows, I64, []);
-  const kvOutRows = g.input(N.kvOutRows, I64, []);
-  const maxSteps = g.input(N.maxSteps, I64, []);
-  const minForwards = g.input(N.minForwards, I64, []);
-  const rule: RuleInputs = declareRuleInputs(g);
-  const cfgScale = shape.cfg ? g.input(N.cfgScale, DT.DOUBLE, []) : null;
-  const cfgPromptLen = shape.cfg ? g.input(N.cfgPromptLen, I64, []) : null;
-  const sampleIn = shape.sample ? declareSampleInputs(g) : null;
+  const { canvas, block, window, loVec, hiVec, qloVec, qhiVec, refreshFrom, cacheRows, maxSteps, minForwards, rule, pastK, pastV } = v;
+  const { cfgScale, cfgPromptLen, sampleIn } = c;
   /** What the rule reads: the forward's summaries and logits, or with guidance the guided ones. */
   const guided = (gb: GraphBuilder, io: ForwardInputs, cond: ForwardValues): { stats: RowStatValues; logits: string } => {
     if (!cfgScale || !cfgPromptLen) return { stats: cond.stats, logits: cond.logits };
@@ -179,18 +300,16 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     const x = guided(gb, io, fwd);
     return emitDecide(gb, spec, rule, x.stats, state, sampleIn ? { inputs: sampleIn, logits: x.logits } : undefined, shape.decide);
   };
-  const pastK = layers.map((l) => g.input(N.pastKey(l), KV, [Hkv, 'Tc', D]));
-  const pastV = layers.map((l) => g.input(N.pastValue(l), KV, [Hkv, 'Tc', D]));
 
   const zero = g.constI64([0], []);
   const one = g.constI64([1], []);
-  const scalarAt = (v: string, i: number): string => g.op('Squeeze', [g.op('Slice', [v, g.constI64([i]), g.constI64([i + 1])]), g.constI64([0])]);
+  const scalarAt = (x: string, i: number): string => g.op('Squeeze', [g.op('Slice', [x, g.constI64([i]), g.constI64([i + 1])]), g.constI64([0])]);
   const lo = scalarAt(block, 0);
   const hi = scalarAt(block, 1);
   const qlo = scalarAt(window, 0);
   const qhi = scalarAt(window, 1);
   const L = g.op('Squeeze', [g.op('Shape', [canvas]), g.constI64([0])]);
-  // the lean path's RoPE tables for every canvas position, once per run (not a Range per step)
+  // the lean path's RoPE tables for every canvas position, once per block (not a Range per step)
   const rope = style.lean ? { ropeTables: emitRopeTables(g, spec, g.op('Cast', [L], { to: DT.FLOAT }), ct) } : {};
   const vec = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
   const slice1 = (x: string, from: string, to: string): string => g.op('Slice', [x, vec(from), vec(to)]);
@@ -214,6 +333,7 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   // window, [1, n, H*D] with GQA heads expanded, sliced once per run (per step for every-step filters)
   const replace = style.cachedAttention === 'replace';
   const G = H / Hkv;
+  const KV = ELEM_OF[ct];
   const ctOf = (gb: GraphBuilder, x: string): string => (ct === 'fp32' ? x : gb.op('Cast', [x], { to: KV }));
   const bsh = (gb: GraphBuilder, x: string): string => {
     const t = gb.op('Transpose', [x], { perm: [1, 0, 2] }); // [n, Hkv, D]
@@ -236,21 +356,11 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   };
 
   // the filter's inputs
-  const f = filter;
-  const promptLen = f ? g.input(N.promptLen, I64, [1]) : null;
   const P = promptLen ? g.op('Squeeze', [promptLen, g.constI64([0])]) : null;
-  const controls = new Map<string, string>();
-  const control: SelectionIO['control'] = (name, elemType, dims) => {
-    let v = controls.get(name);
-    if (!v) controls.set(name, (v = g.input(name, elemType, dims)));
-    return v;
-  };
-  // kept-row counts differ per layer (dense layers keep every prompt row): one dim name per layer,
-  // or ORT's memory planner takes equal names for equal sizes and reuses a buffer of the wrong size
-  const pastTokens = f ? layers.map((l) => g.input(N.pastTokens(l), I64, [Hkv, `Tp.${l}`])) : [];
+  const pastTokens = v.pastTokens;
   // 'both' (WaveFilter's question queries): the block's rows, then the prompt window's
   const windowQ = f ? readsWindowQueries(f.program) : false;
-  const savedWindowQ = windowQ ? layers.map((l) => g.input(N.windowQueries(l), DT.FLOAT, ['Ws', H, D])) : [];
+  const savedWindowQ = v.savedWindowQ;
   const blockQueries = f && (f.program.queries === 'block' || f.program.queries === 'both' || f.program.schedule === 'every-step');
 
   // 1. refresh over [refresh_from, L): rows below refresh_from come from the past (the prompt's
@@ -293,15 +403,9 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const refresh = emitForward(g, w, spec, refreshIo, {}, style);
   const refreshQueries = refresh.queries.map((q) => f32(g, q));
   const fullK = refresh.keys.map((k, l) => g.op('Concat', [sliceRows(pastK[l], zero, refreshFrom), k], { axis: 1 })); // [Hkv, L, D]
-  const fullV = refresh.values.map((v, l) => g.op('Concat', [sliceRows(pastV[l], zero, refreshFrom), v], { axis: 1 }));
-  for (const l of layers) {
-    g.identity(sliceRows(fullK[l], zero, kvOutRows), N.presentKey(l));
-    g.identity(sliceRows(fullV[l], zero, kvOutRows), N.presentValue(l));
-    g.output(N.presentKey(l), KV, [Hkv, 'kv_out_rows', D]);
-    g.output(N.presentValue(l), KV, [Hkv, 'kv_out_rows', D]);
-  }
+  const fullV = refresh.values.map((x, l) => g.op('Concat', [sliceRows(pastV[l], zero, refreshFrom), x], { axis: 1 }));
   const noCommit = g.op('Expand', [g.constI64([-1], []), vec(B)]);
-  const d0 = decide(g, refreshIo, refresh, { canvas, lo, hi, loVec, hiVec, step: zero, commitStep: noCommit, drawOffset: zero, refresh: true });
+  const d0 = decide(g, refreshIo, refresh, { canvas, lo, hi, loVec, hiVec, step: zero, commitStep: noCommit, drawOffset: v.drawOffset, refresh: true });
   const cond0 = g.op('Or', [g.op('Greater', [d0.masksLeft, zero]), g.op('Less', [one, minForwards])]);
 
   // 2. the steps attend to the refreshed K/V with the window's rows masked; the no-cache host
@@ -313,16 +417,18 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
 
   // the selection after the refresh, and the compact past it gives the steps
   let tokens0: string[] = [];
+  let state: string[] = [];
+  let windowQOut: string[] = [];
   let compactPast: ((gb: GraphBuilder, tokens: string[]) => (l: number) => { key: string; value: string; bias: string }) | null = null;
   const fullKf32Memo = new Map<number, string>();
-  // (cast once in the outer graph, also for the every-step selection inside the Loop body)
+  // (cast once in the block's graph, also for the every-step selection inside the Loop body)
   const fullKf32 = (l: number): string => {
-    let v = fullKf32Memo.get(l);
-    if (!v) fullKf32Memo.set(l, (v = f32(g, fullK[l])));
-    return v;
+    let x = fullKf32Memo.get(l);
+    if (!x) fullKf32Memo.set(l, (x = f32(g, fullK[l])));
+    return x;
   };
   const selectionIO = (queries: string[]): SelectionIO => ({
-    key: (l) => fullKf32(l), query: (l) => queries[l], promptLen: promptLen as string, control,
+    key: (l) => fullKf32(l), query: (l) => queries[l], promptLen: promptLen as string, control: c.control,
   });
   let refreshBlockQ: string[] = [];
   // an every-step selection inside the Loop re-reads the window's queries (outer-scope values)
@@ -332,21 +438,14 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
     let queries = refreshBlockQ;
     let windowAll: string[] = [];
     if (windowQ) {
-      const computed = refreshQueries.map((q) => g.op('Slice', [q, blockQueries ? vec(B) : g.constI64([0]), g.constI64([2 ** 62]), g.constI64([0])]));
-      computed.forEach((q, l) => {
-        g.identity(q, N.windowQueriesOut(l));
-        g.output(N.windowQueriesOut(l), DT.FLOAT, ['W', H, D]);
-      });
-      windowAll = computed.map((q, l) => g.op('Concat', [q, savedWindowQ[l]], { axis: 0 }));
+      windowQOut = refreshQueries.map((q) => g.op('Slice', [q, blockQueries ? vec(B) : g.constI64([0]), g.constI64([2 ** 62]), g.constI64([0])]));
+      windowAll = windowQOut.map((q, l) => g.op('Concat', [q, savedWindowQ[l]], { axis: 0 }));
       queries = f.program.queries === 'both' ? windowAll.map((q, l) => g.op('Concat', [refreshBlockQ[l], q], { axis: 0 })) : windowAll;
     }
     stepWindowQ = f.program.queries === 'both' ? windowAll : [];
     const sel = f.program.emit(g, spec, selectionIO(queries), f.variant);
     tokens0 = sel.tokens;
-    sel.state.forEach((x, l) => {
-      g.identity(x, N.state(l));
-      g.output(N.state(l), DT.FLOAT, [Hkv, 'P']);
-    });
+    state = sel.state;
     // generation rows [P, L) follow the kept rows; those in the step's window are recomputed
     const genBias = g.op('Expand', [biasRow(g.op('Sub', [L, P]), inWindow, P), g.constI64([Hkv, 1])]);
     compactPast = (gb, tokens) => (l) => {
@@ -371,16 +470,18 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   })();
   const outerPast = compactPast && !everyStep ? compactPast(g, tokens0) : densePast;
 
+  // the step body's names carry its builder's prefix: a generation program nests this Loop in another
   const b = g.child('S_');
-  const iter = b.input('S_iter', I64, []);
-  b.input('S_cond', DT.BOOL, []);
-  const canvasIn = b.input('S_canvas', I64, ['L']);
-  const commitIn = b.input('S_commit', I64, ['B']);
-  const confIn = b.input('S_conf', DT.DOUBLE, ['N', 'B']);
-  const drawIn = b.input('S_draw', I64, []);
-  const carriedQ = everyStep ? layers.map((l) => b.input(`S_q.${l}`, DT.FLOAT, ['B', H, D])) : [];
+  const n = (name: string): string => `${b.prefix}${name}`;
+  const iter = b.input(n('iter'), I64, []);
+  b.input(n('cond'), DT.BOOL, []);
+  const canvasIn = b.input(n('canvas'), I64, ['L']);
+  const commitIn = b.input(n('commit'), I64, ['B']);
+  const confIn = b.input(n('conf'), DT.DOUBLE, ['N', 'B']);
+  const drawIn = b.input(n('draw'), I64, []);
+  const carriedQ = everyStep ? layers.map((l) => b.input(n(`q.${l}`), DT.FLOAT, ['B', H, D])) : [];
   // the last selection's rows, carried so the run can return them (the body re-selects, so it does not read them)
-  if (everyStep) layers.forEach((l) => b.input(`S_tok.${l}`, I64, [Hkv, `T.${l}`]));
+  if (everyStep) layers.forEach((l) => b.input(n(`tok.${l}`), I64, [Hkv, `T.${l}`]));
   const k = b.op('Add', [iter, b.constI64([1], [])]);
   let stepPast = outerPast;
   let stepTokens: string[] = [];
@@ -404,31 +505,147 @@ export function buildBlockGraph(spec: ModelSpec, weights: WeightSource, filter: 
   const d = decide(b, stepIo, step, { canvas: canvasIn, lo, hi, loVec, hiVec, step: k, commitStep: commitIn, drawOffset: drawIn, refresh: false });
   const condOut = b.op('Or', [b.op('Greater', [d.masksLeft, b.constI64([0], [])]), b.op('Less', [b.op('Add', [k, b.constI64([1], [])]), minForwards])]);
   const confOut = b.op('Concat', [confIn, b.op('Unsqueeze', [d.confidence, b.constI64([0])])], { axis: 0 });
-  b.output(b.identity(condOut, 'S_cond_out'), DT.BOOL, []);
-  b.output(b.identity(d.canvas, 'S_canvas_out'), I64, ['L']);
-  b.output(b.identity(d.commitStep, 'S_commit_out'), I64, ['B']);
-  b.output(b.identity(confOut, 'S_conf_out'), DT.DOUBLE, ['N2', 'B']);
-  b.output(b.identity(d.drawOffset, 'S_draw_out'), I64, []);
-  step.queries.forEach((q, l) => b.output(b.identity(f32(b, q), `S_q_out.${l}`), DT.FLOAT, ['B', H, D]));
-  stepTokens.forEach((t, l) => b.output(b.identity(t, `S_tok_out.${l}`), I64, [Hkv, `T.${l}`]));
+  b.output(b.identity(condOut, n('cond_out')), DT.BOOL, []);
+  b.output(b.identity(d.canvas, n('canvas_out')), I64, ['L']);
+  b.output(b.identity(d.commitStep, n('commit_out')), I64, ['B']);
+  b.output(b.identity(confOut, n('conf_out')), DT.DOUBLE, ['N2', 'B']);
+  b.output(b.identity(d.drawOffset, n('draw_out')), I64, []);
+  step.queries.forEach((q, l) => b.output(b.identity(f32(b, q), n(`q_out.${l}`)), DT.FLOAT, ['B', H, D]));
+  stepTokens.forEach((t, l) => b.output(b.identity(t, n(`tok_out.${l}`)), I64, [Hkv, `T.${l}`]));
 
   const loopInit = [g.op('Sub', [maxSteps, one]), cond0, d0.canvas, d0.commitStep, g.op('Unsqueeze', [d0.confidence, g.constI64([0])]), d0.drawOffset, ...(everyStep ? [...refreshBlockQ, ...tokens0] : [])];
-  const loopOut = g.opN('Loop', loopInit, 4 + (everyStep ? 2 * nLayers : 0), { body: { graph: b.graph('S_step') } });
+  const loopOut = g.opN('Loop', loopInit, 4 + (everyStep ? 2 * nLayers : 0), { body: { graph: b.graph(n('step')) } });
   const [canvasOut, commitOut, confs, drawsUsed] = loopOut;
+  return {
+    canvas: canvasOut, commitStep: commitOut, confs, drawOffset: drawsUsed, fullK, fullV,
+    kept: f ? (everyStep ? loopOut.slice(4 + nLayers) : tokens0) : [], windowQOut, state,
+  };
+}
+
+export const GenerationNames = {
+  blockLoAll: 'block_lo_all',
+  blockHiAll: 'block_hi_all',
+  windowLoAll: 'window_lo_all',
+  windowHiAll: 'window_hi_all',
+  commitSteps: 'commit_steps',
+  stepConfidences: 'step_confidences',
+  forwards: 'forwards',
+} as const;
+
+/**
+ * The generation program: every block of a generation in one session.run, for the first-block
+ * prompt refresh. Block 0 refreshes the whole canvas; a Loop over blocks 1..NB-1 runs the same block
+ * emission with refresh_from = P, reading block 0's K/V as outer-scope values. So the prompt's K/V
+ * never leave the device, where the block program (one run per block) has to return them to the
+ * host after block 0 and feed them back at every later block: onnxruntime-node keeps no device
+ * tensor between runs, and on a GPU that round trip costs about the refresh it saves
+ * (model/refresh-cost.ts). The tokens are the block program's: the same emission, the same inputs
+ * per block (the previous selection's rows carried, block 0's prompt-window queries read by every
+ * later block). Filters that carry state between selections on the host (H2O) are not supported.
+ *
+ * Inputs: the block program's, except block / window / their [1] bounds (per block:
+ * block_lo_all, block_hi_all, window_lo_all, window_hi_all, int64 [NB]), past_* / past_tokens /
+ * window_queries / kv_out_rows (kept inside), and quota / quota_ratio / p_transfer, which are
+ * [NB, K] (a row per block). refresh_from is P, read by blocks 1..NB-1. NB >= 2.
+ * Outputs: canvas_out, draws_used, kept_tokens.{l} (the last selection), commit_steps [NB, B],
+ * step_confidences [NB, K, B] (rows past a block's forwards are -inf), forwards [NB].
+ */
+export function buildGenerationGraph(spec: ModelSpec, weights: WeightSource, filter: ProgramFilter | null = null, shape: ProgramShape = {}): Uint8Array {
+  if (filter?.program.absorbState) throw new Error('the generation program does not carry a filter state between blocks');
+  const g = new GraphBuilder();
+  const N = BlockNames;
+  const GN = GenerationNames;
+  const { nLayers, nKvHeads: Hkv, headDim: D, nHeads: H } = spec;
+  const I64 = DT.INT64;
+  const layers = Array.from({ length: nLayers }, (_, l) => l);
+  const c = blockContext(g, spec, weights, filter, shape);
+  const KV = ELEM_OF[c.ct];
+  const canvas = g.input(N.canvas, I64, ['L']);
+  const loAll = g.input(GN.blockLoAll, I64, ['NB']);
+  const hiAll = g.input(GN.blockHiAll, I64, ['NB']);
+  const qloAll = g.input(GN.windowLoAll, I64, ['NB']);
+  const qhiAll = g.input(GN.windowHiAll, I64, ['NB']);
+  const refreshFrom = g.input(N.refreshFrom, I64, []);
+  const cacheRows = g.input(N.cacheRows, I64, []);
+  const maxSteps = g.input(N.maxSteps, I64, []);
+  const minForwards = g.input(N.minForwards, I64, []);
+  const rules = declareRuleInputs(g, true);
+  const windowQ = filter ? readsWindowQueries(filter.program) : false;
+
+  /** Block b's values (b: int64 [], bVec: int64 [1]) in builder gb. */
+  const blockValues = (gb: GraphBuilder, b: string, bVec: string, from: string, drawOffset: string, past: { k: readonly string[]; v: readonly string[]; tokens: readonly string[]; windowQ: readonly string[] }): BlockValues => {
+    const next = gb.op('Add', [bVec, gb.constI64([1])]);
+    const at = (all: string): string => gb.op('Slice', [all, bVec, next]); // [1]
+    const loVec = at(loAll);
+    const hiVec = at(hiAll);
+    const qloVec = at(qloAll);
+    const qhiVec = at(qhiAll);
+    const row = (x: string): string => gb.op('Gather', [x, b], { axis: 0 });
+    return {
+      canvas, block: gb.op('Concat', [loVec, hiVec], { axis: 0 }), window: gb.op('Concat', [qloVec, qhiVec], { axis: 0 }),
+      loVec, hiVec, qloVec, qhiVec, refreshFrom: from, cacheRows, maxSteps, minForwards,
+      rule: { ...rules, quota: row(rules.quota), quotaRatio: row(rules.quotaRatio), pTransfer: row(rules.pTransfer) },
+      drawOffset, pastK: past.k, pastV: past.v, pastTokens: past.tokens, savedWindowQ: past.windowQ,
+    };
+  };
+  /** f64 [K, B]: a block's confidences with -inf rows after its forwards */
+  const padConfs = (gb: GraphBuilder, confs: string): string => {
+    const shapeOf = gb.op('Shape', [confs]);
+    const rows = gb.op('Sub', [gb.op('Unsqueeze', [maxSteps, gb.constI64([0])]), gb.op('Slice', [shapeOf, gb.constI64([0]), gb.constI64([1])])]);
+    const fill = gb.op('Expand', [gb.constF64([-Infinity], []), gb.op('Concat', [rows, gb.op('Slice', [shapeOf, gb.constI64([1]), gb.constI64([2])])], { axis: 0 })]);
+    return gb.op('Concat', [confs, fill], { axis: 0 });
+  };
+  const forwardsOf = (gb: GraphBuilder, confs: string): string => gb.op('Squeeze', [gb.op('Shape', [confs], { start: 0, end: 1 }), gb.constI64([0])]);
+
+  // block 0: the whole canvas, no past
+  const zero = g.constI64([0], []);
+  const emptyKv = g.op('Expand', [g.op('Cast', [g.scalarF32(0)], { to: KV }), g.constI64([Hkv, 0, D])]);
+  const empty = {
+    k: layers.map(() => emptyKv), v: layers.map(() => emptyKv),
+    tokens: filter ? layers.map(() => g.op('Expand', [g.constI64([-1], []), g.constI64([Hkv, 0])])) : [],
+    windowQ: windowQ ? layers.map(() => g.op('Expand', [g.scalarF32(0), g.constI64([0, H, D])])) : [],
+  };
+  const first = emitBlock(g, c, blockValues(g, zero, g.constI64([0]), zero, zero, empty));
+
+  // blocks 1..NB-1: the Loop, block 0's K/V and window queries from the outer scope
+  const body = g.child('G_');
+  const bn = (name: string): string => `${body.prefix}${name}`;
+  const iter = body.input(bn('iter'), I64, []);
+  const condIn = body.input(bn('cond'), DT.BOOL, []);
+  const canvasIn = body.input(bn('canvas'), I64, ['L']);
+  const drawIn = body.input(bn('draw'), I64, []);
+  const tokensIn = first.kept.map((_, l) => body.input(bn(`tok.${l}`), I64, [Hkv, `T.${l}`]));
+  const bIdx = body.op('Add', [iter, body.constI64([1], [])]);
+  const bv = blockValues(body, bIdx, body.op('Unsqueeze', [bIdx, body.constI64([0])]), refreshFrom, drawIn, { k: first.fullK, v: first.fullV, tokens: tokensIn, windowQ: first.windowQOut });
+  const later = emitBlock(body, c, { ...bv, canvas: canvasIn });
+  body.output(body.identity(condIn, bn('cond_out')), DT.BOOL, []);
+  body.output(body.identity(later.canvas, bn('canvas_out')), I64, ['L']);
+  body.output(body.identity(later.drawOffset, bn('draw_out')), I64, []);
+  later.kept.forEach((t, l) => body.output(body.identity(t, bn(`tok_out.${l}`)), I64, [Hkv, `T.${l}`]));
+  body.output(body.identity(later.commitStep, bn('commit_scan')), I64, ['B']);
+  body.output(body.identity(padConfs(body, later.confs), bn('conf_scan')), DT.DOUBLE, ['K', 'B']);
+  body.output(body.identity(forwardsOf(body, later.confs), bn('forwards_scan')), I64, []);
+
+  const nb = g.op('Squeeze', [g.op('Shape', [loAll]), g.constI64([0])]);
+  const nCarried = 2 + first.kept.length;
+  const outs = g.opN('Loop', [g.op('Sub', [nb, g.constI64([1], [])]), '', first.canvas, first.drawOffset, ...first.kept], nCarried + 3, { body: { graph: body.graph(bn('block')) } });
+  const [canvasOut, drawsUsed] = outs;
+  const kept = outs.slice(2, nCarried);
+  const [commitScan, confScan, forwardsScan] = outs.slice(nCarried);
+  const lead = (x: string): string => g.op('Unsqueeze', [x, g.constI64([0])]);
   g.identity(canvasOut, N.canvasOut);
-  g.identity(commitOut, N.commitStep);
-  g.identity(confs, N.stepConfidence);
   g.identity(drawsUsed, N.drawsUsed);
-  g.output(N.drawsUsed, I64, []);
+  g.identity(g.op('Concat', [lead(first.commitStep), commitScan], { axis: 0 }), GN.commitSteps);
+  g.identity(g.op('Concat', [lead(padConfs(g, first.confs)), confScan], { axis: 0 }), GN.stepConfidences);
+  g.identity(g.op('Concat', [lead(forwardsOf(g, first.confs)), forwardsScan], { axis: 0 }), GN.forwards);
   g.output(N.canvasOut, I64, ['L']);
-  g.output(N.commitStep, I64, ['B']);
-  g.output(N.stepConfidence, DT.DOUBLE, ['N', 'B']);
-  if (f) {
-    const kept = everyStep ? loopOut.slice(4 + nLayers) : tokens0;
-    kept.forEach((t, l) => {
-      g.identity(t, N.keptTokens(l));
-      g.output(N.keptTokens(l), I64, [Hkv, `T.${l}`]);
-    });
-  }
-  return encodeModel(g.graph('wavefilter_block'));
+  g.output(N.drawsUsed, I64, []);
+  g.output(GN.commitSteps, I64, ['NB', 'B']);
+  g.output(GN.stepConfidences, DT.DOUBLE, ['NB', 'K', 'B']);
+  g.output(GN.forwards, I64, ['NB']);
+  kept.forEach((t, l) => {
+    g.identity(t, N.keptTokens(l));
+    g.output(N.keptTokens(l), I64, [Hkv, `T.${l}`]);
+  });
+  return encodeModel(g.graph('wavefilter_generation'));
 }

@@ -98,12 +98,97 @@ export interface BlockResult {
   readonly ortMs: number;
 }
 
-const i64 = (v: number): ort.Tensor => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), []);
+export const i64 = (v: number): ort.Tensor => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), []);
 const EMPTY = new Float32Array(0);
 const EMPTY_HALF = new Uint16Array(0);
 const NO_IDS = new BigInt64Array(0);
 
+/** A block's rule rows padded to K forwards: LLaDA's quota (1 past its schedule), Dream's ratio, origin's transfer probability (1 past S). */
+export interface RuleRows {
+  readonly quota: BigInt64Array;
+  readonly ratio: Float32Array;
+  readonly pTransfer: Float64Array;
+}
+
+export function ruleRows(r: BlockRule, K: number): RuleRows {
+  const quota = new BigInt64Array(K);
+  for (let k = 0; k < K; k++) quota[k] = BigInt(r.quota[k] ?? 1);
+  const ratio = new Float32Array(K);
+  ratio.set(r.quotaRatio.subarray(0, K));
+  const pTransfer = new Float64Array(K).fill(1);
+  pTransfer.set(r.pTransfer.subarray(0, K));
+  return { quota, ratio, pTransfer };
+}
+
+/**
+ * The rule's feeds: its kinds and scalars from `r`, the per-forward rows stacked (one row: [K], as
+ * the block program reads them; several: [NB, K], a row per block, as the generation program does).
+ */
+export function ruleFeeds(r: BlockRule, rows: readonly RuleRows[], K: number): Record<string, ort.Tensor> {
+  const dims = rows.length === 1 ? [K] : [rows.length, K];
+  const quota = new BigInt64Array(rows.length * K);
+  const ratio = new Float32Array(rows.length * K);
+  const pTransfer = new Float64Array(rows.length * K);
+  rows.forEach((x, i) => {
+    quota.set(x.quota, i * K);
+    ratio.set(x.ratio, i * K);
+    pTransfer.set(x.pTransfer, i * K);
+  });
+  return {
+    [R.confidence]: i64(CONFIDENCE_KIND[r.confidence]),
+    [R.rule]: i64(RULE_KIND[r.kind]),
+    [R.threshold]: new ort.Tensor('float64', Float64Array.of(r.threshold), []),
+    [R.factor]: new ort.Tensor('float64', Float64Array.of(r.factor), []),
+    [R.quota]: new ort.Tensor('int64', quota, dims),
+    [R.quotaRatio]: new ort.Tensor('float32', ratio, dims),
+    [R.quotaFromRatio]: new ort.Tensor('bool', Uint8Array.of(r.quotaFromRatio ? 1 : 0), []),
+    [R.quotaAllFrom]: i64(r.quotaAllFrom),
+    [R.firstOnly]: new ort.Tensor('bool', Uint8Array.of(r.firstOnly ? 1 : 0), []),
+    [R.draws]: new ort.Tensor('float64', r.draws, [r.draws.length]),
+    [R.pTransfer]: new ort.Tensor('float64', pTransfer, dims),
+  };
+}
+
+/** The step budget and the guidance and sampling variants' feeds (shared by the block and generation programs). */
+export function runFeeds(shape: ProgramShape, req: Pick<BlockRequest, 'maxSteps' | 'minForwards' | 'cfg' | 'sample'>): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = { [N.maxSteps]: i64(req.maxSteps), [N.minForwards]: i64(req.minForwards) };
+  if (shape.cfg) {
+    if (!req.cfg) throw new WavefilterError('runtime_error', 'the guidance block program needs its scale and prompt length');
+    feeds[N.cfgScale] = new ort.Tensor('float64', Float64Array.of(req.cfg.scale), []);
+    feeds[N.cfgPromptLen] = i64(req.cfg.promptLength);
+  }
+  if (shape.sample) {
+    if (!req.sample) throw new WavefilterError('runtime_error', 'the sampling block program needs its temperature');
+    feeds[S.temperature] = new ort.Tensor('float64', Float64Array.of(req.sample.temperature), []);
+    feeds[S.topP] = new ort.Tensor('float64', Float64Array.of(req.sample.topP), []);
+    feeds[S.topK] = i64(req.sample.topK);
+  }
+  return feeds;
+}
+
+/** A filtered run's controls and prompt length. */
+export function selectionFeeds(s: Pick<SelectionFeeds, 'promptLength' | 'controls'>): Record<string, ort.Tensor> {
+  return { ...s.controls, [N.promptLen]: new ort.Tensor('int64', BigInt64Array.of(BigInt(s.promptLength)), [1]) };
+}
+
+/** Refuses a request that a program fixed to a rule or a step attention cannot run. */
+export function checkProgramFits(shape: ProgramShape, rule: BlockRule, cached: boolean): void {
+  const d = shape.decide;
+  if (d && (d.rule !== rule.kind || d.confidence !== rule.confidence))
+    throw new WavefilterError('runtime_error', `this program decodes with rule ${d.rule} / ${d.confidence} confidence; the request is for ${rule.kind} / ${rule.confidence}`);
+  if (shape.stepAttention && (shape.stepAttention === 'explicit') !== cached)
+    throw new WavefilterError('runtime_error', `this program's steps attend ${shape.stepAttention === 'explicit' ? 'to a cache' : 'without a cache'}; the request is for a ${cached ? 'cached' : 'no-cache'} host`);
+}
+
+/** How many prompt rows a selection keeps, per layer and KV head on average. */
+export function keptPerHead(tokens: readonly BigInt64Array[], Hkv: number): number {
+  let kept = 0;
+  for (const t of tokens) for (const x of t) if (x >= 0n) kept++;
+  return kept / (tokens.length * Hkv);
+}
+
 export class BlockProgram {
+
   private runCount = 0;
   private constructor(readonly spec: ModelSpec, private readonly session: ort.InferenceSession, readonly filter: ProgramFilter | null, readonly shape: ProgramShape) {}
 
@@ -125,20 +210,10 @@ export class BlockProgram {
 
   async run(req: BlockRequest): Promise<BlockResult> {
     const { nLayers, nKvHeads: Hkv, headDim: D } = this.spec;
-    const d = this.shape.decide;
-    if (d && (d.rule !== req.rule.kind || d.confidence !== req.rule.confidence))
-      throw new WavefilterError('runtime_error', `this block program decodes with rule ${d.rule} / ${d.confidence} confidence; the request is for ${req.rule.kind} / ${req.rule.confidence}`);
-    if (this.shape.stepAttention && (this.shape.stepAttention === 'explicit') !== req.cached)
-      throw new WavefilterError('runtime_error', `this block program's steps attend ${this.shape.stepAttention === 'explicit' ? 'to a cache' : 'without a cache'}; the request is for a ${req.cached ? 'cached' : 'no-cache'} host`);
+    checkProgramFits(this.shape, req.rule, req.cached);
     const L = req.canvas.length;
     const r = req.rule;
     const K = Math.max(req.maxSteps, 1);
-    const quota = new BigInt64Array(K);
-    for (let k = 0; k < K; k++) quota[k] = BigInt(r.quota[k] ?? 1);
-    const ratio = new Float32Array(K);
-    ratio.set(r.quotaRatio.subarray(0, K));
-    const pTransfer = new Float64Array(K).fill(1);
-    pTransfer.set(r.pTransfer.subarray(0, K));
     const feeds: Record<string, ort.Tensor> = {
       [N.canvas]: new ort.Tensor('int64', BigInt64Array.from(req.canvas, (x) => BigInt(x)), [L]),
       [N.block]: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.lo), BigInt(req.hi)), [2]),
@@ -150,31 +225,9 @@ export class BlockProgram {
       [N.refreshFrom]: i64(req.refreshFrom),
       [N.cacheRows]: i64(req.cached ? L : 0),
       [N.kvOutRows]: i64(req.keepKv ? L : 0),
-      [N.maxSteps]: i64(req.maxSteps),
-      [N.minForwards]: i64(req.minForwards),
-      [R.confidence]: i64(CONFIDENCE_KIND[r.confidence]),
-      [R.rule]: i64(RULE_KIND[r.kind]),
-      [R.threshold]: new ort.Tensor('float64', Float64Array.of(r.threshold), []),
-      [R.factor]: new ort.Tensor('float64', Float64Array.of(r.factor), []),
-      [R.quota]: new ort.Tensor('int64', quota, [K]),
-      [R.quotaRatio]: new ort.Tensor('float32', ratio, [K]),
-      [R.quotaFromRatio]: new ort.Tensor('bool', Uint8Array.of(r.quotaFromRatio ? 1 : 0), []),
-      [R.quotaAllFrom]: i64(r.quotaAllFrom),
-      [R.firstOnly]: new ort.Tensor('bool', Uint8Array.of(r.firstOnly ? 1 : 0), []),
-      [R.draws]: new ort.Tensor('float64', r.draws, [r.draws.length]),
-      [R.pTransfer]: new ort.Tensor('float64', pTransfer, [K]),
+      ...runFeeds(this.shape, req),
+      ...ruleFeeds(r, [ruleRows(r, K)], K),
     };
-    if (this.shape.cfg) {
-      if (!req.cfg) throw new WavefilterError('runtime_error', 'the guidance block program needs its scale and prompt length');
-      feeds[N.cfgScale] = new ort.Tensor('float64', Float64Array.of(req.cfg.scale), []);
-      feeds[N.cfgPromptLen] = i64(req.cfg.promptLength);
-    }
-    if (this.shape.sample) {
-      if (!req.sample) throw new WavefilterError('runtime_error', 'the sampling block program needs its temperature');
-      feeds[S.temperature] = new ort.Tensor('float64', Float64Array.of(req.sample.temperature), []);
-      feeds[S.topP] = new ort.Tensor('float64', Float64Array.of(req.sample.topP), []);
-      feeds[S.topK] = i64(req.sample.topK);
-    }
     const tc = req.past?.rows ?? 0;
     const half = this.shape.ct === 'fp16';
     const kvType = half ? 'float16' : 'float32';
@@ -187,8 +240,7 @@ export class BlockProgram {
     const s = req.selection;
     if (f && !s) throw new WavefilterError('runtime_error', 'a filtered block program needs its selection feeds');
     if (f && s) {
-      Object.assign(feeds, s.controls);
-      feeds[N.promptLen] = new ort.Tensor('int64', BigInt64Array.of(BigInt(s.promptLength)), [1]);
+      Object.assign(feeds, selectionFeeds(s));
       const { nHeads: H } = this.spec;
       for (let l = 0; l < nLayers; l++) {
         const t = s.pastTokens?.[l] ?? NO_IDS;
@@ -212,11 +264,9 @@ export class BlockProgram {
     let selection: SelectionOutputs | null = null;
     if (f) {
       const tokens = Array.from({ length: nLayers }, (_, l) => out[N.keptTokens(l)].data as BigInt64Array);
-      let kept = 0;
-      for (const t of tokens) for (const x of t) if (x >= 0n) kept++;
       const win = readsWindowQueries(f.program) ? Array.from({ length: nLayers }, (_, l) => out[N.windowQueriesOut(l)].data as Float32Array) : null;
       const state = Array.from({ length: nLayers }, (_, l) => out[N.state(l)]?.data as Float32Array | undefined).filter((x): x is Float32Array => x !== undefined);
-      selection = { tokens, keptPerHead: kept / (nLayers * Hkv), windowQueries: win && win[0].length > 0 ? win : null, state };
+      selection = { tokens, keptPerHead: keptPerHead(tokens, Hkv), windowQueries: win && win[0].length > 0 ? win : null, state };
     }
     return {
       canvas: out[N.canvasOut].data as BigInt64Array, commitStep: out[N.commitStep].data as BigInt64Array,

@@ -63,20 +63,22 @@ export interface RuleInputs {
   readonly pTransfer: string;
 }
 
-export function declareRuleInputs(g: GraphBuilder): RuleInputs {
+/** The rule's inputs; `perBlock` (the generation program): quota, quota_ratio and p_transfer are [NB, K], a row per block. */
+export function declareRuleInputs(g: GraphBuilder, perBlock = false): RuleInputs {
   const R = RuleNames;
+  const K = perBlock ? ['NB', 'K'] : ['K'];
   return {
     confidence: g.input(R.confidence, DT.INT64, []),
     rule: g.input(R.rule, DT.INT64, []),
     threshold: g.input(R.threshold, DT.DOUBLE, []),
     factor: g.input(R.factor, DT.DOUBLE, []),
-    quota: g.input(R.quota, DT.INT64, ['K']),
-    quotaRatio: g.input(R.quotaRatio, DT.FLOAT, ['K']),
+    quota: g.input(R.quota, DT.INT64, K),
+    quotaRatio: g.input(R.quotaRatio, DT.FLOAT, K),
     quotaFromRatio: g.input(R.quotaFromRatio, DT.BOOL, []),
     quotaAllFrom: g.input(R.quotaAllFrom, DT.INT64, []),
     firstOnly: g.input(R.firstOnly, DT.BOOL, []),
     draws: g.input(R.draws, DT.DOUBLE, ['Nd']),
-    pTransfer: g.input(R.pTransfer, DT.DOUBLE, ['K']),
+    pTransfer: g.input(R.pTransfer, DT.DOUBLE, K),
   };
 }
 

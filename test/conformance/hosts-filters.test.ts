@@ -128,3 +128,49 @@ for (const [name, dir, P] of MODELS)
         }
     await m.dispose();
   });
+
+// The generation program (every block in one run, the first-block prompt refresh): for every
+// cached host x filter, on the standard graph and on the GPU path's, the block program's tokens,
+// NFE, refreshes, selections and last kept rows; three blocks so its Loop over blocks runs twice;
+// WaveFilter's every-step schedule and knobs, and sampling (the draws read across blocks). A
+// filter whose state is carried between blocks on the host (H2O) is refused by name.
+for (const [name, dir, P] of MODELS)
+  test(`conformance: the generation program gives the block program's tokens, every cached host x filter (${name})`, async () => {
+    const m = await loadModel(dir, { sessions: 8 });
+    const tuned = await loadModel(dir, { sessions: 8, graph: { lean: true, packed: true, fixedStepAttention: true, fixedRule: true, cachedAttention: 'replace' } });
+    const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId);
+    const cases: ModelGenerateOptions[] = [];
+    for (const host of cacheHostNames().filter((h) => cacheHostPolicy(h).cached))
+      for (const filter of cacheHostPolicy(host).acceptsFilter ? FILTER_NAMES : (['none'] as const)) cases.push({ cache: host, filter, budget: filter === 'none' ? null : 0.1 });
+    for (const wave of [{ schedule: 'every-step' as const }, { questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }]) cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, wave });
+    cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, temperature: 0.7, seed: 5 });
+    for (const c of cases) {
+      const o: ModelGenerateOptions = { genLength: 24, blockLength: 8, steps: 24, promptRefresh: 'first-block', ...c };
+      const what = JSON.stringify(o);
+      const kept: string[] = [];
+      const onKept = (e: { block: number; tokens: readonly BigInt64Array[] }) => kept.push(`${e.block}:${e.tokens.map((t) => t.join(',')).join('|')}`);
+      if (c.filter === 'h2o') {
+        await assert.rejects(m.generate({ inputIds: p }, { ...o, executor: 'generation' }), /executor generation: .*filter h2o/, what);
+        continue;
+      }
+      const a = await m.generate({ inputIds: p }, { ...o, executor: 'block', onKept });
+      const lastKept = kept.at(-1);
+      for (const model of [m, tuned]) {
+        kept.length = 0;
+        const b = await model.generate({ inputIds: p }, { ...o, executor: 'generation', onKept });
+        assert.deepEqual(b.outputIds, a.outputIds, what);
+        assert.equal(b.nfe, a.nfe, `nfe ${what}`);
+        assert.equal(b.timings.refreshes, a.timings.refreshes, `refreshes ${what}`);
+        assert.equal(b.timings.selections, a.timings.selections, `selections ${what}`);
+        assert.equal(b.timings.keptPromptRows, a.timings.keptPromptRows, `kept rows per head ${what}`);
+        assert.equal(b.timings.executor, 'generation');
+        assert.equal(b.timings.ortRuns, 1, `one run ${what}`);
+        assert.deepEqual(kept, lastKept === undefined ? [] : [lastKept], `last kept rows ${what}`);
+      }
+    }
+    // what it cannot run is refused by name
+    await assert.rejects(m.generate({ inputIds: p }, { genLength: 24, blockLength: 8, steps: 24, cache: 'dual', promptRefresh: 'every-block', executor: 'generation' }), /executor generation: the generation program does not support promptRefresh 'every-block'/);
+    await assert.rejects(m.generate({ inputIds: p }, { genLength: 8, blockLength: 8, steps: 8, cache: 'dual', promptRefresh: 'first-block', executor: 'generation' }), /a single block/);
+    await m.dispose();
+    await tuned.dispose();
+  });

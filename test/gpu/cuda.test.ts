@@ -76,7 +76,7 @@ for (const executor of ['step', 'block'] as const) {
   });
 }
 
-test('CUDA: WaveFilter on the dual cache keeps the same rows and tokens on both executors (bundled model, 2K prompt)', { skip }, async () => {
+test('CUDA: WaveFilter on the dual cache keeps the same rows and tokens on every executor (bundled model, 2K prompt)', { skip }, async () => {
   const m = await loadModel(BUNDLED_MODEL, { device: DEVICE, sessions: 2 });
   const p = Array.from({ length: 2048 }, (_, i) => ((i * 7919 + 17) % (m.spec.vocabSize - 3)) + 1).map((x) => (x === m.spec.maskTokenId ? x + 1 : x));
   for (const promptRefresh of ['first-block', 'every-block'] as const) {
@@ -90,10 +90,21 @@ test('CUDA: WaveFilter on the dual cache keeps the same rows and tokens on both 
     assert.deepEqual(b.outputIds, a.outputIds, promptRefresh);
     assert.deepEqual(kept.block, kept.step, promptRefresh);
     assert.equal(b.timings.ortRunsPerBlock, 1);
+    if (promptRefresh === 'first-block') {
+      // the generation program: both blocks in one run, the prompt's K/V never leaving the device
+      const g = await m.generate({ inputIds: p }, { genLength: 64, blockLength: 32, steps: 64, cache: 'dual', filter: 'wavefilter', budget: 0.1, executor: 'generation', promptRefresh });
+      assert.deepEqual(g.outputIds, a.outputIds, 'generation program');
+      assert.equal(g.timings.ortRuns, 1);
+    }
   }
-  // unless told, the block program on the device refreshes the prompt every block (no K/V round trip)
-  const d = await m.generate({ inputIds: p }, { genLength: 32, blockLength: 32, steps: 32, cache: 'dual', filter: 'wavefilter', budget: 0.1 });
-  assert.equal(d.options.promptRefresh, 'every-block');
+  // unless told, a run nobody can cancel is one generation program with the filter's first-block refresh
+  const d = await m.generate({ inputIds: p }, { genLength: 64, blockLength: 32, steps: 64, cache: 'dual', filter: 'wavefilter', budget: 0.1 });
+  assert.equal(d.options.promptRefresh, 'first-block');
+  assert.equal(d.timings.executor, 'generation');
+  // a single block runs on the block program, which refreshes every block there (nothing to keep)
+  const one = await m.generate({ inputIds: p }, { genLength: 32, blockLength: 32, steps: 32, cache: 'dual', filter: 'wavefilter', budget: 0.1 });
+  assert.equal(one.options.promptRefresh, 'every-block');
+  assert.equal(one.timings.executor, 'block');
   await m.dispose();
 });
 
