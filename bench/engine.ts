@@ -57,7 +57,8 @@ export interface EngineBenchOptions {
   readonly methods: readonly EngineMethod[];
   /** kept prompt rows of the filtered methods (fraction or count) */
   readonly budget?: number;
-  readonly executors: readonly Exclude<ExecutorChoice, 'auto'>[];
+  /** requested executors; a row names the one that ran (auto on a GPU: the generation program where it applies) */
+  readonly executors: readonly ExecutorChoice[];
   readonly genLength: number;
   readonly blockLength: number;
   readonly steps: number;
@@ -85,7 +86,8 @@ export interface EngineBenchOptions {
 export interface EngineRow {
   readonly prompt: number;
   readonly method: EngineMethod;
-  readonly executor: 'step' | 'block';
+  /** the executor that ran */
+  readonly executor: 'step' | 'block' | 'generation';
   /** when the host recomputed the prompt's K/V */
   readonly promptRefresh: 'every-block' | 'first-block';
   readonly totalS: number;
@@ -154,7 +156,7 @@ export async function runEngineBench(o: EngineBenchOptions, log: (s: string) => 
         const step = executor === 'block' ? results.get(`${method}|step`) : undefined;
         const tps = r.timings.tokensPerSecond;
         rows.push({
-          prompt, method, executor, promptRefresh: r.promptRefresh, keptPromptRows: r.timings.keptPromptRows ?? null, totalS: r.timings.totalMs / 1000, tokensPerS: tps,
+          prompt, method, executor: r.timings.executor, promptRefresh: r.promptRefresh, keptPromptRows: r.timings.keptPromptRows ?? null, totalS: r.timings.totalMs / 1000, tokensPerS: tps,
           vsNone: none && method !== 'none' ? tps / none.timings.tokensPerSecond : null,
           vsStep: step ? tps / step.timings.tokensPerSecond : null,
           nfe: r.nfe, msPerStep: r.timings.totalMs / Math.max(1, r.nfe), ortRunsPerBlock: r.timings.ortRunsPerBlock, blockMsMean: r.timings.blockMsMean, jsShare: r.timings.jsShare,

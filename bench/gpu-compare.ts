@@ -115,7 +115,8 @@ export async function runGpuCompare(o: GpuCompareOptions, log: (s: string) => vo
   } else log(`peer skipped: ${peerSkipped}\n`);
   log('engine:\n');
   const engineFailed: FailedRow[] = [];
-  const engine = await runEngineBench({ ...o, executors: ['block'] }, log, engineFailed);
+  // auto: what a user gets on the GPU (the generation program where it applies, else the block program)
+  const engine = await runEngineBench({ ...o, executors: ['auto'] }, log, engineFailed);
   let onnxruntime: string | null = null;
   try {
     const ort = (await import('onnxruntime-node')) as { env?: { versions?: { common?: string } } };
@@ -134,26 +135,67 @@ const f0 = (v: number | null | undefined): string => (v == null ? '-' : v.toFixe
  * One row per prompt and method: the engine beside the peer. For a filtered method the peer column
  * shows the peer's run of the same host (the baseline the filter must beat).
  */
+const GPU_TABLE_HEAD = [
+  `| prompt | method | engine tokens/s | peer tokens/s | engine / peer | engine ms/step | peer ms/step | engine peak MiB | peer peak MiB |`,
+  '|---|---|---|---|---|---|---|---|---|',
+];
+
 export function gpuTable(r: GpuCompareResult): string {
-  const out = [
-    `| prompt | method | engine tokens/s | peer tokens/s | engine / peer | engine ms/step | peer ms/step | engine peak MiB | peer peak MiB |`,
-    '|---|---|---|---|---|---|---|---|---|',
-  ];
-  for (const e of r.engine) {
-    const parsed = parseEngineMethod(e.method, engineHosts());
-    const host = parsed.cache;
-    // a filtered row names the prompt refresh it ran (chosen by cost on a GPU unless the method forces one)
-    const label = parsed.filter && !parsed.promptRefresh ? `${e.method} (${e.promptRefresh})` : e.method;
-    const found = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
-    const failed = found && 'error' in found ? found : undefined;
-    const p = found && !('error' in found) ? found : undefined;
-    // a filtered method's ratio is against the peer's run of its host; its peer columns stay empty
-    const own = host === e.method ? p : undefined;
-    const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${own ? '' : ` (vs peer ${host})`}` : failed ? `peer ${host}: ${failed.error}` : '-';
-    const peerPeak = host === e.method ? (own?.peakDeviceMiB ?? failed?.peakDeviceMiB) : undefined;
-    out.push(`| ${e.prompt} | ${label} | ${f2(e.tokensPerS)} | ${f2(own?.tokensPerS)} | ${vs} | ${e.msPerStep.toFixed(1)} | ${own?.msPerStep.toFixed(1) ?? '-'} | ${f0(e.peakDeviceMiB)} | ${f0(peerPeak)} |`);
+  return [...GPU_TABLE_HEAD, ...r.engine.map((e) => gpuTableRow(e, r))].join('\n');
+}
+
+/** One engine row beside the peer's row of its host from the same run (`r`). */
+function gpuTableRow(e: EngineRow, r: GpuCompareResult): string {
+  const parsed = parseEngineMethod(e.method, engineHosts());
+  const host = parsed.cache;
+  // a filtered row names the prompt refresh it ran and whether every block ran in one generation program
+  const label = parsed.filter ? `${parsed.promptRefresh ? e.method : `${e.method} (${e.promptRefresh})`}${e.executor === 'generation' ? ', one run' : ''}` : e.method;
+  const found = r.peer?.rows.find((x) => x.prompt === e.prompt && x.method === host);
+  const failed = found && 'error' in found ? found : undefined;
+  const p = found && !('error' in found) ? found : undefined;
+  // a filtered method's ratio is against the peer's run of its host; its peer columns stay empty
+  const own = host === e.method ? p : undefined;
+  const vs = p ? `${(e.tokensPerS / p.tokensPerS).toFixed(2)}x${own ? '' : ` (vs peer ${host})`}` : failed ? `peer ${host}: ${failed.error}` : '-';
+  const peerPeak = host === e.method ? (own?.peakDeviceMiB ?? failed?.peakDeviceMiB) : undefined;
+  return `| ${e.prompt} | ${label} | ${f2(e.tokensPerS)} | ${f2(own?.tokensPerS)} | ${vs} | ${e.msPerStep.toFixed(1)} | ${own?.msPerStep.toFixed(1) ?? '-'} | ${f0(e.peakDeviceMiB)} | ${f0(peerPeak)} |`;
+}
+
+/** Several runs' results of one model and decoding rule, merged: each cell (prompt, method) from the last run that measured it. */
+export interface GpuSummary {
+  readonly model: string;
+  /** 'fixed schedule' or 'threshold X' */
+  readonly rule: string;
+  readonly table: string;
+  readonly points: Point[];
+}
+
+const METHOD_ORDER = ['none', 'prefix', 'dual'];
+
+/**
+ * Merges results files (given oldest first) per model and decoding rule. An engine row keeps the
+ * peer row of its own run for its ratio (never a ratio across runs); a later run that measured the
+ * same cell replaces it, and the table names the run (`label(file)`) each row came from.
+ */
+export function summarizeGpuResults(files: readonly (readonly [string, GpuCompareResult])[], label: (file: string) => string): GpuSummary[] {
+  const groups = new Map<string, { model: string; rule: string; engine: Map<string, [EngineRow, GpuCompareResult, string]>; peer: Map<string, [PeerRow, string]> }>();
+  for (const [file, r] of files) {
+    const model = (r.options.checkpoint?.dir ?? file).split('/').filter(Boolean).pop() ?? file;
+    const rule = r.options.threshold == null ? 'fixed schedule' : `threshold ${r.options.threshold}`;
+    const key = `${model}|${rule}`;
+    const g = groups.get(key) ?? { model, rule, engine: new Map(), peer: new Map() };
+    groups.set(key, g);
+    for (const e of r.engine) g.engine.set(`${e.prompt}|${e.method}`, [e, r, file]);
+    for (const p of r.peer?.rows ?? []) if (!('error' in p)) g.peer.set(`${p.prompt}|${p.method}`, [p, r.peer?.peer ?? 'peer']);
   }
-  return out.join('\n');
+  const rank = (m: string) => (METHOD_ORDER.includes(m) ? METHOD_ORDER.indexOf(m) : METHOD_ORDER.length);
+  return [...groups.values()].map((g) => {
+    const cells = [...g.engine.values()].sort(([a], [b]) => a.prompt - b.prompt || rank(a.method) - rank(b.method) || a.method.localeCompare(b.method));
+    const head = [`${GPU_TABLE_HEAD[0]} run |`, `${GPU_TABLE_HEAD[1]}---|`];
+    const table = [...head, ...cells.map(([e, r, file]) => `${gpuTableRow(e, r)} ${label(file)} |`)].join('\n');
+    const points: Point[] = cells.map(([e]) => ({ prompt: e.prompt, 'tokens/s': Number(e.tokensPerS.toFixed(3)), series: `wavefilter ${e.method}`, model: g.model }));
+    for (const [p, peer] of g.peer.values()) points.push({ prompt: p.prompt, 'tokens/s': Number(p.tokensPerS.toFixed(3)), series: `PyTorch peer (${peer}) ${p.method}`, model: g.model });
+    return { model: g.model, rule: g.rule, table, points };
+  });
 }
 
 /** Points for a tokens/s-against-prompt-length chart: one series per system and method. */

@@ -55,7 +55,7 @@ const program = new Command()
   .option('--warmup-none <n>', 'engine, gpu: warm-up blocks before the no-cache rows (default: --warmup); 0 saves half of a long no-cache row, whose 64 identical full forwards amortise the first one\'s kernel set-up')
   .option('--graph <json>', 'engine, gpu: the block program\'s GraphTuning as JSON, e.g. \'{"packed":false,"cachedAttention":"explicit"}\' (default: by dtype)')
   .option('--in-process', 'engine, gpu: every row in this process on one loaded model (device memory stays per row: each row rebuilds its session; peak RSS is a running maximum; default: a process per row)')
-  .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side) or one of them', 'step,block')
+  .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side), one of them, generation (every block in one run: first-block refresh) or auto', 'step,block')
   .option('--json', 'print the rows as JSON')
   .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string }) => {
     if (which === 'serve') {
@@ -80,7 +80,7 @@ const program = new Command()
       return b;
     };
     const lengths = listArg('--prompt-lengths', { min: 1 }, true)(f.promptLengths);
-    const executors = namesArg('--executors', f.executors, ['step', 'block']) as ('step' | 'block')[];
+    const executors = namesArg('--executors', f.executors, ['step', 'block', 'generation', 'auto']) as ('step' | 'block' | 'generation' | 'auto')[];
     if (which === 'wf-variants') {
       const dir = defaultModelDir();
       if (!dir) throw new Error('wf-variants needs the bundled model (models/llada-ruler-12m)');
@@ -103,7 +103,7 @@ const program = new Command()
     if (which === 'wavefilter') {
       const rows = await runWaveBench({
         promptLengths: lengths, genLength: f.genLength, blockLength: f.blockLength, steps: f.steps,
-        budget: budgetArg(0.16), executors, methods: (f.methods ?? Object.keys(WAVE_METHODS).join(',')).split(','), layers: f.layers, threads: f.threads,
+        budget: budgetArg(0.16), executors: namesArg('--executors', f.executors, ['step', 'block']) as ('step' | 'block')[], methods: (f.methods ?? Object.keys(WAVE_METHODS).join(',')).split(','), layers: f.layers, threads: f.threads,
       }, (s) => process.stderr.write(s));
       if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'wavefilter', genLength: f.genLength, blockLength: f.blockLength, steps: f.steps, budget: budgetArg(0.16), rows }, null, 2)}\n`);
       else console.log(`\n${waveTable(rows)}`);
