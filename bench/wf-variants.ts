@@ -24,6 +24,9 @@ export interface Variant {
 /** The variants tried: the practical preset, one knob changed at a time, then the references on the same prompts. */
 export const WAVE_VARIANTS: Readonly<Record<string, Variant>> = {
   practical: { filter: 'wavefilter' },
+  // practical's own token share is 0.25 since the hold-out evaluation (reports/ruler-holdout-4k); the
+  // rows of reports/wf-variants.md were measured before, on this one
+  'no single rows (token share 0, practical before the hold-out)': { filter: 'wavefilter', wave: { tokenShare: 0 } },
   'one scale (B = 1)': { filter: 'wavefilter', wave: { levels: 1 } },
   'three scales (B = 3)': { filter: 'wavefilter', wave: { levels: 3 } },
   'mean instead of orthonormal Haar': { filter: 'wavefilter', wave: { norm: 'mean' } },

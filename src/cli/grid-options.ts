@@ -21,6 +21,7 @@ export interface GridFlags {
   filter: string;
   budget?: string;
   wfPreset: string;
+  wfTokenShare?: string;
   blockLength: number;
   threshold?: number;
   out?: string;
@@ -44,6 +45,7 @@ export function withGridOptions(cmd: Command, bench: string): Command {
     .option('--filter <list>', `token filters to compare (${FILTER_NAMES.join(', ')})`, 'none')
     .option('--budget <list>', 'kept prompt rows per filter: fractions (<= 1) or token counts; default 0.16')
     .option('--wf-preset <list>', `WaveFilter presets to compare (${PRESETS.join(', ')})`, 'practical')
+    .option('--wf-token-share <list>', 'WaveFilter token shares to compare, each in [0, 1) (a share of the budget to single rows scored alone; rows named +share<X>; default: the preset\'s own)')
     .option('--block-length <n>', 'block length', intArg('--block-length', { min: 1, max: 4096 }), 32)
     .option('--threshold <p>', 'Fast-dLLM confidence threshold in (0, 1] (default: one token per step)', numArg('--threshold', { min: 0, minExclusive: true, max: 1 }))
     .option('--out <dir>', `results folder (results.jsonl, results.json, results.md, charts); a rerun into the same folder resumes, keeping only rows of identical work (default: a new folder wavefilter-results/${bench}-<time>)`)
@@ -66,7 +68,16 @@ export function gridMethods(f: GridFlags): MethodSpec[] {
   const filters = namesArg('--filter', f.filter, FILTER_NAMES);
   const presets = namesArg('--wf-preset', f.wfPreset, PRESETS);
   const budgets = f.budget ? [...new Set(f.budget.split(',').map((b) => parseBudgetArg('--budget', b.trim())))] : [0.16];
-  return methodGrid(f.cache, filters as FilterName[], budgets, presets as WavePreset[]);
+  const shares = f.wfTokenShare === undefined ? [null] : [...new Set(f.wfTokenShare.split(',').map((x) => shareArg(x.trim())))];
+  if (f.wfTokenShare !== undefined && !filters.includes('wavefilter'))
+    throw new WavefilterError('invalid_option', '--wf-token-share: applies to --filter wavefilter, which is not in the grid', { option: 'wf-token-share' });
+  return methodGrid(f.cache, filters as FilterName[], budgets, presets as WavePreset[], shares);
+}
+
+function shareArg(x: string): number {
+  const v = /^(0|0?\.\d+)$/.test(x) ? Number(x) : Number.NaN;
+  if (!(v >= 0 && v < 1)) throw new WavefilterError('invalid_option', `--wf-token-share: ${JSON.stringify(x)} is not a share in [0, 1)`, { option: 'wf-token-share' });
+  return v;
 }
 
 export function openModel(f: GridFlags): Promise<DiffusionModel> {

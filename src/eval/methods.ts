@@ -7,7 +7,8 @@ import { type CacheName, cacheHostNames } from '../cache/registry.js';
 import { WavefilterError } from '../errors.js';
 import type { DiffusionModel } from '../engine.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
-import type { WavePreset } from '../filter/wavefilter/index.js';
+import { type WavePreset, resolveWaveOptions } from '../filter/wavefilter/index.js';
+import { parseBudget } from '../filter/budget.js';
 
 /**
  * A block cache host of the registry, Elastic-Cache (its own program: DiffusionModel.generateElastic)
@@ -21,6 +22,8 @@ export interface MethodSpec {
   readonly filter: FilterName;
   readonly budget: number | null;
   readonly preset: WavePreset | null;
+  /** WaveFilter's token share (WaveFilterOptions.tokenShare) where the grid sets it; absent: the preset's own. */
+  readonly tokenShare?: number;
 }
 
 /** A MethodSpec as results.json stores it (bench merge validates with this). */
@@ -31,9 +34,15 @@ export const methodSpecSchema = z.object({
   filter: z.enum(FILTER_NAMES as unknown as [string, ...string[]]),
   budget: z.number().positive().finite().nullable(),
   preset: z.enum(['practical', 'faithful']).nullable(),
+  tokenShare: z.number().min(0).lt(1).optional(),
 });
 
-export function methodGrid(cache: MethodCache, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[]): MethodSpec[] {
+/**
+ * The grid: every filter at every budget, WaveFilter once per preset and token share (`tokenShares`:
+ * null is the preset's own, a number sets WaveFilterOptions.tokenShare and names the row
+ * `+share<X>`).
+ */
+export function methodGrid(cache: MethodCache, filters: readonly FilterName[], budgets: readonly number[], presets: readonly WavePreset[], tokenShares: readonly (number | null)[] = [null]): MethodSpec[] {
   const methods: MethodSpec[] = [];
   if (cache === 'dllm-cache' && filters.some((f) => f !== 'none'))
     throw new WavefilterError('invalid_option', 'cache dllm-cache: token filters run on the prefix and dual hosts and on Elastic-Cache (give --filter none)', { option: 'filter' });
@@ -42,18 +51,34 @@ export function methodGrid(cache: MethodCache, filters: readonly FilterName[], b
     else
       for (const budget of budgets)
         for (const preset of filter === 'wavefilter' ? presets : [null])
-          methods.push({ name: `${cache}+${filter}${preset ? `-${preset}` : ''}@${budget}`, cache, filter, budget, preset });
+          for (const share of filter === 'wavefilter' ? tokenShares : [null])
+            methods.push({
+              name: `${cache}+${filter}${preset ? `-${preset}` : ''}${share === null ? '' : `+share${share}`}@${budget}`, cache, filter, budget, preset,
+              ...(share === null ? {} : { tokenShare: share }),
+            });
   }
   return methods;
 }
 
+/**
+ * What a results row's input hash records of its method: the spec, and for WaveFilter every knob
+ * the preset resolves to, so that a change of a preset's defaults (practical's token share, 0.25
+ * since the hold-out evaluation) makes a resumed run redo its rows instead of keeping rows of the
+ * old algorithm under the same name.
+ */
+export function methodIdentity(m: MethodSpec): Record<string, unknown> {
+  if (m.filter !== 'wavefilter') return { ...m };
+  const f = filterOptions(m);
+  return { ...m, wave: resolveWaveOptions({ ...f.wave, budget: parseBudget(f.budget) }) };
+}
+
 /** A method's token filter options, as model.generate and model.generateElastic take them. */
-export function filterOptions(m: MethodSpec): { filter: FilterName; budget: number | null; wave?: { preset: WavePreset } } {
-  return { filter: m.filter, budget: m.budget, ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset } } : {}) };
+export function filterOptions(m: MethodSpec): { filter: FilterName; budget: number | null; wave?: { preset: WavePreset; tokenShare?: number } } {
+  return { filter: m.filter, budget: m.budget, ...(m.filter === 'wavefilter' && m.preset ? { wave: { preset: m.preset, ...(m.tokenShare === undefined ? {} : { tokenShare: m.tokenShare }) } } : {}) };
 }
 
 /** Generation options of a block-host method, as model.generate takes them. */
-export function methodOptions(m: MethodSpec): { cache: CacheName; filter: FilterName; budget: number | null; wave?: { preset: WavePreset } } {
+export function methodOptions(m: MethodSpec): { cache: CacheName; filter: FilterName; budget: number | null; wave?: { preset: WavePreset; tokenShare?: number } } {
   return { cache: m.cache as CacheName, ...filterOptions(m) };
 }
 

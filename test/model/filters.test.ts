@@ -279,7 +279,8 @@ test('WaveFilter span levels: the budget goes to the coarse scales and kept unit
   const factory = new FilterFactory(spec);
   const P = 1000;
   for (const [levels, spanLevels] of [[2, 1], [3, 2], [3, 1]] as const) {
-    const f = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { levels, spanLevels } }, 0);
+    // the span knob alone: without practical's token share (tested below), the pyramid holds the whole budget
+    const f = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { levels, spanLevels, tokenShare: 0 } }, 0);
     assert.ok(f);
     const { region, proportions } = (f as unknown as { proportionsFor(p: number): { region: [number, number]; proportions: number[] } }).proportionsFor(P);
     const [rs, re] = region;

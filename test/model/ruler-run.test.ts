@@ -10,6 +10,8 @@ import { type MethodSpec, rulerPrompts, runRuler, writeSummary } from '../../src
 import { postprocess } from '../../src/eval/ruler/metrics.js';
 import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { LLADA_TINY } from '../helpers.js';
+import { gridMethods } from '../../src/cli/grid-options.js';
+import { methodIdentity, methodOptions } from '../../src/eval/methods.js';
 
 test('runs a method grid, resumes, and summarises', async () => {
   const model = await loadModel(LLADA_TINY);
@@ -64,4 +66,30 @@ test('Elastic-Cache in the harness: the same prompts as the block hosts, decoded
     assert.equal(r.prediction, postprocess(direct.text ?? ''));
   }
   await model.dispose();
+});
+
+test('--wf-token-share adds WaveFilter rows with that share (named +share<X>), which generate receives; misuse is refused', () => {
+  const flags = { cache: 'dual' as const, filter: 'none,wavefilter,h2o', budget: '0.1', wfPreset: 'practical', blockLength: 32, progress: false };
+  const ms = gridMethods({ ...flags, wfTokenShare: '0,0.25' });
+  assert.deepEqual(ms.map((m) => m.name), ['dual', 'dual+wavefilter-practical+share0@0.1', 'dual+wavefilter-practical+share0.25@0.1', 'dual+h2o@0.1']);
+  assert.deepEqual(methodOptions(ms[2] as MethodSpec).wave, { preset: 'practical', tokenShare: 0.25 });
+  assert.equal(methodOptions(ms[3] as MethodSpec).wave, undefined);
+  // without the flag the rows are the presets' own, named as before
+  assert.deepEqual(gridMethods(flags).map((m) => m.name), ['dual', 'dual+wavefilter-practical@0.1', 'dual+h2o@0.1']);
+  assert.throws(() => gridMethods({ ...flags, wfTokenShare: '1' }), /--wf-token-share: "1" is not a share/);
+  assert.throws(() => gridMethods({ ...flags, wfTokenShare: 'x' }), /--wf-token-share/);
+  assert.throws(() => gridMethods({ ...flags, filter: 'h2o', wfTokenShare: '0.25' }), /applies to --filter wavefilter/);
+});
+
+test('a results row hashes its method with the knobs its preset resolves to: a changed default redoes the row', () => {
+  const flags = { cache: 'dual' as const, filter: 'wavefilter', budget: '0.1', wfPreset: 'practical,faithful', blockLength: 32, progress: false };
+  const [practical, faithful] = gridMethods(flags);
+  const [share0, share25] = gridMethods({ ...flags, wfPreset: 'practical', wfTokenShare: '0,0.25' });
+  const wave = (m: MethodSpec): Record<string, unknown> => methodIdentity(m).wave as Record<string, unknown>;
+  // practical with a budget takes a quarter of it for single rows (the hold-out choice); faithful none
+  assert.equal(wave(practical).tokenShare, 0.25);
+  assert.equal(wave(faithful).tokenShare, 0);
+  assert.deepEqual(wave(share25), wave(practical));
+  assert.notDeepEqual(wave(share0), wave(practical));
+  assert.deepEqual(methodIdentity(gridMethods({ ...flags, filter: 'h2o' })[0]), { name: 'dual+h2o@0.1', cache: 'dual', filter: 'h2o', budget: 0.1, preset: null });
 });

@@ -90,6 +90,24 @@ test('common and frequent words: the references really are the most frequent', (
   assert.deepEqual(new Set(top), new Set(f.outputs));
 });
 
+test('a sample that cannot fit even at the smallest haystack is drawn again; others are unchanged', () => {
+  const before = generateRuler('cwe', 4096, 2, env);
+  const w = before[1].outputs[0];
+  // a tokenizer on which sample 1's most common word costs the whole window (as long words did on the
+  // bundled model's tokenizer for the hold-out seed's cwe sample 1 at 4K)
+  const heavy = (input: string, prefix: string): number => count(input, prefix) + ((input.match(new RegExp(`\\d+\\. ${w}(?= |\\n|$)`, 'g')) ?? []).length >= 30 ? 1e6 : 0);
+  const after = generateRuler('cwe', 4096, 2, { ...env, count: heavy });
+  assert.deepEqual(after[0], before[0], 'a sample that fitted is the same sample');
+  assert.notDeepEqual(after[1].outputs, before[1].outputs);
+  assert.ok(!after[1].outputs.includes(w));
+  assert.ok(after[1].length + after[1].genTokens <= 4096);
+  assert.equal(after[1].index, 1);
+  // only sample 0's draw ever fits: a clear error after a bounded number of draws, not RULER's endless loop
+  const keep = before[0].outputs[0];
+  const never = (input: string, prefix: string): number => count(input, prefix) + ((input.match(new RegExp(`\\d+\\. ${keep}(?= |\\n|$)`, 'g')) ?? []).length >= 30 ? 0 : 1e6);
+  assert.throws(() => generateRuler('cwe', 4096, 3, { ...env, count: never }), (e: Error) => /cwe sample 1: 32 draws at the smallest haystack all exceed/.test(e.message));
+});
+
 test('QA over a SQuAD-format file; a missing file is a clear error', () => {
   const s = generateRuler('qa_1', 512, 2, env);
   assert.deepEqual(s[0].outputs, ['Ortwin', 'a keeper named Ortwin']);

@@ -13,7 +13,7 @@
  */
 import type { DiffusionModel } from '../../engine.js';
 import { WavefilterError } from '../../errors.js';
-import { type MethodSpec, runMethod } from '../methods.js';
+import { type MethodSpec, methodIdentity, runMethod } from '../methods.js';
 import { z } from 'zod';
 import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { modelIdentity } from '../ruler/run.js';
@@ -75,7 +75,7 @@ export async function runLongBench(model: DiffusionModel, o: {
     for (const m of o.methods)
       for (const [i, rec] of records.entries()) {
         const k = key({ method: m.name, dataset: name, id: rec._id });
-        const hash = inputHash({ model: identity, method: m, ids: prompts[i], genLength, blockLength: o.blockLength, threshold: o.threshold, answers: rec.answers, all_classes: rec.all_classes ?? null });
+        const hash = inputHash({ model: identity, method: methodIdentity(m), ids: prompts[i], genLength, blockLength: o.blockLength, threshold: o.threshold, answers: rec.answers, all_classes: rec.all_classes ?? null });
         const prev = file.get(k, hash);
         if (!prev) {
           const t0 = performance.now();

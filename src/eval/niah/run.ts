@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
 import { heatmap, type Point, writeChart } from '../../report/charts.js';
-import { type MethodSpec, runMethod } from '../methods.js';
+import { type MethodSpec, methodIdentity, runMethod } from '../methods.js';
 import { z } from 'zod';
 import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { modelIdentity } from '../ruler/run.js';
@@ -59,7 +59,7 @@ export async function runNiah(model: DiffusionModel, o: {
   for (const m of o.methods)
     for (const [i, s] of o.samples.entries()) {
       const k = key({ method: m.name, ...s });
-      const hash = inputHash({ model: identity, method: m, ids: ids[i], genLength: o.genLength, blockLength: o.blockLength, threshold: o.threshold, needle: s.needle });
+      const hash = inputHash({ model: identity, method: methodIdentity(m), ids: ids[i], genLength: o.genLength, blockLength: o.blockLength, threshold: o.threshold, needle: s.needle });
       const prev = file.get(k, hash);
       if (!prev) {
         const t0 = performance.now();

@@ -225,7 +225,7 @@ function renderQa(rec: QaRecord, all: readonly QaRecord[], n: number, rng: Rng, 
 }
 
 /** The haystack step and the per-sample renderer of a task. */
-function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number): { step: number; render: (n: number, rng: Rng, index: number) => Rendered } {
+function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number): { step: number; render: (n: number, rng: Rng, index: number, draw: number) => Rendered } {
   const c = task.config;
   switch (c.kind) {
     case 'niah':
@@ -234,7 +234,7 @@ function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number):
       return { step: 10, render: (n, rng) => renderVt(c.hops, c.chains, n, rng) };
     case 'cwe':
       // each sample draws its own words (RULER's generator does); before, every sample was sample 0
-      return { step: 10, render: (n, _rng, index) => renderCwe(n, maxSeq, env, seedFor(seed, 0xc0e, index)) };
+      return { step: 10, render: (n, _rng, index, draw) => renderCwe(n, maxSeq, env, draw === 0 ? seedFor(seed, 0xc0e, index) : seedFor(seed, 0xc0e, index, draw)) };
     case 'fwe':
       return { step: Math.max(1, Math.floor(maxSeq / 32)), render: (n, rng) => renderFwe(n, maxSeq, task.genTokens, c.alpha, rng, seed) };
     case 'qa': {
@@ -245,6 +245,9 @@ function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number):
     }
   }
 }
+
+/** How many times a sample that cannot fit is drawn again (see generateRuler). */
+const MAX_DRAWS = 32;
 
 /**
  * Generates `samples` samples of a task at `maxSeq`: the haystack size N is binary-searched once per
@@ -259,7 +262,7 @@ export function generateRuler(taskName: RulerTaskName, maxSeq: number, samples: 
   const { step, render } = renderer(task, maxSeq, env, base);
   const budget = maxSeq - task.genTokens;
   const tokens = (r: Rendered): number => env.count(r.input, r.answerPrefix);
-  const probe = (n: number): number => tokens(render(n, new Rng(seedFor(base, maxSeq, 0xfeed)), 0));
+  const probe = (n: number): number => tokens(render(n, new Rng(seedFor(base, maxSeq, 0xfeed)), 0, 0));
   const perUnit = Math.max(1e-3, (probe(2 * step) - probe(step)) / step);
   let lo = 0;
   let hi = Math.max(step, Math.ceil((3 * maxSeq) / perUnit));
@@ -272,17 +275,29 @@ export function generateRuler(taskName: RulerTaskName, maxSeq: number, samples: 
   const source = usesEssay(task.name) ? `RULER-PD (essay: ${env.essayId ?? 'user corpus'}; keys: friendly-words)` : 'RULER (synthetic; keys: friendly-words)';
   const out: RulerSample[] = [];
   for (let i = 0; i < samples; i++) {
-    let n = lo;
-    for (;;) {
-      const r = render(n, new Rng(seedFor(base, maxSeq, i + 1)), i);
-      const len = tokens(r);
-      if (len <= budget || n <= step) {
-        if (len > budget) throw new WavefilterError('prompt_too_long', `${taskName} sample ${i}: ${len} tokens exceed ${budget}`, { tokens: len, limit: budget });
-        out.push({ task: taskName, index: i, input: r.input, answerPrefix: r.answerPrefix, outputs: r.outputs, maxSeq, genTokens: task.genTokens, length: len, metric: task.metric, source });
-        break;
+    // A sample whose draw does not fit even at the smallest haystack (cwe at 4K: ten common words of
+    // many tokens each, repeated 30 times, can fill the window alone) is drawn again with the draw
+    // number mixed into its seeds, up to MAX_DRAWS times. RULER's own loop never ends there; draw 0
+    // is the seeds used before, so samples that fitted are unchanged. The price, written down: where
+    // a task barely fits (cwe at 4K on the bundled model's small vocabulary, whose pool words cost
+    // several tokens each), the kept draws lean towards words of fewer tokens.
+    let sample: RulerSample | undefined;
+    let last = 0;
+    for (let draw = 0; draw < MAX_DRAWS && !sample; draw++) {
+      const rng = (): Rng => new Rng(draw === 0 ? seedFor(base, maxSeq, i + 1) : seedFor(base, maxSeq, i + 1, draw));
+      for (let n = lo; ; n -= step) {
+        const r = render(n, rng(), i, draw);
+        const len = tokens(r);
+        last = len;
+        if (len <= budget) {
+          sample = { task: taskName, index: i, input: r.input, answerPrefix: r.answerPrefix, outputs: r.outputs, maxSeq, genTokens: task.genTokens, length: len, metric: task.metric, source };
+          break;
+        }
+        if (n <= step) break;
       }
-      n -= step;
     }
+    if (!sample) throw new WavefilterError('prompt_too_long', `${taskName} sample ${i}: ${MAX_DRAWS} draws at the smallest haystack all exceed ${budget} tokens (the last: ${last}); use a longer length`, { tokens: last, limit: budget });
+    out.push(sample);
   }
   return out;
 }

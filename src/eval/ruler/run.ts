@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
-import { type MethodSpec, runMethod } from '../methods.js';
+import { type MethodSpec, methodIdentity, runMethod } from '../methods.js';
 import { z } from 'zod';
 import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
 import { WavefilterError } from '../../errors.js';
@@ -23,6 +23,7 @@ import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
 import { matchAll, matchPart, postprocess } from './metrics.js';
 import { RULER_TASKS, type RulerTaskName } from './tasks.js';
 import { rulerPromptIds } from './prompt.js';
+import { sampleVariance, stratifiedMean, wilson } from '../intervals.js';
 
 export type { MethodSpec } from '../methods.js';
 
@@ -81,6 +82,10 @@ export interface SummaryRow {
   readonly runtime_s: number;
   readonly generated_tokens: number;
   readonly nfe: number;
+  /** The Wilson 95% interval of the accuracy, in accuracy's units (0-100); see eval/intervals.ts. */
+  readonly ci95?: readonly [number, number];
+  /** The sample variance of the per-prompt scores (in [0, 1]), which the mean's interval over tasks needs. */
+  readonly score_variance?: number;
 }
 
 /** The model's view of a RULER prompt: chat template (when present) around the input, then the answer prefix. */
@@ -117,7 +122,7 @@ export async function runRuler(model: DiffusionModel, o: RulerRunOptions): Promi
       for (const m of o.methods) {
         for (const [n, s] of samples.entries()) {
           const k = key({ method: m.name, task, length, index: s.index });
-          const hash = inputHash({ model: identity, method: m, ids: ids[n], genLength, blockLength: o.blockLength, threshold: o.threshold, references: s.outputs });
+          const hash = inputHash({ model: identity, method: methodIdentity(m), ids: ids[n], genLength, blockLength: o.blockLength, threshold: o.threshold, references: s.outputs });
           const prev = file.get(k, hash);
           if (prev) {
             results.push(prev);
@@ -154,23 +159,30 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
   return [...groups.values()].map((g) => {
     const ms = g.reduce((a, r) => a + r.wall_ms, 0);
     const gen = g.reduce((a, r) => a + r.generated_tokens, 0);
+    const scores = g.map((r) => r.score);
+    const [lo, hi] = wilson(scores.reduce((a, b) => a + b, 0), scores.length);
     return {
       method: g[0].method, task: g[0].task, length: g[0].length, samples: g.length,
       accuracy: Math.round((g.reduce((a, r) => a + r.score, 0) / g.length) * 10000) / 100,
       tokens_per_s: ms > 0 ? (gen * 1000) / ms : 0, runtime_s: ms / 1000, generated_tokens: gen, nfe: g.reduce((a, r) => a + r.nfe, 0),
+      ci95: [pct(lo), pct(hi)], score_variance: sampleVariance(scores),
     };
   });
 }
 
+const pct = (x: number): number => Math.round(x * 10000) / 100;
+const interval = (ci: readonly [number, number] | undefined): string => (ci ? `${ci[0].toFixed(1)}-${ci[1].toFixed(1)}` : '-');
+
 /**
- * A markdown table: one row per method and length, one column per task, then the mean, throughput,
- * decode time, and the speed against the method's host (the same cache without a filter, on the
- * same prompts): host decode time / method decode time.
+ * A markdown table: one row per method and length, one column per task, then the mean with its 95%
+ * interval, throughput, decode time, and the speed against the method's host (the same cache
+ * without a filter, on the same prompts): host decode time / method decode time. Below it, when
+ * the rows carry them, each task's 95% interval.
  */
 export function markdownTable(rows: readonly SummaryRow[]): string {
   const tasks = [...new Set(rows.map((r) => r.task))];
   const totals = perMethod(rows);
-  const out = [`| method | length | samples per task | ${tasks.join(' | ')} | mean | tokens/s | decode s | vs host |`, `|---|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|`];
+  const out = [`| method | length | samples per task | ${tasks.join(' | ')} | mean | mean 95% CI | tokens/s | decode s | vs host |`, `|---|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|---|`];
   for (const t of totals) {
     const cells = tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task));
     const acc = cells.map((c) => c?.accuracy);
@@ -178,30 +190,41 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
     const n = ns.length === 1 ? String(ns[0]) : `${ns[0]}-${ns[ns.length - 1]}`;
     const host = totals.find((h) => h.method === t.method.split('+')[0] && h.length === t.length)?.runtime_s ?? 0;
     const vs = host > 0 && t.runtime_s > 0 ? `${(host / t.runtime_s).toFixed(2)}x` : '-';
-    out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
+    out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${interval(t.ci95)} | ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
+  }
+  if (rows.some((r) => r.ci95)) {
+    out.push('', '95% intervals per task (Wilson; accuracy points):', '', `| method | length | ${tasks.join(' | ')} |`, `|---|---|${tasks.map(() => '---|').join('')}`);
+    for (const t of totals) {
+      const cells = tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task));
+      out.push(`| ${t.method} | ${t.length} | ${cells.map((c) => interval(c?.ci95)).join(' | ')} |`);
+    }
   }
   return out.join('\n');
 }
 
 /** Per (method, length), in first-seen order: mean accuracy over tasks, summed decode time, tokens/s, samples. */
-export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number }> {
+export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number; ci95?: [number, number] }> {
   const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
   return keys.map((k) => {
     const rs = rows.filter((r) => `${r.method}|${r.length}` === k);
     const runtime = rs.reduce((a, r) => a + r.runtime_s, 0);
     const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
+    // the mean's interval needs every task's spread; rows from older summaries carry none
+    const stats = rs.every((r) => r.score_variance !== undefined) ? stratifiedMean(rs.map((r) => ({ mean: r.accuracy / 100, variance: r.score_variance as number, n: r.samples }))) : undefined;
     return {
       method: rs[0].method, length: rs[0].length, samples: rs.reduce((a, r) => a + r.samples, 0),
       accuracy: rs.reduce((a, r) => a + r.accuracy, 0) / rs.length, runtime_s: runtime, tokens_per_s: runtime > 0 ? gen / runtime : 0,
+      ...(stats ? { ci95: [pct(stats.lo), pct(stats.hi)] as [number, number] } : {}),
     };
   });
 }
 
-/** results.json: the run's metadata, one row per (method, task, length), accuracy[method][length][task | 'mean']. */
+/** results.json: the run's metadata, one row per (method, task, length), accuracy[method][length][task | 'mean'], the mean's 95% interval mean_ci95[method][length]. */
 export interface RulerSummary {
   readonly benchmark: 'ruler';
   readonly rows: SummaryRow[];
   readonly accuracy: Record<string, Record<string, Record<string, number>>>;
+  readonly mean_ci95: Record<string, Record<string, [number, number]>>;
   readonly peak_rss_mb: number;
   readonly [meta: string]: unknown;
 }
@@ -220,7 +243,9 @@ export function writeSummary(dir: string, meta: Record<string, unknown>, results
       const v = Object.values(t);
       t.mean = Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 100) / 100;
     }
-  const summary: RulerSummary = { ...meta, benchmark: 'ruler', rows, accuracy, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  const mean_ci95: Record<string, Record<string, [number, number]>> = {};
+  for (const t of perMethod(rows)) if (t.ci95) (mean_ci95[t.method] ??= {})[String(t.length)] = t.ci95;
+  const summary: RulerSummary = { ...meta, benchmark: 'ruler', rows, accuracy, mean_ci95, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(join(dir, 'results.md'), `${markdownTable(rows)}\n`);
   return summary;

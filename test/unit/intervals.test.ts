@@ -1,0 +1,61 @@
+// 95% intervals of benchmark tables, against hand-worked values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sampleVariance, stratifiedMean, taskStats, wilson } from '../../src/eval/intervals.js';
+import { type SampleResult, markdownTable, perMethod, summarize } from '../../src/eval/ruler/run.js';
+
+const close = (a: number, b: number, tol = 1e-4): void => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
+
+test('Wilson interval: hand-worked 20 of 20, 5 of 10 and 0 of 10', () => {
+  // 20/20: centre (1 + z²/40) / (1 + z²/20) = 0.91944, half (z / 1.19207) * sqrt(z²/1600) = 0.08056
+  const [lo20, hi20] = wilson(20, 20);
+  close(lo20, 0.83887);
+  assert.equal(hi20, 1);
+  // 5/10: centre 0.5, half (z / 1.38415) * sqrt(0.025 + z²/400) = 0.26341
+  const [lo5, hi5] = wilson(5, 10);
+  close(lo5, 0.23659);
+  close(hi5, 0.76341);
+  const [lo0, hi0] = wilson(0, 10);
+  assert.equal(lo0, 0);
+  close(hi0, 0.27753);
+  assert.throws(() => wilson(3, 2), RangeError);
+  assert.throws(() => wilson(0, 0), RangeError);
+});
+
+test('stratified mean over tasks: each task its own variance over its prompts', () => {
+  assert.equal(sampleVariance([1]), 0);
+  close(sampleVariance([1, 0, 1, 0]), 1 / 3);
+  // means 0.5 and 1 -> 0.75; half z * sqrt((1/3)/4 + 0/4) / 2 = 0.28290; the top clipped at 1
+  const s = stratifiedMean([taskStats([1, 0, 1, 0]), taskStats([1, 1, 1, 1])]);
+  close(s.mean, 0.75);
+  close(s.lo, 0.4671);
+  assert.equal(s.hi, 1);
+  // all tasks without spread: the interval closes on the mean
+  const flat = stratifiedMean([taskStats([1, 1]), taskStats([0, 0])]);
+  assert.deepEqual([flat.lo, flat.mean, flat.hi], [0.5, 0.5, 0.5]);
+});
+
+test('RULER summaries carry the intervals: per task in rows and results.md, the mean in perMethod', () => {
+  const row = (method: string, task: SampleResult['task'], index: number, score: number): SampleResult => ({
+    method, task, length: 4096, index, prediction: '', references: ['x'], score, prompt_tokens: 10, generated_tokens: 2, nfe: 4, wall_ms: 100, input_hash: 'h',
+  });
+  const results = [
+    ...[1, 0, 1, 0].map((s, i) => row('dual', 'niah_single_1', i, s)),
+    ...[1, 1, 1, 1].map((s, i) => row('dual', 'niah_single_2', i, s)),
+  ];
+  const rows = summarize(results);
+  const a = rows.find((r) => r.task === 'niah_single_1');
+  assert.ok(a?.ci95);
+  const [lo, hi] = wilson(2, 4);
+  assert.deepEqual(a.ci95, [Math.round(lo * 10000) / 100, Math.round(hi * 10000) / 100]);
+  const [m] = perMethod(rows);
+  assert.equal(m.accuracy, 75);
+  assert.deepEqual(m.ci95, [46.71, 100]);
+  const md = markdownTable(rows);
+  assert.match(md, /\| dual \| 4096 \| 4 \| 50\.00 \| 100\.00 \| 75\.00 \| 46\.7-100\.0 \|/);
+  assert.match(md, /95% intervals per task/);
+  // rows from summaries written before the intervals: no interval, no crash
+  const old = rows.map(({ ci95: _c, score_variance: _v, ...r }) => r);
+  assert.equal(perMethod(old)[0].ci95, undefined);
+  assert.match(markdownTable(old), /\| 75\.00 \| - \|/);
+});
