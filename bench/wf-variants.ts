@@ -38,9 +38,12 @@ export const WAVE_VARIANTS: Readonly<Record<string, Variant>> = {
   'whole 4-row spans refined from 8 (B = 3, span levels 1)': { filter: 'wavefilter', wave: { levels: 3, spanLevels: 1 } },
   'a quarter of the budget to single rows (token share 0.25)': { filter: 'wavefilter', wave: { tokenShare: 0.25 } },
   'half of the budget to single rows (token share 0.5)': { filter: 'wavefilter', wave: { tokenShare: 0.5 } },
+  'a 128-token tail': { filter: 'wavefilter', wave: { tail: 128 } },
+  'a 256-token tail': { filter: 'wavefilter', wave: { tail: 256 } },
   'host alone (dense)': { filter: 'none' },
   SnapKV: { filter: 'snapkv' },
   H2O: { filter: 'h2o' },
+  StreamingLLM: { filter: 'streaming' },
 };
 
 export async function runWaveVariants(model: DiffusionModel, o: { task: RulerTaskName; length: number; samples: number; budget: number; seed: number; variants?: readonly string[] }, log: (s: string) => void): Promise<Array<{ variant: string; correct: number; score: number; samples: number; answers: string[] }>> {

@@ -41,4 +41,14 @@ const { renameSync, writeFileSync } = await import('node:fs');
 // the worker is a .js file: ES module by the package type
 writeFileSync(join(out, 'package.json'), '{"type": "module"}\n');
 renameSync(join(out, 'text-worker.mjs'), join(out, 'text-worker.js'));
+// RULER's word lists are read at run time (src/eval/ruler/sources.ts), from node_modules beside the
+// bundle; the essay haystack from Debian's jargon-text where this machine has it (the GPU machine
+// has neither npm nor apt: bench/gpu/ruler.sh puts the corpus where the evaluation looks)
+const { cpSync, existsSync, mkdirSync } = await import('node:fs');
+for (const pkg of ['friendly-words', 'an-array-of-english-words']) cpSync(join('node_modules', pkg), join(out, 'node_modules', pkg), { recursive: true });
+const jargon = '/usr/share/doc/jargon-text/jargon.txt.gz';
+if (existsSync(jargon)) {
+  mkdirSync(join(out, 'corpus'), { recursive: true });
+  cpSync(jargon, join(out, 'corpus', 'jargon.txt.gz'));
+} else process.stderr.write(`note: ${jargon} not found (apt-get install jargon-text): RULER's essay tasks will need --haystack on the GPU machine\n`);
 process.stdout.write(`bundled into ${out}\n`);
