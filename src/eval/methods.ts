@@ -2,6 +2,7 @@
  * The method grid every benchmark runs on identical prompts: one cache host, with no filter and
  * with each token filter at each budget (WaveFilter once per preset).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { type CacheName, cacheHostNames } from '../cache/registry.js';
 import { WavefilterError } from '../errors.js';
@@ -70,6 +71,20 @@ export function methodIdentity(m: MethodSpec): Record<string, unknown> {
   if (m.filter !== 'wavefilter') return { ...m };
   const f = filterOptions(m);
   return { ...m, wave: resolveWaveOptions({ ...f.wave, budget: parseBudget(f.budget) }) };
+}
+
+/**
+ * Whether two methods run the same algorithm whatever their names: the same host, filter and budget,
+ * and for WaveFilter the same resolved knobs (a practical row named +share0.25 from before the preset
+ * took the share, and a plain practical row from after).
+ */
+export function sameAlgorithm(a: MethodSpec, b: MethodSpec): boolean {
+  const key = (m: MethodSpec): Record<string, unknown> => {
+    const { name: _n, tokenShare: _t, preset, ...rest } = methodIdentity(m) as Record<string, unknown> & MethodSpec;
+    // WaveFilter's preset and token share live in the resolved knobs
+    return { ...rest, ...(m.filter === 'wavefilter' ? {} : { preset }) };
+  };
+  return isDeepStrictEqual(key(a), key(b));
 }
 
 /** A method's token filter options, as model.generate and model.generateElastic take them. */

@@ -16,6 +16,7 @@ import { newResultsDir, readJsonLines } from '../../eval/results-file.js';
 import { RULER_TASKS, type RulerTaskName, usesEssay } from '../../eval/ruler/tasks.js';
 import { type MethodSpec, type SampleResult, promptIds, rulerRowSchema, runRuler, writeSummary } from '../../eval/ruler/run.js';
 import { methodSpecSchema } from '../../eval/methods.js';
+import { mergeSameMethods } from '../../eval/ruler/merge.js';
 import { writeRulerCharts } from '../../eval/ruler/charts.js';
 import { longBenchMarkdown, runLongBench, summarizeLongBench, supportedDatasets } from '../../eval/longbench/run.js';
 import { NEEDLE_KINDS, NIAH_SCORERS, type NeedleKind, type NiahScorer } from '../../eval/niah/names.js';
@@ -176,8 +177,9 @@ evals
   .description('merge RULER result folders (e.g. one per context length) into one results.json, results.md and charts')
   .requiredOption('--from <dirs>', 'comma-separated result folders (each with results.jsonl and results.json)')
   .requiredOption('--out <dir>', 'folder to write the merged report to')
+  .option('--same <list>', 'count method A\'s rows as method B\'s (A=B, comma-separated), e.g. a row name from before a preset changed; refused unless both run the same algorithm (host, filter, budget, every resolved WaveFilter knob)')
   .option('--json', 'print the merged results object to stdout')
-  .action(async (f: { from: string; out: string; json?: boolean }) => {
+  .action(async (f: { from: string; out: string; same?: string; json?: boolean }) => {
     const dirs = f.from.split(',').map((x) => x.trim()).filter((x) => x);
     const results: SampleResult[] = [];
     const methods = new Map<string, MethodSpec>();
@@ -194,10 +196,12 @@ evals
       sources.push({ dir: d, ...rest });
       for (const r of readJsonLines(join(d, 'results.jsonl'), rulerRowSchema, 'strict')) results.push(r as SampleResult);
     }
+    const merged = f.same ? mergeSameMethods(methods, results, f.same.split(',').map((x) => x.trim()).filter((x) => x)) : results;
     mkdirSync(f.out, { recursive: true });
-    const summary = writeSummary(f.out, { merged_from: sources, methods: [...methods.values()] }, results);
+    const summary = writeSummary(f.out, { merged_from: sources, methods: [...methods.values()], ...(f.same ? { same: f.same } : {}) }, merged);
     await writeRulerCharts(f.out, [...methods.values()], summary.rows);
     if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${readFileSync(join(f.out, 'results.md'), 'utf8')}`);
   });
 }
+
