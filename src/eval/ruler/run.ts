@@ -188,7 +188,9 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
     const acc = cells.map((c) => c?.accuracy);
     const ns = [...new Set(cells.filter((c) => c).map((c) => (c as SummaryRow).samples))].sort((a, b) => a - b);
     const n = ns.length === 1 ? String(ns[0]) : `${ns[0]}-${ns[ns.length - 1]}`;
-    const host = totals.find((h) => h.method === t.method.split('+')[0] && h.length === t.length)?.runtime_s ?? 0;
+    // only over the same prompts: a merged table may hold a method measured on fewer of them
+    const h = totals.find((x) => x.method === t.method.split('+')[0] && x.length === t.length);
+    const host = h && h.samples === t.samples ? h.runtime_s : 0;
     const vs = host > 0 && t.runtime_s > 0 ? `${(host / t.runtime_s).toFixed(2)}x` : '-';
     out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${interval(t.ci95)} | ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
   }
