@@ -8,7 +8,10 @@
  *   npm run bench -- engine --methods dual,dual+wf-practical --budget 0.1     # a host with a filter
  *   npm run bench -- gpu --checkpoint /tmp/llada-8b --prompt-lengths 4096,8192 # the engine against the PyTorch peer
  *   npm run bench -- serve --clients 50 --seconds 300                         # load test of wavefilter serve
+ *   npm run bench -- ask --prompt-lengths 2048,4096 --samples 20 --seed 314159 --out reports/ask   # plainly asked questions
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { type GraphTuning, loadModel } from '../src/index.js';
 import { type Device, parseDevice } from '../src/model/runtime.js';
@@ -21,12 +24,16 @@ import { WAVE_METHODS, runWaveBench, waveTable } from './wavefilter.js';
 import { runAttentionBench } from './attention.js';
 import { runWaveVariants } from './wf-variants.js';
 import { loadTable, runServeLoad } from './serve-load.js';
+import { runAsk } from './ask.js';
 import { defaultModelDir } from '../src/cli/paths.js';
 import type { RulerTaskName } from '../src/eval/ruler/tasks.js';
 
 const program = new Command()
   .name('bench')
-  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), gpu (the engine against the PyTorch peer on a GPU), attention (fused vs explicit refresh attention), wf-variants (WaveFilter knobs on a RULER task of the bundled model) or serve (a load test of wavefilter serve on loopback)', 'engine')
+  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), gpu (the engine against the PyTorch peer on a GPU), attention (fused vs explicit refresh attention), wf-variants (WaveFilter knobs on a RULER task of the bundled model) serve (a load test of wavefilter serve on loopback) or ask (plainly asked needle questions through wavefilter generate)', 'engine')
+  .option('--out <dir>', 'ask: the results folder (rows are appended; a rerun resumes)')
+  .option('--generate-args <args>', 'ask: extra wavefilter generate options, separated by spaces (e.g. "--cache dual --threshold 0.9")', '')
+  .option('--haystack <file>', 'ask: the corpus of the documents (default: the Jargon File from Debian, as RULER)')
   .option('--clients <n>', 'serve: concurrent clients', intArg('--clients'), 50)
   .option('--seconds <n>', 'serve: how long the clients keep sending', intArg('--seconds'), 300)
   .option('--disconnect-share <x>', 'serve: share of requests whose client leaves mid-stream', '0.1')
@@ -49,7 +56,7 @@ const program = new Command()
   .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
   .option('--device <device>', 'engine, wavefilter: cpu, cuda or cuda:N (gpu: cuda)')
   .option('--dtype <type>', 'engine, gpu: fp32 or fp16 (CUDA; gpu default fp16)')
-  .option('--checkpoint <dir>', 'engine: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
+  .option('--checkpoint <dir>', 'engine, serve, ask: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
   .option('--threshold <p>', 'engine, gpu: Fast-dLLM confidence threshold (default: the fixed schedule)')
   .option('--warmup <n>', 'engine: untimed one-block generations before each row (default 1 on cuda, 0 on cpu)')
   .option('--warmup-none <n>', 'engine, gpu: warm-up blocks before the no-cache rows (default: --warmup); 0 saves half of a long no-cache row, whose 64 identical full forwards amortise the first one\'s kernel set-up')
@@ -57,7 +64,19 @@ const program = new Command()
   .option('--in-process', 'engine, gpu: every row in this process on one loaded model (device memory stays per row: each row rebuilds its session; peak RSS is a running maximum; default: a process per row)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side), one of them, generation (every block in one run: first-block refresh) or auto', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string }) => {
+  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string; out?: string; generateArgs: string; haystack?: string }) => {
+    if (which === 'ask') {
+      const model = f.checkpoint ?? defaultModelDir();
+      if (!model) throw new Error('ask: no bundled model found; give --checkpoint DIR');
+      if (!f.out) throw new Error('ask: give --out DIR for the results');
+      const lengths = listArg('--prompt-lengths', { min: 256 }, true)(f.promptLengths);
+      const generateArgs = f.generateArgs.split(/\s+/).filter((x) => x);
+      process.stderr.write(`ask: ${f.samples} prompts per length at ${lengths.join(', ')} tokens (seed ${f.seed}) on ${model}\n`);
+      const rows = await runAsk({ model, lengths, samples: f.samples, seed: f.seed, out: f.out, generateArgs, essayPath: f.haystack }, (s) => process.stderr.write(s));
+      if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'ask', rows }, null, 2)}\n`);
+      else console.log(readFileSync(join(f.out, 'results.md'), 'utf8'));
+      return;
+    }
     if (which === 'serve') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('serve: no bundled model found; give --checkpoint DIR');

@@ -24,9 +24,14 @@ import { type RulerEnv, type RulerSample, type WordSources, generateRuler, listQ
 import { rulerPromptIds } from '../src/eval/ruler/prompt.js';
 import { loadWordSources } from '../src/eval/ruler/sources.js';
 import { RULER_TASKS, type RulerTaskName, TEMPLATES, fill } from '../src/eval/ruler/tasks.js';
+import { generateAsk } from '../src/eval/ask/generate.js';
 
-/** Sampling weights of the task families (QA is the training-only synthetic task). */
-export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth'; weight: number }> = [
+/**
+ * Sampling weights of the task families (QA is the training-only synthetic task; ask is a plainly
+ * asked needle question, src/eval/ask/generate.ts, training wordings only; weight 0 by default, the
+ * version 3 runs set it with WF_TASK_WEIGHTS).
+ */
+export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth' | 'ask'; weight: number }> = [
   { name: 'niah_single_1', weight: 1.5 },
   { name: 'niah_single_2', weight: 1.5 },
   { name: 'niah_single_3', weight: 1 },
@@ -39,10 +44,15 @@ export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth'; weig
   { name: 'cwe', weight: 0.4 },
   { name: 'fwe', weight: 0.4 },
   { name: 'qa_synth', weight: 0.5 },
+  { name: 'ask', weight: 0 },
 ];
 
+/** A training row: a RULER sample, or a plainly asked question with its own answer text. */
+export type TrainSample = RulerSample | (Omit<RulerSample, 'task'> & { readonly task: 'ask'; readonly answer: string });
+
 /** The text the model is trained to produce after the answer prefix. */
-export function answerText(s: Pick<RulerSample, 'task' | 'outputs'>): string {
+export function answerText(s: { readonly task: RulerTaskName | 'ask'; readonly outputs: readonly string[]; readonly answer?: string }): string {
+  if (s.task === 'ask') return s.answer ?? s.outputs[0];
   if (s.task === 'vt') return s.outputs.join(', '); // the vt prefix ends in a space
   if (s.task === 'cwe') return ' ' + s.outputs.map((w, i) => `${i + 1}. ${w}`).join(' ');
   if (s.task === 'fwe') return ' ' + s.outputs.join(' ');
@@ -144,7 +154,7 @@ export function callSeed(seed: number, call: number): number {
   return 1_000_000 + ((h >>> 0) % 1_000_000_000);
 }
 
-export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources; length: number; seed: number; perCall: number; count: RulerEnv['count'] }): Generator<RulerSample> {
+export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources; length: number; seed: number; perCall: number; count: RulerEnv['count'] }): Generator<TrainSample> {
   const rng = new Rng(opts.seed);
   for (let call = 0; ; call++) {
     const task = pickTask(rng);
@@ -152,6 +162,12 @@ export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources;
     const env: RulerEnv = { count: opts.count, words: opts.words, essay: essay.text, essayId: essay.id, seed: callSeed(opts.seed, call) };
     if (task === 'qa_synth') {
       yield qaSample(env, opts.corpora, opts.length, rng);
+      continue;
+    }
+    if (task === 'ask') {
+      // documents from a quarter of the length up to all of it: users' prompts are rarely exactly full
+      for (const a of generateAsk({ maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, split: 'train', words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25 }))
+        yield { task: 'ask', index: a.index, input: a.prompt, answerPrefix: a.prefill, outputs: [a.value], answer: a.answer, maxSeq: a.maxSeq, genTokens: 32, length: a.length, metric: 'part', source: 'ask (training wordings)' };
       continue;
     }
     let batch: RulerSample[];
@@ -186,23 +202,26 @@ function main(): void {
     for (const L of lengths) {
       const it = samples({ corpora, words, length: L, seed: seed + L, perCall, count });
       for (let k = 0; k < n / lengths.length; k++, i++) {
-        const s = it.next().value as RulerSample;
+        const s = it.next().value as TrainSample;
         process.stdout.write(JSON.stringify({ text: s.input + s.answerPrefix + answerText(s) }) + '\n');
       }
     }
     return;
   }
   if (!values.tokenizer) throw new Error('--tokenizer DIR or --text N is required');
-  const codec = TextCodec.load(values.tokenizer);
+  // generous deadlines: a training machine runs a dozen generators beside the trainer, and the
+  // tokenizer is our own file
+  const codec = TextCodec.load(values.tokenizer, { tokenizeBaseMs: 60_000, tokenizeMsPerChar: 1 });
   if (!codec) throw new Error(`${values.tokenizer}: no tokenizer.json`);
   const eos = codec.encodeTrusted('<|endoftext|>')[0];
   const length = Number(values.length);
   const count = (input: string, prefix: string): number => rulerPromptIds(codec, { input, answerPrefix: prefix }).length;
-  const taskIndex = (s: RulerSample): number => (s.source.startsWith('synthetic QA') ? RULER_TASKS.length : RULER_TASKS.findIndex((t) => t.name === s.task));
+  // family indices of train.py's TASK_NAMES: the RULER tasks, then qa_synth, then ask
+  const taskIndex = (s: TrainSample): number => (s.task === 'ask' ? RULER_TASKS.length + 1 : s.source.startsWith('synthetic QA') ? RULER_TASKS.length : RULER_TASKS.findIndex((t) => t.name === s.task));
   const it = samples({ corpora, words, length, seed, perCall, count });
   const write = (): void => {
     for (let k = 0; k < 64; k++) {
-      const s = it.next().value as RulerSample;
+      const s = it.next().value as TrainSample;
       const p = rulerPromptIds(codec, s);
       const a = [...codec.encodeText(answerText(s)), eos];
       if (p.length + s.genTokens > length || a.length > s.genTokens) continue;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The exact sequence that produced models/llada-ruler-12m, version 2 (see its README.md). Each `run` line is one
-# 10-minute call on the GPU machine (device tool: carry .train/node.xz .train/gen-tasks.mjs
+# 10-minute call on the GPU machine (device tool: carry .train/node.xz .train/gen-tasks.mjs .train/text-worker.js .train/package.json
 # .train/corpus.tar.xz .train/node_modules; /tmp/wf persists between calls on one machine; a fresh
 # machine continues from the files the last call returned, put in place by INIT_DIR). Stages 1-2 and
 # 4-5 run on any CPU machine.
@@ -30,7 +30,15 @@ echo "run 5 (steps 32658-37838, same machine, 1K-4K):"
 echo "  WF_TASK_WEIGHTS=$W5 MINUTES=8.7 bash training/gpu-run.sh --lr 5e-4 --text-frac 0.05 --level 2 --low-t 0.25"
 echo "run 6 (steps 37838-43123, same machine, learning rate decayed linearly to 0):"
 echo "  WF_TASK_WEIGHTS=$W6 MINUTES=8.5 bash training/gpu-run.sh --lr 5e-4 --text-frac 0.05 --level 2 --low-t 0.25 --decay"
-echo "  (runs 4-6 carry .train/node.xz .train/gen-tasks.mjs .train/corpus.tar.xz .train/node_modules in the first call,"
+echo "  (runs 4-6 carry .train/node.xz .train/gen-tasks.mjs .train/text-worker.js .train/package.json .train/corpus.tar.xz .train/node_modules in the first call,"
 echo "  .train/gen-tasks.mjs .train/node_modules after; each run evaluates held-out samples at 2K and 4K into the log)"
+W7=ask=4,niah_single_1=0.5,niah_single_2=0.5,niah_single_3=1,niah_multikey_1=1,niah_multikey_2=1.5,niah_multikey_3=1.5,niah_multivalue=1.5,niah_multiquery=1.5,vt=1.5,cwe=0.6,fwe=0.6,qa_synth=0.3
+echo "  (runs 4-6 made version 2, committed in 09608c3; runs 7-8 continue from it: plainly asked questions (the ask family,"
+echo "  src/eval/ask/generate.ts, training wordings) a quarter of the mixture, multi-value, multi-query, cwe and fwe weighted up)"
+echo "run 7 (fresh machine; first call carries .train/node.xz and makes the init, the second carries the rest):"
+echo "  mkdir -p /tmp/wf && xz -dc .train/node.xz >/tmp/wf/node && chmod +x /tmp/wf/node && python3 training/init-from-model.py --model models/llada-ruler-12m --out /tmp/init"
+echo "  WF_TASK_WEIGHTS=$W7 INIT_DIR=/tmp/init MINUTES=8.6 bash training/gpu-run.sh --lr 4e-4 --text-frac 0.05 --level 2 --low-t 0.25"
+echo "run 8 (same machine, learning rate decayed linearly to 0):"
+echo "  WF_TASK_WEIGHTS=$W7 MINUTES=8.6 bash training/gpu-run.sh --lr 4e-4 --text-frac 0.05 --level 2 --low-t 0.25 --decay"
 echo "stage 4: python3 training/export.py --run DIR_OF_RUN_6_FILES --out models/llada-ruler-12m"
 echo "stage 5: npx tsx training/loss-chart.mts models/llada-ruler-12m; the evaluation commands in the model card"

@@ -140,7 +140,7 @@ class LLaDA(nn.Module):
 
 MASK_ID = None  # set from the tokenizer
 EOS_ID = None
-TASK_NAMES = ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2", "qa_synth"]
+TASK_NAMES = ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2", "qa_synth", "ask"]
 
 
 class TaskFeed:
@@ -387,7 +387,7 @@ def main():
     ap.add_argument("--weight-floor", type=float, default=0.1, help="1/p loss weights use max(p, floor) (the first run used 0: plain 1/p)")
     ap.add_argument("--device", default="cuda", help="cpu only for a smoke test of the program")
     ap.add_argument("--level", type=int, help="pin the curriculum at this level for the run (0: 256-512, 1: 512-2K, 2: 1K-4K)")
-    ap.add_argument("--eval-tasks", default="niah_single_1,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,vt")
+    ap.add_argument("--eval-tasks", default="niah_single_1,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe,ask")
     ap.add_argument("--eval-lengths", default="2048,4096")
     ap.add_argument("--eval-per-task", type=int, default=32)
     ap.add_argument("--eval-every", type=float, default=3.0, help="minutes between held-out evaluations (also at the start and the end)")

@@ -47,6 +47,9 @@ export function numArg(flag: string, r: Range = {}) {
   return (v: string): number => parseDecimal(flag, v, r);
 }
 
+/** WaveFilter's token share (--wf-token-share): below 1, so the pyramid keeps a part of the budget. */
+export const TOKEN_SHARE_RANGE: Range = { min: 0, max: 0.999 };
+
 /** --threads: 1 to the number of cores ORT could use. */
 export function threadsArg() {
   return intArg('--threads', { min: 1, max: availableParallelism() });

@@ -11,7 +11,7 @@ import { cacheHostNames } from '../cache/registry.js';
 import { FILTER_NAMES, type FilterName } from '../filter/index.js';
 import type { WavePreset } from '../filter/wavefilter/index.js';
 import { type MethodCache, type MethodSpec, methodGrid } from '../eval/methods.js';
-import { intArg, namesArg, numArg, parseBudgetArg, threadsArg, deviceArg, DEVICE_HELP } from './args.js';
+import { intArg, namesArg, numArg, parseBudgetArg, parseDecimal, TOKEN_SHARE_RANGE, threadsArg, deviceArg, DEVICE_HELP } from './args.js';
 import { DEFAULT_MODEL, defaultModelDir } from './paths.js';
 
 export interface GridFlags {
@@ -74,10 +74,9 @@ export function gridMethods(f: GridFlags): MethodSpec[] {
   return methodGrid(f.cache, filters as FilterName[], budgets, presets as WavePreset[], shares);
 }
 
+/** One share of a --wf-token-share list, in generate's range. */
 function shareArg(x: string): number {
-  const v = /^(0|0?\.\d+)$/.test(x) ? Number(x) : Number.NaN;
-  if (!(v >= 0 && v < 1)) throw new WavefilterError('invalid_option', `--wf-token-share: ${JSON.stringify(x)} is not a share in [0, 1)`, { option: 'wf-token-share' });
-  return v;
+  return parseDecimal('--wf-token-share', x, TOKEN_SHARE_RANGE);
 }
 
 export function openModel(f: GridFlags): Promise<DiffusionModel> {

@@ -5,7 +5,7 @@ import cliProgress from 'cli-progress';
 import { WavefilterError } from '../../errors.js';
 import { type ElasticOutput, loadModel } from '../../engine.js';
 import type { StepEvent } from '../../decode/generate.js';
-import { idsArg, intArg, listArg, numArg, parseBudgetArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
+import { idsArg, intArg, listArg, numArg, parseBudgetArg, TOKEN_SHARE_RANGE, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
 import { idsFromFile, promptText } from '../input.js';
 import { FILTER_NAMES, type FilterName, TOKEN_FILTERS, type WaveFilterOptions } from '../../filter/index.js';
 import { BUILTIN_CACHE_HOSTS, type CacheName, cacheHostNames } from '../../cache/registry.js';
@@ -132,7 +132,7 @@ export function generateCommand(program: Command): void {
   .option('--wf-drift <cos>', 'on-drift: re-select when the block queries\' centroid cosine to the last selection falls below this, in [-1, 1] (default 0.95)', numArg('--wf-drift', { min: -1, max: 1 }))
   .option('--wf-dense-layers <list>', 'layers that keep every prompt row, e.g. 0,1', idsArg('--wf-dense-layers'))
   .option('--wf-span-levels <n>', 'with --budget: WaveFilter scales 1..n keep every child, so kept spans of 2^(n+1) rows stay whole (default 0; below --wf-levels)', intArg('--wf-span-levels', { min: 0, max: 23 }))
-  .option('--wf-token-share <x>', 'with --budget: the share of the budget WaveFilter gives to single rows scored alone, beside the pyramid\'s picks, in [0, 1) (default: 0.25 for the practical preset, 0 for faithful)', numArg('--wf-token-share', { min: 0, max: 0.999 }))
+  .option('--wf-token-share <x>', 'with --budget: the share of the budget WaveFilter gives to single rows scored alone, beside the pyramid\'s picks, in [0, 1) (default: 0.25 for the practical preset, 0 for faithful)', numArg('--wf-token-share', TOKEN_SHARE_RANGE))
   .option('--wf-question-queries <n>', 'the last n prompt positions\' queries (the question) vote beside the block\'s (default 0)', intArg('--wf-question-queries', { min: 0, max: 1 << 16 }))
   .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
   .option('--no-progress', 'no progress bar on stderr')

@@ -64,6 +64,11 @@ function seedFor(base: number, ...parts: number[]): number {
   return h;
 }
 
+/** seedFor with a redraw number mixed in; draw 0 is the seed without it, so first draws are unchanged. */
+function seedForDraw(base: number, draw: number, ...parts: number[]): number {
+  return draw === 0 ? seedFor(base, ...parts) : seedFor(base, ...parts, draw);
+}
+
 /** Fisher-Yates with a generator seeded afresh (RULER's re-seeded shuffle). */
 export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
   const rng = new Rng(seed);
@@ -234,7 +239,7 @@ function renderer(task: RulerTask, maxSeq: number, env: RulerEnv, seed: number):
       return { step: 10, render: (n, rng) => renderVt(c.hops, c.chains, n, rng) };
     case 'cwe':
       // each sample draws its own words (RULER's generator does); before, every sample was sample 0
-      return { step: 10, render: (n, _rng, index, draw) => renderCwe(n, maxSeq, env, draw === 0 ? seedFor(seed, 0xc0e, index) : seedFor(seed, 0xc0e, index, draw)) };
+      return { step: 10, render: (n, _rng, index, draw) => renderCwe(n, maxSeq, env, seedForDraw(seed, draw, 0xc0e, index)) };
     case 'fwe':
       return { step: Math.max(1, Math.floor(maxSeq / 32)), render: (n, rng) => renderFwe(n, maxSeq, task.genTokens, c.alpha, rng, seed) };
     case 'qa': {
@@ -284,7 +289,7 @@ export function generateRuler(taskName: RulerTaskName, maxSeq: number, samples: 
     let sample: RulerSample | undefined;
     let last = 0;
     for (let draw = 0; draw < MAX_DRAWS && !sample; draw++) {
-      const rng = (): Rng => new Rng(draw === 0 ? seedFor(base, maxSeq, i + 1) : seedFor(base, maxSeq, i + 1, draw));
+      const rng = (): Rng => new Rng(seedForDraw(base, draw, maxSeq, i + 1));
       for (let n = lo; ; n -= step) {
         const r = render(n, rng(), i, draw);
         const len = tokens(r);

@@ -160,10 +160,11 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
     const ms = g.reduce((a, r) => a + r.wall_ms, 0);
     const gen = g.reduce((a, r) => a + r.generated_tokens, 0);
     const scores = g.map((r) => r.score);
-    const [lo, hi] = wilson(scores.reduce((a, b) => a + b, 0), scores.length);
+    const sum = scores.reduce((a, b) => a + b, 0);
+    const [lo, hi] = wilson(sum, scores.length);
     return {
       method: g[0].method, task: g[0].task, length: g[0].length, samples: g.length,
-      accuracy: Math.round((g.reduce((a, r) => a + r.score, 0) / g.length) * 10000) / 100,
+      accuracy: Math.round((sum / scores.length) * 10000) / 100,
       tokens_per_s: ms > 0 ? (gen * 1000) / ms : 0, runtime_s: ms / 1000, generated_tokens: gen, nfe: g.reduce((a, r) => a + r.nfe, 0),
       ci95: [pct(lo), pct(hi)], score_variance: sampleVariance(scores),
     };
@@ -182,9 +183,10 @@ const interval = (ci: readonly [number, number] | undefined): string => (ci ? `$
 export function markdownTable(rows: readonly SummaryRow[]): string {
   const tasks = [...new Set(rows.map((r) => r.task))];
   const totals = perMethod(rows);
+  const cellsOf = (t: { method: string; length: number }): Array<SummaryRow | undefined> => tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task));
   const out = [`| method | length | samples per task | ${tasks.join(' | ')} | mean | mean 95% CI | tokens/s | decode s | vs host |`, `|---|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|---|`];
   for (const t of totals) {
-    const cells = tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task));
+    const cells = cellsOf(t);
     const acc = cells.map((c) => c?.accuracy);
     const ns = [...new Set(cells.filter((c) => c).map((c) => (c as SummaryRow).samples))].sort((a, b) => a - b);
     const n = ns.length === 1 ? String(ns[0]) : `${ns[0]}-${ns[ns.length - 1]}`;
@@ -197,7 +199,7 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
   if (rows.some((r) => r.ci95)) {
     out.push('', '95% intervals per task (Wilson; accuracy points):', '', `| method | length | ${tasks.join(' | ')} |`, `|---|---|${tasks.map(() => '---|').join('')}`);
     for (const t of totals) {
-      const cells = tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task));
+      const cells = cellsOf(t);
       out.push(`| ${t.method} | ${t.length} | ${cells.map((c) => interval(c?.ci95)).join(' | ')} |`);
     }
   }

@@ -1,0 +1,319 @@
+/**
+ * Plainly asked needle questions: a fact planted in a long text and a question asked the way a user
+ * asks it, through the chat template, with no benchmark answer prefix (or with a user's prefill).
+ * RULER's prompts spell out the task ("A special magic number is hidden within the following
+ * text...") and end the prompt with the first words of the answer; users paste a document and ask
+ * "What is the code for the amber falcon?". This generator makes such prompts for two purposes:
+ *
+ * - `split: 'train'`: the bundled model's training rows (training/gen-tasks.ts), with training seeds;
+ * - `split: 'eval'`: the hold-out prompts of `npm run bench -- ask`, which asks them through
+ *   `wavefilter generate --prompt`. The eval split has its own statement, question and layout
+ *   wordings, never used in training (`TEMPLATES[kind].eval`, `LAYOUTS.eval`), beside fresh draws
+ *   of the training wordings, so a score says how far the model carries over to new phrasings.
+ *
+ * A sample: a haystack of corpus sentences (or RULER's noise sentences), the needle at a random
+ * sentence boundary, 0-4 distractor facts of the same kind with other keys (the question's key is
+ * what singles the needle out) and 0-2 of other kinds. The answer is the value alone; it ends with
+ * the end-of-text token in training.
+ */
+import { WavefilterError } from '../../errors.js';
+import { Rng } from '../../rng.js';
+import type { WordSources } from '../ruler/generate.js';
+
+export type AskSplit = 'train' | 'eval';
+
+export interface AskSample {
+  readonly index: number;
+  readonly split: AskSplit;
+  /** The user's message: the document and the question. */
+  readonly prompt: string;
+  /** Text that opens the answer (an assistant prefill), '' for none. */
+  readonly prefill: string;
+  /** The fact's key, named in the question. */
+  readonly key: string;
+  /** The planted value: the answer. */
+  readonly value: string;
+  /** The text the model is trained to produce after the prefill (the value, spaced after a prefill). */
+  readonly answer: string;
+  readonly kind: AskKind;
+  /** Whether the statement, question and layout wordings all come from the training split. */
+  readonly wording: 'seen' | 'unseen';
+  readonly maxSeq: number;
+  /** Prompt tokens as counted (chat template + prompt + prefill). */
+  readonly length: number;
+}
+
+/** Counts the tokens of a prompt as the model sees it: chat template, user message, prefill. */
+export type AskCounter = (prompt: string, prefill: string) => number;
+
+export type AskKind = 'code' | 'home' | 'password' | 'meeting' | 'licence';
+
+interface Wordings {
+  readonly statements: readonly string[];
+  readonly questions: readonly string[];
+  /** What the answer is, for "Answer with just the ___." */
+  readonly what: string;
+}
+
+/** Statement and question wordings per kind; `{key}` and `{value}` are filled in. */
+export const TEMPLATES: Readonly<Record<AskKind, { train: Wordings; eval: Wordings }>> = {
+  code: {
+    train: {
+      what: 'number',
+      statements: [
+        'The secret code for the {key} is {value}.',
+        'Remember this: the access number of the {key} is {value}.',
+        'The {key} has the serial number {value}.',
+        'Note that the combination for the {key} is {value}.',
+        'For the record, the {key} number is {value}.',
+        'The number you need for the {key} is {value}.',
+      ],
+      questions: [
+        'What is the secret code for the {key}?',
+        'What number goes with the {key}?',
+        'Which number was given for the {key}?',
+        'Tell me the {key} number.',
+        "What's the code for the {key} mentioned in the text?",
+        'What is the combination for the {key}?',
+      ],
+    },
+    eval: {
+      what: 'number',
+      statements: ['The passcode of the {key} is {value}.', 'Important: the {key} opens with the number {value}.'],
+      questions: ['What is the passcode of the {key}?', 'Can you find the number for the {key}?', 'Which number opens the {key}?'],
+    },
+  },
+  home: {
+    train: {
+      what: 'town',
+      statements: ['{key} lives in {value}.', "{key}'s home is in the town of {value}.", '{key} resides in {value}, a quiet town.', 'These days {key} lives in {value}.'],
+      questions: ['Where does {key} live?', 'What town does {key} live in?', "Where is {key}'s home?", 'In which town does {key} reside?'],
+    },
+    eval: {
+      what: 'town',
+      statements: ['{key} has made a home in {value}.', 'The house of {key} stands in {value}.'],
+      questions: ['Which town is {key} living in?', 'Where is the house of {key}?'],
+    },
+  },
+  password: {
+    train: {
+      what: 'password',
+      statements: ['The password for the {key} account is {value}.', 'Use {value} to log in to the {key} account.', 'The {key} account password was set to {value}.', 'Login for the {key} account: the password is {value}.'],
+      questions: ['What is the password for the {key} account?', 'How do I log in to the {key} account?', 'Which password does the {key} account use?', 'What was the {key} account password set to?'],
+    },
+    eval: {
+      what: 'password',
+      statements: ['The {key} account can be opened with the password {value}.', 'Password of the {key} account: {value}.'],
+      questions: ["What's the {key} account's password?", 'Tell me the password of the {key} account.'],
+    },
+  },
+  meeting: {
+    train: {
+      what: 'time',
+      statements: ['The meeting with {key} is at {value}.', '{key} will call at {value}.', 'We meet {key} at {value} sharp.', 'The appointment with {key} was moved to {value}.'],
+      questions: ['When is the meeting with {key}?', 'At what time will {key} call?', 'What time do we meet {key}?', 'When is the appointment with {key}?'],
+    },
+    eval: {
+      what: 'time',
+      statements: ['{key} expects us at {value}.', 'Our call with {key} starts at {value}.'],
+      questions: ['At what time do we see {key}?', 'When does the call with {key} start?'],
+    },
+  },
+  licence: {
+    train: {
+      what: 'key',
+      statements: ['The license key for {key} is {value}.', '{key} is activated with the key {value}.', 'Product key of {key}: {value}.', 'To register {key}, enter {value}.'],
+      questions: ['What is the license key for {key}?', 'Which key activates {key}?', 'What is the product key of {key}?', 'What do I enter to register {key}?'],
+    },
+    eval: {
+      what: 'key',
+      statements: ['The activation code of {key} is {value}.', 'Unlock {key} with the code {value}.'],
+      questions: ['What is the activation code of {key}?', 'How do I unlock {key}?'],
+    },
+  },
+};
+
+export const KINDS: readonly AskKind[] = ['code', 'home', 'password', 'meeting', 'licence'];
+
+/** How the document and the question make the user's message. */
+export const LAYOUTS: Readonly<Record<AskSplit, readonly string[]>> = {
+  train: [
+    '{doc}\n\n{q}',
+    '{doc}\n\n{q}',
+    '{q}\n\n{doc}',
+    '{doc}\n\nQuestion: {q}',
+    'Read the text below and answer the question at the end.\n\n{doc}\n\n{q}',
+    'Here is a document:\n\n{doc}\n\nBased on the document: {q}',
+    '{doc}\n\n{q} Answer with just the {what}.',
+    '{q}\n\n{doc}\n\n{q}',
+  ],
+  eval: ['Document:\n{doc}\n\n{q}', '{q} The answer is in this text:\n\n{doc}', '{doc}\n\nAccording to the text above: {q}'],
+};
+
+/** Assistant prefills; '' (none) is the most common. */
+export const PREFILLS: Readonly<Record<AskSplit, readonly string[]>> = {
+  train: ['', '', '', '', 'Answer:', 'The answer is', 'The {what} is'],
+  eval: ['', '', '', 'Answer:', 'Sure. The {what} is'],
+};
+
+const NOISE = 'The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.';
+const FIRST_NAMES = [
+  'Ada', 'Alan', 'Beatrix', 'Carlos', 'Dara', 'Edith', 'Farid', 'Greta', 'Hugo', 'Ines', 'Jonas', 'Keiko', 'Liam', 'Mira', 'Nadia', 'Oskar',
+  'Priya', 'Quentin', 'Rosa', 'Samir', 'Tilda', 'Umar', 'Vera', 'Wendell', 'Xenia', 'Yusuf', 'Zoe', 'Marta', 'Pedro', 'Lena', 'Tomas', 'Anya',
+];
+const TOWN_ENDS = ['ville', 'ford', 'ton', 'burg', 'haven', 'field', 'mouth', 'wick', 'stead', 'bridge'];
+const PRODUCTS = ['Studio', 'Cloud', 'Desk', 'Vault', 'Forge', 'Pilot', 'Suite', 'Engine'];
+
+const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng.uniform() * (hi - lo));
+const pick = <T>(rng: Rng, a: readonly T[]): T => a[int(rng, 0, a.length)];
+const cap = (w: string): string => w[0].toUpperCase() + w.slice(1);
+const fill = (t: string, vars: Record<string, string>): string => t.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m);
+
+function keyOf(kind: AskKind, rng: Rng, w: WordSources): string {
+  switch (kind) {
+    case 'code':
+      return `${pick(rng, w.adjectives)} ${pick(rng, w.nouns)}`;
+    case 'home':
+    case 'meeting':
+      return `${pick(rng, FIRST_NAMES)} ${cap(pick(rng, w.nouns))}`;
+    case 'password':
+      return pick(rng, w.nouns);
+    case 'licence':
+      return `${cap(pick(rng, w.nouns))} ${pick(rng, PRODUCTS)}`;
+  }
+}
+
+function valueOf(kind: AskKind, rng: Rng, w: WordSources): string {
+  switch (kind) {
+    case 'code':
+      return String(int(rng, 10_000, 10_000_000));
+    case 'home':
+      return cap(pick(rng, w.nouns)) + pick(rng, TOWN_ENDS);
+    case 'password':
+      return `${pick(rng, w.adjectives)}-${pick(rng, w.nouns)}-${int(rng, 10, 100)}`;
+    case 'meeting': {
+      const h = int(rng, 1, 13);
+      return `${h}:${String(5 * int(rng, 0, 12)).padStart(2, '0')} ${rng.uniform() < 0.5 ? 'am' : 'pm'}`;
+    }
+    case 'licence': {
+      const abc = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+      const part = (): string => Array.from({ length: 4 }, () => abc[int(rng, 0, abc.length)]).join('');
+      return `${part()}-${part()}-${part()}`;
+    }
+  }
+}
+
+function sentencesOf(text: string): string[] {
+  return text.split(/(?<=[.!?])\s+/).filter((s) => s.length > 0);
+}
+
+export interface AskOptions {
+  /** Prompt tokens plus `genTokens` stay within this length. */
+  readonly maxSeq: number;
+  readonly samples: number;
+  readonly seed: number;
+  readonly split: AskSplit;
+  readonly words: WordSources;
+  /** Haystack text (whitespace-normalised corpus); windows start at random sentences. */
+  readonly essay: string;
+  readonly count: AskCounter;
+  /** Tokens left for the answer (default 32, `wavefilter generate`'s default --gen-length). */
+  readonly genTokens?: number;
+  /**
+   * The share of the length the document fills, drawn per sample in [min, 1] (default 1: the whole
+   * window, as RULER fills it; training draws shorter documents too).
+   */
+  readonly minFill?: number;
+  /** For the eval split: the share of samples that take the unseen wordings (default 0.5). */
+  readonly unseenShare?: number;
+}
+
+/** Draws `samples` prompts; every draw is a function of (seed, index), so sample i is stable. */
+export function generateAsk(o: AskOptions): AskSample[] {
+  const gen = o.genTokens ?? 32;
+  const budget = o.maxSeq - gen;
+  if (budget < 64) throw new WavefilterError('invalid_option', `ask: a length of ${o.maxSeq} leaves no room for a document`, { option: 'length', expected: 'at least genTokens + 64', found: String(o.maxSeq) });
+  const out: AskSample[] = [];
+  for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget));
+  return out;
+}
+
+function drawOne(o: AskOptions, index: number, budget: number): AskSample {
+  const rng = new Rng(Math.imul((o.seed >>> 0) ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
+  const w = o.words;
+  const kind = pick(rng, KINDS);
+  const unseen = o.split === 'eval' && rng.uniform() < (o.unseenShare ?? 0.5);
+  // an unseen sample takes the eval split's statement, question and layout wordings; its prefill too
+  const words = unseen ? TEMPLATES[kind].eval : TEMPLATES[kind].train;
+  const layouts = unseen ? LAYOUTS.eval : LAYOUTS.train;
+  const prefills = unseen ? PREFILLS.eval : PREFILLS.train;
+  const key = keyOf(kind, rng, w);
+  const value = valueOf(kind, rng, w);
+  const needle = fill(pick(rng, words.statements), { key, value });
+  const question = fill(pick(rng, words.questions), { key });
+  const layout = pick(rng, layouts);
+  const prefill = fill(pick(rng, prefills), { what: words.what });
+  // distractors: the same kind with other keys (and values), and a few facts of other kinds
+  const facts: string[] = [needle];
+  const usedKeys = new Set([key]);
+  const sameKind = int(rng, 0, 5);
+  for (let k = 0; k < sameKind; k++) {
+    const dk = keyOf(kind, rng, w);
+    if (usedKeys.has(dk)) continue;
+    usedKeys.add(dk);
+    facts.push(fill(pick(rng, TEMPLATES[kind].train.statements.concat(words.statements)), { key: dk, value: valueOf(kind, rng, w) }));
+  }
+  const otherKinds = int(rng, 0, 3);
+  for (let k = 0; k < otherKinds; k++) {
+    const ok = pick(rng, KINDS.filter((x) => x !== kind));
+    facts.push(fill(pick(rng, TEMPLATES[ok].train.statements), { key: keyOf(ok, rng, w), value: valueOf(ok, rng, w) }));
+  }
+  // haystack: a corpus window from a random sentence, or RULER's noise (a fifth of the samples)
+  const noise = rng.uniform() < 0.2;
+  const fillShare = (o.minFill ?? 1) + rng.uniform() * (1 - (o.minFill ?? 1));
+  const target = Math.max(48, Math.floor(budget * fillShare));
+  let at = int(rng, 0, Math.max(1, o.essay.length - 4 * 8 * target));
+  const dot = o.essay.indexOf('. ', at);
+  if (dot >= 0 && dot < at + 2000) at = dot + 2;
+  const pool = noise ? [] : sentencesOf(o.essay.slice(at, at + 6 * target));
+  const sentence = (j: number): string => (noise ? NOISE : pool[j % Math.max(1, pool.length)] ?? NOISE);
+  // fact positions as fractions of the haystack, so trimming keeps them spread out
+  const where = facts.map(() => rng.uniform());
+  const render = (n: number): string => {
+    const hay: string[] = Array.from({ length: n }, (_, j) => sentence(j));
+    const slots = where.map((f) => Math.round(f * n));
+    // inserted from the back so earlier positions stay valid
+    [...facts.keys()].sort((a, b) => slots[b] - slots[a]).forEach((fi) => hay.splice(slots[fi], 0, facts[fi]));
+    const doc = hay.join(noise ? '\n' : ' ');
+    return fill(layout, { doc, q: question, what: words.what });
+  };
+  // sentence count: secant steps on the measured length inside a bisection bracket (sentences vary
+  // in tokens, some corpus passages a lot), keeping the longest count that fits; within 2% of the
+  // target is close enough
+  const base = o.count(render(0), prefill);
+  let best = 0;
+  let bestLen = base;
+  let hi = Infinity; // the smallest count known not to fit
+  let n = Math.max(1, Math.floor((target - base) / 24));
+  for (let tries = 0; tries < 16 && base < target; tries++) {
+    const len = o.count(render(n), prefill);
+    if (len <= target) {
+      if (n >= best) [best, bestLen] = [n, len];
+      if (target - len <= target * 0.02) break;
+    } else hi = Math.min(hi, n);
+    if (hi - best <= 1) break;
+    let next = Math.floor((n * (target - base)) / Math.max(1, len - base));
+    if (!(next > best && next < hi)) next = Number.isFinite(hi) ? Math.floor((best + hi) / 2) : 2 * n;
+    n = next;
+  }
+  const prompt = render(best);
+  const length = bestLen;
+  if (length > budget) throw new WavefilterError('prompt_too_long', `ask sample ${index}: the question alone takes ${length} tokens, over ${budget}`, { tokens: length, limit: budget });
+  const answer = prefill === '' || /\s$/.test(prefill) ? value : ` ${value}`;
+  return { index, split: o.split, prompt, prefill, key, value, answer, kind, wording: unseen ? 'unseen' : 'seen', maxSeq: o.maxSeq, length };
+}
+
+/** Whether an answer holds the planted value: case-insensitive containment (a user reads the answer, not its format). */
+export function askCorrect(answerText: string, value: string): boolean {
+  return answerText.toLowerCase().includes(value.toLowerCase());
+}
