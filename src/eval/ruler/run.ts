@@ -183,10 +183,11 @@ const interval = (ci: readonly [number, number] | undefined): string => (ci ? `$
 export function markdownTable(rows: readonly SummaryRow[]): string {
   const tasks = [...new Set(rows.map((r) => r.task))];
   const totals = perMethod(rows);
-  const cellsOf = (t: { method: string; length: number }): Array<SummaryRow | undefined> => tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task));
+  // each method's task cells, looked up once for both tables
+  const cellsByMethod = totals.map((t) => tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task)));
   const out = [`| method | length | samples per task | ${tasks.join(' | ')} | mean | mean 95% CI | tokens/s | decode s | vs host |`, `|---|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|---|`];
-  for (const t of totals) {
-    const cells = cellsOf(t);
+  for (const [ti, t] of totals.entries()) {
+    const cells = cellsByMethod[ti];
     const acc = cells.map((c) => c?.accuracy);
     const ns = [...new Set(cells.filter((c) => c).map((c) => (c as SummaryRow).samples))].sort((a, b) => a - b);
     const n = ns.length === 1 ? String(ns[0]) : `${ns[0]}-${ns[ns.length - 1]}`;
@@ -198,8 +199,8 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
   }
   if (rows.some((r) => r.ci95)) {
     out.push('', '95% intervals per task (Wilson; accuracy points):', '', `| method | length | ${tasks.join(' | ')} |`, `|---|---|${tasks.map(() => '---|').join('')}`);
-    for (const t of totals) {
-      const cells = cellsOf(t);
+    for (const [ti, t] of totals.entries()) {
+      const cells = cellsByMethod[ti];
       out.push(`| ${t.method} | ${t.length} | ${cells.map((c) => interval(c?.ci95)).join(' | ')} |`);
     }
   }
