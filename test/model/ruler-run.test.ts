@@ -76,8 +76,9 @@ test('--wf-token-share adds WaveFilter rows with that share (named +share<X>), w
   assert.equal(methodOptions(ms[3] as MethodSpec).wave, undefined);
   // without the flag the rows are the presets' own, named as before
   assert.deepEqual(gridMethods(flags).map((m) => m.name), ['dual', 'dual+wavefilter-practical@0.1', 'dual+h2o@0.1']);
-  assert.throws(() => gridMethods({ ...flags, wfTokenShare: '1' }), /--wf-token-share: "1" is not a share/);
+  assert.throws(() => gridMethods({ ...flags, wfTokenShare: '1' }), /--wf-token-share: expected a decimal number >= 0 and <= 0.999, found "1"/);
   assert.throws(() => gridMethods({ ...flags, wfTokenShare: 'x' }), /--wf-token-share/);
+  assert.throws(() => gridMethods({ ...flags, wfTokenShare: '0.9995' }), /--wf-token-share/); // the range generate --wf-token-share takes
   assert.throws(() => gridMethods({ ...flags, filter: 'h2o', wfTokenShare: '0.25' }), /applies to --filter wavefilter/);
 });
 
