@@ -18,7 +18,8 @@
  */
 import { WavefilterError } from '../../errors.js';
 import { Rng } from '../../rng.js';
-import type { WordSources } from '../ruler/generate.js';
+import { type WordSources, splitSentences } from '../ruler/generate.js';
+import { fill } from '../ruler/tasks.js';
 
 export type AskSplit = 'train' | 'eval';
 
@@ -167,7 +168,6 @@ const PRODUCTS = ['Studio', 'Cloud', 'Desk', 'Vault', 'Forge', 'Pilot', 'Suite',
 const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng.uniform() * (hi - lo));
 const pick = <T>(rng: Rng, a: readonly T[]): T => a[int(rng, 0, a.length)];
 const cap = (w: string): string => w[0].toUpperCase() + w.slice(1);
-const fill = (t: string, vars: Record<string, string>): string => t.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m);
 
 function keyOf(kind: AskKind, rng: Rng, w: WordSources): string {
   switch (kind) {
@@ -201,10 +201,6 @@ function valueOf(kind: AskKind, rng: Rng, w: WordSources): string {
       return `${part()}-${part()}-${part()}`;
     }
   }
-}
-
-function sentencesOf(text: string): string[] {
-  return text.split(/(?<=[.!?])\s+/).filter((s) => s.length > 0);
 }
 
 export interface AskOptions {
@@ -275,7 +271,7 @@ function drawOne(o: AskOptions, index: number, budget: number): AskSample {
   let at = int(rng, 0, Math.max(1, o.essay.length - 4 * 8 * target));
   const dot = o.essay.indexOf('. ', at);
   if (dot >= 0 && dot < at + 2000) at = dot + 2;
-  const pool = noise ? [] : sentencesOf(o.essay.slice(at, at + 6 * target));
+  const pool = noise ? [] : splitSentences(o.essay.slice(at, at + 6 * target));
   const sentence = (j: number): string => (noise ? NOISE : pool[j % Math.max(1, pool.length)] ?? NOISE);
   // fact positions as fractions of the haystack, so trimming keeps them spread out
   const where = facts.map(() => rng.uniform());

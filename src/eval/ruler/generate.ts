@@ -103,7 +103,8 @@ export function listQuery(keys: readonly string[]): string {
   return `${keys.slice(0, -1).join(', ')}, and ${keys[keys.length - 1]}`;
 }
 
-function splitSentences(text: string): string[] {
+/** Sentences of a text, split after . ! or ? (RULER's essay haystack unit; also the ask generator's). */
+export function splitSentences(text: string): string[] {
   return text.split(/(?<=[.!?])\s+/).filter((s) => s.length > 0);
 }
 
