@@ -8,6 +8,7 @@
  *   npm run bench -- engine --methods dual,dual+wf-practical --budget 0.1     # a host with a filter
  *   npm run bench -- gpu --checkpoint /tmp/llada-8b --prompt-lengths 4096,8192 # the engine against the PyTorch peer
  *   npm run bench -- serve --clients 50 --seconds 300                         # load test of wavefilter serve
+ *   npm run bench -- batch --requests 8 --rounds 5                            # the server's batching against one generation at a time
  *   npm run bench -- ask --prompt-lengths 2048,4096 --samples 20 --seed 314159 --out reports/ask   # plainly asked questions
  */
 import { readFileSync } from 'node:fs';
@@ -25,16 +26,19 @@ import { runAttentionBench } from './attention.js';
 import { runWaveVariants } from './wf-variants.js';
 import { loadTable, runServeLoad } from './serve-load.js';
 import { runAsk } from './ask.js';
+import { batchTable, runBatchBench } from './batch.js';
 import { defaultModelDir } from '../src/cli/paths.js';
 import type { RulerTaskName } from '../src/eval/ruler/tasks.js';
 
 const program = new Command()
   .name('bench')
-  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), gpu (the engine against the PyTorch peer on a GPU), attention (fused vs explicit refresh attention), wf-variants (WaveFilter knobs on a RULER task of the bundled model) serve (a load test of wavefilter serve on loopback) or ask (plainly asked needle questions through wavefilter generate)', 'engine')
+  .argument('[which]', 'benchmark: engine (cache hosts), wavefilter (token filters on the dual host), gpu (the engine against the PyTorch peer on a GPU), attention (fused vs explicit refresh attention), wf-variants (WaveFilter knobs on a RULER task of the bundled model) serve (a load test of wavefilter serve on loopback), batch (wavefilter serve batching requests against one generation at a time) or ask (plainly asked needle questions through wavefilter generate)', 'engine')
   .option('--out <dir>', 'ask: the results folder (rows are appended; a rerun resumes)')
   .option('--generate-args <args>', 'ask: extra wavefilter generate options, separated by spaces (e.g. "--cache dual --threshold 0.9")', '')
   .option('--haystack <file>', 'ask: the corpus of the documents (default: the Jargon File from Debian, as RULER)')
   .option('--clients <n>', 'serve: concurrent clients', intArg('--clients'), 50)
+  .option('--requests <n>', 'batch: requests sent together each round', intArg('--requests', { min: 2, max: 256 }), 8)
+  .option('--rounds <n>', 'batch: rounds (each server gets every round\'s requests)', intArg('--rounds', { min: 1, max: 1000 }), 5)
   .option('--seconds <n>', 'serve: how long the clients keep sending', intArg('--seconds'), 300)
   .option('--disconnect-share <x>', 'serve: share of requests whose client leaves mid-stream', '0.1')
   .option('--hostile-share <x>', 'serve: share of hostile requests', '0.05')
@@ -45,7 +49,7 @@ const program = new Command()
   .option('--peer <impl>', 'gpu: the PyTorch peer: reference (bench/gpu/peer.py\'s own, checked against the official outputs), official (needs --peer-dir) or none', 'reference')
   .option('--peer-dir <dir>', 'gpu: a checkout of NVlabs/Fast-dLLM for --peer official')
   .option('--peer-dtype <type>', 'gpu: the peer\'s precision (bf16, fp16, fp32)', 'bf16')
-  .option('--gen-length <n>', 'generated tokens', intArg('--gen-length'), 32)
+  .option('--gen-length <n>', 'generated tokens (batch: max_tokens)', intArg('--gen-length'), 32)
   .option('--block-length <n>', 'block length', intArg('--block-length'), 32)
   .option('--steps <n>', 'denoising steps', intArg('--steps'), 16)
   .option('--layers <n>', 'model layers', intArg('--layers'), DEFAULT_SHAPE.layers)
@@ -64,7 +68,7 @@ const program = new Command()
   .option('--in-process', 'engine, gpu: every row in this process on one loaded model (device memory stays per row: each row rebuilds its session; peak RSS is a running maximum; default: a process per row)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side), one of them, generation (every block in one run: first-block refresh) or auto', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { clients: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string; out?: string; generateArgs: string; haystack?: string }) => {
+  .action(async (which: string, f: { clients: number; requests: number; rounds: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string; out?: string; generateArgs: string; haystack?: string }) => {
     if (which === 'ask') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('ask: no bundled model found; give --checkpoint DIR');
@@ -75,6 +79,14 @@ const program = new Command()
       const rows = await runAsk({ model, lengths, samples: f.samples, seed: f.seed, out: f.out, generateArgs, essayPath: f.haystack }, (s) => process.stderr.write(s));
       if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'ask', rows }, null, 2)}\n`);
       else console.log(readFileSync(join(f.out, 'results.md'), 'utf8'));
+      return;
+    }
+    if (which === 'batch') {
+      const model = f.checkpoint ?? defaultModelDir();
+      if (!model) throw new Error('batch: no bundled model found; give --checkpoint DIR');
+      const r = await runBatchBench({ model, clients: f.requests, rounds: f.rounds, maxTokens: f.genLength, threads: f.threads }, (s) => process.stderr.write(s));
+      if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'batch', ...r }, null, 2)}\n`);
+      else console.log(batchTable(r));
       return;
     }
     if (which === 'serve') {

@@ -18,12 +18,14 @@ import type { CachedAttention } from './model/graph.js';
 import { totalmem } from 'node:os';
 import { BlockProgram } from './program/block-program.js';
 import { GenerationProgram } from './program/generation-program.js';
+import { ForwardBatcher } from './batch/batcher.js';
+import { PackedForward } from './batch/packed-forward.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
 import { blockProgramGap, generateBlocks, generationProgramGap, ruleKindsOf, stepAttentionOf } from './decode/block-executor.js';
 import { cacheHostPolicy } from './cache/registry.js';
 import { EXECUTORS, type ExecutorChoice, type ResolvedOptions, resolveOptions } from './decode/options.js';
 import type { ModelSpec } from './model/spec.js';
-import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, checkPromptIds, generateIds } from './decode/generate.js';
+import { type GenerateHooks, type GenerationResult, type KeptEvent, type StepEvent, checkPromptIds, generateIds, readsLogits } from './decode/generate.js';
 import type { GenerateOptions } from './decode/options.js';
 import { FilterFactory, type FilterOptions } from './filter/index.js';
 import { type DllmCacheOptions, DllmCacheProgram, type DllmCacheStats, resolveDllmCacheOptions } from './cache/dllm/index.js';
@@ -184,8 +186,8 @@ export class DiffusionModel {
   readonly spec: ModelSpec;
   readonly codec: TextCodec | null;
   private readonly filters: FilterFactory;
-  /** Sessions over the weights: 'forward' (step executor), 'block:<variant>' programs, 'elastic' (its step graph) and 'elastic-loop:<variant>'. */
-  private readonly sessions: SessionCache<ModelRuntime | BlockProgram | GenerationProgram | ElasticProgram | DllmCacheProgram>;
+  /** Sessions over the weights: 'forward' (step executor), 'batch' (its packed forward), 'block:<variant>' programs, 'elastic' (its step graph) and 'elastic-loop:<variant>'. */
+  private readonly sessions: SessionCache<ModelRuntime | BlockProgram | GenerationProgram | ElasticProgram | DllmCacheProgram | ForwardBatcher>;
 
   private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
     this.dir = dir;
@@ -222,6 +224,19 @@ export class DiffusionModel {
       ...requested, stepAttention: t.fixedStepAttention ? requested.stepAttention : undefined, decide: t.fixedRule ? requested.decide : undefined,
       lean: t.lean, packed: t.packed, cachedAttention: t.cachedAttention,
     };
+  }
+
+  /**
+   * Runs `f` with the model's forward batcher (src/batch/): generations inside it at the same time
+   * share packed forwards. Built on first use, one per model.
+   */
+  async withBatcher<R>(f: (b: ForwardBatcher) => Promise<R>): Promise<R> {
+    const lease = (await this.sessions.acquire('batch', async () => new ForwardBatcher(await PackedForward.create(this.spec, this.store, this.runtimeOptions)))) as Lease<ForwardBatcher>;
+    try {
+      return await f(lease.value);
+    } finally {
+      lease.release();
+    }
   }
 
   /** Runs `f` with the step executor's forward session (one ORT run per forward), built on first use. */
@@ -296,6 +311,7 @@ export class DiffusionModel {
     // execution provider fails at load and the first generate is not slower
     try {
       if (opts.executor === 'step') await model.withRuntime(async () => {});
+      else if (opts.executor === 'batch') await model.withBatcher(async () => {});
       // (the no-cache host's program: the default options' cache; with fixed step attention,
       // GraphTuning, a cached host's generate builds its own variant)
       else (await model.blockProgram(null, { stepAttention: stepAttentionOf(cacheHostPolicy('none')), decide: ruleKindsOf(spec, resolveOptions(spec, 1, {})) })).release();
@@ -470,17 +486,19 @@ export class DiffusionModel {
     const preferred = filter && policy.cached ? filter.preferredRefresh ?? 'first-block' : 'every-block';
     const asFirstBlock = resolveOptions(this.spec, prompt.length, { ...opts, promptRefresh: preferred });
     const wholeRun = executor === 'generation' || (executor === 'auto' && cuda && !opts.signal && generationProgramGap(this.spec, asFirstBlock, policy, hooks, opts.scoring) === null);
-    const promptRefresh = opts.promptRefresh ?? (preferred === 'first-block' && cuda && executor !== 'step' && !wholeRun
+    const promptRefresh = opts.promptRefresh ?? (preferred === 'first-block' && cuda && executor !== 'step' && executor !== 'batch' && !wholeRun
       ? refreshByCost(this.spec, prompt.length, asFirstBlock, this.runtimeOptions.dtype ?? 'fp32')
       : preferred);
     const options = { ...opts, promptRefresh };
     const resolved = resolveOptions(this.spec, prompt.length, options);
     const useGeneration = executor === 'generation' || (wholeRun && generationProgramGap(this.spec, resolved, policy, hooks, opts.scoring) === null);
-    const useBlock = useGeneration || executor === 'block' || (executor === 'auto' && blockProgramGap(this.spec, resolved, hooks, opts.scoring) === null);
+    const useBlock = executor !== 'batch' && (useGeneration || executor === 'block' || (executor === 'auto' && blockProgramGap(this.spec, resolved, hooks, opts.scoring) === null));
     this.checkMemory(prompt.length, resolved.genLength, resolved.blockLength, useBlock ? 'block' : 'step');
-    const r = useBlock
-      ? await generateBlocks((f, shape) => this.blockProgram(f, shape), this.spec, policy, prompt, options, hooks, useGeneration ? (f, shape) => this.generationProgram(f, shape) : undefined)
-      : await this.withRuntime((rt) => generateIds(rt, prompt, options, hooks));
+    const r = executor === 'batch'
+      ? await this.withBatcher((b) => generateIds(b.member(readsLogits(this.spec, resolved, opts.scoring)), prompt, options, hooks))
+      : useBlock
+        ? await generateBlocks((f, shape) => this.blockProgram(f, shape), this.spec, policy, prompt, options, hooks, useGeneration ? (f, shape) => this.generationProgram(f, shape) : undefined)
+        : await this.withRuntime((rt) => generateIds(rt, prompt, options, hooks));
     const generatedIds = r.outputIds.slice(prompt.length);
     return { ...r, generatedIds, text: this.decodeAnswer(generatedIds) };
   }
@@ -517,8 +535,11 @@ export class DiffusionModel {
       throw new WavefilterError('prompt_too_long', `prompt (${prompt.length} tokens) + genLength (${o.genLength}) = ${total} exceeds the model's context of ${this.spec.maxSequenceLength}; shorten the prompt or pass allowLongContext`, { tokens: prompt.length, gen_length: o.genLength, limit: this.spec.maxSequenceLength });
     this.checkMemory(prompt.length, o.genLength, o.window, 'step', 2 * 4 * this.spec.nLayers * (this.spec.dModel + this.spec.nHeads * this.spec.headDim));
     const filter = await this.filters.create(opts, 0);
-    const choice = opts.executor ?? this.defaultExecutor;
+    // (a model loaded for batching runs Elastic-Cache as auto would: it has no batched program)
+    const choice = opts.executor ?? (this.defaultExecutor === 'batch' ? 'auto' : this.defaultExecutor);
     checkExecutor(choice);
+    if (choice === 'batch')
+      throw new WavefilterError('invalid_option', 'executor batch: Elastic-Cache runs on its own programs (executor step, block or auto), not batched', { option: 'executor' });
     // auto: on CUDA the block program (the step executor would copy every layer's caches to the
     // device each iteration; onnxruntime-node keeps no device tensor between runs); on the CPU the
     // step executor, which writes only the query rows between runs where the loop copies whole
@@ -543,8 +564,8 @@ export class DiffusionModel {
     const cfg = resolveDllmCacheOptions(opts.dllmCache);
     if (opts.filter !== undefined && opts.filter !== 'none')
       throw new WavefilterError('invalid_option', 'cache dllm-cache: token filters run on the prefix and dual hosts and on Elastic-Cache, not on dLLM-Cache', { option: 'filter' });
-    if (opts.executor === 'block' || opts.executor === 'generation')
-      throw new WavefilterError('invalid_option', 'cache dllm-cache: runs on the step executor (executor step or auto)', { option: 'executor' });
+    if (opts.executor === 'block' || opts.executor === 'generation' || opts.executor === 'batch')
+      throw new WavefilterError('invalid_option', `cache dllm-cache: runs on the step executor (executor step or auto), not ${opts.executor}`, { option: 'executor' });
     if (this.runtimeOptions.dtype === 'fp16')
       throw new WavefilterError('invalid_option', 'cache dllm-cache: runs in fp32 for now (load the model with dtype fp32)', { option: 'dtype' });
     const options = { ...opts, cache: 'none', promptRefresh: 'every-block' as const, executor: 'step' as const };
@@ -677,7 +698,7 @@ function checkLoadOptions(o: unknown): void {
   if (opts.dtype !== undefined && opts.dtype !== 'fp32' && opts.dtype !== 'fp16') throw new WavefilterError('invalid_option', `dtype: expected fp32 or fp16, found ${JSON.stringify(opts.dtype)}`, { option: 'dtype' });
   if (opts.dtype === 'fp16' && parseDevice(opts.device).provider !== 'cuda')
     throw new WavefilterError('invalid_option', 'dtype fp16: needs a CUDA device (--device cuda); ONNX Runtime\'s CPU provider has no fp16 kernels for these ops', { option: 'dtype' });
-  if (opts.dtype === 'fp16' && opts.executor === 'step') throw new WavefilterError('invalid_option', 'dtype fp16: runs on the block executor only (executor block or auto)', { option: 'dtype' });
+  if (opts.dtype === 'fp16' && (opts.executor === 'step' || opts.executor === 'batch')) throw new WavefilterError('invalid_option', 'dtype fp16: runs on the block executor only (executor block or auto)', { option: 'dtype' });
   const cores = availableParallelism();
   if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1 && opts.threads <= cores))
     throw new WavefilterError('invalid_option', `threads: expected an integer from 1 to ${cores} (this machine's cores), found ${String(opts.threads)}`, { option: 'threads' });

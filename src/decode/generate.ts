@@ -140,7 +140,7 @@ export async function generateIds(rt: StepRuntime, promptIds: readonly number[],
     temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
     eosId: spec.eosTokenId, eotId: spec.eotTokenId, maskId: spec.maskTokenId,
   };
-  const useStats = options.scoring !== 'js' && (isDream ? canScoreDreamFromStats(dreamScoring) : canScoreLladaFromStats(lladaScoring));
+  const useStats = scoresFromStats(spec, o, options.scoring);
   const V = spec.vocabSize;
   const score = (r: ForwardResult, i: number): Scored => {
     if (useStats && r.stats)
@@ -220,6 +220,21 @@ export async function generateIds(rt: StepRuntime, promptIds: readonly number[],
     blocksRun, nfe, settled, refreshes, perForward: { refreshMs, cachedMs, cachedOrtMs },
     selections: fs?.selections ?? 0, selectMs: fs?.selectMs ?? 0, keptPromptRows: fs && fs.selections ? fs.keptPromptRows : null,
   });
+}
+
+/** Whether the step loop scores rows from the forward's float64 summaries (greedy rules) rather than the logits rows. */
+export function scoresFromStats(spec: ModelSpec, o: ResolvedOptions, scoring: GenerateOptions['scoring']): boolean {
+  if (scoring === 'js') return false;
+  if (spec.family === 'dream') return canScoreDreamFromStats({ temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg, maskId: spec.maskTokenId });
+  return canScoreLladaFromStats({
+    temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
+    eosId: spec.eosTokenId, eotId: spec.eotTokenId, maskId: spec.maskTokenId,
+  });
+}
+
+/** Whether the step loop reads the logits rows of its forwards (scoring from them, or guidance combining them). */
+export function readsLogits(spec: ModelSpec, o: ResolvedOptions, scoring: GenerateOptions['scoring']): boolean {
+  return o.cfgScale !== 0 || !scoresFromStats(spec, o, scoring);
 }
 
 export function countMasks(canvas: Int32Array, lo: number, hi: number, mask: number): number {

@@ -54,12 +54,14 @@ export interface GenerateOptions {
    * 'generation': one run for every block (the generation program: the first-block prompt refresh
    * on a cached host, the blocks' events after the run); 'auto' (default): on a CUDA device the
    * generation program where it applies and no signal can cancel the run, else the block program
-   * when it supports the options, else the step loop.
+   * when it supports the options, else the step loop. 'batch': the step loop, with its forwards
+   * packed together with those of every other generation running with 'batch' on the same model
+   * at the time (src/batch/: a server's concurrent requests; fp32).
    */
   readonly executor?: ExecutorChoice;
 }
 
-export const EXECUTORS = ['auto', 'step', 'block', 'generation'] as const;
+export const EXECUTORS = ['auto', 'step', 'block', 'generation', 'batch'] as const;
 export type ExecutorChoice = (typeof EXECUTORS)[number];
 
 export interface ResolvedOptions {

@@ -17,6 +17,11 @@
  *   fused          bool []   true: fused flash attention over the        top_ids      i64 [Nl, 2]  their ids (ties: lower id)
  *                            fresh rows only (requires Tc = 0)           log_sum_exp  f64 [Nl]
  *                                                                        neg_entropy  f64 [Nl]     sum p log(p + 1e-10)
+ * The batched variant (several requests in one forward, src/batch/; `fused` only for one request without a past) adds:
+ *   slots          int64 [B, Tqm]  packed row of each request's padded query slot
+ *   slot_bias      f32 [B, Tqm]    0 real slot, -inf padding
+ *   row_slot       int64 [Tq]      each packed row's flat slot
+ * and pasts per request, padded: past_key.{l} / past_value.{l} [B, Hkv, Tcm_l, D], past_bias.{l} [B, Hkv, Tcm_l].
  *
  * The last four summarise each logits row in float64 (the reference's confidence precision), mask
  * token excluded, so greedy decoding scores a row without a JS pass over the vocabulary.
@@ -49,6 +54,9 @@ export const GraphNames = {
   topIds: 'top_ids',
   logSumExp: 'log_sum_exp',
   negEntropy: 'neg_entropy',
+  slots: 'slots',
+  slotBias: 'slot_bias',
+  rowSlot: 'row_slot',
 } as const;
 
 /** Where each weight's bytes are: the safetensors file name (as linked beside the graph) and offsets. */
@@ -175,7 +183,7 @@ export interface ForwardInputs {
   readonly logitRows: string; // int64 [Nl], rows of Tq
   /** Rows of Tq whose queries are returned; omit for none. */
   readonly queryRows?: string;
-  /** Per layer: cached K/V [Hkv, Tc, D] (after RoPE) and the bias [Hkv, Tc] (0 attend, -inf ignore). */
+  /** Per layer: cached K/V [Hkv, Tc, D] (after RoPE) and the bias [Hkv, Tc] (0 attend, -inf ignore); with `batch`, [B, Hkv, Tcm, D] and [B, Hkv, Tcm]. */
   readonly past: (l: number) => PastRows;
   /** The present K/V (ForwardValues.keys / values) are needed (default true; a Loop step that never reads them says false). */
   readonly present?: boolean;
@@ -190,6 +198,26 @@ export interface ForwardInputs {
    * the choice in the graph (no If per layer: the block program's steps, whose host is known).
    */
   readonly fused: string | boolean;
+  /**
+   * A batch of requests packed in one forward (src/batch/): the rows at `positions` are every
+   * request's query rows side by side, and each layer's past (PastRows) is per request, padded:
+   * key / value [B, Hkv, Tcm, D], bias [B, Hkv, Tcm]. The projections run over the packed rows;
+   * attention runs per request on a padded view, so no request attends to (or pays for) another's
+   * rows. `fused` may still be an input: true runs flash attention over the packed rows, valid
+   * only for a batch of one request without a past (a long prompt's refresh, where the padded
+   * view's T x T scores would not fit).
+   */
+  readonly batch?: BatchLayout;
+}
+
+/** Where each packed row sits in the per-request padded view of a batched forward. */
+export interface BatchLayout {
+  /** int64 [B, Tqm]: the packed row at each padded query slot (a padding slot repeats a row of its request). */
+  readonly slots: string;
+  /** f32 [B, Tqm]: 0 for a real slot, -inf for padding (as a key, padding is never attended). */
+  readonly slotBias: string;
+  /** int64 [Tq]: each packed row's flat slot b * Tqm + s (the attention output back in packed order). */
+  readonly rowSlot: string;
 }
 
 /** A layer's cached rows as a forward reads them. */
@@ -380,6 +408,35 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     const oT = b.op('Transpose', [b.op('Reshape', [o, b.constI64([Hkv, G, -1, D])])], { perm: [2, 0, 1, 3] }); // [Tq, Hkv, G, D]
     return from2d(b, b.op('Reshape', [oT, b.constI64([-1, H * D])]));
   };
+  const batch = io.batch;
+  if (batch && (io.fused === true || cachedAttention !== 'explicit'))
+    throw new WavefilterError('runtime_error', 'a batched forward attends explicitly (fused: only as a per-run choice, for a lone request without a past)');
+  // batched: the padded slots' fresh-key bias [B, 1, 1, Tqm], once per forward
+  const slotKeyBias = batch ? toCt(g, g.op('Unsqueeze', [batch.slotBias, g.constI64([1, 2])])) : '';
+  /**
+   * Explicit attention per request of a batch: queries and fresh keys gathered from the packed rows
+   * into [B, Hkv, ., D] padded views, scored against the request's own padded past and fresh rows,
+   * and the output gathered back to the packed rows.
+   */
+  const batchedAttention = (b: GraphBuilder, q: string, k: string, v: string, past: PastRows, layout: BatchLayout): string => {
+    const padded = (x: string): string => b.op('Gather', [x, layout.slots], { axis: 0 }); // [B, Tqm, heads, D]
+    // [B, Tqm, Hkv, G, D] -> [B, Hkv, G*Tqm, D]
+    const qg = b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [padded(q), b.constI64([0, 0, Hkv, G, D])])], { perm: [0, 2, 3, 1, 4] }), b.constI64([0, Hkv, -1, D])]);
+    const kf = b.op('Transpose', [padded(k)], { perm: [0, 2, 1, 3] }); // [B, Hkv, Tqm, D]
+    const vf = b.op('Transpose', [padded(v)], { perm: [0, 2, 1, 3] });
+    const pastBias = toCt(b, b.op('Unsqueeze', [past.bias, b.constI64([2])])); // [B, Hkv, 1, Tcm]
+    const sPast = b.op('Add', [b.op('FusedMatMul', [qg, past.key], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }), pastBias]); // [B, Hkv, G*Tqm, Tcm]
+    const sNew = b.op('Add', [b.op('FusedMatMul', [qg, kf], { transB: 1, alpha: { float: scale } }, { domain: 'com.microsoft' }), slotKeyBias]); // [B, Hkv, G*Tqm, Tqm]
+    const p = b.op('Softmax', [b.op('Concat', [sPast, sNew], { axis: 3 })], { axis: -1 });
+    const tc = b.op('Shape', [past.bias], { start: 2 });
+    const ax = b.constI64([3]);
+    const pPast = b.op('Slice', [p, b.constI64([0]), tc, ax]);
+    const pNew = b.op('Slice', [p, tc, b.constI64([2 ** 62]), ax]);
+    const o = b.op('Add', [b.op('MatMul', [pPast, past.value]), b.op('MatMul', [pNew, vf])]); // [B, Hkv, G*Tqm, D]
+    // [B, Hkv, G, Tqm, D] -> [B, Tqm, Hkv, G, D] -> [B*Tqm, H*D], then the packed rows
+    const oT = b.op('Transpose', [b.op('Reshape', [o, b.constI64([0, Hkv, G, -1, D])])], { perm: [0, 3, 1, 2, 4] });
+    return from2d(b, b.op('Gather', [b.op('Reshape', [oT, b.constI64([-1, H * D])]), layout.rowSlot], { axis: 0 }));
+  };
   /** MultiHeadAttention over [before | fresh | after] (ForwardStyle 'replace'), keys [1, n, H*D]. */
   const replaceAttention = (b: GraphBuilder, q3: string, k3: string, v3: string, around: NonNullable<PastRows['around']>): string => {
     const kAll = b.op('Concat', [around.key[0], expand3(b, k3), around.key[1]], { axis: 1 });
@@ -442,6 +499,7 @@ export function emitForward(g: GraphBuilder, w: WeightRef, spec: ModelSpec, io: 
     }
     const past = io.past(l);
     const cached = (b: GraphBuilder): string => {
+      if (batch) return batchedAttention(b, q(), k(), v(), past, batch);
       if (cachedAttention === 'replace' && past.around) return replaceAttention(b, q3(), k3(), v3(), past.around);
       if (cachedAttention === 'mha') return mhaAttention(b, q(), kT(), vT(), past);
       return explicitAttention(b, q(), kT(), vT(), past, biasView(past.bias)); // bias [Hkv, 1, Tc]: broadcast over query rows
@@ -516,20 +574,23 @@ export function emitRowStats(g: GraphBuilder, spec: ModelSpec, logits: string): 
  * Builds the serialized forward graph (one forward per session.run: the step executor's graph).
  * `lean` swaps in ORT's fused norm and rotary kernels (the fp16 GPU path's ops; fp32 here, for tests).
  */
-export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, o: { lean?: boolean; packed?: boolean } = {}): Uint8Array {
+export function buildForwardGraph(spec: ModelSpec, weights: WeightSource, o: { lean?: boolean; packed?: boolean; batch?: boolean } = {}): Uint8Array {
   const g = new GraphBuilder();
   const { nHeads: H, nKvHeads: Hkv, headDim: D, vocabSize: V } = spec;
   const N = GraphNames;
+  // the batched variant (several requests per forward, src/batch/): pasts per request, padded
+  const lead = o.batch ? ['B'] : [];
   const io: ForwardInputs = {
     ids: g.input(N.inputIds, DT.INT64, ['Tq']),
     positions: g.input(N.positions, DT.INT64, ['Tq']),
     logitRows: g.input(N.logitRows, DT.INT64, ['Nl']),
     queryRows: g.input(N.queryRows, DT.INT64, ['Nq']),
     fused: g.input(N.fused, DT.BOOL, []),
+    batch: o.batch ? { slots: g.input(N.slots, DT.INT64, ['B', 'Tqm']), slotBias: g.input(N.slotBias, DT.FLOAT, ['B', 'Tqm']), rowSlot: g.input(N.rowSlot, DT.INT64, ['Tq']) } : undefined,
     past: (l) => ({
-      key: g.input(N.pastKey(l), DT.FLOAT, [Hkv, `Tc${l}`, D]),
-      value: g.input(N.pastValue(l), DT.FLOAT, [Hkv, `Tc${l}`, D]),
-      bias: g.input(N.pastBias(l), DT.FLOAT, [Hkv, `Tc${l}`]),
+      key: g.input(N.pastKey(l), DT.FLOAT, [...lead, Hkv, `Tc${l}`, D]),
+      value: g.input(N.pastValue(l), DT.FLOAT, [...lead, Hkv, `Tc${l}`, D]),
+      bias: g.input(N.pastBias(l), DT.FLOAT, [...lead, Hkv, `Tc${l}`]),
     }),
   };
   const out = emitForward(g, weightRefs(g, weights), spec, io, { presentKey: N.presentKey, presentValue: N.presentValue, query: N.query, logits: N.logits }, { lean: o.lean ?? false, packed: o.packed ?? false });

@@ -21,7 +21,11 @@
  *
  * - GET /: a page (page.ts) with a streaming chat, the live denoising canvas and the kept rows.
  *
- * One generation runs at a time by default (`slots`); batching requests together is not done yet.
+ * Batching: up to `slots` generations (default 1) run at the same time, each with its own step loop
+ * (cache, rule, events, cancellation); their forwards are packed into one ONNX Runtime run
+ * (src/batch/), so requests that arrive together are decoded together, and one that arrives later
+ * joins at its next step. Each gets the tokens it would get alone. On two CPU cores the forwards
+ * are compute-bound and packing gains little (reports/batching/), hence one slot by default.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
@@ -43,6 +47,12 @@ export interface ServeOptions {
   readonly allowedHosts?: readonly string[];
   /** Generations at a time (default 1). */
   readonly slots?: number;
+  /**
+   * Generations running at the same time share packed forwards (executor 'batch', src/batch/;
+   * default true): their outputs are those each would have alone, and on short requests the
+   * packed forwards use the cores better. False: each runs its own forwards (executor 'step').
+   */
+  readonly batch?: boolean;
   /** Requests waiting for a slot before 503 (default 16). */
   readonly maxQueue?: number;
   /** Largest max_tokens accepted (default 1024); the default max_tokens is 128. */
@@ -100,6 +110,8 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
   const maxTokens = o.maxTokens ?? 1024;
   const timeoutMs = o.timeoutMs ?? 300_000;
   const slots = o.slots ?? 1;
+  // one generation at a time has nothing to pack with
+  const executor = (o.batch ?? true) && slots > 1 ? 'batch' : 'step';
   const queue = new JobQueue(slots, o.maxQueue ?? 16);
   const metrics = new Metrics(queue);
   const allowed = new Set(['localhost', '127.0.0.1', '[::1]', '::1', ...(o.allowedHosts ?? [])].map((h) => h.toLowerCase()));
@@ -165,9 +177,9 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
       chat, genLength, blockLength: block, steps: genLength, threshold: dlm.threshold === undefined ? 0.9 : dlm.threshold,
       cache: dlm.cache ?? 'dual', filter: dlm.filter ?? 'none', budget: dlm.budget ?? null,
       temperature: r.temperature ?? 0, seed: r.seed ?? 0, ...(model.spec.family === 'dream' && r.top_p !== undefined ? { topP: r.top_p } : {}),
-      // the step executor checks the signal between forwards (the block program only between
-      // blocks, inside one ORT run): a client that leaves frees its slot within one step
-      allowLongContext: false, signal: both, executor: 'step',
+      // the step loop (alone or batched) checks the signal between forwards (the block program
+      // only between blocks, inside one ORT run): a client that leaves frees its slot within one step
+      allowLongContext: false, signal: both, executor,
       ...(events.has('kept') ? {
         onKept: (e: KeptEvent) => onEvent?.({ type: 'kept', block: e.block, prompt_length: promptLength, layers: e.tokens.map((t) => [...new Set(Array.from(t, Number).filter((p) => p >= 0))].sort((a, b) => a - b)) }),
       } : {}),

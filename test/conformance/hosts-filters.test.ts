@@ -6,7 +6,9 @@
 // - invariants: the prompt is unchanged, nothing stays masked, one ORT run per block on the block
 //   executor, each block runs at least the host's minimum forwards, kept rows never exceed the
 //   prompt and a filter's kept rows are about its budget;
-// - a filter at budget 1 (every prompt row kept) decodes exactly like the host alone.
+// - a filter at budget 1 (every prompt row kept) decodes exactly like the host alone;
+// - batched (src/batch/): every configuration of the host run at once with executor 'batch', their
+//   forwards packed together, gives each the step executor's tokens, NFE and kept rows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type GenerateOutput, type ModelGenerateOptions, FILTER_NAMES, TOKEN_FILTERS, cacheHostNames, cacheHostPolicy, loadModel, registerCacheHost } from '../../src/index.js';
@@ -35,6 +37,7 @@ for (const [name, dir, P] of MODELS)
       const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId);
       const filters = policy.acceptsFilter ? FILTER_NAMES : (['none'] as const);
       const alone: Record<string, GenerateOutput> = {};
+      const byStep: { o: ModelGenerateOptions; r: GenerateOutput }[] = [];
       for (const filter of filters)
         for (const budget of filter === 'none' ? [null] : [0.1, 0.25, 1])
           for (const promptRefresh of policy.cached ? (['every-block', 'first-block'] as const) : (['every-block'] as const)) {
@@ -46,6 +49,7 @@ for (const [name, dir, P] of MODELS)
             });
             const a = await run('step');
             const b = await run('block');
+            byStep.push({ o, r: a });
             // the executors agree
             assert.deepEqual(b.outputIds, a.outputIds, what);
             assert.equal(b.nfe, a.nfe, `nfe ${what}`);
@@ -69,6 +73,16 @@ for (const [name, dir, P] of MODELS)
             if (filter === 'none') alone[promptRefresh] = a;
             else if (budget === 1) assert.deepEqual(a.outputIds, alone[promptRefresh].outputIds, `budget 1 = the host alone ${what}`);
           }
+      const before = await m.withBatcher(async (bt) => bt.stats());
+      const batched = await Promise.all(byStep.map(({ o }) => m.generate({ inputIds: p }, { ...o, executor: 'batch' })));
+      const after = await m.withBatcher(async (bt) => bt.stats());
+      batched.forEach((r, i) => {
+        const { o, r: a } = byStep[i];
+        assert.deepEqual(r.outputIds, a.outputIds, `batched ${JSON.stringify(o)}`);
+        assert.equal(r.nfe, a.nfe, `batched nfe ${JSON.stringify(o)}`);
+        assert.equal(r.timings.keptPromptRows, a.timings.keptPromptRows, `batched kept rows ${JSON.stringify(o)}`);
+      });
+      if (byStep.length > 1) assert.ok(after.packs - before.packs < after.forwards - before.forwards, 'the configurations\' forwards were packed together');
       await m.dispose();
     });
 

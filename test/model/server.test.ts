@@ -243,3 +243,35 @@ test('POST /tokenize and /detokenize round-trip text through the model\'s tokeni
     await srv.close();
   }
 });
+
+test('--slots 4: requests that arrive together are decoded together (packed forwards), each answer the one a single slot gives', async () => {
+  const model = await loadModel(BUNDLED_MODEL, { sessions: 2 });
+  const apps = await Promise.all([1, 4].map(async (slots) => {
+    const app = await buildServer(model, { modelName: 'bundled', slots });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return { app, client: new OpenAI({ baseURL: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1`, apiKey: 'unused', maxRetries: 0 }) };
+  }));
+  try {
+    const filler = 'The grass is green. The sky is blue. Here we go. ';
+    const prompts = ['apple', 'river', 'cobalt', 'meadow'].map((k, i) =>
+      `${filler.repeat(1 + i)}One of the special magic numbers for ${k} is: ${4412 + 1111 * i}. ${filler.repeat(3 - i)}\nWhat is the special magic number for ${k} mentioned in the provided text? The special magic number for ${k} mentioned in the provided text is`);
+    const ask = (c: OpenAI, prompt: string, stream: boolean) => stream
+      ? (async () => {
+          let text = '';
+          for await (const ch of await c.completions.create({ model: 'bundled', prompt, max_tokens: 32, stream: true })) text += ch.choices[0]?.text ?? '';
+          return text;
+        })()
+      : c.completions.create({ model: 'bundled', prompt, max_tokens: 32 }).then((r) => r.choices[0].text);
+    const one: string[] = [];
+    for (const p of prompts) one.push(await ask(apps[0].client, p, false));
+    const before = await model.withBatcher(async (b) => b.stats());
+    const four = await Promise.all(prompts.map((p, i) => ask(apps[1].client, p, i % 2 === 1)));
+    const after = await model.withBatcher(async (b) => b.stats());
+    assert.deepEqual(four, one);
+    assert.ok(one.filter((t, i) => t.includes(String(4412 + 1111 * i))).length >= 2, `answers: ${JSON.stringify(one)}`);
+    assert.ok(after.packs - before.packs < after.forwards - before.forwards, 'no forwards were packed together');
+  } finally {
+    for (const a of apps) await a.app.close();
+    await model.dispose();
+  }
+});

@@ -16,6 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['cache'], // cache hosts: what to refresh when
   ['program'], // the block program: one ORT run per denoising block
   ['decode'], // the executors and their options
+  ['batch'], // concurrent generations' forwards packed into shared runs (the step loop's runtime)
   ['engine', 'index', 'report', 'json-output'], // the library surface; charts; the JSON form of results
   ['eval'], // quality evaluations (RULER, needle grid, LongBench)
   ['server'], // the OpenAI-compatible HTTP server

@@ -14,6 +14,8 @@ interface ServeFlags {
   apiKey?: string;
   allowedHost: string[];
   queue: number;
+  slots: number;
+  batch: boolean;
   maxTokens: number;
   timeout: number;
   bodyLimit: number;
@@ -30,6 +32,8 @@ export function serveCommand(program: Command): void {
     .option('--port <n>', 'port (0: any free one, printed at start)', intArg('--port', { min: 0, max: 65535 }), 8080)
     .option('--api-key <key>', 'require "Authorization: Bearer KEY" on /v1 and /metrics (default: env WAVEFILTER_API_KEY, else none)')
     .option('--allowed-host <name>', 'a Host header name to accept besides localhost, 127.0.0.1 and [::1] (repeatable; needed behind a proxy or on another name)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--slots <n>', 'generations running at the same time, their forwards packed into shared runs (batching; see --no-batch)', intArg('--slots', { min: 1, max: 256 }), 1)
+    .option('--no-batch', 'run each generation\'s forwards on their own instead of packing the slots\' forwards into one run (batching gives each request the tokens it would get alone)')
     .option('--queue <n>', 'requests that may wait for the model before 503 (Retry-After)', intArg('--queue', { min: 0, max: 100000 }), 16)
     .option('--max-tokens <n>', 'largest max_tokens a request may ask for', intArg('--max-tokens', { min: 1, max: 1 << 20 }), 1024)
     .option('--timeout <s>', 'seconds a request may take, queue included', intArg('--timeout', { min: 1, max: 86400 }), 300)
@@ -43,7 +47,7 @@ export function serveCommand(program: Command): void {
         // the address bound is a name clients use (a wildcard is not: name the host with --allowed-host)
         modelName: basename(resolve(dir)), apiKey: f.apiKey ?? process.env.WAVEFILTER_API_KEY ?? null,
         allowedHosts: [...f.allowedHost, ...(['0.0.0.0', '::', '[::]'].includes(f.host) ? [] : [f.host.includes(':') && !f.host.startsWith('[') ? `[${f.host}]` : f.host])],
-        maxQueue: f.queue, maxTokens: f.maxTokens, timeoutMs: f.timeout * 1000, bodyLimit: f.bodyLimit,
+        slots: f.slots, batch: f.batch, maxQueue: f.queue, maxTokens: f.maxTokens, timeoutMs: f.timeout * 1000, bodyLimit: f.bodyLimit,
       });
       const stop = async (): Promise<void> => {
         await app.close();
