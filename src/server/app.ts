@@ -154,7 +154,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
   };
   app.get('/health', async () => ({ status: 'ok', model: o.modelName, queue: queue.depth, active: queue.active }));
   app.get('/v1/models', async () => ({ object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'wavefilter' }] }));
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.text()));
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(metrics.text(executor === 'batch' ? await model.withBatcher(async (b) => b.stats()) : null)));
 
   /** Decodes one request; onEmit gets what may be sent of the answer's settled text as it grows (streaming). */
   const generate = async (input: PromptInput, r: ChatRequest | CompletionRequest, want: number, chat: boolean, signal: AbortSignal, onEmit: ((s: string) => void) | null, onStart: () => void, onEvent: ((e: Record<string, unknown>) => void) | null): Promise<Outcome> => {

@@ -1,5 +1,6 @@
 /** The server's counters in Prometheus' text format (GET /metrics). */
 import type { JobQueue } from './queue.js';
+import type { BatcherStats } from '../batch/batcher.js';
 
 export interface MetricsSnapshot {
   readonly generations: number;
@@ -59,7 +60,8 @@ export class Metrics {
     return { generations: this.generations, nfe: this.nfe, generationSeconds: this.seconds, cancels: this.cancels, stepMsMax: this.stepMsMax, cancelFreeMs: [...this.cancelFree] };
   }
 
-  text(): string {
+  /** `batch`: the model's batcher counters when the server batches (--slots N), else null. */
+  text(batch: BatcherStats | null = null): string {
     const family = (name: string, type: 'counter' | 'gauge', help: string, samples: readonly string[]): string[] => [`# HELP wavefilter_${name} ${help}`, `# TYPE wavefilter_${name} ${type}`, ...samples];
     const one = (name: string, type: 'counter' | 'gauge', help: string, value: number | string): string[] => family(name, type, help, [`wavefilter_${name} ${value}`]);
     const lines = [
@@ -72,6 +74,11 @@ export class Metrics {
       ...one('generation_seconds_total', 'counter', 'Time spent generating.', this.seconds.toFixed(3)),
       ...one('cancelled_total', 'counter', 'Requests whose client disconnected before the answer.', this.cancels),
       ...one('resident_bytes', 'gauge', 'Resident memory of the server process.', process.memoryUsage().rss),
+      ...(batch ? [
+        ...one('batch_runs_total', 'counter', 'Packed forward runs (batching: several generations\' forwards in one ONNX Runtime run).', batch.packs),
+        ...one('batch_forwards_total', 'counter', 'Forwards computed in packed runs (over batch_runs_total: the mean batch).', batch.forwards),
+        ...one('batch_largest', 'gauge', 'Most forwards in one packed run so far.', batch.largestPack),
+      ] : []),
     ];
     return `${lines.join('\n')}\n`;
   }

@@ -270,6 +270,9 @@ test('--slots 4: requests that arrive together are decoded together (packed forw
     assert.deepEqual(four, one);
     assert.ok(one.filter((t, i) => t.includes(String(4412 + 1111 * i))).length >= 2, `answers: ${JSON.stringify(one)}`);
     assert.ok(after.packs - before.packs < after.forwards - before.forwards, 'no forwards were packed together');
+    const metrics = await (await fetch(`${apps[1].client.baseURL.replace(/\/v1$/, '')}/metrics`)).text();
+    assert.match(metrics, new RegExp(`wavefilter_batch_runs_total ${after.packs}\n`));
+    assert.match(metrics, new RegExp(`wavefilter_batch_forwards_total ${after.forwards}\n`));
   } finally {
     for (const a of apps) await a.app.close();
     await model.dispose();
