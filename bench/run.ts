@@ -38,6 +38,7 @@ const program = new Command()
   .option('--haystack <file>', 'ask: the corpus of the documents (default: the Jargon File from Debian, as RULER)')
   .option('--clients <n>', 'serve: concurrent clients', intArg('--clients'), 50)
   .option('--requests <n>', 'batch: requests sent together each round', intArg('--requests', { min: 2, max: 256 }), 8)
+  .option('--batch-wait <ms>', 'batch: how long a new request waits for others (serve --batch-wait)', intArg('--batch-wait', { min: 0, max: 10000 }), 15)
   .option('--rounds <n>', 'batch: rounds (each server gets every round\'s requests)', intArg('--rounds', { min: 1, max: 1000 }), 5)
   .option('--seconds <n>', 'serve: how long the clients keep sending', intArg('--seconds'), 300)
   .option('--disconnect-share <x>', 'serve: share of requests whose client leaves mid-stream', '0.1')
@@ -68,7 +69,7 @@ const program = new Command()
   .option('--in-process', 'engine, gpu: every row in this process on one loaded model (device memory stays per row: each row rebuilds its session; peak RSS is a running maximum; default: a process per row)')
   .option('--executors <list>', 'engine, wavefilter: step,block (both, side by side), one of them, generation (every block in one run: first-block refresh) or auto', 'step,block')
   .option('--json', 'print the rows as JSON')
-  .action(async (which: string, f: { clients: number; requests: number; rounds: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string; out?: string; generateArgs: string; haystack?: string }) => {
+  .action(async (which: string, f: { clients: number; requests: number; rounds: number; batchWait: number; seconds: number; disconnectShare: string; hostileShare: string; maxTokens: number; promptLengths: string; methods?: string; budget?: string; peer: string; peerDir?: string; peerDtype: string; genLength: number; blockLength: number; steps: number; layers: number; threads?: number; task: string; samples: number; seed: number; json?: boolean; executors: string; device: string; checkpoint?: string; threshold?: string; inProcess?: boolean; variants?: string; warmup?: string; warmupNone?: string; dtype?: string; graph?: string; out?: string; generateArgs: string; haystack?: string }) => {
     if (which === 'ask') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('ask: no bundled model found; give --checkpoint DIR');
@@ -84,7 +85,7 @@ const program = new Command()
     if (which === 'batch') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('batch: no bundled model found; give --checkpoint DIR');
-      const r = await runBatchBench({ model, clients: f.requests, rounds: f.rounds, maxTokens: f.genLength, threads: f.threads }, (s) => process.stderr.write(s));
+      const r = await runBatchBench({ model, clients: f.requests, rounds: f.rounds, maxTokens: f.genLength, threads: f.threads, gatherMs: f.batchWait }, (s) => process.stderr.write(s));
       if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'batch', ...r }, null, 2)}\n`);
       else console.log(batchTable(r));
       return;

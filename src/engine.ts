@@ -18,7 +18,7 @@ import type { CachedAttention } from './model/graph.js';
 import { totalmem } from 'node:os';
 import { BlockProgram } from './program/block-program.js';
 import { GenerationProgram } from './program/generation-program.js';
-import { ForwardBatcher } from './batch/batcher.js';
+import { type BatcherOptions, ForwardBatcher } from './batch/batcher.js';
 import { PackedForward } from './batch/packed-forward.js';
 import type { ProgramFilter, ProgramShape } from './program/block-graph.js';
 import { blockProgramGap, generateBlocks, generationProgramGap, ruleKindsOf, stepAttentionOf } from './decode/block-executor.js';
@@ -75,6 +75,8 @@ export interface LoadOptions {
   readonly memoryLimit?: number;
   /** How the block program's graph is built (defaults by dtype; performance tuning, same tokens in fp32). */
   readonly graph?: GraphTuning;
+  /** How executor 'batch' packs concurrent generations' forwards (src/batch/batcher.ts). */
+  readonly batch?: BatcherOptions;
 }
 
 /**
@@ -189,7 +191,7 @@ export class DiffusionModel {
   /** Sessions over the weights: 'forward' (step executor), 'batch' (its packed forward), 'block:<variant>' programs, 'elastic' (its step graph) and 'elastic-loop:<variant>'. */
   private readonly sessions: SessionCache<ModelRuntime | BlockProgram | GenerationProgram | ElasticProgram | DllmCacheProgram | ForwardBatcher>;
 
-  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number) {
+  private constructor(dir: string, spec: ModelSpec, codec: TextCodec | null, private readonly store: TensorStore, private readonly runtimeOptions: RuntimeOptions, sessions: number, private readonly defaultExecutor: ExecutorChoice, private readonly tuning: Required<GraphTuning>, private readonly memoryLimit?: number, private readonly batchOptions: BatcherOptions = {}) {
     this.dir = dir;
     this.spec = spec;
     this.codec = codec;
@@ -231,7 +233,7 @@ export class DiffusionModel {
    * share packed forwards. Built on first use, one per model.
    */
   async withBatcher<R>(f: (b: ForwardBatcher) => Promise<R>): Promise<R> {
-    const lease = (await this.sessions.acquire('batch', async () => new ForwardBatcher(await PackedForward.create(this.spec, this.store, this.runtimeOptions)))) as Lease<ForwardBatcher>;
+    const lease = (await this.sessions.acquire('batch', async () => new ForwardBatcher(await PackedForward.create(this.spec, this.store, this.runtimeOptions), this.batchOptions))) as Lease<ForwardBatcher>;
     try {
       return await f(lease.value);
     } finally {
@@ -306,7 +308,7 @@ export class DiffusionModel {
     const device = parseDevice(opts.device);
     const runtimeOptions: RuntimeOptions = { executionProvider: device.provider, deviceId: device.deviceId, tf32: opts.tf32 ?? false, dtype: opts.dtype ?? 'fp32', threads: opts.threads };
     validateWeights(spec, store);
-    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto', graphTuning(opts.dtype ?? 'fp32', opts.graph), opts.memoryLimit);
+    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto', graphTuning(opts.dtype ?? 'fp32', opts.graph), opts.memoryLimit, checkBatchOptions(opts.batch));
     // the session the default options run (no filter) is built now, so a broken checkpoint or
     // execution provider fails at load and the first generate is not slower
     try {
@@ -681,7 +683,22 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
   }
 }
 
-const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph']);
+const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph', 'batch']);
+const BATCH_KEYS = new Set(['maxRows', 'maxMembers', 'aloneRows', 'gatherMs']);
+
+/** LoadOptions.batch: known keys, each a number in its range. */
+function checkBatchOptions(b: unknown): BatcherOptions {
+  if (b === undefined) return {};
+  checkKeys(b, BATCH_KEYS, 'batch');
+  const o = b as Record<string, unknown>;
+  const ranges: Record<string, [number, number]> = { maxRows: [1, 1 << 24], maxMembers: [1, 4096], aloneRows: [1, 1 << 24], gatherMs: [0, 10_000] };
+  for (const [k, [lo, hi]] of Object.entries(ranges)) {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (k !== 'gatherMs' && !Number.isInteger(v))))
+      throw new WavefilterError('invalid_option', `batch.${k}: expected ${k === 'gatherMs' ? 'a number' : 'an integer'} in [${lo}, ${hi}], found ${JSON.stringify(v)}`, { option: `batch.${k}` });
+  }
+  return o as BatcherOptions;
+}
 const ELASTIC_KEYS = new Set(['executor', 'filter', 'budget', 'wave', 'freezePrompt', 'keptRows', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);
 
@@ -693,6 +710,7 @@ function checkExecutor(v: unknown): void {
 function checkLoadOptions(o: unknown): void {
   checkKeys(o, LOAD_KEYS, 'options');
   const opts = o as LoadOptions;
+  checkBatchOptions(opts.batch);
   parseDevice(opts.device);
   if (opts.tf32 !== undefined && typeof opts.tf32 !== 'boolean') throw new WavefilterError('invalid_option', `tf32: expected a boolean, found ${typeName(opts.tf32)}`, { option: 'tf32' });
   if (opts.dtype !== undefined && opts.dtype !== 'fp32' && opts.dtype !== 'fp16') throw new WavefilterError('invalid_option', `dtype: expected fp32 or fp16, found ${JSON.stringify(opts.dtype)}`, { option: 'dtype' });

@@ -33,6 +33,12 @@ export interface BatcherOptions {
    * hundred rows a forward already keeps the cores busy on its own.
    */
   readonly aloneRows?: number;
+  /**
+   * A generation's first forward waits up to this many milliseconds for others arriving with it
+   * (counted from the oldest waiting one, so a stream of arrivals cannot hold a pack back; default
+   * 0: none).
+   */
+  readonly gatherMs?: number;
 }
 
 /** What the batcher has done, for metrics and benchmarks. */
@@ -52,6 +58,8 @@ interface Pending {
   readonly wantsLogits: boolean;
   readonly resolve: (r: ForwardResult) => void;
   readonly reject: (e: unknown) => void;
+  /** When a generation's first forward arrived (null for its later ones). */
+  readonly arrived: number | null;
 }
 
 /** A member's runtime: the step loop's view of the batcher (spec, forwards taken part in, forward). */
@@ -70,11 +78,13 @@ export class ForwardBatcher {
   private readonly maxRows: number;
   private readonly maxMembers: number;
   private readonly aloneRows: number;
+  private readonly gatherMs: number;
 
   constructor(private readonly packed: PackedForward, o: BatcherOptions = {}) {
     this.maxRows = o.maxRows ?? 4096;
     this.maxMembers = o.maxMembers ?? 16;
     this.aloneRows = o.aloneRows ?? 512;
+    this.gatherMs = o.gatherMs ?? 0;
   }
 
   get spec(): ModelSpec {
@@ -98,9 +108,9 @@ export class ForwardBatcher {
         return runs;
       },
       forward: (req: ForwardRequest) => {
-        runs++;
+        const first = runs++ === 0;
         return new Promise<ForwardResult>((resolve, reject) => {
-          this.pending.push({ req, wantsLogits, resolve, reject });
+          this.pending.push({ req, wantsLogits, resolve, reject, arrived: first ? performance.now() : null });
           this.schedule();
         });
       },
@@ -110,10 +120,17 @@ export class ForwardBatcher {
   private schedule(): void {
     if (this.scheduled || this.running || this.pending.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => {
+    // a new generation waits up to gatherMs for others arriving with it (requests sent together
+    // reach a server a few milliseconds apart): one pack of their refreshes instead of several
+    let oldest = Infinity;
+    for (const p of this.pending) if (p.arrived !== null && p.arrived < oldest) oldest = p.arrived;
+    const wait = oldest + this.gatherMs - performance.now();
+    const go = (): void => {
       this.scheduled = false;
       void this.runPack();
-    });
+    };
+    if (wait > 0) setTimeout(go, wait);
+    else setImmediate(go);
   }
 
   /** Rows a request brings to a pack: its query rows and its cached rows (the largest layer's). */

@@ -70,7 +70,10 @@ test('a batched generation with a token filter (per-layer kept rows) matches the
   }
 });
 
-test('executor batch is refused where it cannot run: fp16, Elastic-Cache, dLLM-Cache', async () => {
+test('executor batch is refused where it cannot run (fp16, Elastic-Cache, dLLM-Cache); bad batch options are named', async () => {
+  await assert.rejects(loadModel(BUNDLED_MODEL, { batch: { gatherMs: -1 } }), /batch\.gatherMs: expected a number in \[0, 10000\], found -1/);
+  await assert.rejects(loadModel(BUNDLED_MODEL, { batch: { maxRows: 1.5 } }), /batch\.maxRows: expected an integer/);
+  await assert.rejects(loadModel(BUNDLED_MODEL, { batch: { gather: 5 } as never }), /batch\.gather: unknown option \(did you mean gatherMs\?\)/);
   await assert.rejects(loadModel(BUNDLED_MODEL, { executor: 'batch', dtype: 'fp16', device: 'cuda' }), /dtype fp16: runs on the block executor only/);
   const model = await loadModel(BUNDLED_MODEL);
   try {

@@ -16,6 +16,7 @@ interface ServeFlags {
   queue: number;
   slots: number;
   batch: boolean;
+  batchWait: number;
   maxTokens: number;
   timeout: number;
   bodyLimit: number;
@@ -34,6 +35,7 @@ export function serveCommand(program: Command): void {
     .option('--allowed-host <name>', 'a Host header name to accept besides localhost, 127.0.0.1 and [::1] (repeatable; needed behind a proxy or on another name)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--slots <n>', 'generations running at the same time, their forwards packed into shared runs (batching; see --no-batch)', intArg('--slots', { min: 1, max: 256 }), 1)
     .option('--no-batch', 'run each generation\'s forwards on their own instead of packing the slots\' forwards into one run (batching gives each request the tokens it would get alone)')
+    .option('--batch-wait <ms>', 'with --slots N: how long a new request waits for others arriving with it, so their first forwards share a run', intArg('--batch-wait', { min: 0, max: 10000 }), 15)
     .option('--queue <n>', 'requests that may wait for the model before 503 (Retry-After)', intArg('--queue', { min: 0, max: 100000 }), 16)
     .option('--max-tokens <n>', 'largest max_tokens a request may ask for', intArg('--max-tokens', { min: 1, max: 1 << 20 }), 1024)
     .option('--timeout <s>', 'seconds a request may take, queue included', intArg('--timeout', { min: 1, max: 86400 }), 300)
@@ -42,7 +44,7 @@ export function serveCommand(program: Command): void {
     .option('--device <device>', DEVICE_HELP, deviceArg())
     .action(async (f: ServeFlags) => {
       const dir = modelDir(f.model);
-      const model = await loadModel(dir, { device: f.device, threads: f.threads });
+      const model = await loadModel(dir, { device: f.device, threads: f.threads, batch: { gatherMs: f.batchWait } });
       const app = await buildServer(model, {
         // the address bound is a name clients use (a wildcard is not: name the host with --allowed-host)
         modelName: basename(resolve(dir)), apiKey: f.apiKey ?? process.env.WAVEFILTER_API_KEY ?? null,
