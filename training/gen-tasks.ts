@@ -166,7 +166,16 @@ export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources;
     }
     if (task === 'ask') {
       // documents from a quarter of the length up to all of it: users' prompts are rarely exactly full
-      for (const a of generateAsk({ maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, split: 'train', words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25 }))
+      let asked: ReturnType<typeof generateAsk>;
+      try {
+        asked = generateAsk({ maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, split: 'train', words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25 });
+      } catch (e) {
+        // a question whose wording and distractor facts do not fit a short length (256): the next call
+        // draws again. (An uncaught one ended the 256-token workers of run 7 on 7 Dec.)
+        if ((e as { code?: string }).code === 'prompt_too_long') continue;
+        throw e;
+      }
+      for (const a of asked)
         yield { task: 'ask', index: a.index, input: a.prompt, answerPrefix: a.prefill, outputs: [a.value], answer: a.answer, maxSeq: a.maxSeq, genTokens: 32, length: a.length, metric: 'part', source: 'ask (training wordings)' };
       continue;
     }

@@ -432,7 +432,14 @@ def main():
     rng = random.Random(a.seed + 7919 * run)
     np.random.seed(a.seed + run)
     torch.manual_seed(a.seed + run)
+    def phase(name):
+        # start-up timings in the log: run 7 (7 Dec) logged its first training step at 240 s of a
+        # 360 s budget, where earlier runs trained from about 40 s; these say where the time goes
+        print(json.dumps({"phase": name, "elapsed_s": round(time.time() - t0, 1)}), flush=True)
+
+    phase("model loaded")
     text_ids = load_text_ids(os.path.join(a.tok, "tokenizer.json"), a.corpus)
+    phase("corpus tokenized")
     buckets = {256: 3, 512: 3, 1024: 2, 2048: 3, 4096: 3}
     ema = {}
     feed = TaskFeed(a.node, a.gen, a.tok, a.corpus, buckets, seed_base=1_000_000 + 100_000_000 * (run + 1))
@@ -440,6 +447,7 @@ def main():
     # one generator per length, started together, then read
     evals = [EvalSet(a.node, a.gen, a.tok, a.corpus, int(L), a.eval_tasks.split(","), a.eval_per_task, 900_000_000 + int(L)) for L in a.eval_lengths.split(",") if L] if a.eval_tasks else []
     evals = [es.collect() for es in evals]
+    phase("evaluation samples collected")
 
     def run_eval():
         t = time.time()
@@ -451,6 +459,7 @@ def main():
 
     if evals:
         run_eval()
+        phase("first evaluation done")
     last_eval = time.time()
     acc = {}
     last_log = time.time()
@@ -484,6 +493,8 @@ def main():
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
+        if step == run_start_step + 1:
+            phase("first training step done")
         tokens_seen += B * L
         # per-family loss (unweighted CE over masked tokens) for the log
         with torch.no_grad():

@@ -42,3 +42,44 @@ test('samples come from the RULER generator with fresh keys per call', () => {
   }
   assert.ok(seen.size >= 20, `distinct answers: ${seen.size}`);
 });
+
+test('the generator keeps writing plainly asked questions at the shortest training length (256 tokens)', async () => {
+  // run 7 (7 Dec) lost its 256-token workers: a question with its distractor facts did not fit, and
+  // the uncaught error ended the process. Now such a call is drawn again.
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const corpus = mkdtempSync(join(tmpdir(), 'wf-corpus-'));
+  writeFileSync(join(corpus, 'pd.txt'), 'The cat sat on the mat. A dog ran in the park. Rain fell on the hills. '.repeat(3000));
+  const only = ['niah_single_1', 'niah_single_2', 'niah_single_3', 'niah_multikey_1', 'niah_multikey_2', 'niah_multikey_3', 'niah_multivalue', 'niah_multiquery', 'vt', 'cwe', 'fwe', 'qa_synth'].map((t) => `${t}=0`);
+  const p = spawn(process.execPath, ['--import', 'tsx', 'training/gen-tasks.ts', '--tokenizer', 'models/llada-ruler-12m', '--corpus', corpus, '--length', '256', '--seed', '1000003'], {
+    env: { ...process.env, WF_TASK_WEIGHTS: [...only, 'ask=1'].join(',') }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let buf = Buffer.alloc(0);
+  let stderr = '';
+  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const frames = await new Promise<number[]>((resolve, reject) => {
+    const tasks: number[] = [];
+    const timer = setTimeout(() => reject(new Error(`only ${tasks.length} frames in 60 s; stderr: ${stderr.slice(0, 500)}`)), 60_000);
+    p.stdout.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 16) {
+        const n = 16 + 2 * (buf.readInt32LE(8) + buf.readInt32LE(12));
+        if (buf.length < n) break;
+        tasks.push(buf.readInt32LE(0));
+        buf = buf.subarray(n);
+      }
+      if (tasks.length >= 40) {
+        clearTimeout(timer);
+        resolve(tasks);
+      }
+    });
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      if (tasks.length < 40) reject(new Error(`the generator exited (${code}) after ${tasks.length} frames: ${stderr.slice(0, 500)}`));
+    });
+  });
+  p.kill();
+  assert.ok(frames.every((t) => t === frames[0]), 'every frame is the ask family');
+});
