@@ -35,7 +35,8 @@ echo "  .train/gen-tasks.mjs .train/node_modules after; each run evaluates held-
 W7=ask=4,niah_single_1=0.5,niah_single_2=0.5,niah_single_3=1,niah_multikey_1=1,niah_multikey_2=1.5,niah_multikey_3=1.5,niah_multivalue=1.5,niah_multiquery=1.5,vt=1.5,cwe=0.6,fwe=0.6,qa_synth=0.3
 echo "  (runs 4-6 made version 2. NOT YET RUN: runs 7-8 are the planned version 3 (issue 14), from version 2:"
 echo "  plainly asked questions (the ask family, src/eval/ask/generate.ts, training wordings) a quarter of the"
-echo "  mixture, multi-value, multi-query, cwe and fwe weighted up; no GPU could be started on 7 Dec)"
+echo "  mixture, multi-value, multi-query, cwe and fwe weighted up; a shortened run 7 of 6 minutes on the later 7 Dec session,"
+echo "  training/runs/2026-12-07-run7: 1,648 steps, ask 9-19%, not exported)"
 echo "run 7 (fresh machine, one call: carry .train/node.xz .train/gen-tasks.mjs .train/text-worker.js .train/package.json"
 echo "  .train/corpus.tar.xz .train/node_modules.tar.xz, about 26 MB beside the 39 MB repository):"
 echo "  tar xJf .train/node_modules.tar.xz -C .train && mkdir -p /tmp/wf && xz -dc .train/node.xz >/tmp/wf/node && chmod +x /tmp/wf/node \\"
