@@ -9,6 +9,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { loadModel } from '../src/index.js';
+import type { Device } from '../src/model/runtime.js';
 import { buildServer } from '../src/server/app.js';
 
 export interface BatchBenchOptions {
@@ -20,6 +21,8 @@ export interface BatchBenchOptions {
   readonly threads?: number;
   /** How long a new request waits for others arriving with it (serve --batch-wait). */
   readonly gatherMs: number;
+  /** cpu (default), cuda or cuda:N (fp32: the step loop's precision). */
+  readonly device?: Device;
 }
 
 export interface BatchBenchResult {
@@ -72,7 +75,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => void): Promise<BatchBenchResult> {
   // two sessions: the step executor's forward (sequential) and the packed forward (batched), both kept
   // the server's batching as `wavefilter serve --slots N` runs it (its default --batch-wait)
-  const model = await loadModel(o.model, { threads: o.threads, sessions: 2, batch: { gatherMs: o.gatherMs } });
+  const model = await loadModel(o.model, { threads: o.threads, device: o.device, sessions: 2, batch: { gatherMs: o.gatherMs } });
   const servers = await Promise.all([1, o.clients].map(async (slots) => {
     const app = await buildServer(model, { modelName: 'bench', slots, maxQueue: o.clients * 2, maxTokens: 1024 });
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -131,7 +134,7 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
 export function batchTable(r: BatchBenchResult): string {
   const o = r.options;
   return [
-    `${o.clients} requests at once, max_tokens ${o.maxTokens}, ${o.rounds} rounds, batch wait ${o.gatherMs} ms (prompts of ${Math.min(...r.promptTokens)}-${Math.max(...r.promptTokens)} tokens, ${r.completionTokens} answer tokens a round)`,
+    `${o.clients} requests at once on ${o.device ?? 'cpu'}, max_tokens ${o.maxTokens}, ${o.rounds} rounds, batch wait ${o.gatherMs} ms (prompts of ${Math.min(...r.promptTokens)}-${Math.max(...r.promptTokens)} tokens, ${r.completionTokens} answer tokens a round)`,
     '',
     '| server | median round ms | answer tokens/s | throughput vs sequential |',
     '|---|---|---|---|',

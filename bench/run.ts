@@ -59,7 +59,7 @@ const program = new Command()
   .option('--samples <n>', 'wf-variants: prompts', intArg('--samples'), 5)
   .option('--variants <list>', 'wf-variants: the rows to run, separated by ";" (default: all; names as printed)')
   .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
-  .option('--device <device>', 'engine, wavefilter: cpu, cuda or cuda:N (gpu: cuda)')
+  .option('--device <device>', 'engine, wavefilter, batch: cpu, cuda or cuda:N (gpu: cuda)')
   .option('--dtype <type>', 'engine, gpu: fp32 or fp16 (CUDA; gpu default fp16)')
   .option('--checkpoint <dir>', 'engine, serve, ask: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
   .option('--threshold <p>', 'engine, gpu: Fast-dLLM confidence threshold (default: the fixed schedule)')
@@ -85,7 +85,7 @@ const program = new Command()
     if (which === 'batch') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('batch: no bundled model found; give --checkpoint DIR');
-      const r = await runBatchBench({ model, clients: f.requests, rounds: f.rounds, maxTokens: f.genLength, threads: f.threads, gatherMs: f.batchWait }, (s) => process.stderr.write(s));
+      const r = await runBatchBench({ model, clients: f.requests, rounds: f.rounds, maxTokens: f.genLength, threads: f.threads, gatherMs: f.batchWait, device: f.device as Device | undefined }, (s) => process.stderr.write(s));
       if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'batch', ...r }, null, 2)}\n`);
       else console.log(batchTable(r));
       return;
