@@ -37,6 +37,8 @@ export interface BatchBenchResult {
   readonly mismatches: readonly string[];
   readonly completionTokens: number;
   readonly promptTokens: readonly number[];
+  /** The batched server's packed runs over the timed rounds: how many, and forwards per run. */
+  readonly packs: { readonly runs: number; readonly forwards: number; readonly meanForwards: number };
 }
 
 const QUESTIONS = [
@@ -91,6 +93,7 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
     // warm-up: both sessions built, the first-run costs paid
     await round(servers[0].url);
     await round(servers[1].url);
+    const before = await model.withBatcher(async (b) => b.stats());
     const times: [number[], number[]] = [[], []];
     let reference: Answer[] | null = null;
     let same = 0;
@@ -116,6 +119,9 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
       tokens = got[0].reduce((a, x) => a + x.completionTokens, 0);
       log(`round ${r + 1}/${o.rounds}: sequential ${times[0][r].toFixed(0)} ms, batched ${times[1][r].toFixed(0)} ms\n`);
     }
+    const after = await model.withBatcher(async (b) => b.stats());
+    const runs = after.packs - before.packs;
+    const forwards = after.forwards - before.forwards;
     const seq = median(times[0]);
     const bat = median(times[1]);
     return {
@@ -124,6 +130,7 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
       batched: { medianMs: bat, tokensPerSecond: (tokens * 1000) / bat },
       speedup: seq / bat, sameAnswers: same, compared, mismatches, completionTokens: tokens,
       promptTokens: (reference as Answer[]).map((a) => a.promptTokens),
+      packs: { runs, forwards, meanForwards: runs ? forwards / runs : 0 },
     };
   } finally {
     for (const s of servers) await s.app.close();
@@ -141,6 +148,7 @@ export function batchTable(r: BatchBenchResult): string {
     `| sequential (--slots 1) | ${r.sequential.medianMs.toFixed(0)} | ${r.sequential.tokensPerSecond.toFixed(1)} | 1.00x |`,
     `| batched (--slots ${o.clients}) | ${r.batched.medianMs.toFixed(0)} | ${r.batched.tokensPerSecond.toFixed(1)} | ${r.speedup.toFixed(2)}x |`,
     '',
+    `batched server: ${r.packs.forwards} forwards in ${r.packs.runs} packed runs, ${r.packs.meanForwards.toFixed(2)} a run (of ${o.clients} requests)`,
     `answers equal to the sequential server's first round: ${r.sameAnswers}/${r.compared}`,
     ...r.mismatches.map((m) => `  ${m}`),
   ].join('\n');

@@ -7,9 +7,9 @@
  * so a batched forward computes for each request what its own forward would, up to float rounding.
  *
  * Why not one long packed sequence with a block-diagonal mask: its attention scores every row
- * against every request's rows, B times the work; measured on 8 short requests, the packed
- * refresh took 2.2x the 8 separate ones (544 against 246 ms). Padding only the attention keeps
- * the waste to the difference in lengths.
+ * against every request's rows, B times the work (the prototype of reports/batching-prototype
+ * did that, and ran slower than one request at a time). Padding only the attention keeps the
+ * waste to the difference in lengths.
  */
 import ort from 'onnxruntime-node';
 import { GraphNames as N, buildForwardGraph } from '../model/graph.js';
