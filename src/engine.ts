@@ -308,7 +308,7 @@ export class DiffusionModel {
     const device = parseDevice(opts.device);
     const runtimeOptions: RuntimeOptions = { executionProvider: device.provider, deviceId: device.deviceId, tf32: opts.tf32 ?? false, dtype: opts.dtype ?? 'fp32', threads: opts.threads };
     validateWeights(spec, store);
-    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto', graphTuning(opts.dtype ?? 'fp32', opts.graph), opts.memoryLimit, checkBatchOptions(opts.batch));
+    const model = new DiffusionModel(dir, spec, codec, store, runtimeOptions, opts.sessions ?? 1, opts.executor ?? 'auto', graphTuning(opts.dtype ?? 'fp32', opts.graph), opts.memoryLimit, opts.batch ?? {});
     // the session the default options run (no filter) is built now, so a broken checkpoint or
     // execution provider fails at load and the first generate is not slower
     try {
@@ -686,9 +686,9 @@ function checkKeys(obj: unknown, known: ReadonlySet<string>, where: string): voi
 const LOAD_KEYS = new Set(['device', 'dtype', 'threads', 'onProgress', 'ropeTheta', 'maxLength', 'sessions', 'executor', 'tf32', 'memoryLimit', 'graph', 'batch']);
 const BATCH_KEYS = new Set(['maxRows', 'maxMembers', 'aloneRows', 'gatherMs']);
 
-/** LoadOptions.batch: known keys, each a number in its range. */
-function checkBatchOptions(b: unknown): BatcherOptions {
-  if (b === undefined) return {};
+/** LoadOptions.batch: known keys, each a number in its range (checkLoadOptions). */
+function checkBatchOptions(b: unknown): void {
+  if (b === undefined) return;
   checkKeys(b, BATCH_KEYS, 'batch');
   const o = b as Record<string, unknown>;
   const ranges: Record<string, [number, number]> = { maxRows: [1, 1 << 24], maxMembers: [1, 4096], aloneRows: [1, 1 << 24], gatherMs: [0, 10_000] };
@@ -697,7 +697,6 @@ function checkBatchOptions(b: unknown): BatcherOptions {
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (k !== 'gatherMs' && !Number.isInteger(v))))
       throw new WavefilterError('invalid_option', `batch.${k}: expected ${k === 'gatherMs' ? 'a number' : 'an integer'} in [${lo}, ${hi}], found ${JSON.stringify(v)}`, { option: `batch.${k}` });
   }
-  return o as BatcherOptions;
 }
 const ELASTIC_KEYS = new Set(['executor', 'filter', 'budget', 'wave', 'freezePrompt', 'keptRows', 'genLength', 'window', 'threshold', 'tokensPerIter', 'gamma', 'trackNum', 'blockCaching', 'eosId', 'allowLongContext', 'chat', 'chatOptions', 'signal', 'onStep']);
 const GRAPH_KEYS = new Set(['lean', 'packed', 'fixedStepAttention', 'fixedRule', 'cachedAttention']);

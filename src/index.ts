@@ -1,6 +1,7 @@
 /** wavefilter: diffusion language models on ONNX Runtime, with DLM KV caches. */
 export { loadModel, DiffusionModel } from './engine.js';
 export type { LoadOptions, GraphTuning, LoadEvent, PromptInput, ModelGenerateOptions, GenerateOutput, GenerationEvent, ElasticGenerateOptions, ElasticOutput } from './engine.js';
+export type { BatcherOptions } from './batch/batcher.js';
 export type { ElasticRefresh, ElasticStepEvent } from './cache/elastic/index.js';
 export type { GenerateOptions, ResolvedOptions } from './decode/options.js';
 export type { StepEvent, KeptEvent, GenerationResult, Timings, GenerateHooks } from './decode/generate.js';

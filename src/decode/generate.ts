@@ -13,7 +13,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { Rng } from '../rng.js';
 import { dreamQuota, dreamTimesteps, lladaTransferSchedule } from './schedule.js';
 import {
-  type Scored, canScoreDreamFromStats, canScoreLladaFromStats, scoreDream, scoreDreamFromStats, scoreLlada, scoreLladaFromStats,
+  type DreamScoring, type LladaScoring, type Scored, canScoreDreamFromStats, canScoreLladaFromStats, scoreDream, scoreDreamFromStats, scoreLlada, scoreLladaFromStats,
 } from './scoring.js';
 import { type TransferRule, selectTransfers } from './transfer.js';
 import { type GenerateOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -135,11 +135,7 @@ export async function generateIds(rt: StepRuntime, promptIds: readonly number[],
   let settled = 0;
   let stopReason: 'done' | 'aborted' = 'done';
 
-  const dreamScoring = { temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg, maskId: spec.maskTokenId };
-  const lladaScoring = {
-    temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
-    eosId: spec.eosTokenId, eotId: spec.eotTokenId, maskId: spec.maskTokenId,
-  };
+  const { dream: dreamScoring, llada: lladaScoring } = scoringOptions(spec, o);
   const useStats = scoresFromStats(spec, o, options.scoring);
   const V = spec.vocabSize;
   const score = (r: ForwardResult, i: number): Scored => {
@@ -222,14 +218,22 @@ export async function generateIds(rt: StepRuntime, promptIds: readonly number[],
   });
 }
 
+/** The scoring options of each family, from the resolved options. */
+function scoringOptions(spec: ModelSpec, o: ResolvedOptions): { dream: DreamScoring; llada: LladaScoring } {
+  return {
+    dream: { temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg, maskId: spec.maskTokenId },
+    llada: {
+      temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
+      eosId: spec.eosTokenId, eotId: spec.eotTokenId, maskId: spec.maskTokenId,
+    },
+  };
+}
+
 /** Whether the step loop scores rows from the forward's float64 summaries (greedy rules) rather than the logits rows. */
 export function scoresFromStats(spec: ModelSpec, o: ResolvedOptions, scoring: GenerateOptions['scoring']): boolean {
   if (scoring === 'js') return false;
-  if (spec.family === 'dream') return canScoreDreamFromStats({ temperature: o.temperature, topP: o.topP, topK: o.topK, alg: o.alg, maskId: spec.maskTokenId });
-  return canScoreLladaFromStats({
-    temperature: o.temperature, remasking: o.remasking, logitsEosInf: o.logitsEosInf, confidenceEosEotInf: o.confidenceEosEotInf,
-    eosId: spec.eosTokenId, eotId: spec.eotTokenId, maskId: spec.maskTokenId,
-  });
+  const s = scoringOptions(spec, o);
+  return spec.family === 'dream' ? canScoreDreamFromStats(s.dream) : canScoreLladaFromStats(s.llada);
 }
 
 /** Whether the step loop reads the logits rows of its forwards (scoring from them, or guidance combining them). */

@@ -49,8 +49,9 @@ export interface ServeOptions {
   readonly slots?: number;
   /**
    * Generations running at the same time share packed forwards (executor 'batch', src/batch/;
-   * default true): their outputs are those each would have alone, and on short requests the
-   * packed forwards use the cores better. False: each runs its own forwards (executor 'step').
+   * default true): their outputs are those each would have alone. On two CPU cores it gains
+   * little (reports/batching/); the gain is meant for a GPU, not measured yet. False: each runs
+   * its own forwards (executor 'step').
    */
   readonly batch?: boolean;
   /** Requests waiting for a slot before 503 (default 16). */
