@@ -21,9 +21,11 @@ Usage: python3 training/train.py --tok DIR --corpus DIR --gen gen-tasks.mjs --no
        [--minutes 9.2] [--decay] [--init DIR] [--level N] [--eval-lengths 2048,4096] [--device cpu (smoke test)]
 """
 import argparse
+import hashlib
 import json
 import math
 import os
+import pickle
 import queue
 import random
 import struct
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -434,7 +437,8 @@ def main():
     torch.manual_seed(a.seed + run)
     def phase(name):
         # start-up timings in the log: run 7 (7 Dec) logged its first training step at 240 s of a
-        # 360 s budget, where earlier runs trained from about 40 s; these say where the time goes
+        # 360 s budget, where earlier runs trained from about 40 s; run 7b's showed where (the
+        # evaluation samples, collected beside the training feed)
         print(json.dumps({"phase": name, "elapsed_s": round(time.time() - t0, 1)}), flush=True)
 
     phase("model loaded")
@@ -442,12 +446,28 @@ def main():
     phase("corpus tokenized")
     buckets = {256: 3, 512: 3, 1024: 2, 2048: 3, 4096: 3}
     ema = {}
-    feed = TaskFeed(a.node, a.gen, a.tok, a.corpus, buckets, seed_base=1_000_000 + 100_000_000 * (run + 1))
     logf = open(log_file, "a")
-    # one generator per length, started together, then read
-    evals = [EvalSet(a.node, a.gen, a.tok, a.corpus, int(L), a.eval_tasks.split(","), a.eval_per_task, 900_000_000 + int(L)) for L in a.eval_lengths.split(",") if L] if a.eval_tasks else []
-    evals = [es.collect() for es in evals]
+    # one generator per length, started together, then read. Before the training feed starts: with
+    # the feed's 14 generators beside them on 16 cores, collecting took 153 s of run 7b's 498 (7 Dec);
+    # the feed fills while the first evaluation runs on the GPU
+    # the same samples every run (fixed seeds): a later run on the same machine reads them back
+    # (keyed by the options, the generator and the tokenizer, so a changed one collects anew)
+    h = hashlib.sha256(json.dumps([a.eval_tasks, a.eval_lengths, a.eval_per_task]).encode())
+    for f in [a.gen, os.path.join(a.tok, "tokenizer.json")]:
+        with open(f, "rb") as fh:
+            h.update(fh.read())
+    key = h.hexdigest()[:12]
+    eval_cache = os.path.join(a.ckpt, f"eval-{key}.pkl")
+    if os.path.exists(eval_cache):
+        with open(eval_cache, "rb") as f:
+            evals = [SimpleNamespace(L=L, rows=rows) for L, rows in pickle.load(f)]
+    else:
+        evals = [EvalSet(a.node, a.gen, a.tok, a.corpus, int(L), a.eval_tasks.split(","), a.eval_per_task, 900_000_000 + int(L)) for L in a.eval_lengths.split(",") if L] if a.eval_tasks else []
+        evals = [es.collect() for es in evals]
+        with open(eval_cache, "wb") as f:
+            pickle.dump([(es.L, es.rows) for es in evals], f)
     phase("evaluation samples collected")
+    feed = TaskFeed(a.node, a.gen, a.tok, a.corpus, buckets, seed_base=1_000_000 + 100_000_000 * (run + 1))
 
     def run_eval():
         t = time.time()
