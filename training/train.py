@@ -13,7 +13,8 @@ A run stops itself after --minutes (the GPU machine allows 10-minute runs): it c
 state to --ckpt (resumed by the next run on the same machine) and writes the weights in float32
 safetensors shards plus the tokenizer and the log to --out (resumed on a fresh machine with --init).
 
-Progress is measured, not only logged as loss: at the start, every --eval-every minutes and at the end,
+Progress is measured, not only logged as loss: at the start (when an earlier run on the machine left the
+samples; else once they are collected), every --eval-every minutes and at the end,
 held-out samples (a fixed set per length from a separate generator seed, never trained on) are decoded
 the way the engine decodes them and their exact-match accuracy goes into the log (`"eval"` rows).
 
@@ -21,11 +22,9 @@ Usage: python3 training/train.py --tok DIR --corpus DIR --gen gen-tasks.mjs --no
        [--minutes 9.2] [--decay] [--init DIR] [--level N] [--eval-lengths 2048,4096] [--device cpu (smoke test)]
 """
 import argparse
-import hashlib
 import json
 import math
 import os
-import pickle
 import queue
 import random
 import struct
@@ -33,13 +32,13 @@ import subprocess
 import sys
 import threading
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from evalset import EVAL_LENGTHS, EVAL_PER_TASK, EVAL_TASKS, TASK_NAMES, cached, collect
 from shards import read_shards, write_shards
 
 # ---------------------------------------------------------------- model (LLaDA layout and names)
@@ -143,7 +142,6 @@ class LLaDA(nn.Module):
 
 MASK_ID = None  # set from the tokenizer
 EOS_ID = None
-TASK_NAMES = ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2", "qa_synth", "ask"]
 
 
 class TaskFeed:
@@ -194,29 +192,6 @@ class TaskFeed:
     def close(self):
         for p in self.procs:
             p.kill()
-
-
-class EvalSet:
-    """Held-out task samples for a progress check during training: a dedicated generator restricted to
-    the evaluated families, a fixed seed per length (the same set in every run, so runs are comparable;
-    >= 1,000,000 like every training seed, never the benchmark's 42), never fed to the optimiser."""
-
-    def __init__(self, node, gen, tok, corpus, L, tasks, per_task, seed):
-        env = dict(os.environ, WF_TASK_WEIGHTS=",".join(f"{t}={1 if t in tasks else 0}" for t in TASK_NAMES))
-        self.p = subprocess.Popen([node, gen, "--tokenizer", tok, "--corpus", corpus, "--length", str(L), "--seed", str(seed)], stdout=subprocess.PIPE, stderr=sys.stderr, env=env, bufsize=1 << 20)
-        self.L, self.rows, self.need = L, [], {t: per_task for t in tasks}
-
-    def collect(self):
-        p, need = self.p, self.need
-        while any(need.values()):
-            task, gen_len, pl, al = struct.unpack("<4i", p.stdout.read(16))
-            ids = np.frombuffer(p.stdout.read(2 * (pl + al)), dtype=np.uint16).astype(np.int64)
-            name = TASK_NAMES[task]
-            if need.get(name, 0) > 0:
-                need[name] -= 1
-                self.rows.append((name, gen_len, ids[:pl], ids[pl:]))
-        p.kill()
-        return self
 
 
 @torch.no_grad()
@@ -390,9 +365,9 @@ def main():
     ap.add_argument("--weight-floor", type=float, default=0.1, help="1/p loss weights use max(p, floor) (the first run used 0: plain 1/p)")
     ap.add_argument("--device", default="cuda", help="cpu only for a smoke test of the program")
     ap.add_argument("--level", type=int, help="pin the curriculum at this level for the run (0: 256-512, 1: 512-2K, 2: 1K-4K)")
-    ap.add_argument("--eval-tasks", default="niah_single_1,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe,ask")
-    ap.add_argument("--eval-lengths", default="2048,4096")
-    ap.add_argument("--eval-per-task", type=int, default=32)
+    ap.add_argument("--eval-tasks", default=EVAL_TASKS)
+    ap.add_argument("--eval-lengths", default=EVAL_LENGTHS)
+    ap.add_argument("--eval-per-task", type=int, default=EVAL_PER_TASK)
     ap.add_argument("--eval-every", type=float, default=3.0, help="minutes between held-out evaluations (also at the start and the end)")
     a = ap.parse_args()
     t0 = time.time()
@@ -447,26 +422,16 @@ def main():
     buckets = {256: 3, 512: 3, 1024: 2, 2048: 3, 4096: 3}
     ema = {}
     logf = open(log_file, "a")
-    # one generator per length, started together, then read. Before the training feed starts: with
-    # the feed's 14 generators beside them on 16 cores, collecting took 153 s of run 7b's 498 (7 Dec);
-    # the feed fills while the first evaluation runs on the GPU
-    # the same samples every run (fixed seeds): a later run on the same machine reads them back
-    # (keyed by the options, the generator and the tokenizer, so a changed one collects anew)
-    h = hashlib.sha256(json.dumps([a.eval_tasks, a.eval_lengths, a.eval_per_task]).encode())
-    for f in [a.gen, os.path.join(a.tok, "tokenizer.json")]:
-        with open(f, "rb") as fh:
-            h.update(fh.read())
-    key = h.hexdigest()[:12]
-    eval_cache = os.path.join(a.ckpt, f"eval-{key}.pkl")
-    if os.path.exists(eval_cache):
-        with open(eval_cache, "rb") as f:
-            evals = [SimpleNamespace(L=L, rows=rows) for L, rows in pickle.load(f)]
-    else:
-        evals = [EvalSet(a.node, a.gen, a.tok, a.corpus, int(L), a.eval_tasks.split(","), a.eval_per_task, 900_000_000 + int(L)) for L in a.eval_lengths.split(",") if L] if a.eval_tasks else []
-        evals = [es.collect() for es in evals]
-        with open(eval_cache, "wb") as f:
-            pickle.dump([(es.L, es.rows) for es in evals], f)
-    phase("evaluation samples collected")
+    # Held-out samples: read back when a run on this machine collected them; else collected in the
+    # background while training runs (beside the feed's generators that took 153 s of run 7b's 498,
+    # 7 Dec), and the start evaluation is left out (the init's own log ends with it)
+    evals = (cached(a.gen, a.tok, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.ckpt) or []) if a.eval_tasks else []
+    pending, collector = [], None
+    if evals:
+        phase("evaluation samples read back")
+    elif a.eval_tasks:
+        collector = threading.Thread(target=lambda: pending.extend(collect(a.node, a.gen, a.tok, a.corpus, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.ckpt)), daemon=True)
+        collector.start()
     feed = TaskFeed(a.node, a.gen, a.tok, a.corpus, buckets, seed_base=1_000_000 + 100_000_000 * (run + 1))
 
     def run_eval():
@@ -539,9 +504,19 @@ def main():
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             acc, tokens_seen, last_log = {}, 0, time.time()
+        if pending and not evals:
+            evals = list(pending)
+            phase("evaluation samples collected")
         if evals and time.time() - last_eval > a.eval_every * 60 and budget - (time.time() - t0) > 90:
             run_eval()
             last_eval = time.time()
+    if collector and not evals:
+        # the end-of-run evaluation is the one the log's readers compare; bounded, so that a
+        # generator that cannot fill a family at some length never costs the run its weights
+        collector.join(timeout=180)
+        evals = list(pending)
+        if not evals:
+            print(json.dumps({"warning": "held-out samples not collected in time: no evaluation in this run"}), flush=True)
     if evals:
         run_eval()
     feed.close()
