@@ -69,6 +69,7 @@ export function serveCommand(program: Command): void {
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
       const address = await app.listen({ host: f.host, port: f.port });
-      process.stderr.write(`wavefilter: serving ${basename(resolve(dir))} at ${address}, ${f.slots ?? defaultSlots(f.device)} slot(s) (OpenAI-compatible: ${address}/v1; health: ${address}/health)\n`);
+      const slots = f.slots ?? defaultSlots(f.device);
+      process.stderr.write(`wavefilter: serving ${basename(resolve(dir))} at ${address}, ${slots} ${slots === 1 ? 'slot' : 'slots'} (OpenAI-compatible: ${address}/v1; health: ${address}/health)\n`);
     });
 }
