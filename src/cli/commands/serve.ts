@@ -54,12 +54,13 @@ export function serveCommand(program: Command): void {
     .option('--device <device>', DEVICE_HELP, deviceArg())
     .action(async (f: ServeFlags) => {
       const dir = modelDir(f.model);
+      const slots = f.slots ?? defaultSlots(f.device);
       const model = await loadModel(dir, { device: f.device, threads: f.threads, batch: { gatherMs: f.batchWait } });
       const app = await buildServer(model, {
         // the address bound is a name clients use (a wildcard is not: name the host with --allowed-host)
         modelName: basename(resolve(dir)), apiKey: f.apiKey ?? process.env.WAVEFILTER_API_KEY ?? null,
         allowedHosts: [...f.allowedHost, ...(['0.0.0.0', '::', '[::]'].includes(f.host) ? [] : [f.host.includes(':') && !f.host.startsWith('[') ? `[${f.host}]` : f.host])],
-        slots: f.slots ?? defaultSlots(f.device), batch: f.batch, maxQueue: f.queue, maxTokens: f.maxTokens, timeoutMs: f.timeout * 1000, bodyLimit: f.bodyLimit,
+        slots, batch: f.batch, maxQueue: f.queue, maxTokens: f.maxTokens, timeoutMs: f.timeout * 1000, bodyLimit: f.bodyLimit,
       });
       const stop = async (): Promise<void> => {
         await app.close();
@@ -69,7 +70,6 @@ export function serveCommand(program: Command): void {
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
       const address = await app.listen({ host: f.host, port: f.port });
-      const slots = f.slots ?? defaultSlots(f.device);
       process.stderr.write(`wavefilter: serving ${basename(resolve(dir))} at ${address}, ${slots} ${slots === 1 ? 'slot' : 'slots'} (OpenAI-compatible: ${address}/v1; health: ${address}/health)\n`);
     });
 }
