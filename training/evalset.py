@@ -63,22 +63,20 @@ def cache_path(gen, tok_dir, tasks, lengths, per_task, cache_dir):
     return os.path.join(cache_dir, f"eval-{cache_key(gen, tok_dir, tasks, lengths, per_task)}.pkl")
 
 
-def cached(gen, tok_dir, tasks, lengths, per_task, cache_dir):
-    """The sets (objects with .L and .rows) a run on this machine collected, or None."""
-    path = cache_path(gen, tok_dir, tasks, lengths, per_task, cache_dir)
+def cached(path):
+    """The sets (objects with .L and .rows) a run on this machine collected into `path`, or None."""
     if not os.path.exists(path):
         return None
     with open(path, "rb") as f:
         return [SimpleNamespace(L=L, rows=[(n, g, np.frombuffer(p, dtype=np.int64).copy(), np.frombuffer(a, dtype=np.int64).copy()) for n, g, p, a in rows]) for L, rows in pickle.load(f)]
 
 
-def collect(node, gen, tok_dir, corpus, tasks, lengths, per_task, cache_dir):
+def collect(node, gen, tok_dir, corpus, tasks, lengths, per_task, path):
     """Collects the sets (one generator per length, started together, then read) and writes them
-    to the cache."""
+    to `path` (cache_path)."""
     sets = [EvalSet(node, gen, tok_dir, corpus, int(L), tasks.split(","), per_task, 900_000_000 + int(L)) for L in lengths.split(",") if L]
     sets = [es.collect() for es in sets]
-    path = cache_path(gen, tok_dir, tasks, lengths, per_task, cache_dir)
-    os.makedirs(cache_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".tmp", "wb") as f:
         # plain bytes, not numpy objects: a pickle of numpy 2 arrays does not load under numpy 1
         pickle.dump([(es.L, [(n, g, p.astype(np.int64).tobytes(), a.astype(np.int64).tobytes()) for n, g, p, a in es.rows]) for es in sets], f)
@@ -97,5 +95,6 @@ if __name__ == "__main__":
     ap.add_argument("--eval-lengths", default=EVAL_LENGTHS)
     ap.add_argument("--eval-per-task", type=int, default=EVAL_PER_TASK)
     a = ap.parse_args()
-    sets = cached(a.gen, a.tok, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.out) or collect(a.node, a.gen, a.tok, a.corpus, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.out)
-    print(json.dumps({"out": cache_path(a.gen, a.tok, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.out), "rows": {es.L: len(es.rows) for es in sets}}))
+    path = cache_path(a.gen, a.tok, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.out)
+    sets = cached(path) or collect(a.node, a.gen, a.tok, a.corpus, a.eval_tasks, a.eval_lengths, a.eval_per_task, path)
+    print(json.dumps({"out": path, "rows": {es.L: len(es.rows) for es in sets}}))

@@ -25,6 +25,7 @@ import { rulerPromptIds } from '../src/eval/ruler/prompt.js';
 import { loadWordSources } from '../src/eval/ruler/sources.js';
 import { RULER_TASKS, type RulerTaskName, TEMPLATES, fill } from '../src/eval/ruler/tasks.js';
 import { generateAsk } from '../src/eval/ask/generate.js';
+import { WavefilterError } from '../src/errors.js';
 
 /**
  * Sampling weights of the task families (QA is the training-only synthetic task; ask is a plainly
@@ -172,7 +173,7 @@ export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources;
       } catch (e) {
         // a question whose wording and distractor facts do not fit a short length (256): the next call
         // draws again. (An uncaught one ended the 256-token workers of run 7 on 7 Dec.)
-        if ((e as { code?: string }).code === 'prompt_too_long') continue;
+        if (e instanceof WavefilterError && e.code === 'prompt_too_long') continue;
         throw e;
       }
       for (const a of asked)
@@ -225,7 +226,7 @@ function main(): void {
   const eos = codec.encodeTrusted('<|endoftext|>')[0];
   const length = Number(values.length);
   const count = (input: string, prefix: string): number => rulerPromptIds(codec, { input, answerPrefix: prefix }).length;
-  // family indices of train.py's TASK_NAMES: the RULER tasks, then qa_synth, then ask
+  // family indices of TASK_NAMES (training/evalset.py, read by train.py): the RULER tasks, then qa_synth, then ask
   const taskIndex = (s: TrainSample): number => (s.task === 'ask' ? RULER_TASKS.length + 1 : s.source.startsWith('synthetic QA') ? RULER_TASKS.length : RULER_TASKS.findIndex((t) => t.name === s.task));
   const it = samples({ corpora, words, length, seed, perCall, count });
   const write = (): void => {

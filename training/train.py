@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from evalset import EVAL_LENGTHS, EVAL_PER_TASK, EVAL_TASKS, TASK_NAMES, cached, collect
+from evalset import EVAL_LENGTHS, EVAL_PER_TASK, EVAL_TASKS, TASK_NAMES, cache_path, cached, collect
 from shards import read_shards, write_shards
 
 # ---------------------------------------------------------------- model (LLaDA layout and names)
@@ -425,12 +425,13 @@ def main():
     # Held-out samples: read back when a run on this machine collected them; else collected in the
     # background while training runs (beside the feed's generators that took 153 s of run 7b's 498,
     # 7 Dec), and the start evaluation is left out (the init's own log ends with it)
-    evals = (cached(a.gen, a.tok, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.ckpt) or []) if a.eval_tasks else []
+    eval_path = cache_path(a.gen, a.tok, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.ckpt)
+    evals = (cached(eval_path) or []) if a.eval_tasks else []
     pending, collector = [], None
     if evals:
         phase("evaluation samples read back")
     elif a.eval_tasks:
-        collector = threading.Thread(target=lambda: pending.extend(collect(a.node, a.gen, a.tok, a.corpus, a.eval_tasks, a.eval_lengths, a.eval_per_task, a.ckpt)), daemon=True)
+        collector = threading.Thread(target=lambda: pending.extend(collect(a.node, a.gen, a.tok, a.corpus, a.eval_tasks, a.eval_lengths, a.eval_per_task, eval_path)), daemon=True)
         collector.start()
     feed = TaskFeed(a.node, a.gen, a.tok, a.corpus, buckets, seed_base=1_000_000 + 100_000_000 * (run + 1))
 
