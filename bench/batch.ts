@@ -27,7 +27,8 @@ export interface BatchBenchOptions {
 
 export interface BatchBenchResult {
   readonly options: BatchBenchOptions;
-  readonly sequential: { readonly medianMs: number; readonly tokensPerSecond: number };
+  /** ortMsPerRound: the one-slot server's time in ONNX Runtime runs (mean over the timed rounds); the rest is HTTP, templates, tokenization and the step loop's JavaScript. */
+  readonly sequential: { readonly medianMs: number; readonly tokensPerSecond: number; readonly ortMsPerRound: number };
   readonly batched: { readonly medianMs: number; readonly tokensPerSecond: number };
   /** batched throughput / sequential throughput (median round times) */
   readonly speedup: number;
@@ -38,7 +39,7 @@ export interface BatchBenchResult {
   readonly completionTokens: number;
   readonly promptTokens: readonly number[];
   /** The batched server's packed runs over the timed rounds: how many, and forwards per run. */
-  readonly packs: { readonly runs: number; readonly forwards: number; readonly meanForwards: number };
+  readonly packs: { readonly runs: number; readonly forwards: number; readonly meanForwards: number; readonly ortMsPerRound: number; readonly packMsPerRound: number };
 }
 
 const QUESTIONS = [
@@ -94,6 +95,7 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
     await round(servers[0].url);
     await round(servers[1].url);
     const before = await model.withBatcher(async (b) => b.stats());
+    const seqOrt0 = servers[0].app.metricsSnapshot().ortSeconds;
     const times: [number[], number[]] = [[], []];
     let reference: Answer[] | null = null;
     let same = 0;
@@ -120,17 +122,19 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
       log(`round ${r + 1}/${o.rounds}: sequential ${times[0][r].toFixed(0)} ms, batched ${times[1][r].toFixed(0)} ms\n`);
     }
     const after = await model.withBatcher(async (b) => b.stats());
+    const seqOrt = ((servers[0].app.metricsSnapshot().ortSeconds - seqOrt0) * 1000) / o.rounds;
     const runs = after.packs - before.packs;
     const forwards = after.forwards - before.forwards;
     const seq = median(times[0]);
     const bat = median(times[1]);
     return {
       options: o,
-      sequential: { medianMs: seq, tokensPerSecond: (tokens * 1000) / seq },
+      sequential: { medianMs: seq, tokensPerSecond: (tokens * 1000) / seq, ortMsPerRound: seqOrt },
       batched: { medianMs: bat, tokensPerSecond: (tokens * 1000) / bat },
       speedup: seq / bat, sameAnswers: same, compared, mismatches, completionTokens: tokens,
       promptTokens: (reference as Answer[]).map((a) => a.promptTokens),
-      packs: { runs, forwards, meanForwards: runs ? forwards / runs : 0 },
+      // ONNX Runtime's share of a batched round: the rest is HTTP, templates, tokenization and the step loops' JavaScript
+      packs: { runs, forwards, meanForwards: runs ? forwards / runs : 0, ortMsPerRound: (after.ortMs - before.ortMs) / o.rounds, packMsPerRound: (after.packMs - before.packMs) / o.rounds },
     };
   } finally {
     for (const s of servers) await s.app.close();
@@ -148,7 +152,8 @@ export function batchTable(r: BatchBenchResult): string {
     `| sequential (--slots 1) | ${r.sequential.medianMs.toFixed(0)} | ${r.sequential.tokensPerSecond.toFixed(1)} | 1.00x |`,
     `| batched (--slots ${o.clients}) | ${r.batched.medianMs.toFixed(0)} | ${r.batched.tokensPerSecond.toFixed(1)} | ${r.speedup.toFixed(2)}x |`,
     '',
-    `batched server: ${r.packs.forwards} forwards in ${r.packs.runs} packed runs, ${r.packs.meanForwards.toFixed(2)} a run (of ${o.clients} requests)`,
+    `batched server: ${r.packs.forwards} forwards in ${r.packs.runs} packed runs, ${r.packs.meanForwards.toFixed(2)} a run (of ${o.clients} requests); ONNX Runtime ${r.packs.ortMsPerRound.toFixed(0)} ms of a round, packed forwards with their packing ${r.packs.packMsPerRound.toFixed(0)} ms (means)`,
+    `sequential server: ONNX Runtime ${r.sequential.ortMsPerRound.toFixed(0)} ms of a round (mean)`,
     `answers equal to the sequential server's first round: ${r.sameAnswers}/${r.compared}`,
     ...r.mismatches.map((m) => `  ${m}`),
   ].join('\n');

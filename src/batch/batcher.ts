@@ -51,6 +51,8 @@ export interface BatcherStats {
   readonly largestPack: number;
   /** Time inside ONNX Runtime, ms. */
   readonly ortMs: number;
+  /** Time in packed forwards, ms: ONNX Runtime and the packing of inputs and caches around it. */
+  readonly packMs: number;
 }
 
 interface Pending {
@@ -75,6 +77,7 @@ export class ForwardBatcher {
   private forwards = 0;
   private largestPack = 0;
   private ortMs = 0;
+  private packMs = 0;
   private readonly maxRows: number;
   private readonly maxMembers: number;
   private readonly aloneRows: number;
@@ -92,7 +95,7 @@ export class ForwardBatcher {
   }
 
   stats(): BatcherStats {
-    return { packs: this.packs, forwards: this.forwards, largestPack: this.largestPack, ortMs: this.ortMs };
+    return { packs: this.packs, forwards: this.forwards, largestPack: this.largestPack, ortMs: this.ortMs, packMs: this.packMs };
   }
 
   /**
@@ -171,12 +174,14 @@ export class ForwardBatcher {
       rows += n;
       take.push(...this.pending.splice(i, 1));
     }
+    const t0 = performance.now();
     try {
       const { results, ortMs } = await this.packed.run(take.map((p) => ({ req: p.req, wantsLogits: p.wantsLogits })), fused);
       this.packs++;
       this.forwards += take.length;
       this.largestPack = Math.max(this.largestPack, take.length);
       this.ortMs += ortMs;
+      this.packMs += performance.now() - t0;
       take.forEach((p, i) => p.resolve(results[i]));
     } catch (e) {
       for (const p of take) p.reject(e);

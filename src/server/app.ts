@@ -25,7 +25,7 @@
  * (cache, rule, events, cancellation); their forwards are packed into one ONNX Runtime run
  * (src/batch/), so requests that arrive together are decoded together, and one that arrives later
  * joins at its next step. Each gets the tokens it would get alone. On two CPU cores the forwards
- * are compute-bound and packing gains little; on an H100, 8 short requests at once ran 1.60x the
+ * are compute-bound and packing gains little (16 cores: 1.04-1.17x end to end); on an H100, 8 short requests at once ran 1.60x the
  * one-slot throughput (reports/batching/). Hence one slot by default here, and 8 from
  * `wavefilter serve --device cuda` (src/cli/commands/serve.ts).
  */
@@ -170,6 +170,8 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     let promptLength = 0;
     let stoppedByString = false;
     let shown = '';
+    const watchText = onEmit !== null || stops.length > 0;
+    let settledSeen = -1;
     const controller = new AbortController();
     const both = AbortSignal.any([signal, controller.signal]);
     const answerIds = (canvas: Int32Array, upTo: number): number[] => Array.from(canvas.subarray(promptLength, promptLength + Math.min(upTo, want)));
@@ -196,6 +198,10 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
             canvas: Array.from(e.canvas.subarray(promptLength, promptLength + want), (t) => (t === model.spec.maskTokenId ? null : t)),
             pieces: Array.from(e.canvas.subarray(promptLength, promptLength + want), (t) => (t === model.spec.maskTokenId ? null : piece(t))),
           });
+        // the settled text is decoded (a tokenizer round trip) only when something reads it, and
+        // only when it grew: a plain request without stop strings reads nothing until the end
+        if (!watchText || e.settled === settledSeen) return;
+        settledSeen = e.settled;
         const text = model.decodeAnswer(answerIds(e.canvas, e.settled)) ?? '';
         if (!text.startsWith(shown)) return; // a partial UTF-8 sequence decoded differently: wait
         shown = text;
@@ -207,7 +213,7 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
         }
       },
     });
-    metrics.generation(out.nfe, performance.now() - t0);
+    metrics.generation(out.nfe, performance.now() - t0, out.timings.ortMs);
     promptLength = out.promptLength;
     const ids = out.generatedIds.slice(0, want);
     const end = ids.findIndex((t) => stopIds.has(t));

@@ -6,6 +6,8 @@ export interface MetricsSnapshot {
   readonly generations: number;
   readonly nfe: number;
   readonly generationSeconds: number;
+  /** Time in ONNX Runtime runs, summed over generations (batched: each member counts the packs it was in). */
+  readonly ortSeconds: number;
   readonly cancels: number;
   /** The longest denoising step so far. */
   readonly stepMsMax: number;
@@ -18,6 +20,7 @@ export class Metrics {
   private generated = 0;
   private nfe = 0;
   private seconds = 0;
+  private ortSeconds = 0;
   private generations = 0;
   private cancels = 0;
   private stepMsMax = 0;
@@ -30,10 +33,11 @@ export class Metrics {
     this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
   }
 
-  generation(nfe: number, ms: number): void {
+  generation(nfe: number, ms: number, ortMs: number): void {
     this.generations++;
     this.nfe += nfe;
     this.seconds += ms / 1000;
+    this.ortSeconds += ortMs / 1000;
   }
 
   tokens(n: number): void {
@@ -57,7 +61,7 @@ export class Metrics {
 
   /** The counters as numbers (the load test reads them). */
   snapshot(): MetricsSnapshot {
-    return { generations: this.generations, nfe: this.nfe, generationSeconds: this.seconds, cancels: this.cancels, stepMsMax: this.stepMsMax, cancelFreeMs: [...this.cancelFree] };
+    return { generations: this.generations, nfe: this.nfe, generationSeconds: this.seconds, ortSeconds: this.ortSeconds, cancels: this.cancels, stepMsMax: this.stepMsMax, cancelFreeMs: [...this.cancelFree] };
   }
 
   /** `batch`: the model's batcher counters when the server batches (--slots N), else null. */
@@ -72,6 +76,7 @@ export class Metrics {
       ...one('generated_tokens_total', 'counter', 'Answer tokens (up to the first stop token).', this.generated),
       ...one('nfe_total', 'counter', 'Model forwards (network function evaluations).', this.nfe),
       ...one('generation_seconds_total', 'counter', 'Time spent generating.', this.seconds.toFixed(3)),
+      ...one('ort_seconds_total', 'counter', 'Time in ONNX Runtime runs, summed over generations (with batching each generation counts the packed runs it was in, so this can exceed the wall time).', this.ortSeconds.toFixed(3)),
       ...one('cancelled_total', 'counter', 'Requests whose client disconnected before the answer.', this.cancels),
       ...one('resident_bytes', 'gauge', 'Resident memory of the server process.', process.memoryUsage().rss),
       ...(batch ? [

@@ -163,6 +163,10 @@ test('a client that aborts mid-stream frees its slot; a full queue answers 503 w
     assert.match(metrics, /wavefilter_cancelled_total 1\n/);
     const nfe = Number(/wavefilter_nfe_total (\d+)/.exec(metrics)?.[1]);
     assert.ok(nfe < 100, `the cancelled generation stopped early (${nfe} forwards in all)`);
+    // one slot: ONNX Runtime's time is part of the generations' time, and some of it
+    const ort = Number(/wavefilter_ort_seconds_total ([\d.]+)/.exec(metrics)?.[1]);
+    const gen = Number(/wavefilter_generation_seconds_total ([\d.]+)/.exec(metrics)?.[1]);
+    assert.ok(ort > 0 && ort <= gen, `ort_seconds_total ${ort} within generation_seconds_total ${gen}`);
     assert.match(metrics, /wavefilter_requests_total\{route="\/v1\/completions",status="503"\} 1/);
   } finally {
     await srv.close();
