@@ -10,7 +10,8 @@
 import type { AddressInfo } from 'node:net';
 import { loadModel } from '../src/index.js';
 import type { Device } from '../src/model/runtime.js';
-import { buildServer } from '../src/server/app.js';
+import { type ServeOptions, buildServer } from '../src/server/app.js';
+import { LanePool } from '../src/lanes/pool.js';
 
 export interface BatchBenchOptions {
   readonly model: string;
@@ -23,6 +24,8 @@ export interface BatchBenchOptions {
   readonly gatherMs: number;
   /** cpu (default), cuda or cuda:N (fp32: the step loop's precision). */
   readonly device?: Device;
+  /** Also time a server with this many lanes (`serve --lanes N`: worker threads, each with its own model; CPU only). */
+  readonly lanes?: number;
 }
 
 export interface BatchBenchResult {
@@ -32,6 +35,8 @@ export interface BatchBenchResult {
   readonly batched: { readonly medianMs: number; readonly tokensPerSecond: number };
   /** batched throughput / sequential throughput (median round times) */
   readonly speedup: number;
+  /** With `lanes`: that server's round times, threads per lane and throughput against the sequential one. */
+  readonly lanes: { readonly lanes: number; readonly threadsPerLane: number; readonly medianMs: number; readonly tokensPerSecond: number; readonly speedup: number } | null;
   /** Answers equal to the sequential server's, of all compared. */
   readonly sameAnswers: number;
   readonly compared: number;
@@ -79,11 +84,15 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
   // two sessions: the step executor's forward (sequential) and the packed forward (batched), both kept
   // the server's batching as `wavefilter serve --slots N` runs it (its default --batch-wait)
   const model = await loadModel(o.model, { threads: o.threads, device: o.device, sessions: 2, batch: { gatherMs: o.gatherMs } });
-  const servers = await Promise.all([1, o.clients].map(async (slots) => {
-    const app = await buildServer(model, { modelName: 'bench', slots, maxQueue: o.clients * 2, maxTokens: 1024 });
+  const pool = o.lanes ? await LanePool.create(o.model, { lanes: o.lanes }) : null;
+  const configs: ServeOptions[] = [{ modelName: 'bench', slots: 1 }, { modelName: 'bench', slots: o.clients }, ...(pool ? [{ modelName: 'bench', lanes: pool }] : [])];
+  const names = ['sequential', 'batched', 'lanes'];
+  const servers = await Promise.all(configs.map(async (c) => {
+    const app = await buildServer(model, { ...c, maxQueue: o.clients * 2, maxTokens: 1024 });
     await app.listen({ host: '127.0.0.1', port: 0 });
     return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
   }));
+  const n = servers.length;
   const ids = Array.from({ length: o.clients }, (_, i) => i);
   const round = async (url: string): Promise<{ ms: number; answers: Answer[] }> => {
     const t0 = performance.now();
@@ -91,35 +100,35 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
     return { ms: performance.now() - t0, answers };
   };
   try {
-    // warm-up: both sessions built, the first-run costs paid
-    await round(servers[0].url);
-    await round(servers[1].url);
+    // warm-up: every session built, the first-run costs paid
+    for (const sv of servers) await round(sv.url);
     const before = await model.withBatcher(async (b) => b.stats());
     const seqOrt0 = servers[0].app.metricsSnapshot().ortSeconds;
-    const times: [number[], number[]] = [[], []];
+    const times: number[][] = servers.map(() => []);
     let reference: Answer[] | null = null;
     let same = 0;
     let compared = 0;
     const mismatches: string[] = [];
     let tokens = 0;
     for (let r = 0; r < o.rounds; r++) {
-      const order = r % 2 === 0 ? [0, 1] : [1, 0];
-      const got: Answer[][] = [[], []];
+      // the order rotates by round, so no server always goes first
+      const order = servers.map((_, i) => (i + r) % n);
+      const got: Answer[][] = servers.map(() => []);
       for (const s of order) {
         const { ms, answers } = await round(servers[s].url);
         times[s].push(ms);
         got[s] = answers;
       }
       reference ??= got[0];
-      for (const s of [0, 1]) {
+      for (let s = 0; s < n; s++) {
         got[s].forEach((a, i) => {
           compared++;
           if (a.text === (reference as Answer[])[i].text) same++;
-          else if (mismatches.length < 5) mismatches.push(`request ${i}, ${s ? 'batched' : 'sequential'} round ${r}: ${JSON.stringify(a.text)} against ${JSON.stringify((reference as Answer[])[i].text)}`);
+          else if (mismatches.length < 5) mismatches.push(`request ${i}, ${names[s]} round ${r}: ${JSON.stringify(a.text)} against ${JSON.stringify((reference as Answer[])[i].text)}`);
         });
       }
       tokens = got[0].reduce((a, x) => a + x.completionTokens, 0);
-      log(`round ${r + 1}/${o.rounds}: sequential ${times[0][r].toFixed(0)} ms, batched ${times[1][r].toFixed(0)} ms\n`);
+      log(`round ${r + 1}/${o.rounds}: ${servers.map((_, s) => `${names[s]} ${times[s][r].toFixed(0)} ms`).join(', ')}\n`);
     }
     const after = await model.withBatcher(async (b) => b.stats());
     const seqOrt = ((servers[0].app.metricsSnapshot().ortSeconds - seqOrt0) * 1000) / o.rounds;
@@ -131,13 +140,16 @@ export async function runBatchBench(o: BatchBenchOptions, log: (s: string) => vo
       options: o,
       sequential: { medianMs: seq, tokensPerSecond: (tokens * 1000) / seq, ortMsPerRound: seqOrt },
       batched: { medianMs: bat, tokensPerSecond: (tokens * 1000) / bat },
-      speedup: seq / bat, sameAnswers: same, compared, mismatches, completionTokens: tokens,
+      speedup: seq / bat,
+      lanes: pool ? { lanes: pool.size, threadsPerLane: pool.threadsPerLane, medianMs: median(times[2]), tokensPerSecond: (tokens * 1000) / median(times[2]), speedup: seq / median(times[2]) } : null,
+      sameAnswers: same, compared, mismatches, completionTokens: tokens,
       promptTokens: (reference as Answer[]).map((a) => a.promptTokens),
       // ONNX Runtime's share of a batched round: the rest is HTTP, templates, tokenization and the step loops' JavaScript
       packs: { runs, forwards, meanForwards: runs ? forwards / runs : 0, ortMsPerRound: (after.ortMs - before.ortMs) / o.rounds, packMsPerRound: (after.packMs - before.packMs) / o.rounds },
     };
   } finally {
     for (const s of servers) await s.app.close();
+    await pool?.dispose();
     await model.dispose();
   }
 }
@@ -151,10 +163,11 @@ export function batchTable(r: BatchBenchResult): string {
     '|---|---|---|---|',
     `| sequential (--slots 1) | ${r.sequential.medianMs.toFixed(0)} | ${r.sequential.tokensPerSecond.toFixed(1)} | 1.00x |`,
     `| batched (--slots ${o.clients}) | ${r.batched.medianMs.toFixed(0)} | ${r.batched.tokensPerSecond.toFixed(1)} | ${r.speedup.toFixed(2)}x |`,
+    ...(r.lanes ? [`| lanes (--lanes ${r.lanes.lanes}, ${r.lanes.threadsPerLane} threads each) | ${r.lanes.medianMs.toFixed(0)} | ${r.lanes.tokensPerSecond.toFixed(1)} | ${r.lanes.speedup.toFixed(2)}x |`] : []),
     '',
     `batched server: ${r.packs.forwards} forwards in ${r.packs.runs} packed runs, ${r.packs.meanForwards.toFixed(2)} a run (of ${o.clients} requests); ONNX Runtime ${r.packs.ortMsPerRound.toFixed(0)} ms of a round, packed forwards with their packing ${r.packs.packMsPerRound.toFixed(0)} ms (means)`,
     `sequential server: ONNX Runtime ${r.sequential.ortMsPerRound.toFixed(0)} ms of a round (mean)`,
-    `answers equal to the sequential server's first round: ${r.sameAnswers}/${r.compared}`,
+    `answers equal to the sequential server's first round (every server, every round): ${r.sameAnswers}/${r.compared}`,
     ...r.mismatches.map((m) => `  ${m}`),
   ].join('\n');
 }

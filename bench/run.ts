@@ -38,6 +38,7 @@ const program = new Command()
   .option('--haystack <file>', 'ask: the corpus of the documents (default: the Jargon File from Debian, as RULER)')
   .option('--clients <n>', 'serve: concurrent clients', intArg('--clients'), 50)
   .option('--requests <n>', 'batch: requests sent together each round', intArg('--requests', { min: 2, max: 256 }), 8)
+  .option('--lanes <n>', 'batch: also time a server with n lanes (serve --lanes: worker threads, each with its own model; CPU)', intArg('--lanes', { min: 1, max: 256 }))
   .option('--batch-wait <ms>', 'batch: how long a new request waits for others (serve --batch-wait)', intArg('--batch-wait', { min: 0, max: 10000 }), 15)
   .option('--rounds <n>', 'batch: rounds (each server gets every round\'s requests)', intArg('--rounds', { min: 1, max: 1000 }), 5)
   .option('--seconds <n>', 'serve: how long the clients keep sending', intArg('--seconds'), 300)
@@ -85,7 +86,7 @@ const program = new Command()
     if (which === 'batch') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('batch: no bundled model found; give --checkpoint DIR');
-      const r = await runBatchBench({ model, clients: f.requests, rounds: f.rounds, maxTokens: f.genLength, threads: f.threads, gatherMs: f.batchWait, device: f.device as Device | undefined }, (s) => process.stderr.write(s));
+      const r = await runBatchBench({ model, clients: f.requests, rounds: f.rounds, maxTokens: f.genLength, threads: f.threads, gatherMs: f.batchWait, device: f.device as Device | undefined, lanes: f.lanes }, (s) => process.stderr.write(s));
       if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'batch', ...r }, null, 2)}\n`);
       else console.log(batchTable(r));
       return;

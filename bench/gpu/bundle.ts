@@ -23,6 +23,8 @@ await build({
     cli: 'src/cli/main.ts',
     // loaded by URL beside the module that starts it (src/checkpoint/tokenizer.ts)
     'text-worker': 'src/checkpoint/text-worker.ts',
+    // likewise beside src/lanes/pool.ts (serve --lanes, bench batch --lanes)
+    'lane-worker': 'src/lanes/lane-worker.ts',
   },
   outdir: out,
   outExtension: { '.js': '.mjs' },
@@ -41,6 +43,7 @@ const { renameSync, writeFileSync } = await import('node:fs');
 // the worker is a .js file: ES module by the package type
 writeFileSync(join(out, 'package.json'), '{"type": "module"}\n');
 renameSync(join(out, 'text-worker.mjs'), join(out, 'text-worker.js'));
+renameSync(join(out, 'lane-worker.mjs'), join(out, 'lane-worker.js'));
 // RULER's word lists are read at run time (src/eval/ruler/sources.ts), from node_modules beside the
 // bundle; the essay haystack from Debian's jargon-text where this machine has it (the GPU machine
 // has neither npm nor apt: bench/gpu/ruler.sh puts the corpus where the evaluation looks)

@@ -24,12 +24,17 @@ export type SyncReply = { readonly ok: true; readonly value: unknown } | { reado
 /** The outcome of a call that did not answer in time (or whose worker died). */
 export class SyncWorkerTimeout extends Error {}
 
+/** The worker module `name` beside the module at `base` (import.meta.url): .ts under tsx, .js compiled or bundled. */
+export function siblingWorker(base: string, name: string): URL {
+  return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+}
+
 /**
  * The Worker constructor arguments for a module URL. Compiled modules (.js) load directly; the
  * TypeScript sources (under tsx, in tests and `npm run wavefilter`) need tsx's loader registered
  * inside the worker, since Node 20 does not carry `--import` hooks into worker threads.
  */
-function workerEntry(url: URL): [string | URL, { eval?: boolean }] {
+export function workerEntry(url: URL): [string | URL, { eval?: boolean }] {
   if (!url.pathname.endsWith('.ts')) return [url, {}];
   const api = import.meta.resolve('tsx/esm/api');
   return [`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`, { eval: true }];

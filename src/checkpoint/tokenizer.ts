@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import { WavefilterError, type ErrorCode } from '../errors.js';
 import { MiB, readUserJson, regularFileSize } from '../files.js';
-import { SyncWorker, SyncWorkerTimeout } from './sync-worker.js';
+import { SyncWorker, SyncWorkerTimeout, siblingWorker } from './sync-worker.js';
 import type { TextRequest, TextWorkerInit } from './text-worker.js';
 
 export interface ChatMessage {
@@ -59,9 +59,7 @@ function tokenText(v: unknown): string | null {
 }
 
 function workerUrl(): URL {
-  // Under tsx the sources run as .ts; the compiled package runs .js.
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`./text-worker${ext}`, import.meta.url);
+  return siblingWorker(import.meta.url, 'text-worker');
 }
 
 /** Time budget of tokenization (defaults: TOKENIZE_BASE_MS + TOKENIZE_MS_PER_CHAR per character). */

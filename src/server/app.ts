@@ -31,7 +31,8 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import type { DiffusionModel, PromptInput } from '../engine.js';
+import type { DiffusionModel, ModelGenerateOptions, PromptInput } from '../engine.js';
+import type { LanePool } from '../lanes/pool.js';
 import type { KeptEvent } from '../decode/generate.js';
 import { WavefilterError } from '../errors.js';
 import { JobQueue, QueueFullError } from './queue.js';
@@ -56,6 +57,11 @@ export interface ServeOptions {
    * (executor 'step').
    */
   readonly batch?: boolean;
+  /**
+   * Generations run in these worker threads, one per lane, each with its own model (src/lanes/):
+   * the CPU's way to decode requests side by side. Slots are then the lanes; batch is off.
+   */
+  readonly lanes?: LanePool;
   /** Requests waiting for a slot before 503 (default 16). */
   readonly maxQueue?: number;
   /** Largest max_tokens accepted (default 1024); the default max_tokens is 128. */
@@ -112,9 +118,10 @@ export type WavefilterServer = FastifyInstance & { readonly metricsSnapshot: () 
 export async function buildServer(model: DiffusionModel, o: ServeOptions): Promise<WavefilterServer> {
   const maxTokens = o.maxTokens ?? 1024;
   const timeoutMs = o.timeoutMs ?? 300_000;
-  const slots = o.slots ?? 1;
-  // one generation at a time has nothing to pack with
-  const executor = (o.batch ?? true) && slots > 1 ? 'batch' : 'step';
+  const lanes = o.lanes ?? null;
+  const slots = lanes ? lanes.size : o.slots ?? 1;
+  // one generation at a time has nothing to pack with; a lane runs one at a time
+  const executor = !lanes && (o.batch ?? true) && slots > 1 ? 'batch' : 'step';
   const queue = new JobQueue(slots, o.maxQueue ?? 16);
   const metrics = new Metrics(queue);
   const allowed = new Set(['localhost', '127.0.0.1', '[::1]', '::1', ...(o.allowedHosts ?? [])].map((h) => h.toLowerCase()));
@@ -178,7 +185,9 @@ export async function buildServer(model: DiffusionModel, o: ServeOptions): Promi
     const events = new Set(onEvent ? dlm.events ?? [] : []);
     const t0 = performance.now();
     onStart();
-    const out = await model.generate(input, {
+    // a lane takes token ids: the prompt is encoded here, with the one tokenizer
+    const run = lanes ? (opts: ModelGenerateOptions) => lanes.generate({ inputIds: model.encode(input, chat) }, opts) : (opts: ModelGenerateOptions) => model.generate(input, opts);
+    const out = await run({
       chat, genLength, blockLength: block, steps: genLength, threshold: dlm.threshold === undefined ? 0.9 : dlm.threshold,
       cache: dlm.cache ?? 'dual', filter: dlm.filter ?? 'none', budget: dlm.budget ?? null,
       temperature: r.temperature ?? 0, seed: r.seed ?? 0, ...(model.spec.family === 'dream' && r.top_p !== undefined ? { topP: r.top_p } : {}),

@@ -18,6 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['decode'], // the executors and their options
   ['batch'], // concurrent generations' forwards packed into shared runs (the step loop's runtime)
   ['engine', 'index', 'report', 'json-output'], // the library surface; charts; the JSON form of results
+  ['lanes'], // concurrent generations in worker threads, each with its own model (the CPU server's)
   ['eval'], // quality evaluations (RULER, needle grid, LongBench)
   ['server'], // the OpenAI-compatible HTTP server
   ['cli'],

@@ -4,6 +4,8 @@ import { basename, resolve } from 'node:path';
 import { type Device, parseDevice } from '../../model/runtime.js';
 import { loadModel } from '../../engine.js';
 import { buildServer } from '../../server/app.js';
+import { LanePool } from '../../lanes/pool.js';
+import { WavefilterError } from '../../errors.js';
 import { intArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
 import { modelDir } from '../grid-options.js';
 
@@ -15,6 +17,7 @@ interface ServeFlags {
   allowedHost: string[];
   queue: number;
   slots?: number;
+  lanes?: number;
   batch: boolean;
   batchWait: number;
   maxTokens: number;
@@ -44,6 +47,7 @@ export function serveCommand(program: Command): void {
     .option('--api-key <key>', 'require "Authorization: Bearer KEY" on /v1 and /metrics (default: env WAVEFILTER_API_KEY, else none)')
     .option('--allowed-host <name>', 'a Host header name to accept besides localhost, 127.0.0.1 and [::1] (repeatable; needed behind a proxy or on another name)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--slots <n>', 'generations running at the same time, their forwards packed into shared runs (batching; see --no-batch) (default: 1 on the CPU, 8 with --device cuda)', intArg('--slots', { min: 1, max: 256 }))
+    .option('--lanes <n>', 'CPU: run n generations side by side, each in a worker thread with its own copy of the model and --threads ONNX Runtime threads (default: the cores divided among the lanes); instead of --slots (reports/batching)', intArg('--lanes', { min: 1, max: 256 }))
     .option('--no-batch', 'run each generation\'s forwards on their own instead of packing the slots\' forwards into one run (batching gives each request the tokens it would get alone)')
     .option('--batch-wait <ms>', 'with --slots N: how long a new request waits for others arriving with it, so their first forwards share a run', intArg('--batch-wait', { min: 0, max: 10000 }), 15)
     .option('--queue <n>', 'requests that may wait for the model before 503 (Retry-After)', intArg('--queue', { min: 0, max: 100000 }), 16)
@@ -54,9 +58,14 @@ export function serveCommand(program: Command): void {
     .option('--device <device>', DEVICE_HELP, deviceArg())
     .action(async (f: ServeFlags) => {
       const dir = modelDir(f.model);
-      const slots = f.slots ?? defaultSlots(f.device);
-      const model = await loadModel(dir, { device: f.device, threads: f.threads, batch: { gatherMs: f.batchWait } });
+      if (f.lanes !== undefined && f.slots !== undefined) throw new WavefilterError('invalid_option', '--lanes and --slots: give one (with lanes, each lane is a slot)', { option: 'lanes' });
+      if (f.lanes !== undefined && parseDevice(f.device).provider !== 'cpu') throw new WavefilterError('invalid_option', '--lanes: CPU only (on a GPU, --slots packs the generations\' forwards into shared runs)', { option: 'lanes' });
+      const lanes = f.lanes === undefined ? null : await LanePool.create(dir, { lanes: f.lanes, threadsPerLane: f.threads });
+      const slots = lanes ? lanes.size : f.slots ?? defaultSlots(f.device);
+      // (with lanes, this model only tokenizes: one thread is enough for its session)
+      const model = await loadModel(dir, { device: f.device, threads: lanes ? 1 : f.threads, batch: { gatherMs: f.batchWait } });
       const app = await buildServer(model, {
+        lanes: lanes ?? undefined,
         // the address bound is a name clients use (a wildcard is not: name the host with --allowed-host)
         modelName: basename(resolve(dir)), apiKey: f.apiKey ?? process.env.WAVEFILTER_API_KEY ?? null,
         allowedHosts: [...f.allowedHost, ...(['0.0.0.0', '::', '[::]'].includes(f.host) ? [] : [f.host.includes(':') && !f.host.startsWith('[') ? `[${f.host}]` : f.host])],
@@ -64,12 +73,13 @@ export function serveCommand(program: Command): void {
       });
       const stop = async (): Promise<void> => {
         await app.close();
+        await lanes?.dispose();
         await model.dispose();
         process.exit(0);
       };
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
       const address = await app.listen({ host: f.host, port: f.port });
-      process.stderr.write(`wavefilter: serving ${basename(resolve(dir))} at ${address}, ${slots} ${slots === 1 ? 'slot' : 'slots'} (OpenAI-compatible: ${address}/v1; health: ${address}/health)\n`);
+      process.stderr.write(`wavefilter: serving ${basename(resolve(dir))} at ${address}, ${lanes ? `${slots} ${slots === 1 ? 'lane' : 'lanes'} of ${lanes.threadsPerLane} ${lanes.threadsPerLane === 1 ? 'thread' : 'threads'}` : `${slots} ${slots === 1 ? 'slot' : 'slots'}`} (OpenAI-compatible: ${address}/v1; health: ${address}/health)\n`);
     });
 }
