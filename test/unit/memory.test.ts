@@ -69,3 +69,12 @@ test('the GPU prompt refresh by cost: every block for both shapes at gen 64, fir
   // LLaDA-8B keeps 8x the K/V per position: the same generation stays every-block
   assert.equal(deviceRefreshCost(LLADA_8B, 65536, 1024, 32, 'fp16').choice, 'every-block');
 });
+
+test('serve --lanes: refused when the lanes\' copies of the weights cannot fit the host (LLaDA-8B: 64 GB a lane by hand)', async () => {
+  const { checkLanesFit } = await import('../../src/cli/commands/serve.js');
+  const perLane = 2 * 4 * 8_015_581_184; // the checkpoint's tensors and the session's copy, fp32
+  assert.doesNotThrow(() => checkLanesFit(1, LLADA_8B, 2 * perLane));
+  assert.throws(() => checkLanesFit(2, LLADA_8B, 2 * perLane), (e: unknown) => e instanceof WavefilterError && e.code === 'out_of_memory' && /--lanes 2/.test(e.message) && e.details.needed_bytes === 3 * perLane);
+  // the bundled model's size: 8 lanes fit in 1 GiB
+  assert.doesNotThrow(() => checkLanesFit(8, spec({ model_type: 'llada', d_model: 256, n_heads: 4, n_kv_heads: 4, n_layers: 4, mlp_hidden_size: 768, vocab_size: 4096, embedding_size: 4096, max_sequence_length: 4096, rope_theta: 10000, rms_norm_eps: 1e-5, mask_token_id: 4095, eos_token_id: 1, block_type: 'llama' }), 2 ** 30));
+});

@@ -6,6 +6,9 @@ import { loadModel } from '../../engine.js';
 import { buildServer } from '../../server/app.js';
 import { LanePool } from '../../lanes/pool.js';
 import { WavefilterError } from '../../errors.js';
+import { estimateMemory, gib } from '../../model/memory.js';
+import type { ModelSpec } from '../../model/spec.js';
+import { totalmem } from 'node:os';
 import { intArg, threadsArg, deviceArg, DEVICE_HELP } from '../args.js';
 import { modelDir } from '../grid-options.js';
 
@@ -37,6 +40,17 @@ export function defaultSlots(device: Device | undefined): number {
   return parseDevice(device).provider === 'cuda' ? 8 : 1;
 }
 
+/**
+ * Refuses lanes whose weights alone would not fit the host: each lane holds the checkpoint's
+ * tensors and its ORT session's copy of them in fp32 (an 8B model: about 64 GB a lane).
+ */
+export function checkLanesFit(lanes: number, spec: ModelSpec, hostBytes: number): void {
+  const perLane = 2 * estimateMemory(spec, { promptLength: 0, genLength: 0, blockLength: 0, dtype: 'fp32', executor: 'step' }).weightsBytes;
+  if (perLane * (lanes + 1) <= hostBytes) return;
+  throw new WavefilterError('out_of_memory', `--lanes ${lanes}: each lane holds its own copy of the weights (about ${gib(perLane)}), so ${lanes} lanes and the server's own model need about ${gib(perLane * (lanes + 1))}, and this host has ${gib(hostBytes)}; use fewer lanes (or --slots on a GPU)`,
+    { needed_bytes: perLane * (lanes + 1), available_bytes: hostBytes, where: 'host' });
+}
+
 export function serveCommand(program: Command): void {
   program
     .command('serve')
@@ -60,10 +74,11 @@ export function serveCommand(program: Command): void {
       const dir = modelDir(f.model);
       if (f.lanes !== undefined && f.slots !== undefined) throw new WavefilterError('invalid_option', '--lanes and --slots: give one (with lanes, each lane is a slot)', { option: 'lanes' });
       if (f.lanes !== undefined && parseDevice(f.device).provider !== 'cpu') throw new WavefilterError('invalid_option', '--lanes: CPU only (on a GPU, --slots packs the generations\' forwards into shared runs)', { option: 'lanes' });
+      // (with lanes, this model only tokenizes: one thread is enough for its session)
+      const model = await loadModel(dir, { device: f.device, threads: f.lanes ? 1 : f.threads, batch: { gatherMs: f.batchWait } });
+      if (f.lanes !== undefined) checkLanesFit(f.lanes, model.spec, totalmem());
       const lanes = f.lanes === undefined ? null : await LanePool.create(dir, { lanes: f.lanes, threadsPerLane: f.threads });
       const slots = lanes ? lanes.size : f.slots ?? defaultSlots(f.device);
-      // (with lanes, this model only tokenizes: one thread is enough for its session)
-      const model = await loadModel(dir, { device: f.device, threads: lanes ? 1 : f.threads, batch: { gatherMs: f.batchWait } });
       const app = await buildServer(model, {
         lanes: lanes ?? undefined,
         // the address bound is a name clients use (a wildcard is not: name the host with --allowed-host)
