@@ -64,5 +64,8 @@ echo "  call of their own copying them to /tmp/run9, then cp -r /tmp/run9 .train
 echo "  WF_TASK_WEIGHTS=$W9 MINUTES=8.2 bash training/gpu-run.sh --lr 3e-4 --text-frac 0.05 --level 2 --low-t 0.25 --decay"
 echo "  Runs 7b and 9 say the questions' whole-answer accuracy stalls at 20-35% while their loss still falls (one wrong piece of a"
 echo "  character-spelled value fails an answer): 90% needs several more runs of this length, or copying practice on such values."
+echo "  Through generate --prompt (run 9's README), half the wrong answers were a same-kind distractor's value: the key is not bound"
+echo "  to the question. So also: more same-kind distractors in the training questions (src/eval/ask/generate.ts draws 0-4; the"
+echo "  eval split must keep its draws), a run pinned at level 0 (256-512) with ask weighted up, then level 2 decayed."
 echo "stage 4: python3 training/export.py --run DIR_OF_THE_LAST_RUN_FILES --out models/llada-ruler-12m"
 echo "stage 5: npx tsx training/loss-chart.mts models/llada-ruler-12m; the evaluation commands in the model card"
