@@ -1,8 +1,8 @@
 /**
  * One lane of a LanePool (pool.ts): a worker thread with its own loaded model that runs the
  * generations the pool hands it, one at a time, on the step executor. Step and kept events go
- * back as messages; an abort message aborts the generation's signal, which the step loop checks
- * between forwards.
+ * back as messages; the pool's abort flag, read after every forward, aborts the generation's signal,
+ * which the step loop checks before the next forward.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel, type DiffusionModel } from '../engine.js';
@@ -20,16 +20,22 @@ function laneError(e: unknown): LaneError {
   return { name: x.name, message: x.message };
 }
 
-const running = new Map<number, AbortController>();
-
-async function generate(model: DiffusionModel, m: Extract<ToLane, { type: 'generate' }>): Promise<void> {
+async function generate(model: DiffusionModel, m: ToLane): Promise<void> {
   const controller = new AbortController();
-  running.set(m.id, controller);
+  const aborted = (): boolean => {
+    if (!controller.signal.aborted && Atomics.load(m.abort, 0) !== 0) controller.abort();
+    return controller.signal.aborted;
+  };
   try {
+    aborted(); // (aborted while it waited: the step loop stops before its first forward, as on the main thread)
     const out = await model.generate({ inputIds: m.inputIds }, {
       ...m.opts,
       signal: controller.signal,
-      ...(m.steps ? { onStep: (e) => post({ type: 'step', id: m.id, e: { ...e, canvas: e.canvas.slice() } }) } : {}),
+      // after every forward: the abort flag (the step loop checks the signal before the next one)
+      onStep: (e) => {
+        aborted();
+        if (m.steps) post({ type: 'step', id: m.id, e: { ...e, canvas: e.canvas.slice() } });
+      },
       // (the kept rows are a live view: copied, as the event's contract asks)
       ...(m.kept ? { onKept: (e) => post({ type: 'kept', id: m.id, e: { block: e.block, tokens: e.tokens.map((t) => t.slice()) } }) } : {}),
     });
@@ -38,17 +44,12 @@ async function generate(model: DiffusionModel, m: Extract<ToLane, { type: 'gener
     post({ type: 'done', id: m.id, out: { ...out, options } });
   } catch (e) {
     post({ type: 'error', id: m.id, error: laneError(e) });
-  } finally {
-    running.delete(m.id);
   }
 }
 
 try {
   const model = await loadModel(init.dir, { threads: init.threads, ropeTheta: init.ropeTheta, maxLength: init.maxLength, executor: 'step' });
-  port.on('message', (m: ToLane) => {
-    if (m.type === 'abort') running.get(m.id)?.abort();
-    else void generate(model, m);
-  });
+  port.on('message', (m: ToLane) => void generate(model, m));
   post({ type: 'ready' });
 } catch (e) {
   post({ type: 'failed', error: laneError(e) });

@@ -144,9 +144,12 @@ export class LanePool {
       if (!job) return;
       const id = this.nextId++;
       const { signal, onStep, onKept, onText: _, ...rest } = job.opts;
-      const onAbort = (): void => lane.worker.postMessage({ type: 'abort', id } satisfies ToLane);
+      const abort = new Int32Array(new SharedArrayBuffer(4));
+      const onAbort = (): void => {
+        Atomics.store(abort, 0, 1);
+      };
       lane.job = { ...job, id, onAbort };
-      lane.worker.postMessage({ type: 'generate', id, inputIds: [...job.inputIds], opts: rest, steps: onStep !== undefined, kept: onKept !== undefined } satisfies ToLane);
+      lane.worker.postMessage({ type: 'generate', id, inputIds: [...job.inputIds], opts: rest, steps: onStep !== undefined, kept: onKept !== undefined, abort } satisfies ToLane);
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
     }

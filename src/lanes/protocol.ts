@@ -14,8 +14,11 @@ export interface LaneInit {
 export type LaneOptions = Omit<ModelGenerateOptions, 'signal' | 'onStep' | 'onKept' | 'onText'>;
 
 export type ToLane =
-  | { readonly type: 'generate'; readonly id: number; readonly inputIds: readonly number[]; readonly opts: LaneOptions; readonly steps: boolean; readonly kept: boolean }
-  | { readonly type: 'abort'; readonly id: number };
+  /**
+   * `abort`: a shared flag the pool sets when the generation's signal aborts; the lane reads it after
+   * every forward, so the stop does not wait for the lane's event loop to take a message.
+   */
+  | { readonly type: 'generate'; readonly id: number; readonly inputIds: readonly number[]; readonly opts: LaneOptions; readonly steps: boolean; readonly kept: boolean; readonly abort: Int32Array };
 
 /** An error as it crosses back: a WavefilterError's code and details, or another error's name and message. */
 export interface LaneError {

@@ -48,14 +48,21 @@ test('lanes give each generation the tokens, NFE and kept rows it gets on the ma
     assert.ok(keptHere.length > 0);
     assert.deepEqual(keptThere, keptHere);
 
-    // an abort after 2 steps stops the generation there; the lane then serves the next one
+    // an abort before the lane starts: no forward, as on the main thread
+    const fixed = { ...opts, threshold: null, steps: 64 } as const;
+    const before = await model.generate(PROMPTS[0], { ...fixed, signal: AbortSignal.abort() });
+    const early = await pool.generate({ inputIds: ids[0] }, { ...fixed, signal: AbortSignal.abort() });
+    assert.equal(early.stopReason, 'aborted');
+    assert.equal(early.nfe, before.nfe);
+    // an abort at the second step stops the generation early (the lane reads the flag after each
+    // forward; how many it ran meanwhile depends on the main thread's load); the lane then serves the next one
     const controller = new AbortController();
     let seen = 0;
-    const cut = await pool.generate({ inputIds: ids[0] }, { ...opts, threshold: null, steps: 64, signal: controller.signal, onStep: () => {
+    const cut = await pool.generate({ inputIds: ids[0] }, { ...fixed, signal: controller.signal, onStep: () => {
       if (++seen === 2) controller.abort();
     } });
     assert.equal(cut.stopReason, 'aborted');
-    assert.ok(cut.nfe <= 3, `${cut.nfe} forwards after an abort at the second`);
+    assert.ok(cut.nfe >= 2 && cut.nfe < 64, `${cut.nfe} forwards of 64 after an abort at the second`);
     const again = await pool.generate({ inputIds: ids[1] }, opts);
     assert.deepEqual(again.generatedIds, alone[1].generatedIds);
 
@@ -92,6 +99,15 @@ test('serve with lanes: requests sent together get the one-slot server\'s answer
     };
     const [one, lanes] = await Promise.all(apps.map((a) => Promise.all(PROMPTS.map((p) => ask((a.server.address() as AddressInfo).port, p)))));
     assert.deepEqual(lanes, one);
+    // a chat request with a prefill: the template is applied once, on the main thread
+    const chat = async (port: number): Promise<string> => {
+      const r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bundled', max_tokens: 16,
+        messages: [{ role: 'user', content: PROMPTS[1] }, { role: 'assistant', content: 'The special magic number for river mentioned in the provided text is' }] }) });
+      assert.equal(r.status, 200);
+      return ((await r.json()) as { choices: { message: { content: string } }[] }).choices[0].message.content;
+    };
+    const chats = await Promise.all(apps.map((a) => chat((a.server.address() as AddressInfo).port)));
+    assert.equal(chats[1], chats[0]);
     assert.ok(one.some((t, i) => t.includes(/is: (\d+)/.exec(PROMPTS[i])?.[1] ?? '?')), JSON.stringify(one));
     const health = (await (await fetch(`http://127.0.0.1:${(apps[1].server.address() as AddressInfo).port}/slots`)).json()) as { total: number };
     assert.equal(health.total, 2);
