@@ -38,7 +38,7 @@ const program = new Command()
   .option('--haystack <file>', 'ask: the corpus of the documents (default: the Jargon File from Debian, as RULER)')
   .option('--clients <n>', 'serve: concurrent clients', intArg('--clients'), 50)
   .option('--requests <n>', 'batch: requests sent together each round', intArg('--requests', { min: 2, max: 256 }), 8)
-  .option('--lanes <n>', 'batch: also time a server with n lanes (serve --lanes: worker threads, each with its own model; CPU)', intArg('--lanes', { min: 1, max: 256 }))
+  .option('--lanes <n>', 'batch: also time a server with n lanes; serve: load-test a server with n lanes (serve --lanes: worker threads, each with its own model; CPU)', intArg('--lanes', { min: 1, max: 256 }))
   .option('--batch-wait <ms>', 'batch: how long a new request waits for others (serve --batch-wait)', intArg('--batch-wait', { min: 0, max: 10000 }), 15)
   .option('--rounds <n>', 'batch: rounds (each server gets every round\'s requests)', intArg('--rounds', { min: 1, max: 1000 }), 5)
   .option('--seconds <n>', 'serve: how long the clients keep sending', intArg('--seconds'), 300)
@@ -94,9 +94,9 @@ const program = new Command()
     if (which === 'serve') {
       const model = f.checkpoint ?? defaultModelDir();
       if (!model) throw new Error('serve: no bundled model found; give --checkpoint DIR');
-      const o = { model, clients: f.clients, seconds: f.seconds, disconnectShare: Number(f.disconnectShare), hostileShare: Number(f.hostileShare), maxTokens: f.maxTokens, seed: f.seed };
+      const o = { model, clients: f.clients, seconds: f.seconds, disconnectShare: Number(f.disconnectShare), hostileShare: Number(f.hostileShare), maxTokens: f.maxTokens, seed: f.seed, lanes: f.lanes };
       if (!(o.disconnectShare >= 0 && o.hostileShare >= 0 && o.disconnectShare + o.hostileShare < 1)) throw new Error('--disconnect-share and --hostile-share: shares in [0, 1) whose sum is below 1');
-      process.stderr.write(`serve: ${o.clients} clients for ${o.seconds} s on ${o.model} (loopback)\n`);
+      process.stderr.write(`serve: ${o.clients} clients for ${o.seconds} s on ${o.model} (loopback${o.lanes ? `, ${o.lanes} lanes` : ''})\n`);
       const r = await runServeLoad(o, (s) => process.stderr.write(s));
       if (f.json) process.stdout.write(`${JSON.stringify({ bench: 'serve', ...r }, null, 2)}\n`);
       else console.log(`\n${loadTable(r)}`);

@@ -10,6 +10,7 @@
 import type { AddressInfo } from 'node:net';
 import { loadModel } from '../src/index.js';
 import { buildServer } from '../src/server/app.js';
+import { LanePool } from '../src/lanes/pool.js';
 import { Rng } from '../src/rng.js';
 
 export interface LoadOptions {
@@ -20,6 +21,8 @@ export interface LoadOptions {
   readonly hostileShare: number;
   readonly maxTokens: number;
   readonly seed: number;
+  /** Serve from this many lanes (`serve --lanes N`) instead of one slot. */
+  readonly lanes?: number;
 }
 
 export interface LoadResult {
@@ -41,8 +44,9 @@ function quantile(xs: number[], q: number): number {
 
 export async function runServeLoad(o: LoadOptions, log: (s: string) => void): Promise<LoadResult> {
   const model = await loadModel(o.model);
+  const lanes = o.lanes ? await LanePool.create(o.model, { lanes: o.lanes }) : undefined;
   // the queue holds every client: a valid request must wait for its turn, not be refused
-  const app = await buildServer(model, { modelName: 'bench', maxQueue: o.clients * 2, maxTokens: 256, bodyLimit: 256 * 1024 });
+  const app = await buildServer(model, { modelName: 'bench', maxQueue: o.clients * 2, maxTokens: 256, bodyLimit: 256 * 1024, lanes });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const rng = new Rng(o.seed);
@@ -140,6 +144,7 @@ export async function runServeLoad(o: LoadOptions, log: (s: string) => void): Pr
   const cancels = app.metricsSnapshot();
   const endRss = process.memoryUsage().rss;
   await app.close();
+  await lanes?.dispose();
   await model.dispose();
   const stepMs = cancels.nfe ? (1000 * cancels.generationSeconds) / cancels.nfe : Number.NaN;
   const free = [...cancels.cancelFreeMs];
