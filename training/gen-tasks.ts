@@ -136,6 +136,15 @@ const MIXTURE: ReadonlyArray<{ name: (typeof TRAIN_TASKS)[number]['name']; weigh
   return TRAIN_TASKS.map((t) => ({ name: t.name, weight: over.get(t.name) ?? t.weight }));
 })();
 
+/** Same-kind distractors of the training questions, from WF_ASK_SAME_KIND ("min-max", max exclusive; default the generator's 0-5). */
+const ASK_SAME_KIND: readonly [number, number] | undefined = (() => {
+  const v = process.env.WF_ASK_SAME_KIND;
+  if (!v) return undefined;
+  const m = /^(\d+)-(\d+)$/.exec(v);
+  if (!m) throw new Error(`WF_ASK_SAME_KIND=${v}: expected MIN-MAX, e.g. 2-7`);
+  return [Number(m[1]), Number(m[2])];
+})();
+
 function pickTask(rng: Rng): (typeof TRAIN_TASKS)[number]['name'] {
   const ws = MIXTURE;
   const total = ws.reduce((a, t) => a + t.weight, 0);
@@ -169,7 +178,7 @@ export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources;
       // documents from a quarter of the length up to all of it: users' prompts are rarely exactly full
       let asked: ReturnType<typeof generateAsk>;
       try {
-        asked = generateAsk({ maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, split: 'train', words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25 });
+        asked = generateAsk({ maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, split: 'train', words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25, sameKind: ASK_SAME_KIND });
       } catch (e) {
         // a question whose wording and distractor facts do not fit a short length (256): the next call
         // draws again. (An uncaught one ended the 256-token workers of run 7 on 7 Dec.)

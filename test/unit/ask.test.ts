@@ -74,3 +74,16 @@ test('scoring: the value anywhere in the answer, any case; the training answer t
   assert.equal(answerText({ task: 'ask', outputs: ['42'], answer: ' 42' }), ' 42');
   assert.ok(PREFILLS.train.includes(''));
 });
+
+test('sameKind sets how many facts of the question\'s kind stand beside the needle; the default keeps the draws', () => {
+  const d = generateAsk({ maxSeq: 2048, samples: 8, seed: 314, split: 'eval', words, essay, count });
+  assert.deepEqual(generateAsk({ maxSeq: 2048, samples: 8, seed: 314, split: 'eval', words, essay, count, sameKind: [0, 5] }), d);
+  // licence keys have a shape no other text has: count them
+  const licences = (o: { sameKind?: readonly [number, number] }): number[] =>
+    generateAsk({ maxSeq: 2048, samples: 60, seed: 1_000_777, split: 'train', words, essay, count, ...o }).filter((x) => x.kind === 'licence').map((x) => x.prompt.match(/\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b/g)?.length ?? 0);
+  const many = licences({ sameKind: [6, 7] });
+  assert.ok(many.length >= 5 && many.every((n) => n >= 6), `needle + 6 distractors (a repeated key is skipped): ${many}`);
+  const usual = licences({});
+  assert.ok(usual.some((n) => n <= 3), `the default draws 0-4: ${usual}`);
+  assert.throws(() => generateAsk({ maxSeq: 2048, samples: 1, seed: 1, split: 'train', words, essay, count, sameKind: [3, 3] }), /sameKind/);
+});

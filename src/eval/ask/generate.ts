@@ -222,12 +222,21 @@ export interface AskOptions {
   readonly minFill?: number;
   /** For the eval split: the share of samples that take the unseen wordings (default 0.5). */
   readonly unseenShare?: number;
+  /**
+   * Facts of the question's kind with other keys, drawn uniformly from [min, max) (default [0, 5)).
+   * More of them make the key, not the kind, what finds the answer: training runs raise it (run 9's
+   * wrong answers were half a distractor's value). The default keeps the eval split's draws.
+   */
+  readonly sameKind?: readonly [number, number];
 }
 
 /** Draws `samples` prompts; every draw is a function of (seed, index), so sample i is stable. */
 export function generateAsk(o: AskOptions): AskSample[] {
   const gen = o.genTokens ?? 32;
   const budget = o.maxSeq - gen;
+  const [lo, hi] = o.sameKind ?? [0, 5];
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= 17))
+    throw new WavefilterError('invalid_option', `ask: sameKind [${lo}, ${hi}]: expected whole numbers with 0 <= min < max <= 17`, { option: 'sameKind', expected: '0 <= min < max <= 17', found: `${lo},${hi}` });
   if (budget < 64) throw new WavefilterError('invalid_option', `ask: a length of ${o.maxSeq} leaves no room for a document`, { option: 'length', expected: 'at least genTokens + 64', found: String(o.maxSeq) });
   const out: AskSample[] = [];
   for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget));
@@ -252,7 +261,7 @@ function drawOne(o: AskOptions, index: number, budget: number): AskSample {
   // distractors: the same kind with other keys (and values), and a few facts of other kinds
   const facts: string[] = [needle];
   const usedKeys = new Set([key]);
-  const sameKind = int(rng, 0, 5);
+  const sameKind = int(rng, ...(o.sameKind ?? [0, 5]));
   for (let k = 0; k < sameKind; k++) {
     const dk = keyOf(kind, rng, w);
     if (usedKeys.has(dk)) continue;
