@@ -239,11 +239,11 @@ export function generateAsk(o: AskOptions): AskSample[] {
     throw new WavefilterError('invalid_option', `ask: sameKind [${lo}, ${hi}]: expected whole numbers with 0 <= min < max <= 17`, { option: 'sameKind', expected: '0 <= min < max <= 17', found: `${lo},${hi}` });
   if (budget < 64) throw new WavefilterError('invalid_option', `ask: a length of ${o.maxSeq} leaves no room for a document`, { option: 'length', expected: 'at least genTokens + 64', found: String(o.maxSeq) });
   const out: AskSample[] = [];
-  for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget));
+  for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget, [lo, hi]));
   return out;
 }
 
-function drawOne(o: AskOptions, index: number, budget: number): AskSample {
+function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: readonly [number, number]): AskSample {
   const rng = new Rng(Math.imul((o.seed >>> 0) ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
   const w = o.words;
   const kind = pick(rng, KINDS);
@@ -261,7 +261,7 @@ function drawOne(o: AskOptions, index: number, budget: number): AskSample {
   // distractors: the same kind with other keys (and values), and a few facts of other kinds
   const facts: string[] = [needle];
   const usedKeys = new Set([key]);
-  const sameKind = int(rng, ...(o.sameKind ?? [0, 5]));
+  const sameKind = int(rng, ...sameKindRange);
   for (let k = 0; k < sameKind; k++) {
     const dk = keyOf(kind, rng, w);
     if (usedKeys.has(dk)) continue;
