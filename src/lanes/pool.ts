@@ -50,6 +50,14 @@ function rebuild(e: LaneError): Error {
   return x;
 }
 
+/** Frees a lane of its generation (however it ended) and stops relaying that generation's abort; returns it. */
+function release(lane: Lane): Lane['job'] {
+  const job = lane.job;
+  job?.opts.signal?.removeEventListener('abort', job.onAbort);
+  lane.job = null;
+  return job;
+}
+
 export class LanePool {
   private readonly waiting: Job[] = [];
   private nextId = 1;
@@ -102,8 +110,7 @@ export class LanePool {
       if (m.type === 'step') job.opts.onStep?.(m.e);
       else if (m.type === 'kept') job.opts.onKept?.(m.e);
       else if (m.type === 'done' || m.type === 'error') {
-        job.opts.signal?.removeEventListener('abort', job.onAbort);
-        lane.job = null;
+        release(lane);
         if (m.type === 'done') job.resolve(m.out);
         else job.reject(rebuild(m.error));
         this.pump();
@@ -113,9 +120,7 @@ export class LanePool {
     const die = (e: unknown): void => {
       if (lane.dead) return;
       lane.dead = true;
-      const job = lane.job;
-      lane.job = null;
-      job?.reject(new WavefilterError('runtime_error', `a generation lane stopped: ${e instanceof Error ? e.message : String(e)}`, { what: 'lane' }));
+      release(lane)?.reject(new WavefilterError('runtime_error', `a generation lane stopped: ${e instanceof Error ? e.message : String(e)}`, { what: 'lane' }));
       if (this.size === 0) for (const w of this.waiting.splice(0)) w.reject(new WavefilterError('runtime_error', 'no generation lane is left', { what: 'lane' }));
       else this.pump();
     };
@@ -160,8 +165,7 @@ export class LanePool {
     for (const w of this.waiting.splice(0)) w.reject(new WavefilterError('runtime_error', 'the lane pool is closed', { what: 'lane' }));
     await Promise.all(this.lanes.map(async (l) => {
       l.dead = true;
-      l.job?.reject(new WavefilterError('runtime_error', 'the lane pool was closed during the generation', { what: 'lane' }));
-      l.job = null;
+      release(l)?.reject(new WavefilterError('runtime_error', 'the lane pool was closed during the generation', { what: 'lane' }));
       await l.worker.terminate();
     }));
   }
