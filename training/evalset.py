@@ -22,8 +22,8 @@ from types import SimpleNamespace
 import numpy as np
 
 # family indices of gen-tasks.ts's frames: the RULER tasks, then qa_synth, then ask
-TASK_NAMES = ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2", "qa_synth", "ask"]
-EVAL_TASKS = "niah_single_1,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe,ask"
+TASK_NAMES = ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2", "qa_synth", "ask", "ask_unseen"]
+EVAL_TASKS = "niah_single_1,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe,ask,ask_unseen"
 EVAL_LENGTHS = "2048,4096"
 EVAL_PER_TASK = 32
 
@@ -37,6 +37,7 @@ class EvalSet:
         env = dict(os.environ, WF_TASK_WEIGHTS=",".join(f"{t}={1 if t in tasks else 0}" for t in TASK_NAMES))
         # the held-out questions keep the generator's default distractors whatever a run trains with
         env.pop("WF_ASK_SAME_KIND", None)
+        env.pop("WF_ASK_WIDE", None)
         self.p = subprocess.Popen([node, gen, "--tokenizer", tok, "--corpus", corpus, "--length", str(L), "--seed", str(seed)], stdout=subprocess.PIPE, stderr=sys.stderr, env=env, bufsize=1 << 20)
         self.L, self.rows, self.need = L, [], {t: per_task for t in tasks}
 
@@ -76,8 +77,15 @@ def cached(path):
 def collect(node, gen, tok_dir, corpus, tasks, lengths, per_task, path):
     """Collects the sets (one generator per length, started together, then read) and writes them
     to `path` (cache_path)."""
-    sets = [EvalSet(node, gen, tok_dir, corpus, int(L), tasks.split(","), per_task, 900_000_000 + int(L)) for L in lengths.split(",") if L]
+    # ask_unseen from a generator of its own (its own seed), so that adding it left the draws of the
+    # other families, and runs 4-12's figures, unchanged
+    main = [t for t in tasks.split(",") if t != "ask_unseen"]
+    extra = [t for t in tasks.split(",") if t == "ask_unseen"]
+    sets = [EvalSet(node, gen, tok_dir, corpus, int(L), main, per_task, 900_000_000 + int(L)) for L in lengths.split(",") if L]
+    more = [EvalSet(node, gen, tok_dir, corpus, int(L), extra, per_task, 950_000_000 + int(L)) for L in lengths.split(",") if L and extra]
     sets = [es.collect() for es in sets]
+    for es, ex in zip(sets, [m.collect() for m in more]):
+        es.rows.extend(ex.rows)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".tmp", "wb") as f:
         # plain bytes, not numpy objects: a pickle of numpy 2 arrays does not load under numpy 1

@@ -32,7 +32,7 @@ import { WavefilterError } from '../src/errors.js';
  * asked needle question, src/eval/ask/generate.ts, training wordings only; weight 0 by default, the
  * version 3 runs set it with WF_TASK_WEIGHTS).
  */
-export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth' | 'ask'; weight: number }> = [
+export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth' | 'ask' | 'ask_unseen'; weight: number }> = [
   { name: 'niah_single_1', weight: 1.5 },
   { name: 'niah_single_2', weight: 1.5 },
   { name: 'niah_single_3', weight: 1 },
@@ -46,14 +46,17 @@ export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth' | 'as
   { name: 'fwe', weight: 0.4 },
   { name: 'qa_synth', weight: 0.5 },
   { name: 'ask', weight: 0 },
+  // the eval split's unseen wordings, for train.py's held-out check only (never trained: weight 0,
+  // and the check's own generator seeds); the ask benchmark's hold-out seeds are never drawn here
+  { name: 'ask_unseen', weight: 0 },
 ];
 
 /** A training row: a RULER sample, or a plainly asked question with its own answer text. */
-export type TrainSample = RulerSample | (Omit<RulerSample, 'task'> & { readonly task: 'ask'; readonly answer: string });
+export type TrainSample = RulerSample | (Omit<RulerSample, 'task'> & { readonly task: 'ask' | 'ask_unseen'; readonly answer: string });
 
 /** The text the model is trained to produce after the answer prefix. */
-export function answerText(s: { readonly task: RulerTaskName | 'ask'; readonly outputs: readonly string[]; readonly answer?: string }): string {
-  if (s.task === 'ask') return s.answer ?? s.outputs[0];
+export function answerText(s: { readonly task: RulerTaskName | 'ask' | 'ask_unseen'; readonly outputs: readonly string[]; readonly answer?: string }): string {
+  if (s.task === 'ask' || s.task === 'ask_unseen') return s.answer ?? s.outputs[0];
   if (s.task === 'vt') return s.outputs.join(', '); // the vt prefix ends in a space
   if (s.task === 'cwe') return ' ' + s.outputs.map((w, i) => `${i + 1}. ${w}`).join(' ');
   if (s.task === 'fwe') return ' ' + s.outputs.join(' ');
@@ -145,6 +148,14 @@ const ASK_SAME_KIND: readonly [number, number] | undefined = (() => {
   return [Number(m[1]), Number(m[2])];
 })();
 
+/** Wide training wordings for the questions (the generator's `wide`), from WF_ASK_WIDE=1; default the base wordings. */
+const ASK_WIDE = (() => {
+  const v = process.env.WF_ASK_WIDE;
+  if (v === undefined || v === '' || v === '0') return false;
+  if (v === '1') return true;
+  throw new Error(`WF_ASK_WIDE=${v}: expected 1 or 0`);
+})();
+
 function pickTask(rng: Rng): (typeof TRAIN_TASKS)[number]['name'] {
   const ws = MIXTURE;
   const total = ws.reduce((a, t) => a + t.weight, 0);
@@ -174,11 +185,14 @@ export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources;
       yield qaSample(env, opts.corpora, opts.length, rng);
       continue;
     }
-    if (task === 'ask') {
+    if (task === 'ask' || task === 'ask_unseen') {
       // documents from a quarter of the length up to all of it: users' prompts are rarely exactly full
       let asked: ReturnType<typeof generateAsk>;
+      const common = { maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25 };
       try {
-        asked = generateAsk({ maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, split: 'train', words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25, sameKind: ASK_SAME_KIND });
+        asked = task === 'ask'
+          ? generateAsk({ ...common, split: 'train', sameKind: ASK_SAME_KIND, wide: ASK_WIDE })
+          : generateAsk({ ...common, split: 'eval', unseenShare: 1 });
       } catch (e) {
         // a question whose wording and distractor facts do not fit a short length (256): the next call
         // draws again. (An uncaught one ended the 256-token workers of run 7 on 7 Dec.)
@@ -186,7 +200,7 @@ export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources;
         throw e;
       }
       for (const a of asked)
-        yield { task: 'ask', index: a.index, input: a.prompt, answerPrefix: a.prefill, outputs: [a.value], answer: a.answer, maxSeq: a.maxSeq, genTokens: 32, length: a.length, metric: 'part', source: 'ask (training wordings)' };
+        yield { task, index: a.index, input: a.prompt, answerPrefix: a.prefill, outputs: [a.value], answer: a.answer, maxSeq: a.maxSeq, genTokens: 32, length: a.length, metric: 'part', source: task === 'ask' ? 'ask (training wordings)' : 'ask (unseen wordings, held-out check only)' };
       continue;
     }
     let batch: RulerSample[];
@@ -235,8 +249,9 @@ function main(): void {
   const eos = codec.encodeTrusted('<|endoftext|>')[0];
   const length = Number(values.length);
   const count = (input: string, prefix: string): number => rulerPromptIds(codec, { input, answerPrefix: prefix }).length;
-  // family indices of TASK_NAMES (training/evalset.py, read by train.py): the RULER tasks, then qa_synth, then ask
-  const taskIndex = (s: TrainSample): number => (s.task === 'ask' ? RULER_TASKS.length + 1 : s.source.startsWith('synthetic QA') ? RULER_TASKS.length : RULER_TASKS.findIndex((t) => t.name === s.task));
+  // family indices of TASK_NAMES (training/evalset.py, read by train.py): the RULER tasks, then qa_synth, ask, ask_unseen
+  const taskIndex = (s: TrainSample): number =>
+    s.task === 'ask_unseen' ? RULER_TASKS.length + 2 : s.task === 'ask' ? RULER_TASKS.length + 1 : s.source.startsWith('synthetic QA') ? RULER_TASKS.length : RULER_TASKS.findIndex((t) => t.name === s.task);
   const it = samples({ corpora, words, length, seed, perCall, count });
   const write = (): void => {
     for (let k = 0; k < 64; k++) {

@@ -3,7 +3,7 @@
 // prompt fits its length, and a draw is a function of (seed, index).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KINDS, LAYOUTS, PREFILLS, TEMPLATES, askCorrect, generateAsk } from '../../src/eval/ask/generate.js';
+import { EVAL_ONLY_WORDS, KINDS, LAYOUTS, PREFILLS, TEMPLATES, WIDE, WIDE_LAYOUTS, WIDE_PREFILLS, askCorrect, generateAsk } from '../../src/eval/ask/generate.js';
 import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { answerText } from '../../training/gen-tasks.js';
 
@@ -86,4 +86,52 @@ test('sameKind sets how many facts of the question\'s kind stand beside the need
   const usual = licences({});
   assert.ok(usual.some((n) => n <= 3), `the default draws 0-4: ${usual}`);
   assert.throws(() => generateAsk({ maxSeq: 2048, samples: 1, seed: 1, split: 'train', words, essay, count, sameKind: [3, 3] }), /sameKind/);
+});
+
+test('wide training wordings: hundreds of them, none an eval wording or one common word away from one, none with the eval split\'s own words', () => {
+  const words1 = (t: string): string[] => t.split(/\s+/);
+  // word-level edit distance, enough to tell "the password of" from "the password for"
+  const dist = (a: string[], b: string[]): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)] as number[]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length][b.length];
+  };
+  let total = 0;
+  for (const k of KINDS) {
+    const wide = [...WIDE[k].statements, ...WIDE[k].questions];
+    total += new Set(wide).size;
+    for (const t of TEMPLATES[k].train.statements.concat(TEMPLATES[k].train.questions)) assert.ok(wide.includes(t), `base wording kept: ${t}`);
+    for (const e of [...TEMPLATES[k].eval.statements, ...TEMPLATES[k].eval.questions])
+      for (const t of wide)
+        // one word apart only where that word is the eval wording's own (its "passcode" against our "number")
+        assert.ok(t !== e && (dist(words1(t), words1(e)) > 1 || EVAL_ONLY_WORDS.some((w) => e.toLowerCase().includes(w.toLowerCase()))), `${JSON.stringify(t)} is within a word of the eval wording ${JSON.stringify(e)}`);
+    for (const t of wide) for (const w of EVAL_ONLY_WORDS) assert.ok(!t.toLowerCase().includes(w.toLowerCase()), `${JSON.stringify(t)} uses the eval word ${w}`);
+    for (const t of wide) assert.ok(t.includes('{key}') && (WIDE[k].statements.includes(t) ? t.includes('{value}') : !t.includes('{value}')), t);
+  }
+  assert.ok(total >= 800, `${total} wordings`);
+  for (const l of [...WIDE_LAYOUTS, ...WIDE_PREFILLS]) {
+    // the eval prefills the base training shares ('', 'Answer:') aside
+    assert.ok(!LAYOUTS.eval.includes(l) && !PREFILLS.eval.filter((p) => !PREFILLS.train.includes(p)).includes(l), l);
+    for (const w of EVAL_ONLY_WORDS) assert.ok(!l.includes(w), `${JSON.stringify(l)} uses the eval word ${w}`);
+  }
+  for (const l of LAYOUTS.eval)
+    for (const t of WIDE_LAYOUTS) assert.ok(t !== l && (dist(words1(t), words1(l)) > 1 || EVAL_ONLY_WORDS.some((w) => l.includes(w))), `layout ${JSON.stringify(t)} near ${JSON.stringify(l)}`);
+});
+
+test('wide draws: training only, many distinct question sentences, the needle stated in a wide wording; off by default', () => {
+  assert.throws(() => generateAsk({ maxSeq: 1024, samples: 1, seed: 1, split: 'eval', words, essay, count, wide: true }), /training split only/);
+  const base = generateAsk({ maxSeq: 1024, samples: 10, seed: 1_000_321, split: 'train', words, essay, count });
+  assert.deepEqual(generateAsk({ maxSeq: 1024, samples: 10, seed: 1_000_321, split: 'train', words, essay, count, wide: false }), base);
+  const s = generateAsk({ maxSeq: 1024, samples: 120, seed: 1_000_321, split: 'train', words, essay, count, wide: true });
+  const questions = new Set<string>();
+  for (const x of s) {
+    assert.equal(x.prompt.split(x.value).length - 1, 1, `value ${x.value} once`);
+    assert.ok(x.prompt.split(x.key).length - 1 >= 2, `key ${x.key} in the needle and the question`);
+    const needle = x.prompt.split(/(?<=[.!?])\s+|\n/).find((l) => l.includes(x.value)) as string;
+    assert.ok(WIDE[x.kind].statements.some((t) => pattern(t).test(needle.trim())), `needle ${JSON.stringify(needle)} from a wide wording`);
+    for (const w of EVAL_ONLY_WORDS) assert.ok(!x.prompt.includes(w) || essay.includes(w), `${w} in a wide prompt`);
+    questions.add(x.prompt.split('\n').filter((l) => l.includes(x.key) && !l.includes(x.value)).join('|').replace(x.key, '{key}'));
+  }
+  assert.ok(questions.size >= 80, `${questions.size} distinct question lines of 120`);
 });

@@ -2,7 +2,9 @@
 // seeds disjoint from evaluation's, and samples made by the benchmark's own generator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerText, callSeed, samples } from '../../training/gen-tasks.js';
+import { readFileSync } from 'node:fs';
+import { TRAIN_TASKS, answerText, callSeed, samples } from '../../training/gen-tasks.js';
+import { RULER_TASKS } from '../../src/eval/ruler/tasks.js';
 import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
 import { loadWordSources } from '../../src/eval/ruler/sources.js';
 
@@ -82,4 +84,13 @@ test('the generator keeps writing plainly asked questions at the shortest traini
   });
   p.kill();
   assert.ok(frames.every((t) => t === frames[0]), 'every frame is the ask family');
+});
+
+test('the trainer\'s family names (training/evalset.py TASK_NAMES) follow the generator\'s family indices', () => {
+  const py = readFileSync(new URL('../../training/evalset.py', import.meta.url), 'utf8');
+  const m = /^TASK_NAMES = (\[.*\])$/m.exec(py);
+  assert.ok(m, 'TASK_NAMES in evalset.py');
+  assert.deepEqual(JSON.parse(m[1]), [...RULER_TASKS.map((t) => t.name), 'qa_synth', 'ask', 'ask_unseen']);
+  for (const t of TRAIN_TASKS) assert.ok(JSON.parse(m[1]).includes(t.name), t.name);
+  assert.equal(TRAIN_TASKS.find((t) => t.name === 'ask_unseen')?.weight, 0, 'the unseen questions are never trained by default');
 });

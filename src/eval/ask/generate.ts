@@ -157,6 +157,56 @@ export const PREFILLS: Readonly<Record<AskSplit, readonly string[]>> = {
   eval: ['', '', '', 'Answer:', 'Sure. The {what} is'],
 };
 
+/**
+ * Wider training wordings (`wide: true`, training only): each kind's noun phrases for the fact, set
+ * in many statement and question frames, beside the base wordings. Runs 10-12 answered 71% of the
+ * questions in the training's own phrasings and 19% in the evaluation's unseen ones: a handful of
+ * fixed sentences teaches those sentences. Composing frames with phrases gives hundreds of wordings,
+ * so what the model can learn is the key, not the sentence. None of them is an eval-split wording,
+ * and none uses the eval split's own words (EVAL_ONLY_WORDS; test/unit/ask.test.ts checks both), so
+ * the unseen half of the evaluation stays unseen.
+ */
+const WIDE_PHRASES: Readonly<Record<AskKind, readonly string[]>> = {
+  code: ['the secret code for the {key}', 'the {key} number', 'the number of the {key}', 'the code that goes with the {key}', 'the access number of the {key}', 'the combination of the {key}', 'the serial number of the {key}', 'the digits for the {key}', 'the code of the {key}'],
+  home: ["{key}'s home town", 'the town where {key} lives', 'the home town of {key}', 'the place {key} lives in', "the town of {key}'s home"],
+  password: ['the login password of the {key} account', 'the password used for the {key} account', 'the secret word for the {key} account', 'the {key} login', 'the password to the {key} account'],
+  meeting: ['the time of the meeting with {key}', 'the time {key} will call', 'the appointment time with {key}', 'the hour of the meeting with {key}', "{key}'s meeting time"],
+  licence: ['the license key for {key}', 'the product key of {key}', 'the registration key for {key}', 'the key that activates {key}', 'the serial key of {key}', 'the licence key of {key}'],
+};
+const WIDE_QUESTIONS: readonly string[] = [
+  'What is {np}?', "What's {np}?", 'Please tell me {np}.', 'Could you tell me {np}?', 'I need {np}.', 'Give me {np}.',
+  'Do you know {np}?', 'Look up {np} for me.', 'Find {np} in the text.', 'Quick question: what is {np}?', 'I forgot {np}. What is it?',
+  'Remind me of {np}.', 'Search the text for {np}.', 'What does the text give as {np}?', 'Which value is {np}?', 'Name {np}.', '{NP}?',
+  'What was {np} again?', 'Can you look up {np}?',
+];
+const WIDE_STATEMENTS: readonly string[] = [
+  '{NP} is {value}.', 'Note: {np} is {value}.', 'Just so you know, {np} is {value}.', 'By the way, {np} is {value}.', 'Please remember that {np} is {value}.',
+  'It turns out {np} is {value}.', '{NP}: {value}.', 'Write this down: {np} is {value}.', 'For reference, {np} is {value}.', 'As agreed, {np} is {value}.',
+];
+/** Words only the eval split's wordings use: the wide training wordings must not contain them. */
+export const EVAL_ONLY_WORDS: readonly string[] = ['passcode', 'opens', 'Can you find', 'has made a home', 'house of', 'living in', 'stands in', 'can be opened', "account's", 'expects us', 'do we see', 'call with', 'activation code', 'unlock', 'Document:', 'According to', 'The answer is in this text', 'Sure'];
+
+const capFirst = (t: string): string => (t.startsWith('{key}') ? t : t[0].toUpperCase() + t.slice(1));
+const compose = (frames: readonly string[], phrases: readonly string[]): string[] =>
+  frames.flatMap((f) => phrases.map((np) => f.replace('{NP}', capFirst(np)).replace('{np}', np)));
+
+/** The wide training wordings of a kind: the base training wordings and the composed ones. */
+const widen = (k: AskKind): Wordings => ({
+  what: TEMPLATES[k].train.what,
+  statements: [...TEMPLATES[k].train.statements, ...compose(WIDE_STATEMENTS, WIDE_PHRASES[k])],
+  questions: [...TEMPLATES[k].train.questions, ...compose(WIDE_QUESTIONS, WIDE_PHRASES[k])],
+});
+export const WIDE: Readonly<Record<AskKind, Wordings>> = { code: widen('code'), home: widen('home'), password: widen('password'), meeting: widen('meeting'), licence: widen('licence') };
+
+/** Wide training layouts and prefills: the base ones and more ways to put a document and a question together. */
+export const WIDE_LAYOUTS: readonly string[] = [
+  ...LAYOUTS.train,
+  'Text:\n{doc}\n\n{q}', '{doc}\n\nFrom the text: {q}', '{q} Use this text:\n\n{doc}', 'Context:\n\n{doc}\n\nQuestion: {q}', '"""\n{doc}\n"""\n{q}',
+  '{doc}\n\nOne question about it. {q}', 'I have a question about this text. {q}\n\n{doc}', '{doc}\n\n{q} Reply with the {what} only.',
+  'Please read this.\n\n{doc}\n\nNow: {q}', '{doc}\n{q}',
+];
+export const WIDE_PREFILLS: readonly string[] = [...PREFILLS.train, '', 'It is', 'Here it is:', 'Of course. It is', 'The {what} you asked for is', 'Okay, the {what} is', 'A:'];
+
 const NOISE = 'The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.';
 const FIRST_NAMES = [
   'Ada', 'Alan', 'Beatrix', 'Carlos', 'Dara', 'Edith', 'Farid', 'Greta', 'Hugo', 'Ines', 'Jonas', 'Keiko', 'Liam', 'Mira', 'Nadia', 'Oskar',
@@ -228,6 +278,12 @@ export interface AskOptions {
    * wrong answers were half a distractor's value). The default keeps the eval split's draws.
    */
   readonly sameKind?: readonly [number, number];
+  /**
+   * Training split only: the composed wordings, layouts and prefills of WIDE, WIDE_LAYOUTS and
+   * WIDE_PREFILLS, and a user's casual typing (a lower-case question, no final mark) now and then.
+   * Default false: the base wordings, with the draws of runs 7-12.
+   */
+  readonly wide?: boolean;
 }
 
 /** Draws `samples` prompts; every draw is a function of (seed, index), so sample i is stable. */
@@ -237,6 +293,7 @@ export function generateAsk(o: AskOptions): AskSample[] {
   const [lo, hi] = o.sameKind ?? [0, 5];
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= 17))
     throw new WavefilterError('invalid_option', `ask: sameKind [${lo}, ${hi}]: expected whole numbers with 0 <= min < max <= 17`, { option: 'sameKind', expected: '0 <= min < max <= 17', found: `${lo},${hi}` });
+  if (o.wide && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: wide wordings are for the training split only (the eval split keeps its unseen wordings unseen)', { option: 'wide' });
   if (budget < 64) throw new WavefilterError('invalid_option', `ask: a length of ${o.maxSeq} leaves no room for a document`, { option: 'length', expected: 'at least genTokens + 64', found: String(o.maxSeq) });
   const out: AskSample[] = [];
   for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget, [lo, hi]));
@@ -249,13 +306,18 @@ function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: re
   const kind = pick(rng, KINDS);
   const unseen = o.split === 'eval' && rng.uniform() < (o.unseenShare ?? 0.5);
   // an unseen sample takes the eval split's statement, question and layout wordings; its prefill too
-  const words = unseen ? TEMPLATES[kind].eval : TEMPLATES[kind].train;
-  const layouts = unseen ? LAYOUTS.eval : LAYOUTS.train;
-  const prefills = unseen ? PREFILLS.eval : PREFILLS.train;
+  const words = unseen ? TEMPLATES[kind].eval : o.wide ? WIDE[kind] : TEMPLATES[kind].train;
+  const layouts = unseen ? LAYOUTS.eval : o.wide ? WIDE_LAYOUTS : LAYOUTS.train;
+  const prefills = unseen ? PREFILLS.eval : o.wide ? WIDE_PREFILLS : PREFILLS.train;
   const key = keyOf(kind, rng, w);
   const value = valueOf(kind, rng, w);
   const needle = fill(pick(rng, words.statements), { key, value });
-  const question = fill(pick(rng, words.questions), { key });
+  let question = fill(pick(rng, words.questions), { key });
+  if (o.wide) {
+    // typed casually: a lower-case first letter (unless it is the key's), no final question mark
+    if (rng.uniform() < 0.2 && !question.startsWith(key)) question = question[0].toLowerCase() + question.slice(1);
+    if (rng.uniform() < 0.15) question = question.replace(/[?.]$/, '');
+  }
   const layout = pick(rng, layouts);
   const prefill = fill(pick(rng, prefills), { what: words.what });
   // distractors: the same kind with other keys (and values), and a few facts of other kinds
@@ -271,7 +333,7 @@ function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: re
   const otherKinds = int(rng, 0, 3);
   for (let k = 0; k < otherKinds; k++) {
     const ok = pick(rng, KINDS.filter((x) => x !== kind));
-    facts.push(fill(pick(rng, TEMPLATES[ok].train.statements), { key: keyOf(ok, rng, w), value: valueOf(ok, rng, w) }));
+    facts.push(fill(pick(rng, (o.wide ? WIDE[ok] : TEMPLATES[ok].train).statements), { key: keyOf(ok, rng, w), value: valueOf(ok, rng, w) }));
   }
   // haystack: a corpus window from a random sentence, or RULER's noise (a fifth of the samples)
   const noise = rng.uniform() < 0.2;
