@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-# family indices of gen-tasks.ts's frames: the RULER tasks, then qa_synth, then ask
+# family indices of gen-tasks.ts's frames: the RULER tasks, then qa_synth, ask and ask_unseen
 TASK_NAMES = ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2", "qa_synth", "ask", "ask_unseen"]
 EVAL_TASKS = "niah_single_1,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe,ask,ask_unseen"
 EVAL_LENGTHS = "2048,4096"

@@ -161,7 +161,8 @@ function pickTask(rng: Rng): (typeof TRAIN_TASKS)[number]['name'] {
   const total = ws.reduce((a, t) => a + t.weight, 0);
   let u = rng.uniform() * total;
   for (const t of ws) if ((u -= t.weight) < 0) return t.name;
-  return ws[ws.length - 1].name;
+  // rounding left u at or above 0: the last family that can be drawn (never a weight-0 one such as ask_unseen)
+  return ws.filter((t) => t.weight > 0).at(-1)?.name ?? ws[0].name;
 }
 
 /**
