@@ -51,6 +51,9 @@ export const TRAIN_TASKS: ReadonlyArray<{ name: RulerTaskName | 'qa_synth' | 'as
   { name: 'ask_unseen', weight: 0 },
 ];
 
+/** The family index a frame carries: training/evalset.py's TASK_NAMES, which train.py reads, in this order. */
+export const FAMILIES: readonly string[] = [...RULER_TASKS.map((t) => t.name), 'qa_synth', 'ask', 'ask_unseen'];
+
 /** A training row: a RULER sample, or a plainly asked question with its own answer text. */
 export type TrainSample = RulerSample | (Omit<RulerSample, 'task'> & { readonly task: 'ask' | 'ask_unseen'; readonly answer: string });
 
@@ -250,9 +253,7 @@ function main(): void {
   const eos = codec.encodeTrusted('<|endoftext|>')[0];
   const length = Number(values.length);
   const count = (input: string, prefix: string): number => rulerPromptIds(codec, { input, answerPrefix: prefix }).length;
-  // family indices of TASK_NAMES (training/evalset.py, read by train.py): the RULER tasks, then qa_synth, ask, ask_unseen
-  const taskIndex = (s: TrainSample): number =>
-    s.task === 'ask_unseen' ? RULER_TASKS.length + 2 : s.task === 'ask' ? RULER_TASKS.length + 1 : s.source.startsWith('synthetic QA') ? RULER_TASKS.length : RULER_TASKS.findIndex((t) => t.name === s.task);
+  const taskIndex = (s: TrainSample): number => FAMILIES.indexOf(s.source.startsWith('synthetic QA') ? 'qa_synth' : s.task);
   const it = samples({ corpora, words, length, seed, perCall, count });
   const write = (): void => {
     for (let k = 0; k < 64; k++) {

@@ -186,7 +186,9 @@ const WIDE_STATEMENTS: readonly string[] = [
 /** Words only the eval split's wordings use: the wide training wordings must not contain them. */
 export const EVAL_ONLY_WORDS: readonly string[] = ['passcode', 'opens', 'Can you find', 'has made a home', 'house of', 'living in', 'stands in', 'can be opened', "account's", 'expects us', 'do we see', 'call with', 'activation code', 'unlock', 'Document:', 'According to', 'The answer is in this text', 'Sure'];
 
-const capFirst = (t: string): string => (t.startsWith('{key}') ? t : t[0].toUpperCase() + t.slice(1));
+const cap = (w: string): string => w[0].toUpperCase() + w.slice(1);
+// a phrase that opens with the key keeps the key's own case
+const capFirst = (t: string): string => (t.startsWith('{key}') ? t : cap(t));
 const compose = (frames: readonly string[], phrases: readonly string[]): string[] =>
   frames.flatMap((f) => phrases.map((np) => f.replace('{NP}', capFirst(np)).replace('{np}', np)));
 
@@ -217,7 +219,6 @@ const PRODUCTS = ['Studio', 'Cloud', 'Desk', 'Vault', 'Forge', 'Pilot', 'Suite',
 
 const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng.uniform() * (hi - lo));
 const pick = <T>(rng: Rng, a: readonly T[]): T => a[int(rng, 0, a.length)];
-const cap = (w: string): string => w[0].toUpperCase() + w.slice(1);
 
 function keyOf(kind: AskKind, rng: Rng, w: WordSources): string {
   switch (kind) {
