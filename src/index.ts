@@ -10,6 +10,7 @@ export { WavefilterError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { ModelSpec, ModelFamily } from './model/spec.js';
 export { readModelSpec } from './checkpoint/config.js';
+export { bundledModelDir } from './checkpoint/bundled.js';
 export { TensorStore, readSafetensorsHeader } from './checkpoint/safetensors.js';
 export type { TensorInfo, DType } from './checkpoint/safetensors.js';
 export { TextCodec, renderTemplate } from './checkpoint/tokenizer.js';

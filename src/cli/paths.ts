@@ -1,15 +1,8 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The CLI's view of the package: the root and the bundled model live in checkpoint/bundled.ts,
+// which the library exports too (bundledModelDir).
+import { bundledModelDir } from '../checkpoint/bundled.js';
 
-/** The package root (two levels above dist/cli or src/cli). */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** The bundled model (trained by training/, see its model card). */
-export const DEFAULT_MODEL = 'llada-ruler-12m';
+export { PACKAGE_ROOT, DEFAULT_MODEL } from '../checkpoint/bundled.js';
 
 /** The bundled default model folder, when the package ships one. */
-export function defaultModelDir(): string | null {
-  const dir = join(PACKAGE_ROOT, 'models', DEFAULT_MODEL);
-  return existsSync(join(dir, 'config.json')) ? dir : null;
-}
+export const defaultModelDir = bundledModelDir;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { WavefilterError, loadModel } from '../../src/index.js';
+import { WavefilterError, bundledModelDir, loadModel } from '../../src/index.js';
 import { rulerPromptIds } from '../../src/eval/ruler/prompt.js';
 import { matchAll, postprocess } from '../../src/eval/ruler/metrics.js';
 import { defaultModelDir } from '../../src/cli/paths.js';
@@ -17,6 +17,8 @@ const DIR = defaultModelDir();
 
 test('the bundled model is the CLI default and fits the size limit', () => {
   assert.ok(DIR, 'models/llada-ruler-12m/config.json exists');
+  // the library names the same folder, so a project that installed the package loads it without a path
+  assert.equal(bundledModelDir(), join(import.meta.dirname, '..', '..', 'models', 'llada-ruler-12m'));
   const file = readFileSync(join(DIR, 'model.safetensors'));
   // a safetensors header: its 8-byte length, then JSON that fits in the file
   const headerLength = Number(file.readBigUInt64LE(0));
