@@ -19,6 +19,8 @@ import { type RulerTaskName, usesEssay } from '../src/eval/ruler/tasks.js';
 export interface Variant {
   readonly filter: 'wavefilter' | 'none' | 'snapkv' | 'h2o' | 'sparse-dllm' | 'streaming';
   readonly wave?: WaveFilterOptions;
+  /** The prompt refresh, where it is not the filter's preferred one (a filtered host refreshes at the first block). */
+  readonly promptRefresh?: 'every-block' | 'first-block';
 }
 
 /** The variants tried: the practical preset, one knob changed at a time, then the references on the same prompts. */
@@ -27,6 +29,8 @@ export const WAVE_VARIANTS: Readonly<Record<string, Variant>> = {
   // practical's own token share is 0.25 since the hold-out evaluation (reports/ruler-holdout-4k); the
   // rows of reports/wf-variants.md were measured before, on this one
   'no single rows (token share 0, practical before the hold-out)': { filter: 'wavefilter', wave: { tokenShare: 0 } },
+  // practical keeps half the budget as the prompt's end since the seventh 7 Dec session (reports/wf-variants.md, "A tail share")
+  'no tail share (practical before the tail share)': { filter: 'wavefilter', wave: { tailShare: 0 } },
   'one scale (B = 1)': { filter: 'wavefilter', wave: { levels: 1 } },
   'three scales (B = 3)': { filter: 'wavefilter', wave: { levels: 3 } },
   'mean instead of orthonormal Haar': { filter: 'wavefilter', wave: { norm: 'mean' } },
@@ -38,8 +42,16 @@ export const WAVE_VARIANTS: Readonly<Record<string, Variant>> = {
   'whole 4-row spans refined from 8 (B = 3, span levels 1)': { filter: 'wavefilter', wave: { levels: 3, spanLevels: 1 } },
   'a quarter of the budget to single rows (token share 0.25)': { filter: 'wavefilter', wave: { tokenShare: 0.25 } },
   'half of the budget to single rows (token share 0.5)': { filter: 'wavefilter', wave: { tokenShare: 0.5 } },
+  'a tenth of the budget spread evenly (sample share 0.1)': { filter: 'wavefilter', wave: { sampleShare: 0.1 } },
+  'a quarter of the budget spread evenly (sample share 0.25)': { filter: 'wavefilter', wave: { sampleShare: 0.25 } },
+  'half of the budget spread evenly (sample share 0.5)': { filter: 'wavefilter', wave: { sampleShare: 0.5 } },
+  'practical, prompt refreshed every block (as the host)': { filter: 'wavefilter', promptRefresh: 'every-block' },
+  'H2O, prompt refreshed every block (as the host)': { filter: 'h2o', promptRefresh: 'every-block' },
   'a 128-token tail': { filter: 'wavefilter', wave: { tail: 128 } },
   'a 256-token tail': { filter: 'wavefilter', wave: { tail: 256 } },
+  'a 200-token tail (the recent window of H2O at 4K, budget 0.1)': { filter: 'wavefilter', wave: { tail: 200 } },
+  'a quarter of the budget as the tail (tail share 0.25)': { filter: 'wavefilter', wave: { tailShare: 0.25 } },
+  'half of the budget as the tail (tail share 0.5, as the recent window of H2O)': { filter: 'wavefilter', wave: { tailShare: 0.5 } },
   'host alone (dense)': { filter: 'none' },
   SnapKV: { filter: 'snapkv' },
   H2O: { filter: 'h2o' },
@@ -63,6 +75,7 @@ export async function runWaveVariants(model: DiffusionModel, o: { task: RulerTas
         genLength, blockLength: 32, steps: genLength, threshold: null, cache: 'dual', allowLongContext: true,
         ...(v.filter === 'none' ? {} : { filter: v.filter, budget: o.budget }),
         ...(v.filter === 'wavefilter' ? { wave: { preset: 'practical', ...v.wave } } : {}),
+        ...(v.promptRefresh ? { promptRefresh: v.promptRefresh } : {}),
       });
       const pred = postprocess(out.text ?? '');
       // RULER's metric: all of the answers (string match all) or any of them (part), per prompt in [0, 1]

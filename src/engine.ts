@@ -657,7 +657,7 @@ const GENERATE_KEYS = new Set([
   'logitsEosInf', 'confidenceEosEotInf', 'cache', 'promptRefresh', 'seed', 'scoring', 'allowLongContext', 'executor',
   'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText', 'onKept', 'dllmCache',
 ]);
-const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers', 'questionQueries', 'spanLevels', 'tokenShare']);
+const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'tailShare', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers', 'questionQueries', 'spanLevels', 'tokenShare', 'sampleShare']);
 const CHAT_KEYS = new Set(['addGenerationPrompt', 'timeoutMs', 'variables']);
 
 /** Levenshtein distance of two short strings (option names), for "did you mean". */

@@ -39,6 +39,8 @@ export const FilterNames = {
   coarseOut: (l: number) => `coarse_out.${l}`,
   levelM: (b: number) => `m.${b}`,
   tokenK: 'k_tokens',
+  sampleK: 'k_sample',
+  samplePrio: 'sample_prio',
 } as const;
 
 const F = FilterNames;

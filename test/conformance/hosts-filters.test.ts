@@ -117,14 +117,14 @@ for (const [name, dir, P] of MODELS)
 // window's rows voting beside the block's; the step executor stacks them in JavaScript, the block
 // program in its graph; the first-block refresh reuses the first block's window queries) and dense
 // layers (a layer keeps every prompt row, so layers keep different row counts: once a crash of the
-// block program, ORT reusing a buffer sized for another layer) and the token share (single rows
-// beside the pyramid's). Same rows, same tokens, under
+// block program, ORT reusing a buffer sized for another layer), the token share (single rows
+// beside the pyramid's) and the sample share (rows spread evenly beside both). Same rows, same tokens, under
 // either prompt refresh and with a selection before every cached step.
 for (const [name, dir, P] of MODELS)
-  test(`conformance: WaveFilter question queries, dense layers and token share, both executors (${name})`, async () => {
+  test(`conformance: WaveFilter question queries, dense layers, token and sample shares, both executors (${name})`, async () => {
     const m = await loadModel(dir, { sessions: 4 });
     const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId);
-    for (const knob of [{ questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }])
+    for (const knob of [{ questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }, { tokenShare: 0.25, sampleShare: 0.25 }])
       for (const schedule of ['once-per-block', 'every-step'] as const)
         for (const promptRefresh of ['every-block', 'first-block'] as const) {
           const o: ModelGenerateOptions = { genLength: 8 * BLOCKS, blockLength: 8, steps: 8 * BLOCKS, cache: 'dual', filter: 'wavefilter', budget: 0.1, promptRefresh, wave: { ...knob, schedule } };
@@ -156,7 +156,7 @@ for (const [name, dir, P] of MODELS)
     const cases: ModelGenerateOptions[] = [];
     for (const host of cacheHostNames().filter((h) => cacheHostPolicy(h).cached))
       for (const filter of cacheHostPolicy(host).acceptsFilter ? FILTER_NAMES : (['none'] as const)) cases.push({ cache: host, filter, budget: filter === 'none' ? null : 0.1 });
-    for (const wave of [{ schedule: 'every-step' as const }, { questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }]) cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, wave });
+    for (const wave of [{ schedule: 'every-step' as const }, { questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }, { tokenShare: 0.25, sampleShare: 0.25 }]) cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, wave });
     cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, temperature: 0.7, seed: 5 });
     for (const c of cases) {
       const o: ModelGenerateOptions = { genLength: 24, blockLength: 8, steps: 24, promptRefresh: 'first-block', ...c };

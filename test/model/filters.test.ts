@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FilterFactory, haarPyramid, pyramidSelect, readModelSpec } from '../../src/index.js';
-import { resolveWaveOptions } from '../../src/filter/wavefilter/index.js';
+import { resolveWaveOptions, spreadPriority } from '../../src/filter/wavefilter/index.js';
 import type { SelectionRequest, TokenFilter } from '../../src/index.js';
 import { Rng } from '../../src/rng.js';
 import { DREAM_TINY } from '../helpers.js';
@@ -107,6 +107,30 @@ test('StreamingLLM keeps the sinks and the most recent prompt rows', async () =>
 });
 
 /** A request whose prompt key `needle` (all heads, all layers) aligns with every query. */
+/**
+ * The token share's picks by hand: each stacked query row's softmax over the region's single rows,
+ * summed over the query rows, the top `k` rows not in `taken`.
+ */
+function singleRows(req: SelectionRequest, l: number, h: number, nq: number, [rs, re]: [number, number], taken: ReadonlySet<number>, k: number): number[] {
+  const L = req.canvasLength;
+  const qs = (req.blockQueries as Float32Array[])[l];
+  const w = new Float64Array(re - rs);
+  for (let g = 0; g < G; g++)
+    for (let i = 0; i < nq; i++) {
+      const s = new Float64Array(re - rs);
+      for (let r = 0; r < re - rs; r++) {
+        let dot = 0;
+        for (let c = 0; c < D; c++) dot += qs[(i * H + h * G + g) * D + c] * req.keys[l][(h * L + rs + r) * D + c];
+        s[r] = dot / Math.sqrt(D);
+      }
+      const max = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - max));
+      const z = e.reduce((a, b) => a + b, 0);
+      e.forEach((x, r) => (w[r] += x / z));
+    }
+  return Array.from({ length: re - rs }, (_, r) => r + rs).filter((t) => !taken.has(t)).sort((a, b) => w[b - rs] - w[a - rs]).slice(0, k);
+}
+
 function needleRequest(rng: Rng, P: number, needle: number, strength: number, window = 0): SelectionRequest {
   const req = request(rng, P, 8, 8, window);
   const L = P + 8;
@@ -320,31 +344,85 @@ test('WaveFilter token share: the pyramid at the rest of the budget plus the sin
   assert.ok(Math.abs(proportions[0] - ((all - tokenPicks) / (re - rs)) ** 0.5) < 1e-12, 'the pyramid gets the rest');
   const req = request(new Rng(41), P, 8, nq);
   const sel = (await f.select(req))!;
-  const L = req.canvasLength;
   for (let l = 0; l < nLayers; l++)
     for (let h = 0; h < Hkv; h++) {
       const pyramid = reference(req, l, h, nq, region, proportions, 2);
-      // single rows: each stacked query row's softmax over the region's rows, summed over query rows
-      const qs = (req.blockQueries as Float32Array[])[l];
-      const w = new Float64Array(re - rs);
-      for (let g = 0; g < G; g++)
-        for (let i = 0; i < nq; i++) {
-          const s = new Float64Array(re - rs);
-          for (let r = 0; r < re - rs; r++) {
-            let dot = 0;
-            for (let c = 0; c < D; c++) dot += qs[(i * H + h * G + g) * D + c] * req.keys[l][(h * L + rs + r) * D + c];
-            s[r] = dot / Math.sqrt(D);
-          }
-          const max = Math.max(...s);
-          const e = s.map((x) => Math.exp(x - max));
-          const z = e.reduce((a, b) => a + b, 0);
-          e.forEach((x, r) => (w[r] += x / z));
-        }
-      const taken = new Set(pyramid);
-      const singles = Array.from({ length: re - rs }, (_, r) => r + rs).filter((t) => !taken.has(t)).sort((a, b) => w[b - rs] - w[a - rs]).slice(0, tokenPicks);
+      const singles = singleRows(req, l, h, nq, region, new Set(pyramid), tokenPicks);
       assert.deepEqual(kept(sel.tokens[l], sel.promptRows[l], h), [...pyramid, ...singles].sort((a, b) => a - b), `layer ${l} head ${h}`);
     }
   assert.throws(() => resolveWaveOptions({ tokenShare: 0.5 }), /wf-token-share/, 'a share needs a budget');
   assert.throws(() => resolveWaveOptions({ tokenShare: 1, budget: { fraction: 0.1 } }), /wf-token-share/);
+  await factory.dispose();
+});
+
+test('WaveFilter tail share: the trailing rows kept grow to a share of the budget, the rest of the budget unchanged in kind (budget kept)', async () => {
+  const factory = new FilterFactory(spec);
+  const P = 2000; // budget 0.1: 200 rows; a tail share of 0.5 keeps the last 100 (practical's fixed tail is 64)
+  const f = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { tailShare: 0.5 } }, 0);
+  assert.ok(f);
+  const plan = (f as unknown as { proportionsFor(p: number): { region: [number, number] } }).proportionsFor(P);
+  // sinks 4; the region [4, 1900) is 1896 rows, a multiple of 2^B = 4, so the tail is exactly 100 rows
+  assert.deepEqual(plan.region, [4, 1900]);
+  const req = request(new Rng(47), P, 8, 8);
+  const sel = (await f.select(req))!;
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < Hkv; h++) {
+      const rows = kept(sel.tokens[l], sel.promptRows[l], h);
+      for (let t = 1900; t < P; t++) assert.ok(rows.includes(t), `tail row ${t} kept (layer ${l} head ${h})`);
+      assert.ok(Math.abs(rows.length - 200) <= 4, `about the budget: ${rows.length} (layer ${l} head ${h})`);
+    }
+  // below practical's fixed tail, the share changes nothing; practical's own share is 0.5, faithful's 0
+  assert.equal(resolveWaveOptions({ budget: { fraction: 0.1 } }).tailShare, 0.5);
+  assert.equal(resolveWaveOptions({ preset: 'faithful', budget: { fraction: 0.1 } }).tailShare, 0);
+  assert.equal(resolveWaveOptions({}).tailShare, 0, 'no budget, no share');
+  const g = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { tailShare: 0.2 } }, 0);
+  assert.deepEqual((g as unknown as { proportionsFor(p: number): { region: [number, number] } }).proportionsFor(P).region, [4, 1936]);
+  assert.throws(() => resolveWaveOptions({ tailShare: 0.5 }), /wf-tail-share/, 'a share needs a budget');
+  assert.throws(() => resolveWaveOptions({ tailShare: 1, budget: { fraction: 0.1 } }), /wf-tail-share/);
+  await factory.dispose();
+});
+
+test('WaveFilter spread priority: evenly spaced points first, then rows by distance to the nearest, ties to the lower row (hand-worked)', () => {
+  // r = 10, k = 3: points floor(0.5 * 10/3) = 1, floor(1.5 * 10/3) = 5, floor(2.5 * 10/3) = 8;
+  // distance 1: rows 0, 2, 4, 6, 7, 9; distance 2: row 3 (two from 1 and from 5)
+  const order = (prio: Float32Array): number[] => Array.from(prio.keys()).sort((a, b) => prio[b] - prio[a]);
+  assert.deepEqual(order(spreadPriority(10, 3)), [1, 5, 8, 0, 2, 4, 6, 7, 9, 3]);
+  // one point: the middle row, then outwards, the lower row first
+  assert.deepEqual(order(spreadPriority(6, 1)), [3, 2, 4, 1, 5, 0]);
+  // as many points as rows: every row is a point
+  assert.deepEqual(order(spreadPriority(4, 4)), [0, 1, 2, 3]);
+});
+
+test('WaveFilter sample share: beside the pyramid and the token picks, the free rows nearest evenly spaced points (reference selector, budget kept)', async () => {
+  const factory = new FilterFactory(spec);
+  const P = 2000; // a region budget of 132 rows: 33 token picks, 33 spread
+  const nq = 8;
+  const f = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { tokenShare: 0.25, sampleShare: 0.25 } }, 0);
+  assert.ok(f);
+  type Plan = { region: [number, number]; proportions: number[]; tokenPicks: number; samplePicks: number };
+  const { region, proportions, tokenPicks, samplePicks } = (f as unknown as { proportionsFor(p: number): Plan }).proportionsFor(P);
+  const [rs, re] = region;
+  const all = Math.round(0.1 * P) - (P - (re - rs));
+  assert.equal(tokenPicks, Math.round(0.25 * all));
+  assert.equal(samplePicks, Math.round(0.25 * all));
+  assert.ok(Math.abs(proportions[0] - ((all - tokenPicks - samplePicks) / (re - rs)) ** 0.5) < 1e-12, 'the pyramid gets the rest');
+  const req = request(new Rng(43), P, 8, nq);
+  const sel = (await f.select(req))!;
+  // the points' order, independent of the graph: spreadPriority is checked by hand above
+  const prio = spreadPriority(re - rs, samplePicks);
+  const byPrio = Array.from({ length: re - rs }, (_, r) => r + rs).sort((a, b) => prio[b - rs] - prio[a - rs]);
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < Hkv; h++) {
+      const pyramid = reference(req, l, h, nq, region, proportions, 2);
+      const singles = singleRows(req, l, h, nq, region, new Set(pyramid), tokenPicks);
+      const taken = new Set([...pyramid, ...singles]);
+      const spread = byPrio.filter((t) => !taken.has(t)).slice(0, samplePicks);
+      assert.equal(spread.length, samplePicks);
+      // pyramid: the reference's rows, the protected ones included
+      assert.deepEqual(kept(sel.tokens[l], sel.promptRows[l], h), [...pyramid, ...singles, ...spread].sort((a, b) => a - b), `layer ${l} head ${h}`);
+    }
+  assert.throws(() => resolveWaveOptions({ sampleShare: 0.5 }), /wf-sample-share/, 'a share needs a budget');
+  assert.throws(() => resolveWaveOptions({ sampleShare: 0.5, tokenShare: 0.5, budget: { fraction: 0.1 } }), /wf-sample-share/, 'the shares leave the pyramid some');
+  assert.throws(() => resolveWaveOptions({ sampleShare: -0.1, budget: { fraction: 0.1 } }), /wf-sample-share/);
   await factory.dispose();
 });

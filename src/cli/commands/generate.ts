@@ -72,6 +72,8 @@ interface GenerateFlags {
   wfQuestionQueries?: number;
   wfSpanLevels?: number;
   wfTokenShare?: number;
+  wfSampleShare?: number;
+  wfTailShare?: number;
 }
 
 export function generateCommand(program: Command): void {
@@ -121,11 +123,12 @@ export function generateCommand(program: Command): void {
   .addOption(new Option('--filter <name>', `token filter on the cache host (needs --cache prefix, dual or elastic): ${TOKEN_FILTERS.map((t) => `${t.name} (${t.summary})`).join('; ')}`).choices([...FILTER_NAMES]).default('none'))
   .option('--budget <b>', 'kept prompt rows: a fraction of the prompt in (0, 1] or an integer token count (> 1); default 0.16 for baselines, WaveFilter\'s proportions otherwise', (v: string) => parseBudgetArg('--budget', v))
   .addOption(new Option('--prompt-refresh <when>', 'when the host recomputes the prompt\'s K/V (default: first-block with a filter, except WaveFilter faithful; on a GPU chosen by cost)').choices(['every-block', 'first-block']))
-  .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, 64-token tail, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
+  .addOption(new Option('--wf-preset <preset>', 'WaveFilter preset: practical (4 sinks, a tail of 64 tokens or half the budget, once per block) or faithful (the paper)').choices(['faithful', 'practical']))
   .option('--wf-levels <B>', 'WaveFilter scales B (default 2)', intArg('--wf-levels', { min: 1, max: 24 }))
   .option('--wf-proportions <list>', 'WaveFilter proportions m_1..m_B, each in (0, 1] (one value for all; default 0.4)', listArg('--wf-proportions', { min: 0, minExclusive: true, max: 1 }))
   .option('--wf-sinks <n>', 'WaveFilter leading rows always kept', intArg('--wf-sinks', { min: 0, max: 1 << 24 }))
   .option('--wf-tail <n>', 'WaveFilter trailing prompt rows always kept', intArg('--wf-tail', { min: 0, max: 1 << 24 }))
+  .option('--wf-tail-share <x>', 'with --budget: WaveFilter keeps at least this share of the budget as trailing prompt rows, in [0, 1) (default: 0.5 for the practical preset, 0 for faithful)', numArg('--wf-tail-share', TOKEN_SHARE_RANGE))
   .option('--wf-head-shared', 'one WaveFilter selection for all KV heads of a layer')
   .addOption(new Option('--wf-norm <norm>', 'Haar normalisation').choices(['orthonormal', 'mean']))
   .addOption(new Option('--wf-schedule <when>', 'when WaveFilter re-selects').choices(['once-per-block', 'every-step', 'on-drift']))
@@ -133,6 +136,7 @@ export function generateCommand(program: Command): void {
   .option('--wf-dense-layers <list>', 'layers that keep every prompt row, e.g. 0,1', idsArg('--wf-dense-layers'))
   .option('--wf-span-levels <n>', 'with --budget: WaveFilter scales 1..n keep every child, so kept spans of 2^(n+1) rows stay whole (default 0; below --wf-levels)', intArg('--wf-span-levels', { min: 0, max: 23 }))
   .option('--wf-token-share <x>', 'with --budget: the share of the budget WaveFilter gives to single rows scored alone, beside the pyramid\'s picks, in [0, 1) (default: 0.25 for the practical preset, 0 for faithful)', numArg('--wf-token-share', TOKEN_SHARE_RANGE))
+  .option('--wf-sample-share <x>', 'with --budget: the share of the budget WaveFilter spreads evenly over the prompt (rows nearest evenly spaced points), beside the other picks, in [0, 1) with the token share below 1 (default 0)', numArg('--wf-sample-share', TOKEN_SHARE_RANGE))
   .option('--wf-question-queries <n>', 'the last n prompt positions\' queries (the question) vote beside the block\'s (default 0)', intArg('--wf-question-queries', { min: 0, max: 1 << 16 }))
   .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
   .option('--no-progress', 'no progress bar on stderr')
@@ -196,9 +200,9 @@ export function generateCommand(program: Command): void {
 
 function waveOptions(f: GenerateFlags): WaveFilterOptions {
   return {
-    preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail,
+    preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail, tailShare: f.wfTailShare,
     headShared: f.wfHeadShared, norm: f.wfNorm, schedule: f.wfSchedule, driftThreshold: f.wfDrift, denseLayers: f.wfDenseLayers,
-    questionQueries: f.wfQuestionQueries, spanLevels: f.wfSpanLevels, tokenShare: f.wfTokenShare,
+    questionQueries: f.wfQuestionQueries, spanLevels: f.wfSpanLevels, tokenShare: f.wfTokenShare, sampleShare: f.wfSampleShare,
   };
 }
 

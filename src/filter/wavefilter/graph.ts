@@ -21,6 +21,12 @@ export interface WaveGraphOptions {
    * pyramid did not keep.
    */
   readonly tokenLevel?: boolean;
+  /**
+   * Spread picks on top of those (WaveFilterOptions.sampleShare): k_sample more region rows per
+   * head, the rows of highest `sample_prio` (the JS side ranks rows by their distance to evenly
+   * spaced points of the region) among those neither the pyramid nor the token picks kept.
+   */
+  readonly sampleLevel?: boolean;
 }
 
 /**
@@ -112,22 +118,46 @@ export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraph
   };
 
   const kTok = o.tokenLevel ? io.control(F.tokenK, DT.INT64, [1]) : '';
-  /**
-   * The token-level picks: every region row scored alone (level 0: the rows themselves), the rows
-   * the pyramid kept (`children` where `valid`, region-relative) excluded, the top k_tokens per
-   * head; a pick with no score left (-inf) is padding.
-   */
-  const tokenPicks = (q: string, key: string, children: string, valid: string): string => {
-    const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
-    const w = weights(q, region, null, 0); // [Hkv, R]
-    // mark the pyramid's rows: scatter 1 into [Hkv, R + 1], padding entries into the extra column
-    const R = g.op('Shape', [w], { start: 1, end: 2 });
+  const kSample = o.sampleLevel ? io.control(F.sampleK, DT.INT64, [1]) : '';
+  const samplePrio = o.sampleLevel ? io.control(F.samplePrio, DT.FLOAT, ['R']) : '';
+  /** [Hkv, R] true at the region rows listed in `lists` ([Hkv, n] each, region-relative; R = none). */
+  const markRows = (R: string, lists: readonly string[]): string => {
+    // scatter 1 into [Hkv, R + 1]: the extra column takes the padding entries
     const zeros = g.op('Expand', [g.scalarF32(0), g.op('Concat', [g.constI64([Hkv]), g.op('Add', [R, g.constI64([1])])], { axis: 0 })]);
-    const at = g.op('Where', [valid, children, g.op('Expand', [R, g.op('Shape', [children])])]);
-    const picked = g.op('ScatterElements', [zeros, at, g.op('Expand', [g.scalarF32(1), g.op('Shape', [children])])], { axis: 1 });
-    const taken = g.op('Greater', [g.op('Slice', [picked, g.constI64([0]), R, ax1]), zeroF]);
-    const [top, idx] = g.opN('TopK', [g.op('Where', [taken, negInf, w]), kTok], 2, { axis: -1, largest: 1, sorted: 1 });
+    const at = lists.length === 1 ? lists[0] : g.op('Concat', [...lists], { axis: 1 });
+    const picked = g.op('ScatterElements', [zeros, at, g.op('Expand', [g.scalarF32(1), g.op('Shape', [at])])], { axis: 1 });
+    return g.op('Greater', [g.op('Slice', [picked, g.constI64([0]), R, ax1]), zeroF]);
+  };
+  /** Region-relative rows of `picks` ([Hkv, n] prompt positions, -1 = padding), padding as R. */
+  const relative = (picks: string, R: string): string =>
+    g.op('Where', [g.op('Less', [picks, g.constI64([0])]), g.op('Expand', [R, g.op('Shape', [picks])]), g.op('Sub', [picks, rs])]);
+  /** The highest of `score` ([Hkv, R]) where not `taken`, k per head, as prompt positions; none left = -1. */
+  const pickFree = (score: string, taken: string, k: string): string => {
+    const [top, idx] = g.opN('TopK', [g.op('Where', [taken, negInf, score]), k], 2, { axis: -1, largest: 1, sorted: 1 });
     return g.op('Where', [g.op('Equal', [top, negInf]), g.constI64([-1]), g.op('Add', [idx, rs])]);
+  };
+
+  /**
+   * The picks beside the pyramid's (`children` where `valid`, region-relative): the token-level
+   * picks (every region row scored alone, level 0: the rows themselves, the top k_tokens per head),
+   * then the spread picks (the free rows nearest evenly spaced points of the region).
+   */
+  const extraPicks = (q: string, key: string, children: string, valid: string): string[] => {
+    const out: string[] = [];
+    const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
+    const R = g.op('Sub', [re, rs]);
+    const pyramidRows = g.op('Where', [valid, children, g.op('Expand', [R, g.op('Shape', [children])])]);
+    const taken = [pyramidRows];
+    if (o.tokenLevel) {
+      const picks = pickFree(weights(q, region, null, 0), markRows(R, taken), kTok);
+      out.push(picks);
+      taken.push(relative(picks, R));
+    }
+    if (o.sampleLevel) {
+      const prio = g.op('Expand', [g.op('Unsqueeze', [samplePrio, g.constI64([0])]), g.op('Concat', [g.constI64([Hkv]), R], { axis: 0 })]);
+      out.push(pickFree(prio, markRows(R, taken), kSample));
+    }
+    return out;
   };
 
   for (let l = 0; l < spec.nLayers; l++) {
@@ -187,7 +217,7 @@ export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraph
       const cValid = g.op('And', [g.op('Concat', [valid, valid], { axis: 1 }), g.op('Less', [children, rowsBelow])]);
       if (b === 0) {
         const tokens = g.op('Where', [cValid, g.op('Add', [children, rs]), g.constI64([-1])]);
-        tokensOut.push(g.op('Concat', [protectRows, tokens, ...(o.tokenLevel ? [tokenPicks(q, key, children, cValid)] : [])], { axis: 1 }));
+        tokensOut.push(g.op('Concat', [protectRows, tokens, ...(o.tokenLevel || o.sampleLevel ? extraPicks(q, key, children, cValid) : [])], { axis: 1 }));
         break;
       }
       const safe = g.op('Min', [children, g.op('Sub', [rowsBelow, g.constI64([1])])]);

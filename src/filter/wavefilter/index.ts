@@ -44,6 +44,12 @@ export interface WaveFilterOptions {
   readonly sinks?: number;
   /** Trailing prompt rows always kept (question, chat template). */
   readonly tail?: number;
+  /**
+   * Budget mode: the trailing rows kept are at least this share of the budget (default: 0.5 for
+   * `practical` with a budget, else 0: `tail` alone), as H2O keeps a recent window of half its budget. The prompt's end read whole is what
+   * the aggregate tasks need most (issue 14: RULER's fwe at 4K, a 200-row tail matched the host).
+   */
+  readonly tailShare?: number;
   readonly headShared?: boolean;
   readonly norm?: 'orthonormal' | 'mean';
   readonly schedule?: SelectionSchedule;
@@ -71,6 +77,13 @@ export interface WaveFilterOptions {
    * what a 2-row unit would split (issue 14: a needle kept with some of its digits missing).
    */
   readonly tokenShare?: number;
+  /**
+   * Budget mode: this share of the budget goes to rows spread evenly over the region (the free rows
+   * nearest kS evenly spaced points), beside the pyramid's and the token picks (default 0). Where a
+   * question asks about the whole prompt (RULER's cwe and fwe: the most frequent words), the
+   * queries' top rows are a biased sample of it and an even one keeps its proportions (issue 14).
+   */
+  readonly sampleShare?: number;
 }
 
 export interface ResolvedWaveOptions {
@@ -80,6 +93,7 @@ export interface ResolvedWaveOptions {
   readonly budget: Budget | null;
   readonly sinks: number;
   readonly tail: number;
+  readonly tailShare: number;
   readonly headShared: boolean;
   readonly norm: 'orthonormal' | 'mean';
   readonly schedule: SelectionSchedule;
@@ -88,6 +102,7 @@ export interface ResolvedWaveOptions {
   readonly questionQueries: number;
   readonly spanLevels: number;
   readonly tokenShare: number;
+  readonly sampleShare: number;
 }
 
 /** Fills a preset's defaults and validates. */
@@ -109,6 +124,12 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   const tail = o.tail ?? (practical ? 64 : 0);
   if (!Number.isSafeInteger(sinks) || sinks < 0) invalidOption('wf-sinks', 'a non-negative integer', sinks);
   if (!Number.isSafeInteger(tail) || tail < 0) invalidOption('wf-tail', 'a non-negative integer', tail);
+  // practical with a budget keeps at least half of it as the prompt's end, as H2O's recent window:
+  // on development prompts at 4K (seed 42, 20 a task, reports/wf-variants.md) fwe went from 20.0 to
+  // 31.7 and multivalue from 33.8 to 40.0 (the host's 31.7 and 40.0), the needle tasks unchanged
+  const tailShare = o.tailShare ?? (practical && o.budget ? 0.5 : 0);
+  if (!(tailShare >= 0 && tailShare < 1)) invalidOption('wf-tail-share', 'a share in [0, 1)', tailShare);
+  if (tailShare > 0 && !o.budget) invalidOption('wf-tail-share', 'a budget (--budget) to share', tailShare);
   const norm = o.norm ?? 'orthonormal';
   if (norm !== 'orthonormal' && norm !== 'mean') invalidOption('wf-norm', 'orthonormal or mean', norm);
   const schedule = o.schedule ?? (practical ? 'once-per-block' : 'every-step');
@@ -128,7 +149,11 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   const tokenShare = o.tokenShare ?? (practical && o.budget ? 0.25 : 0);
   if (!(tokenShare >= 0 && tokenShare < 1)) invalidOption('wf-token-share', 'a share in [0, 1)', tokenShare);
   if (tokenShare > 0 && !o.budget) invalidOption('wf-token-share', 'a budget (--budget) to share', tokenShare);
-  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare };
+  const sampleShare = o.sampleShare ?? 0;
+  if (!(sampleShare >= 0 && sampleShare < 1)) invalidOption('wf-sample-share', 'a share in [0, 1)', sampleShare);
+  if (sampleShare > 0 && !o.budget) invalidOption('wf-sample-share', 'a budget (--budget) to share', sampleShare);
+  if (!(tokenShare + sampleShare < 1)) invalidOption('wf-sample-share', `a share below 1 - the token share (${tokenShare}), so the pyramid keeps a part of the budget`, sampleShare);
+  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, tailShare, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare, sampleShare };
 }
 
 /** The per-scale keep counts (upper bounds) for a region of r rows. Index b = scale b. */
@@ -178,14 +203,14 @@ export class WaveFilter implements TokenFilter {
         const c = this.controls(p);
         return c === null ? null : `${graphKey}:${c.aligned ? 'aligned' : 'unaligned'}`;
       },
-      emit: (g, s, io, variant) => emitWaveSelection(g, s, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant.endsWith(':aligned'), denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0 }, io),
+      emit: (g, s, io, variant) => emitWaveSelection(g, s, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant.endsWith(':aligned'), denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0, sampleLevel: o.sampleShare > 0 }, io),
       feeds: (p) => this.controls(p)?.feeds ?? {},
     };
   }
 
   /** The selection's controls at prompt length p, or null when nothing is filtered. */
   private controls(p: number): { feeds: Record<string, ort.Tensor>; aligned: boolean } | null {
-    const { region, proportions, tokenPicks } = this.proportionsFor(p);
+    const { region, proportions, tokenPicks, samplePicks } = this.proportionsFor(p);
     const [rs, re] = region;
     if (re - rs < 2 ** this.options.levels || proportions.every((m) => m >= 1)) return null;
     const protect: number[] = [];
@@ -193,6 +218,10 @@ export class WaveFilter implements TokenFilter {
     for (let i = re; i < p; i++) protect.push(i);
     const k = levelCounts(re - rs, proportions);
     const feeds: Record<string, ort.Tensor> = { [F.regionStart]: i64(rs), [F.regionEnd]: i64(re), [F.protect]: i64(...protect), ...(this.options.tokenShare > 0 ? { [F.tokenK]: i64(tokenPicks) } : {}) };
+    if (this.options.sampleShare > 0) {
+      feeds[F.sampleK] = i64(samplePicks);
+      feeds[F.samplePrio] = new ort.Tensor('float32', spreadPriority(re - rs, samplePicks), [re - rs]);
+    }
     for (let b = 1; b <= this.options.levels; b++) {
       feeds[F.levelK(b)] = i64(k[b]);
       feeds[F.levelM(b)] = f64(proportions[b - 1]);
@@ -203,7 +232,7 @@ export class WaveFilter implements TokenFilter {
   static graph(spec: ModelSpec, o: ResolvedWaveOptions, variant: WaveVariant): Uint8Array {
     if (variant === 'coarse') return buildCoarseGraph(spec, o.levels);
     return buildWaveGraph(spec, {
-      levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant === 'reuse', denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0,
+      levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant === 'reuse', denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0, sampleLevel: o.sampleShare > 0,
     });
   }
 
@@ -212,21 +241,24 @@ export class WaveFilter implements TokenFilter {
    * protected tail, the region ends on a multiple of 2^B (at most 2^B - 1 more tail rows) so the
    * pyramid needs no odd-length padding; without one the region is the whole unprotected prompt.
    */
-  proportionsFor(p: number): { region: [number, number]; proportions: number[]; tokenPicks: number } {
+  proportionsFor(p: number): { region: [number, number]; proportions: number[]; tokenPicks: number; samplePicks: number } {
     const o = this.options;
     const start = Math.min(o.sinks, p);
-    let end = Math.max(start, p - o.tail);
-    if (o.tail > 0) end = start + Math.floor((end - start) / 2 ** o.levels) * 2 ** o.levels;
+    const tail = o.budget && o.tailShare > 0 ? Math.max(o.tail, Math.round(o.tailShare * budgetTokens(o.budget, p))) : o.tail;
+    let end = Math.max(start, p - tail);
+    if (tail > 0) end = start + Math.floor((end - start) / 2 ** o.levels) * 2 ** o.levels;
     const r = end - start;
-    if (o.proportions) return { region: [start, end], proportions: [...o.proportions], tokenPicks: 0 };
+    if (o.proportions) return { region: [start, end], proportions: [...o.proportions], tokenPicks: 0, samplePicks: 0 };
     const all = budgetTokens(o.budget as Budget, p) - (p - r);
-    // the token-level share first (at most what the pyramid leaves of the region), the pyramid the rest
-    const tokenPicks = Math.min(Math.round(o.tokenShare * Math.max(all, 0)), Math.max(r - 2 ** o.levels, 0));
-    const target = all - tokenPicks;
+    // the token-level and spread shares first (together at most what the pyramid leaves of the region), the pyramid the rest
+    const room = Math.max(r - 2 ** o.levels, 0);
+    const tokenPicks = Math.min(Math.round(o.tokenShare * Math.max(all, 0)), room);
+    const samplePicks = Math.min(Math.round(o.sampleShare * Math.max(all, 0)), room - tokenPicks);
+    const target = all - tokenPicks - samplePicks;
     // the scales above spanLevels share the budget; the finest spanLevels keep every child
     const shared = o.levels - o.spanLevels;
     const m = Math.min(1, Math.max(target, 1) / Math.max(r, 1)) ** (1 / shared);
-    return { region: [start, end], proportions: Array.from({ length: o.levels }, (_, i) => (i < o.spanLevels ? 1 : m)), tokenPicks };
+    return { region: [start, end], proportions: Array.from({ length: o.levels }, (_, i) => (i < o.spanLevels ? 1 : m)), tokenPicks, samplePicks };
   }
 
   async select(req: SelectionRequest): Promise<Selection | null> {
@@ -294,5 +326,31 @@ function concatF32(a: Float32Array, b: Float32Array): Float32Array {
 
 /** The selection graph's identity (everything that changes its ops; budgets and regions are feeds). */
 function waveGraphKey(o: ResolvedWaveOptions): string {
-  return `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}${o.tokenShare > 0 ? ':tokens' : ''}`;
+  return `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}${o.tokenShare > 0 ? ':tokens' : ''}${o.sampleShare > 0 ? ':sample' : ''}`;
 }
+
+/**
+ * The spread picks' priority over a region of r rows for k picks: the points floor((j + 1/2) r / k)
+ * first, then rows by their distance to the nearest point (ties to the lower row), as -rank (exact
+ * in float32 below 2^24 rows). The graph takes the k highest free rows: the points themselves, or
+ * where another pick took a point, the free rows nearest it.
+ */
+export function spreadPriority(r: number, k: number): Float32Array {
+  const key = `${r}:${k}`;
+  const hit = spreadCache.get(key);
+  if (hit) return hit;
+  const dist = new Float64Array(r);
+  const point = (j: number): number => Math.floor(((j + 0.5) * r) / k);
+  // the points ascend, so the nearest to row i is the last at or below it or the next
+  for (let i = 0, j = 0; i < r; i++) {
+    while (j + 1 < k && point(j + 1) <= i) j++;
+    dist[i] = k === 0 ? 0 : Math.min(Math.abs(i - point(j)), j + 1 < k ? point(j + 1) - i : Infinity);
+  }
+  const order = Array.from({ length: r }, (_, i) => i).sort((a, b) => dist[a] - dist[b] || a - b);
+  const prio = new Float32Array(r);
+  order.forEach((i, rank) => (prio[i] = -rank));
+  if (spreadCache.size > 16) spreadCache.clear();
+  spreadCache.set(key, prio);
+  return prio;
+}
+const spreadCache = new Map<string, Float32Array>();
