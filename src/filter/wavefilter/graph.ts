@@ -119,7 +119,8 @@ export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraph
 
   const kTok = o.tokenLevel ? io.control(F.tokenK, DT.INT64, [1]) : '';
   const kSample = o.sampleLevel ? io.control(F.sampleK, DT.INT64, [1]) : '';
-  const samplePrio = o.sampleLevel ? io.control(F.samplePrio, DT.FLOAT, ['R']) : '';
+  // a dimension name of its own: a name shared with another input lets ORT's planner reuse buffers across sizes
+  const samplePrio = o.sampleLevel ? io.control(F.samplePrio, DT.FLOAT, ['sample_rows']) : '';
   /** [Hkv, R] true at the region rows listed in `lists` ([Hkv, n] each, region-relative; R = none). */
   const markRows = (R: string, lists: readonly string[]): string => {
     // scatter 1 into [Hkv, R + 1]: the extra column takes the padding entries
@@ -144,11 +145,11 @@ export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraph
    */
   const extraPicks = (q: string, key: string, children: string, valid: string): string[] => {
     const out: string[] = [];
-    const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
     const R = g.op('Sub', [re, rs]);
     const pyramidRows = g.op('Where', [valid, children, g.op('Expand', [R, g.op('Shape', [children])])]);
     const taken = [pyramidRows];
     if (o.tokenLevel) {
+      const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
       const picks = pickFree(weights(q, region, null, 0), markRows(R, taken), kTok);
       out.push(picks);
       taken.push(relative(picks, R));
