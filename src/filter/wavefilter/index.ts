@@ -252,13 +252,25 @@ export class WaveFilter implements TokenFilter {
     const all = budgetTokens(o.budget as Budget, p) - (p - r);
     // the token-level and spread shares first (together at most what the pyramid leaves of the region), the pyramid the rest
     const room = Math.max(r - 2 ** o.levels, 0);
-    const tokenPicks = Math.min(Math.round(o.tokenShare * Math.max(all, 0)), room);
-    const samplePicks = Math.min(Math.round(o.sampleShare * Math.max(all, 0)), room - tokenPicks);
+    let tokenPicks = Math.min(Math.round(o.tokenShare * Math.max(all, 0)), room);
+    let samplePicks = Math.min(Math.round(o.sampleShare * Math.max(all, 0)), room - tokenPicks);
     const target = all - tokenPicks - samplePicks;
     // the scales above spanLevels share the budget; the finest spanLevels keep every child
     const shared = o.levels - o.spanLevels;
     const m = Math.min(1, Math.max(target, 1) / Math.max(r, 1)) ** (1 / shared);
-    return { region: [start, end], proportions: Array.from({ length: o.levels }, (_, i) => (i < o.spanLevels ? 1 : m)), tokenPicks, samplePicks };
+    const proportions = Array.from({ length: o.levels }, (_, i) => (i < o.spanLevels ? 1 : m));
+    // every scale rounds its keep count up (U4), so the pyramid can keep a few rows more than its
+    // target (821 rows against a budget of 819 at 8K before this): the single rows and the spread
+    // rows give them back, so that with a share the budget is a bound (without one, the paper's rule)
+    let over = 2 * levelCounts(r, proportions)[1] - target;
+    const give = (n: number): number => {
+      const g = Math.min(n, Math.max(over, 0));
+      over -= g;
+      return n - g;
+    };
+    tokenPicks = give(tokenPicks);
+    samplePicks = give(samplePicks);
+    return { region: [start, end], proportions, tokenPicks, samplePicks };
   }
 
   async select(req: SelectionRequest): Promise<Selection | null> {
