@@ -11,32 +11,64 @@ export type ChartSpec = Readonly<Record<string, unknown>>;
 
 const BASE = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white', config: { font: 'DejaVu Sans', view: { stroke: null } } };
 
-/** Renders a Vega-Lite spec to SVG text and PNG bytes (2x scale). */
-export async function renderChart(spec: ChartSpec): Promise<{ svg: string; png: Uint8Array }> {
-  const [vega, vl, resvg] = await Promise.all([
+/** Renders a Vega-Lite spec to SVG text (vega, headless). */
+export async function renderSvg(spec: ChartSpec): Promise<string> {
+  const [vega, vl] = await Promise.all([
     importOptional(() => import('vega'), 'vega', 'charts'),
     importOptional(() => import('vega-lite'), 'vega-lite', 'charts'),
-    importOptional(() => import('@resvg/resvg-js'), '@resvg/resvg-js', 'charts'),
   ]);
-  let svg: string;
   try {
     const compiled = vl.compile({ ...BASE, ...spec } as Parameters<typeof vl.compile>[0]).spec;
     const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-    svg = await view.toSVG();
+    const svg = await view.toSVG();
     view.finalize();
+    return svg;
   } catch (e) {
     throw new WavefilterError('invalid_input', `chart could not be rendered: ${(e as Error).message}`);
   }
-  const png = new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
-  return { svg, png };
 }
 
-/** Writes BASE.svg and BASE.png; returns the two paths. */
-export async function writeChart(base: string, spec: ChartSpec): Promise<string[]> {
-  const { svg, png } = await renderChart(spec);
+/** SVG text to PNG bytes at 2x scale (resvg: a native package, so the one most often missing). */
+export async function renderPng(svg: string): Promise<Uint8Array> {
+  const resvg = await importOptional(() => import('@resvg/resvg-js'), '@resvg/resvg-js', 'PNG charts');
+  return new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+}
+
+/** Renders a Vega-Lite spec to SVG text and PNG bytes (2x scale). */
+export async function renderChart(spec: ChartSpec): Promise<{ svg: string; png: Uint8Array }> {
+  const svg = await renderSvg(spec);
+  return { svg, png: await renderPng(svg) };
+}
+
+/** Chart output: `png: false` writes the SVG alone (where the native PNG renderer is not installed). */
+export interface ChartOutput {
+  readonly png?: boolean;
+}
+
+/** Writes BASE.svg and (unless `png` is false) BASE.png; returns the paths written. */
+export async function writeChart(base: string, spec: ChartSpec, out: ChartOutput = {}): Promise<string[]> {
+  const svg = await renderSvg(spec);
   writeFileSync(`${base}.svg`, svg);
-  writeFileSync(`${base}.png`, png);
+  if (out.png === false) return [`${base}.svg`];
+  writeFileSync(`${base}.png`, await renderPng(svg));
   return [`${base}.svg`, `${base}.png`];
+}
+
+/** The missing_dependency error of whatever chart renderer is not installed, or null when all are. */
+export async function missingChartRenderer(): Promise<{ svg: WavefilterError | null; png: WavefilterError | null }> {
+  const probe = async (load: () => Promise<unknown>): Promise<WavefilterError | null> => {
+    try {
+      await load();
+      return null;
+    } catch (e) {
+      if (e instanceof WavefilterError && e.code === 'missing_dependency') return e;
+      throw e;
+    }
+  };
+  return {
+    svg: (await probe(() => importOptional(() => import('vega'), 'vega', 'charts'))) ?? (await probe(() => importOptional(() => import('vega-lite'), 'vega-lite', 'charts'))),
+    png: await probe(() => importOptional(() => import('@resvg/resvg-js'), '@resvg/resvg-js', 'PNG charts')),
+  };
 }
 
 export interface Point {

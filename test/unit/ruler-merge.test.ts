@@ -1,9 +1,14 @@
 // eval merge --same: rows of one method counted as another's only when both run the same algorithm.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { gridMethods } from '../../src/cli/grid-options.js';
 import type { MethodSpec } from '../../src/eval/methods.js';
 import { mergeSameMethods } from '../../src/eval/ruler/merge.js';
+import { REPO_ROOT } from '../helpers.js';
 import type { SampleResult } from '../../src/eval/ruler/run.js';
 
 const flags = { cache: 'dual' as const, filter: 'wavefilter', budget: '0.1', wfPreset: 'practical', blockLength: 32, progress: false };
@@ -25,4 +30,31 @@ test('--same: a practical row named +share0.25 (before the preset took the share
   assert.throws(() => mergeSameMethods(all(), [], [`${h2o.name}=${practical.name}`]), /run different algorithms/);
   assert.throws(() => mergeSameMethods(all(), [], [`dual+snapkv@0.1=${practical.name}`]), /dual\+snapkv@0.1 is not a method of these runs/);
   assert.throws(() => mergeSameMethods(all(), [], [practical.name]), /expected A=B/);
+});
+
+test('eval merge without the PNG renderer: the results, the SVG chart and one warning naming the package, exit 0', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wf-merge-'));
+  try {
+    const [practical] = gridMethods(flags);
+    const host = { name: 'dual', cache: 'dual', filter: 'none', budget: null, preset: null };
+    for (const [sub, m] of [['a', host], ['b', practical]] as const) {
+      mkdirSync(join(dir, sub));
+      writeFileSync(join(dir, sub, 'results.json'), JSON.stringify({ methods: [m] }));
+      writeFileSync(join(dir, sub, 'results.jsonl'), [0, 1].map((i) => JSON.stringify({ ...row(m.name, i), input_hash: String(i).repeat(64) })).join('\n') + '\n');
+    }
+    // a resolve hook that makes @resvg/resvg-js missing, as on a machine where its native build is absent
+    const hook = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, next) { if (s === '@resvg/resvg-js') { const e = new Error(\\"Cannot find package '@resvg/resvg-js'\\"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; } return next(s, c); }"));`)}`;
+    const out = join(dir, 'merged');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', hook, join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'eval', 'merge', '--from', `${join(dir, 'a')},${join(dir, 'b')}`, '--out', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: SVG charts only: PNG charts needs the optional package @resvg\/resvg-js, which is not installed: npm install @resvg\/resvg-js/);
+    assert.equal(r.stderr.match(/warning:/g)?.length, 1, 'one warning, before the work');
+    assert.ok(existsSync(join(out, 'results.json')) && existsSync(join(out, 'results.md')));
+    assert.match(readFileSync(join(out, 'accuracy-vs-budget-4096.svg'), 'utf8'), /^<svg/);
+    assert.ok(!existsSync(join(out, 'accuracy-vs-budget-4096.png')));
+    assert.match(r.stdout, /dual\+wavefilter-practical@0.1/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -18,6 +18,7 @@ import { type MethodSpec, type SampleResult, promptIds, rulerRowSchema, runRuler
 import { methodSpecSchema } from '../../eval/methods.js';
 import { mergeSameMethods } from '../../eval/ruler/merge.js';
 import { writeRulerCharts } from '../../eval/ruler/charts.js';
+import { type ChartOutput, missingChartRenderer } from '../../report/charts.js';
 import { longBenchMarkdown, runLongBench, summarizeLongBench, supportedDatasets } from '../../eval/longbench/run.js';
 import { NEEDLE_KINDS, NIAH_SCORERS, type NeedleKind, type NiahScorer } from '../../eval/niah/names.js';
 import { findEssayCorpus, loadHotpot, loadSquad, loadWordSources } from '../../eval/ruler/sources.js';
@@ -58,6 +59,22 @@ function resultsDir(f: GridFlags, bench: string): string {
 
 /** The end of a benchmark command: the results object (--json) or the markdown table, and where both are. */
 
+/**
+ * How charts are drawn: all of them; SVG alone when the native PNG renderer (@resvg/resvg-js) is
+ * missing; none when vega is. Checked before a run starts, so a missing optional package is one
+ * warning naming it, not a failure after every result was written.
+ */
+async function chartOutput(): Promise<ChartOutput | null> {
+  const { svg, png } = await missingChartRenderer();
+  if (svg) process.stderr.write(`warning: no charts: ${svg.message} (the results are in results.json and results.md)\n`);
+  else if (png) process.stderr.write(`warning: SVG charts only: ${png.message}\n`);
+  return svg ? null : { png: !png };
+}
+
+async function charts(out: ChartOutput | null, write: (o: ChartOutput) => Promise<string[]>): Promise<void> {
+  if (out) await write(out);
+}
+
 function done(f: GridFlags, out: string, summary: unknown): void {
   if (f.json) process.stdout.write(`${JSON.stringify({ out, ...(summary as object) })}\n`);
   else process.stdout.write(`${readFileSync(join(out, 'results.md'), 'utf8')}\nresults in ${out}\n`);
@@ -76,6 +93,7 @@ withGridOptions(evals.command('ruler'), 'ruler')
   .option('--squad <file>', 'SQuAD v2 dev JSON for qa_1')
   .option('--hotpotqa <file>', 'HotpotQA dev distractor JSON for qa_2')
   .action(async (f: RulerFlags) => {
+    const chartsOut = await chartOutput();
     const all = RULER_TASKS.map((t) => t.name);
     const tasks = (f.tasks ? namesArg('--tasks', f.tasks, all) : all.filter((t) => !t.startsWith('qa_'))) as RulerTaskName[];
     const lengths = listArg('--lengths', LENGTH_RANGE, true)(f.lengths);
@@ -97,7 +115,7 @@ withGridOptions(evals.command('ruler'), 'ruler')
       methods, block_length: f.blockLength, threshold: f.threshold ?? null,
       rope_theta: model.spec.ropeTheta, max_length: model.spec.maxSequenceLength,
     }, results);
-    await writeRulerCharts(out, methods, summary.rows);
+    await charts(chartsOut, (o) => writeRulerCharts(out, methods, summary.rows, o));
     done(f, out, summary);
   });
 
@@ -112,6 +130,7 @@ withGridOptions(evals.command('niah'), 'niah')
   .option('--gen-length <n>', 'tokens to generate', intArg('--gen-length', { min: 1, max: 4096 }), 64)
   .option('--haystack <file>', 'public-domain corpus for the haystack (default: an installed Debian corpus)')
   .action(async (f: NiahFlags) => {
+    const chartsOut = await chartOutput();
     const methods = gridMethods(f);
     const lengths = listArg('--lengths', LENGTH_RANGE, true)(f.lengths);
     const depths = listArg('--depths', { min: 0, max: 100 })(f.depths);
@@ -134,7 +153,7 @@ withGridOptions(evals.command('niah'), 'niah')
     const summary = await writeNiahSummary(out, {
       model: model.dir, haystack: corpus.id, needle: f.needle, lengths, depths, repeats: f.repeats, seed: f.seed, methods: methods.map((m) => m.name),
       gen_length: f.genLength, block_length: f.blockLength, threshold: f.threshold ?? null, rope_theta: model.spec.ropeTheta, created: new Date().toISOString(),
-    }, f.scorer as NiahScorer, results);
+    }, f.scorer as NiahScorer, results, chartsOut);
     done(f, out, summary);
   });
 
@@ -145,6 +164,7 @@ withGridOptions(evals.command('longbench'), 'longbench')
   .option('--e', 'LongBench-E: read <dataset>_e.jsonl and report the 0-4k / 4-8k / 8k+ buckets')
   .option('--limit <n>', 'first n records of each dataset', intArg('--limit', { min: 1, max: 10_000_000 }))
   .action(async (f: LongBenchFlags) => {
+    const chartsOut = await chartOutput();
     if (!existsSync(f.data)) throw new WavefilterError('file_not_found', `--data: ${f.data} not found`, { file: f.data });
     if (!statSync(f.data).isDirectory()) throw new WavefilterError('not_a_file', `--data: ${f.data} is not a folder`, { file: f.data });
     const datasets = f.datasets
@@ -168,7 +188,7 @@ withGridOptions(evals.command('longbench'), 'longbench')
     };
     writeFileSync(join(out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
     writeFileSync(join(out, 'results.md'), `${longBenchMarkdown(s)}\n`);
-    await writeRulerCharts(out, methods, s.rows);
+    await charts(chartsOut, (o) => writeRulerCharts(out, methods, s.rows, o));
     done(f, out, summary);
   });
 
@@ -180,6 +200,7 @@ evals
   .option('--same <list>', 'count method A\'s rows as method B\'s (A=B, comma-separated), e.g. a row name from before a preset changed; refused unless both run the same algorithm (host, filter, budget, every resolved WaveFilter knob)')
   .option('--json', 'print the merged results object to stdout')
   .action(async (f: { from: string; out: string; same?: string; json?: boolean }) => {
+    const chartsOut = await chartOutput();
     const dirs = f.from.split(',').map((x) => x.trim()).filter((x) => x);
     const results: SampleResult[] = [];
     const methods = new Map<string, MethodSpec>();
@@ -199,7 +220,7 @@ evals
     const merged = f.same ? mergeSameMethods(methods, results, f.same.split(',').map((x) => x.trim()).filter((x) => x)) : results;
     mkdirSync(f.out, { recursive: true });
     const summary = writeSummary(f.out, { merged_from: sources, methods: [...methods.values()], ...(f.same ? { same: f.same } : {}) }, merged);
-    await writeRulerCharts(f.out, [...methods.values()], summary.rows);
+    await charts(chartsOut, (o) => writeRulerCharts(f.out, [...methods.values()], summary.rows, o));
     if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${readFileSync(join(f.out, 'results.md'), 'utf8')}`);
   });

@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DiffusionModel } from '../../engine.js';
-import { heatmap, type Point, writeChart } from '../../report/charts.js';
+import { type ChartOutput, heatmap, type Point, writeChart } from '../../report/charts.js';
 import { type MethodSpec, methodIdentity, runMethod } from '../methods.js';
 import { z } from 'zod';
 import { ResultsFile, type RunFields, inputHash, runFieldsSchema } from '../results-file.js';
@@ -79,7 +79,7 @@ export async function runNiah(model: DiffusionModel, o: {
   return results;
 }
 
-export async function writeNiahSummary(dir: string, meta: Record<string, unknown>, scorer: NiahScorer, results: readonly NiahResult[]): Promise<Record<string, unknown>> {
+export async function writeNiahSummary(dir: string, meta: Record<string, unknown>, scorer: NiahScorer, results: readonly NiahResult[], charts: ChartOutput | null = {}): Promise<Record<string, unknown>> {
   const cellMap = new Map<string, NiahResult[]>();
   for (const r of results) {
     const k = `${r.method}|${r.length}|${r.depth}`;
@@ -107,6 +107,7 @@ export async function writeNiahSummary(dir: string, meta: Record<string, unknown
   }
   writeFileSync(join(dir, 'results.md'), `${md.join('\n')}\n`);
   const data: Point[] = cells.map((c) => ({ method: c.method, 'context length': c.length, 'depth %': c.depth, score: c.score }));
-  await writeChart(join(dir, 'niah-heatmap'), heatmap({ title: `Needle in a haystack (${scorer})`, data, x: 'depth %', y: 'context length', value: 'score', facet: methodNames.length > 1 ? 'method' : undefined }));
+  // charts null: none drawn (the CLI found no renderer and said so)
+  if (charts) await writeChart(join(dir, 'niah-heatmap'), heatmap({ title: `Needle in a haystack (${scorer})`, data, x: 'depth %', y: 'context length', value: 'score', facet: methodNames.length > 1 ? 'method' : undefined }), charts);
   return summary;
 }

@@ -3,7 +3,7 @@
  * and throughput against context length when a run (or a merge of runs) spans several lengths.
  */
 import { join } from 'node:path';
-import { type Point, type ReferenceLine, lineChart, writeChart } from '../../report/charts.js';
+import { type ChartOutput, type Point, type ReferenceLine, lineChart, writeChart } from '../../report/charts.js';
 import { type MethodSpec, type SummaryRow, perMethod } from './run.js';
 
 /** A method's label without its budget ("dual+snapkv"), and its budget (null for the host). */
@@ -13,7 +13,7 @@ function family(m: MethodSpec): string {
 }
 
 /** Writes accuracy-vs-budget-<length>.{svg,png} and, for several lengths, throughput-vs-length.{svg,png}. */
-export async function writeRulerCharts(dir: string, methods: readonly MethodSpec[], rows: readonly SummaryRow[]): Promise<string[]> {
+export async function writeRulerCharts(dir: string, methods: readonly MethodSpec[], rows: readonly SummaryRow[], out: ChartOutput = {}): Promise<string[]> {
   const written: string[] = [];
   const agg = perMethod(rows);
   const byName = new Map(methods.map((m) => [m.name, m]));
@@ -40,14 +40,14 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
         subtitle: `${n.length === 1 ? n[0] : `${n[0]}-${n[n.length - 1]}`} samples per method (summed over tasks)`,
         data, x: 'budget', y: 'accuracy', series: 'method', xTitle: fractions ? 'kept prompt rows (budget, % of the prompt)' : 'kept prompt rows (budget, tokens)',
         yTitle: 'accuracy (%)', yDomain: [0, 100], xValues: budgets, xFormat: fractions ? '~%' : 'd', references,
-      }))));
+      }), out)));
   }
   const lengths = new Set(agg.map((a) => a.length));
   if (lengths.size > 1) {
     const data: Point[] = agg.map((a) => ({ method: a.method, length: a.length, 'samples per minute': Math.round((a.samples / Math.max(a.runtime_s, 1e-9)) * 60 * 100) / 100 }));
     written.push(...(await writeChart(join(dir, 'throughput-vs-length'), lineChart({
       title: 'Decoding throughput against context length', data, x: 'length', y: 'samples per minute', series: 'method', xTitle: 'prompt length (tokens)', xLog: true, yLog: true,
-    }))));
+    }), out)));
   }
   return written;
 }
