@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { gridMethods } from '../../src/cli/grid-options.js';
 import type { MethodSpec } from '../../src/eval/methods.js';
-import { mergeSameMethods } from '../../src/eval/ruler/merge.js';
+import { dedupeRows, mergeSameMethods } from '../../src/eval/ruler/merge.js';
 import { REPO_ROOT } from '../helpers.js';
 import type { SampleResult } from '../../src/eval/ruler/run.js';
 
@@ -46,6 +46,10 @@ test('eval merge without the PNG renderer: the results, the SVG chart and one wa
     const hook = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, next) { if (s === '@resvg/resvg-js') { const e = new Error(\\"Cannot find package '@resvg/resvg-js'\\"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; } return next(s, c); }"));`)}`;
     const out = join(dir, 'merged');
+    const twice = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'eval', 'merge', '--from', `${join(dir, 'a')},${join(dir, 'a')},${join(dir, 'b')}`, '--out', join(dir, 'twice'), '--json'], { encoding: 'utf8' });
+    assert.equal(twice.status, 0, twice.stderr);
+    assert.match(twice.stderr, /2 rows in more than one folder \(the same method on the same prompt\) counted once/);
+    assert.equal((JSON.parse(twice.stdout) as { rows: Array<{ method: string; samples: number }> }).rows.find((x) => x.method === 'dual')?.samples, 2);
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', hook, join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'eval', 'merge', '--from', `${join(dir, 'a')},${join(dir, 'b')}`, '--out', out], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /warning: SVG charts only: PNG charts needs the optional package @resvg\/resvg-js, which is not installed: npm install @resvg\/resvg-js/);
@@ -57,4 +61,15 @@ register('data:text/javascript,' + encodeURIComponent("export async function res
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('merge counts a row found in two folders once (the host reused by budget sweeps), keeps other prompts and rows without a hash', () => {
+  const h = (c: string): string => c.repeat(64);
+  const a = { ...row('dual', 0), input_hash: h('a') };
+  const b = { ...row('dual', 0), input_hash: h('b') }; // index 0 of another seed: another prompt
+  const p = { ...row('dual+h2o@0.1', 0), input_hash: h('a') }; // another method on prompt a
+  const old = { ...row('dual', 1), input_hash: undefined as unknown as string };
+  const { rows, duplicates } = dedupeRows([a, b, p, { ...a }, old, { ...old }, { ...b }]);
+  assert.equal(duplicates, 2);
+  assert.deepEqual(rows.map((r) => `${r.method}/${r.input_hash ?? '-'}`.slice(0, 16)), ['dual/aaaaaaaaaaa', 'dual/bbbbbbbbbbb', 'dual+h2o@0.1/aaa', 'dual/-', 'dual/-']);
 });

@@ -16,7 +16,7 @@ import { newResultsDir, readJsonLines } from '../../eval/results-file.js';
 import { RULER_TASKS, type RulerTaskName, usesEssay } from '../../eval/ruler/tasks.js';
 import { type MethodSpec, type SampleResult, promptIds, rulerRowSchema, runRuler, writeSummary } from '../../eval/ruler/run.js';
 import { methodSpecSchema } from '../../eval/methods.js';
-import { mergeSameMethods } from '../../eval/ruler/merge.js';
+import { dedupeRows, mergeSameMethods } from '../../eval/ruler/merge.js';
 import { writeRulerCharts } from '../../eval/ruler/charts.js';
 import { type ChartOutput, missingChartRenderer } from '../../report/charts.js';
 import { longBenchMarkdown, runLongBench, summarizeLongBench, supportedDatasets } from '../../eval/longbench/run.js';
@@ -217,7 +217,9 @@ evals
       sources.push({ dir: d, ...rest });
       for (const r of readJsonLines(join(d, 'results.jsonl'), rulerRowSchema, 'strict')) results.push(r as SampleResult);
     }
-    const merged = f.same ? mergeSameMethods(methods, results, f.same.split(',').map((x) => x.trim()).filter((x) => x)) : results;
+    const { rows: unique, duplicates } = dedupeRows(results);
+    if (duplicates > 0) process.stderr.write(`${duplicates} row${duplicates === 1 ? '' : 's'} in more than one folder (the same method on the same prompt) counted once\n`);
+    const merged = f.same ? mergeSameMethods(methods, unique, f.same.split(',').map((x) => x.trim()).filter((x) => x)) : unique;
     mkdirSync(f.out, { recursive: true });
     const summary = writeSummary(f.out, { merged_from: sources, methods: [...methods.values()], ...(f.same ? { same: f.same } : {}) }, merged);
     await charts(chartsOut, (o) => writeRulerCharts(f.out, [...methods.values()], summary.rows, o));

@@ -27,3 +27,25 @@ export function mergeSameMethods(methods: Map<string, MethodSpec>, results: read
   for (const a of rename.keys()) methods.delete(a);
   return results.map((r) => (rename.has(r.method) ? { ...r, method: rename.get(r.method) as string } : r));
 }
+
+/**
+ * Rows of the same work in more than one folder (the same method on the same prompt: equal input
+ * hashes, as when budget sweeps reuse the host's rows) counted once; counting them twice would double
+ * the host's samples and narrow its interval. Rows of other prompts (another seed) all stay.
+ */
+export function dedupeRows(results: readonly SampleResult[]): { rows: SampleResult[]; duplicates: number } {
+  const seen = new Set<string>();
+  const rows: SampleResult[] = [];
+  for (const r of results) {
+    // rows from before input hashes existed cannot be told apart: all stay
+    if (!r.input_hash) {
+      rows.push(r);
+      continue;
+    }
+    const k = `${r.method}|${r.input_hash}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    rows.push(r);
+  }
+  return { rows, duplicates: results.length - rows.length };
+}
