@@ -26,4 +26,4 @@ while read -r name len n seed rest; do
 done < "$J"
 wait
 tail -n 1 /tmp/w/*.log
-[ -n "${OUT:-}" ] && tar czf "$OUT/w.tgz" -C /tmp w
+if [ -n "${OUT:-}" ]; then tar czf "$OUT/w.tgz" -C /tmp w; fi
