@@ -11,12 +11,14 @@ export type ChartSpec = Readonly<Record<string, unknown>>;
 
 const BASE = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white', config: { font: 'DejaVu Sans', view: { stroke: null } } };
 
+// the optional renderers, each loaded where it is used and probed by missingChartRenderer
+const loadVega = () => importOptional(() => import('vega'), 'vega', 'charts');
+const loadVegaLite = () => importOptional(() => import('vega-lite'), 'vega-lite', 'charts');
+const loadResvg = () => importOptional(() => import('@resvg/resvg-js'), '@resvg/resvg-js', 'PNG charts');
+
 /** Renders a Vega-Lite spec to SVG text (vega, headless). */
 export async function renderSvg(spec: ChartSpec): Promise<string> {
-  const [vega, vl] = await Promise.all([
-    importOptional(() => import('vega'), 'vega', 'charts'),
-    importOptional(() => import('vega-lite'), 'vega-lite', 'charts'),
-  ]);
+  const [vega, vl] = await Promise.all([loadVega(), loadVegaLite()]);
   try {
     const compiled = vl.compile({ ...BASE, ...spec } as Parameters<typeof vl.compile>[0]).spec;
     const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
@@ -30,7 +32,7 @@ export async function renderSvg(spec: ChartSpec): Promise<string> {
 
 /** SVG text to PNG bytes at 2x scale (resvg: a native package, so the one most often missing). */
 export async function renderPng(svg: string): Promise<Uint8Array> {
-  const resvg = await importOptional(() => import('@resvg/resvg-js'), '@resvg/resvg-js', 'PNG charts');
+  const resvg = await loadResvg();
   return new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
 }
 
@@ -65,10 +67,7 @@ export async function missingChartRenderer(): Promise<{ svg: WavefilterError | n
       throw e;
     }
   };
-  return {
-    svg: (await probe(() => importOptional(() => import('vega'), 'vega', 'charts'))) ?? (await probe(() => importOptional(() => import('vega-lite'), 'vega-lite', 'charts'))),
-    png: await probe(() => importOptional(() => import('@resvg/resvg-js'), '@resvg/resvg-js', 'PNG charts')),
-  };
+  return { svg: (await probe(loadVega)) ?? (await probe(loadVegaLite)), png: await probe(loadResvg) };
 }
 
 export interface Point {

@@ -71,10 +71,6 @@ async function chartOutput(): Promise<ChartOutput | null> {
   return svg ? null : { png: !png };
 }
 
-async function charts(out: ChartOutput | null, write: (o: ChartOutput) => Promise<string[]>): Promise<void> {
-  if (out) await write(out);
-}
-
 function done(f: GridFlags, out: string, summary: unknown): void {
   if (f.json) process.stdout.write(`${JSON.stringify({ out, ...(summary as object) })}\n`);
   else process.stdout.write(`${readFileSync(join(out, 'results.md'), 'utf8')}\nresults in ${out}\n`);
@@ -115,7 +111,7 @@ withGridOptions(evals.command('ruler'), 'ruler')
       methods, block_length: f.blockLength, threshold: f.threshold ?? null,
       rope_theta: model.spec.ropeTheta, max_length: model.spec.maxSequenceLength,
     }, results);
-    await charts(chartsOut, (o) => writeRulerCharts(out, methods, summary.rows, o));
+    if (chartsOut) await writeRulerCharts(out, methods, summary.rows, chartsOut);
     done(f, out, summary);
   });
 
@@ -188,7 +184,7 @@ withGridOptions(evals.command('longbench'), 'longbench')
     };
     writeFileSync(join(out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
     writeFileSync(join(out, 'results.md'), `${longBenchMarkdown(s)}\n`);
-    await charts(chartsOut, (o) => writeRulerCharts(out, methods, s.rows, o));
+    if (chartsOut) await writeRulerCharts(out, methods, s.rows, chartsOut);
     done(f, out, summary);
   });
 
@@ -222,7 +218,7 @@ evals
     const merged = f.same ? mergeSameMethods(methods, unique, f.same.split(',').map((x) => x.trim()).filter((x) => x)) : unique;
     mkdirSync(f.out, { recursive: true });
     const summary = writeSummary(f.out, { merged_from: sources, methods: [...methods.values()], ...(f.same ? { same: f.same } : {}) }, merged);
-    await charts(chartsOut, (o) => writeRulerCharts(f.out, [...methods.values()], summary.rows, o));
+    if (chartsOut) await writeRulerCharts(f.out, [...methods.values()], summary.rows, chartsOut);
     if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(`${readFileSync(join(f.out, 'results.md'), 'utf8')}`);
   });

@@ -120,6 +120,12 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
     if (proportions.some((m) => !(m > 0 && m <= 1))) invalidOption('wf-proportions', 'values in (0, 1]', proportions.join(','));
   }
   const practical = preset === 'practical';
+  /** A share of the budget (tail, token, spread): in [0, 1), and above 0 only with a budget to share. */
+  const share = (flag: string, x: number): number => {
+    if (!(x >= 0 && x < 1)) invalidOption(flag, 'a share in [0, 1)', x);
+    if (x > 0 && !o.budget) invalidOption(flag, 'a budget (--budget) to share', x);
+    return x;
+  };
   const sinks = o.sinks ?? (practical ? 4 : 0);
   const tail = o.tail ?? (practical ? 64 : 0);
   if (!Number.isSafeInteger(sinks) || sinks < 0) invalidOption('wf-sinks', 'a non-negative integer', sinks);
@@ -127,9 +133,7 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   // practical with a budget keeps at least half of it as the prompt's end, as H2O's recent window:
   // on development prompts at 4K (seed 42, 20 a task, reports/wf-variants.md) fwe went from 20.0 to
   // 31.7 and multivalue from 33.8 to 40.0 (the host's 31.7 and 40.0), the needle tasks unchanged
-  const tailShare = o.tailShare ?? (practical && o.budget ? 0.5 : 0);
-  if (!(tailShare >= 0 && tailShare < 1)) invalidOption('wf-tail-share', 'a share in [0, 1)', tailShare);
-  if (tailShare > 0 && !o.budget) invalidOption('wf-tail-share', 'a budget (--budget) to share', tailShare);
+  const tailShare = share('wf-tail-share', o.tailShare ?? (practical && o.budget ? 0.5 : 0));
   const norm = o.norm ?? 'orthonormal';
   if (norm !== 'orthonormal' && norm !== 'mean') invalidOption('wf-norm', 'orthonormal or mean', norm);
   const schedule = o.schedule ?? (practical ? 'once-per-block' : 'every-step');
@@ -146,12 +150,8 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   // (reports/ruler-holdout-4k) the mean over 11 tasks went from 63.1 to 68.0 (host 70.0, H2O 68.5),
   // multikey_2 / _3 from 70 / 60 to 90 / 100, at the same speed; 0.25 was chosen on development
   // seeds (reports/wf-variants.md) before the hold-out run
-  const tokenShare = o.tokenShare ?? (practical && o.budget ? 0.25 : 0);
-  if (!(tokenShare >= 0 && tokenShare < 1)) invalidOption('wf-token-share', 'a share in [0, 1)', tokenShare);
-  if (tokenShare > 0 && !o.budget) invalidOption('wf-token-share', 'a budget (--budget) to share', tokenShare);
-  const sampleShare = o.sampleShare ?? 0;
-  if (!(sampleShare >= 0 && sampleShare < 1)) invalidOption('wf-sample-share', 'a share in [0, 1)', sampleShare);
-  if (sampleShare > 0 && !o.budget) invalidOption('wf-sample-share', 'a budget (--budget) to share', sampleShare);
+  const tokenShare = share('wf-token-share', o.tokenShare ?? (practical && o.budget ? 0.25 : 0));
+  const sampleShare = share('wf-sample-share', o.sampleShare ?? 0);
   if (!(tokenShare + sampleShare < 1)) invalidOption('wf-sample-share', `a share below 1 - the token share (${tokenShare}), so the pyramid keeps a part of the budget`, sampleShare);
   return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, tailShare, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare, sampleShare };
 }
@@ -209,7 +209,7 @@ export class WaveFilter implements TokenFilter {
   }
 
   /** The selection's controls at prompt length p, or null when nothing is filtered. */
-  private controls(p: number): { feeds: Record<string, ort.Tensor>; aligned: boolean } | null {
+  private controls(p: number): { feeds: Record<string, ort.Tensor>; aligned: boolean; region: [number, number] } | null {
     const { region, proportions, tokenPicks, samplePicks } = this.proportionsFor(p);
     const [rs, re] = region;
     if (re - rs < 2 ** this.options.levels || proportions.every((m) => m >= 1)) return null;
@@ -226,7 +226,7 @@ export class WaveFilter implements TokenFilter {
       feeds[F.levelK(b)] = i64(k[b]);
       feeds[F.levelM(b)] = f64(proportions[b - 1]);
     }
-    return { feeds, aligned: (re - rs) % 2 ** this.options.levels === 0 };
+    return { feeds, aligned: (re - rs) % 2 ** this.options.levels === 0, region };
   }
 
   static graph(spec: ModelSpec, o: ResolvedWaveOptions, variant: WaveVariant): Uint8Array {
@@ -244,12 +244,13 @@ export class WaveFilter implements TokenFilter {
   proportionsFor(p: number): { region: [number, number]; proportions: number[]; tokenPicks: number; samplePicks: number } {
     const o = this.options;
     const start = Math.min(o.sinks, p);
-    const tail = o.budget && o.tailShare > 0 ? Math.max(o.tail, Math.round(o.tailShare * budgetTokens(o.budget, p))) : o.tail;
+    const budget = o.budget ? budgetTokens(o.budget, p) : 0;
+    const tail = budget && o.tailShare > 0 ? Math.max(o.tail, Math.round(o.tailShare * budget)) : o.tail;
     let end = Math.max(start, p - tail);
     if (tail > 0) end = start + Math.floor((end - start) / 2 ** o.levels) * 2 ** o.levels;
     const r = end - start;
     if (o.proportions) return { region: [start, end], proportions: [...o.proportions], tokenPicks: 0, samplePicks: 0 };
-    const all = budgetTokens(o.budget as Budget, p) - (p - r);
+    const all = budget - (p - r);
     // the token-level and spread shares first (together at most what the pyramid leaves of the region), the pyramid the rest
     const room = Math.max(r - 2 ** o.levels, 0);
     let tokenPicks = Math.min(Math.round(o.tokenShare * Math.max(all, 0)), room);
@@ -280,7 +281,7 @@ export class WaveFilter implements TokenFilter {
     const c0 = this.controls(p);
     if (c0 === null) return null;
     const extra = c0.feeds;
-    const [rs, re] = this.proportionsFor(p).region;
+    const [rs, re] = c0.region;
     const block = req.blockQueries;
     if (!block) throw new WavefilterError('runtime_error', 'WaveFilter needs the block queries, which the cache host did not request');
     const question = this.windowQueries > 0 ? req.windowQueries : null;
