@@ -60,7 +60,7 @@ const program = new Command()
   .option('--samples <n>', 'wf-variants: prompts', intArg('--samples'), 5)
   .option('--variants <list>', 'wf-variants: the rows to run, separated by ";" (default: all; names as printed)')
   .option('--seed <n>', 'wf-variants: RULER seed', intArg('--seed'), 42)
-  .option('--device <device>', 'engine, wavefilter, batch: cpu, cuda or cuda:N (gpu: cuda)')
+  .option('--device <device>', 'engine, wavefilter, batch, wf-variants: cpu, cuda or cuda:N (gpu: cuda)')
   .option('--dtype <type>', 'engine, gpu: fp32 or fp16 (CUDA; gpu default fp16)')
   .option('--checkpoint <dir>', 'engine, serve, ask: an existing checkpoint instead of the random one (e.g. LLaDA-8B\'s shape from bench/gpu/make_checkpoint.py)')
   .option('--threshold <p>', 'engine, gpu: Fast-dLLM confidence threshold (default: the fixed schedule)')
@@ -117,7 +117,7 @@ const program = new Command()
     if (which === 'wf-variants') {
       const dir = defaultModelDir();
       if (!dir) throw new Error('wf-variants needs the bundled model (models/llada-ruler-12m)');
-      const model = await loadModel(dir, { threads: f.threads });
+      const model = await loadModel(dir, { threads: f.threads, ...(f.device ? { device: parseDevice(f.device) && (f.device as Device) } : {}) });
       const o = { task: f.task as RulerTaskName, length: Number(f.promptLengths.split(',')[0]), samples: f.samples, budget: budgetArg(0.16), seed: f.seed, ...(f.variants ? { variants: f.variants.split(';').map((x) => x.trim()) } : {}) };
       process.stderr.write(`${o.task}, ${o.length} tokens, ${o.samples} prompts (seed ${o.seed}), WaveFilter practical at budget ${o.budget}, one token per step:\n`);
       const rows = await runWaveVariants(model, o, (s) => process.stderr.write(s));

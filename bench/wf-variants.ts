@@ -21,6 +21,7 @@ export interface Variant {
   readonly wave?: WaveFilterOptions;
   /** The prompt refresh, where it is not the filter's preferred one (a filtered host refreshes at the first block). */
   readonly promptRefresh?: 'every-block' | 'first-block';
+  readonly executor?: 'step' | 'block';
 }
 
 /** The variants tried: the practical preset, one knob changed at a time, then the references on the same prompts. */
@@ -52,6 +53,14 @@ export const WAVE_VARIANTS: Readonly<Record<string, Variant>> = {
   'a 200-token tail (the recent window of H2O at 4K, budget 0.1)': { filter: 'wavefilter', wave: { tail: 200 } },
   'a quarter of the budget as the tail (tail share 0.25)': { filter: 'wavefilter', wave: { tailShare: 0.25 } },
   'half of the budget as the tail (tail share 0.5, as the recent window of H2O)': { filter: 'wavefilter', wave: { tailShare: 0.5 } },
+  'single rows max-pooled over 3 (token pool 3)': { filter: 'wavefilter', wave: { tokenPool: 3 } },
+  'single rows max-pooled over 5 (token pool 5)': { filter: 'wavefilter', wave: { tokenPool: 5 } },
+  'single rows max-pooled over 7 (token pool 7, SnapKV\'s kernel)': { filter: 'wavefilter', wave: { tokenPool: 7 } },
+  'tail share 0.6': { filter: 'wavefilter', wave: { tailShare: 0.6 } },
+  'tail share 0.75': { filter: 'wavefilter', wave: { tailShare: 0.75 } },
+  'tail refreshed every block (step executor)': { filter: 'wavefilter', wave: { tailRefresh: true }, executor: 'step' },
+  'tail refreshed every block against the whole prompt (step executor)': { filter: 'wavefilter', wave: { tailRefresh: true, tailRefreshPast: 'all' }, executor: 'step' },
+  'practical (step executor)': { filter: 'wavefilter', executor: 'step' },
   'host alone (dense)': { filter: 'none' },
   SnapKV: { filter: 'snapkv' },
   H2O: { filter: 'h2o' },
@@ -76,6 +85,7 @@ export async function runWaveVariants(model: DiffusionModel, o: { task: RulerTas
         ...(v.filter === 'none' ? {} : { filter: v.filter, budget: o.budget }),
         ...(v.filter === 'wavefilter' ? { wave: { preset: 'practical', ...v.wave } } : {}),
         ...(v.promptRefresh ? { promptRefresh: v.promptRefresh } : {}),
+        ...(v.executor ? { executor: v.executor } : {}),
       });
       const pred = postprocess(out.text ?? '');
       // RULER's metric: all of the answers (string match all) or any of them (part), per prompt in [0, 1]

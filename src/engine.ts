@@ -657,7 +657,7 @@ const GENERATE_KEYS = new Set([
   'logitsEosInf', 'confidenceEosEotInf', 'cache', 'promptRefresh', 'seed', 'scoring', 'allowLongContext', 'executor',
   'filter', 'budget', 'wave', 'chat', 'chatOptions', 'signal', 'onStep', 'onText', 'onKept', 'dllmCache',
 ]);
-const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'tailShare', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers', 'questionQueries', 'spanLevels', 'tokenShare', 'sampleShare']);
+const WAVE_KEYS = new Set(['preset', 'levels', 'proportions', 'budget', 'sinks', 'tail', 'tailShare', 'headShared', 'norm', 'schedule', 'driftThreshold', 'denseLayers', 'questionQueries', 'spanLevels', 'tokenShare', 'sampleShare', 'tokenPool', 'tailRefresh', 'tailRefreshPast']);
 const CHAT_KEYS = new Set(['addGenerationPrompt', 'timeoutMs', 'variables']);
 
 /** Levenshtein distance of two short strings (option names), for "did you mean". */
@@ -768,7 +768,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Promise<Diffusio
 
 /** A program session's key: the graph depends on the filter variant, where and when the selection runs, and the shape. */
 function programKey(filter: ProgramFilter | null, shape: ProgramShape): string {
-  return `${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}${shape.stepAttention ? `|${shape.stepAttention}` : ''}${shape.decide ? `|${shape.decide.rule}:${shape.decide.confidence}` : ''}`;
+  return `${filter ? `${filter.variant}|${filter.program.schedule}|${filter.program.queries}|${filter.windowQueries}${filter.program.refreshPast === 'all' ? '|refresh-all' : ''}` : ''}${shape.cfg ? '|cfg' : ''}${shape.sample ? '|sample' : ''}${shape.stepAttention ? `|${shape.stepAttention}` : ''}${shape.decide ? `|${shape.decide.rule}:${shape.decide.confidence}` : ''}`;
 }
 
 /** The GPU's prompt refresh for a filter that prefers the first-block one: by cost (model/refresh-cost.ts). */

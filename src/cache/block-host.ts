@@ -16,7 +16,7 @@
  */
 import type { ForwardResult, PastKV } from '../model/runtime.js';
 import type { ModelSpec } from '../model/spec.js';
-import type { Selection, TokenFilter } from '../filter/token-filter.js';
+import { type Selection, type TokenFilter, tailRows } from '../filter/token-filter.js';
 import type { CacheHost, ForwardPlan, StepContext } from './host.js';
 import { range } from './host.js';
 import { type HostPolicy, checkedWindow } from './registry.js';
@@ -70,14 +70,15 @@ export class BlockCacheHost implements CacheHost {
     const f = this.o.filter;
     if (ctx.stepInBlock === 0) {
       const full = this.keys.length === 0 || this.o.promptRefresh === 'every-block';
-      const start = full ? 0 : P;
+      // a later block recomputes the generation rows and the filter's refreshed tail, if it has one
+      const start = full ? 0 : P - tailRows(f, P);
       const rows: number[] = [];
       if (f?.needsBlockQueries) for (let p = lo; p < hi; p++) rows.push(p - start);
       const window = full && f ? Math.min(f.windowQueries, P) : 0;
       for (let p = P - window; p < P; p++) rows.push(p);
       const plan: ForwardPlan = {
         positions: range(start, L), refresh: true, queryRows: rows.length ? Int32Array.from(rows) : undefined,
-        past: full ? null : this.past(P, L, L),
+        past: full ? null : this.past(start, L, L, f?.refreshTailPast === 'all'),
       };
       this.layouts.set(plan, { block: f?.needsBlockQueries ? hi - lo : 0, window });
       return plan;
@@ -94,9 +95,9 @@ export class BlockCacheHost implements CacheHost {
   }
 
   /** The past for queries [qlo, qhi): every cached row except those the step recomputes. */
-  private past(qlo: number, qhi: number, L: number): PastKV {
+  private past(qlo: number, qhi: number, L: number, whole = false): PastKV {
     const { nLayers, nKvHeads: Hkv } = this.spec;
-    const c = this.compact;
+    const c = whole ? null : this.compact;
     // the cached steps of a block share their past: build the masks once per (cache, query range)
     const memo = this.pastMemo;
     if (memo && memo.compact === c && memo.keys === this.keys && memo.qlo === qlo && memo.qhi === qhi && memo.L === L) return memo.past;
@@ -112,7 +113,9 @@ export class BlockCacheHost implements CacheHost {
         const row0 = h * tc;
         if (c) {
           const tok = c.tokens[l];
-          for (let t = 0; t < T; t++) if (tok[h * T + t] < 0n) b[row0 + t] = -Infinity;
+          // padding, and kept prompt rows a refresh recomputes (its query range starts inside the prompt)
+          const recomputed = BigInt(qlo);
+          for (let t = 0; t < T; t++) if (tok[h * T + t] < 0n || tok[h * T + t] >= recomputed) b[row0 + t] = -Infinity;
           // generation rows sit after the T prompt rows, in position order from P
           const from = Math.max(qlo, this.P);
           if (qhi > from) b.fill(-Infinity, row0 + T + from - this.P, row0 + T + qhi - this.P);
@@ -149,12 +152,14 @@ export class BlockCacheHost implements CacheHost {
       this.P = ctx.promptLength;
       if (layout.window) this.windowQueries = split(result.queries, layout.block, layout.window);
     } else {
-      // generation refresh: the recomputed rows [P, L) replace theirs in the stored cache
+      // a later block's refresh: the recomputed rows [from, L) (the generation rows, and the
+      // filter's refreshed tail) replace theirs in the stored cache
       const G = plan.positions.length;
+      const from = plan.positions[0];
       for (let l = 0; l < this.keys.length; l++)
         for (let h = 0; h < Hkv; h++) {
-          this.keys[l].set(result.keys[l].subarray(h * G * D, (h + 1) * G * D), (h * this.L + this.P) * D);
-          this.values[l].set(result.values[l].subarray(h * G * D, (h + 1) * G * D), (h * this.L + this.P) * D);
+          this.keys[l].set(result.keys[l].subarray(h * G * D, (h + 1) * G * D), (h * this.L + from) * D);
+          this.values[l].set(result.values[l].subarray(h * G * D, (h + 1) * G * D), (h * this.L + from) * D);
         }
     }
     this.lastBlockQueries = blockQueries;

@@ -29,6 +29,7 @@ import type { GenerationProgram } from '../program/generation-program.js';
 import type { ProgramFilter, ProgramShape } from '../program/block-graph.js';
 import type { FixedRule } from '../program/decide-graph.js';
 import { checkHostOptions } from '../cache/index.js';
+import { tailRows } from '../filter/token-filter.js';
 import { type HostPolicy, checkedWindow } from '../cache/registry.js';
 import type { GenerateHooks, GenerationResult } from './generate.js';
 import { checkPromptIds, countMasks } from './generate.js';
@@ -276,7 +277,7 @@ async function runBlocks(program: BlockProgram, filter: ProgramFilter | null, sp
     const past = firstBlockOnly ? kept : null;
     const blk = run.block(b, draws ? draws.take(3 * B * maxSteps) : NO_DRAWS);
     const res = await program.run({
-      canvas: run.canvas, lo: blk.lo, hi: blk.hi, window: blk.window, refreshFrom: past ? Lp : 0, past,
+      canvas: run.canvas, lo: blk.lo, hi: blk.hi, window: blk.window, refreshFrom: past ? Lp - tailRows(hooks.filter ?? null, Lp) : 0, past,
       cached: policy.cached, keepKv: firstBlockOnly && kept === null, rule: blk.rule,
       maxSteps, minForwards: policy.minForwardsPerBlock,
       ...(o.cfgScale > 0 ? { cfg: { scale: o.cfgScale, promptLength: Lp } } : {}),
@@ -318,7 +319,7 @@ async function runGeneration(program: GenerationProgram, filter: ProgramFilter |
   const allDraws = draws ? draws.take(run.blocks * 3 * B * maxSteps) : NO_DRAWS;
   const blocks = Array.from({ length: run.blocks }, (_, b) => run.block(b, NO_DRAWS));
   const res = await program.run({
-    canvas: run.canvas, blocks, promptLength: Lp, cached: policy.cached, draws: allDraws, maxSteps, minForwards: policy.minForwardsPerBlock,
+    canvas: run.canvas, blocks, promptLength: Lp, refreshFrom: Lp - tailRows(hooks.filter ?? null, Lp), cached: policy.cached, draws: allDraws, maxSteps, minForwards: policy.minForwardsPerBlock,
     ...(samples(spec, o) ? { sample: { temperature: o.temperature, topP: o.topP ?? 1, topK: o.topK ?? 0 } } : {}),
     ...(filter ? { selection: { promptLength: Lp, controls: filter.program.feeds(Lp) } } : {}),
   });

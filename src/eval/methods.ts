@@ -70,7 +70,10 @@ export function methodGrid(cache: MethodCache, filters: readonly FilterName[], b
 export function methodIdentity(m: MethodSpec): Record<string, unknown> {
   if (m.filter !== 'wavefilter') return { ...m };
   const f = filterOptions(m);
-  return { ...m, wave: resolveWaveOptions({ ...f.wave, budget: parseBudget(f.budget) }) };
+  const { tokenPool, tailRefresh, tailRefreshPast, ...wave } = resolveWaveOptions({ ...f.wave, budget: parseBudget(f.budget) });
+  // knobs added later enter the identity only away from their no-op defaults, so the rows of work
+  // done before they existed (the committed reports) stay resumable: they did that same work
+  return { ...m, wave: { ...wave, ...(tokenPool === 1 ? {} : { tokenPool }), ...(tailRefresh ? { tailRefresh, tailRefreshPast } : {}) } };
 }
 
 /**

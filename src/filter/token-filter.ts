@@ -32,6 +32,8 @@ export interface FilterProgram {
   feeds(p: number): Record<string, ort.Tensor>;
   /** Receives the selection's state outputs after a run; defined only by a filter whose emit returns state. */
   absorbState?(state: Float32Array[]): void;
+  /** What a later block's refresh attends to below refresh_from (TokenFilter.refreshTailPast; default the kept rows). */
+  readonly refreshPast?: 'kept' | 'all';
 }
 
 /** Whether a program's selection reads the prompt window's queries ('window' or 'both'). */
@@ -89,7 +91,22 @@ export interface TokenFilter {
    * 'first-block': a filter's speed comes from not recomputing the whole prompt at every block).
    */
   readonly preferredRefresh?: 'every-block' | 'first-block';
+  /**
+   * With the first-block prompt refresh: how many trailing prompt rows (all kept, outside what the
+   * filter chooses from) the host recomputes with the generation rows at each later block's
+   * refresh, attending to the kept rows. Absent or 0: only the generation rows, the prompt's K/V
+   * stay those of the first block.
+   */
+  refreshTail?(promptLength: number): number;
+  /** What the refreshed tail attends to: the kept rows (default) or every prompt row (the first block's K/V). */
+  readonly refreshTailPast?: 'kept' | 'all';
   dispose(): Promise<void>;
+}
+
+/** The trailing prompt rows a filter has the host recompute at a later block's refresh (0 without; at most P). */
+export function tailRows(f: TokenFilter | null, P: number): number {
+  const n = f?.refreshTail?.(P) ?? 0;
+  return Math.max(0, Math.min(P, Math.floor(n)));
 }
 
 /** A budget: a fraction of the prompt (0 < x <= 1) or a token count (> 1). */

@@ -326,8 +326,6 @@ function emitBlock(g: GraphBuilder, c: BlockContext, v: BlockValues): BlockEmitt
     const r = g.op('Range', [offset, g.op('Add', [offset, n]), one]);
     return g.op('Unsqueeze', [g.op('Where', [masked(r), NEG_INF, ZERO_F]), g.constI64([0])]);
   };
-  /** [Hkv, T] bias of kept rows: -inf for padding (-1). */
-  const tokenBias = (tokens: string): string => g.op('Where', [g.op('Less', [tokens, zero]), NEG_INF, ZERO_F]);
 
   // 'replace' attention (ForwardStyle): the steps' pasts also come as the rows around the query
   // window, [1, n, H*D] with GQA heads expanded, sliced once per run (per step for every-step filters)
@@ -368,14 +366,17 @@ function emitBlock(g: GraphBuilder, c: BlockContext, v: BlockValues): BlockEmitt
   //    the past's rows at or above it are stale and masked.
   let refreshPast: (l: number) => { key: string; value: string; bias: string };
   let tc: string;
-  if (f && P && promptLen) {
+  // (a filter whose refreshed tail attends to every prompt row reads the past whole, as the host alone)
+  if (f && P && promptLen && f.program.refreshPast !== 'all') {
     const cK = layers.map((l) => gatherCompact(g, pastK[l], pastTokens[l], promptLen));
     const cV = layers.map((l) => gatherCompact(g, pastV[l], pastTokens[l], promptLen));
     tc = g.op('Squeeze', [g.op('Shape', [cK[0]], { start: 1, end: 2 }), g.constI64([0])]);
     refreshPast = (l) => {
       const genRows = g.op('Shape', [g.op('Slice', [pastK[l], promptLen, g.constI64([2 ** 62]), g.constI64([1])])], { start: 1, end: 2 });
       const genBias = g.op('Expand', [NEG_INF, g.op('Concat', [g.constI64([Hkv]), genRows], { axis: 0 })]);
-      return { key: cK[l], value: cV[l], bias: g.op('Concat', [tokenBias(pastTokens[l]), genBias], { axis: 1 }) };
+      // kept prompt rows at or after refresh_from (a filter's refreshed tail) are recomputed: masked
+      const keptBias = g.op('Where', [g.op('Or', [g.op('Less', [pastTokens[l], zero]), g.op('GreaterOrEqual', [pastTokens[l], refreshFrom])]), NEG_INF, ZERO_F]);
+      return { key: cK[l], value: cV[l], bias: g.op('Concat', [keptBias, genBias], { axis: 1 }) };
     };
   } else {
     tc = g.op('Squeeze', [g.op('Shape', [pastK[0]], { start: 1, end: 2 }), g.constI64([0])]);

@@ -25,8 +25,10 @@ export interface GenerationRequest extends Pick<BlockRequest, 'maxSteps' | 'minF
   readonly canvas: Int32Array;
   /** Two or more blocks, in order. */
   readonly blocks: readonly GenerationBlock[];
-  /** P: the row later blocks' refreshes start from. */
+  /** P: the prompt's length. */
   readonly promptLength: number;
+  /** The row later blocks' refreshes start from (default P; below it with a filter's refreshed tail). */
+  readonly refreshFrom?: number;
   readonly cached: boolean;
   /** Uniform draws for every block, read in order (empty for the deterministic rules). */
   readonly draws: Float64Array;
@@ -85,7 +87,7 @@ export class GenerationProgram {
       [GN.blockHiAll]: col((b) => b.hi),
       [GN.windowLoAll]: col((b) => b.window[0]),
       [GN.windowHiAll]: col((b) => b.window[1]),
-      [N.refreshFrom]: i64(req.promptLength),
+      [N.refreshFrom]: i64(req.refreshFrom ?? req.promptLength),
       [N.cacheRows]: i64(req.cached ? L : 0),
       ...runFeeds(this.shape, req),
       ...ruleFeeds({ ...rule, draws: req.draws }, req.blocks.map((b) => ruleRows(b.rule, K)), K),

@@ -15,6 +15,7 @@ import { type GenerateOutput, type ModelGenerateOptions, FILTER_NAMES, TOKEN_FIL
 import { DREAM_TINY } from '../helpers.js';
 import { defaultModelDir } from '../../src/cli/paths.js';
 import { lookaheadHost } from '../fixtures/hosts/lookahead/index.js';
+import { WaveFilter } from '../../src/filter/wavefilter/index.js';
 
 registerCacheHost(lookaheadHost(2));
 
@@ -124,7 +125,7 @@ for (const [name, dir, P] of MODELS)
   test(`conformance: WaveFilter question queries, dense layers, token and sample shares, both executors (${name})`, async () => {
     const m = await loadModel(dir, { sessions: 4 });
     const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId);
-    for (const knob of [{ questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }, { tokenShare: 0.25, sampleShare: 0.25 }])
+    for (const knob of [{ questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }, { tokenShare: 0.25, sampleShare: 0.25 }, { tokenShare: 0.25, tokenPool: 5 }, { tailRefresh: true }, { tailRefresh: true, tailRefreshPast: 'all' as const }])
       for (const schedule of ['once-per-block', 'every-step'] as const)
         for (const promptRefresh of ['every-block', 'first-block'] as const) {
           const o: ModelGenerateOptions = { genLength: 8 * BLOCKS, blockLength: 8, steps: 8 * BLOCKS, cache: 'dual', filter: 'wavefilter', budget: 0.1, promptRefresh, wave: { ...knob, schedule } };
@@ -143,6 +144,42 @@ for (const [name, dir, P] of MODELS)
     await m.dispose();
   });
 
+// The refreshed tail (WaveFilter's tailRefresh): a later block's refresh recomputes the trailing
+// prompt rows with the generation rows. A tail that covers the whole prompt recomputes every row
+// against nothing stale, which is the every-block refresh: same tokens and kept rows, on the step
+// executor, the block program and the generation program, whether the tail attends to the kept
+// rows or to every prompt row (both masked whole then).
+for (const [name, dir, P] of MODELS)
+  test(`conformance: a refreshed tail covering the whole prompt is the every-block refresh, every executor (${name})`, async () => {
+    const m = await loadModel(dir, { sessions: 4 });
+    const p = prompt(P, m.spec.vocabSize, m.spec.maskTokenId);
+    const base: ModelGenerateOptions = { genLength: 24, blockLength: 8, steps: 24, cache: 'dual', filter: 'wavefilter', budget: 0.1 };
+    const keptOf = async (o: ModelGenerateOptions) => {
+      const kept: string[] = [];
+      const r = await m.generate({ inputIds: p }, { ...o, onKept: (e) => kept.push(`${e.block}:${e.tokens.map((t) => t.join(',')).join('|')}`) });
+      return { ids: r.outputIds, kept, refreshes: r.timings.refreshes };
+    };
+    const truth = await keptOf({ ...base, promptRefresh: 'every-block', executor: 'step' });
+    const proto = WaveFilter.prototype as unknown as { refreshTail(p: number): number };
+    const own = proto.refreshTail;
+    proto.refreshTail = (n: number) => n;
+    try {
+      for (const tailRefreshPast of ['kept', 'all'] as const)
+        for (const executor of ['step', 'block', 'generation'] as const) {
+          const got = await keptOf({ ...base, promptRefresh: 'first-block', executor, wave: { tailRefresh: true, tailRefreshPast } });
+          assert.deepEqual(got.ids, truth.ids, `${executor} ${tailRefreshPast}`);
+          assert.deepEqual(got.kept, executor === 'generation' ? truth.kept.slice(-1) : truth.kept, `kept rows ${executor} ${tailRefreshPast}`);
+        }
+    } finally {
+      proto.refreshTail = own;
+    }
+    // and the real tail changes what a later block decodes from (the knob is not a no-op)
+    const off = await keptOf({ ...base, promptRefresh: 'first-block', executor: 'block' });
+    const on = await keptOf({ ...base, promptRefresh: 'first-block', executor: 'block', wave: { tailRefresh: true } });
+    assert.ok(on.kept.some((k, i) => k !== off.kept[i]) || on.ids.some((t, i) => t !== off.ids[i]), 'the refreshed tail changes the later blocks');
+    await m.dispose();
+  });
+
 // The generation program (every block in one run, the first-block prompt refresh): for every
 // cached host x filter, on the standard graph and on the GPU path's, the block program's tokens,
 // NFE, refreshes, selections and last kept rows; three blocks so its Loop over blocks runs twice;
@@ -156,7 +193,7 @@ for (const [name, dir, P] of MODELS)
     const cases: ModelGenerateOptions[] = [];
     for (const host of cacheHostNames().filter((h) => cacheHostPolicy(h).cached))
       for (const filter of cacheHostPolicy(host).acceptsFilter ? FILTER_NAMES : (['none'] as const)) cases.push({ cache: host, filter, budget: filter === 'none' ? null : 0.1 });
-    for (const wave of [{ schedule: 'every-step' as const }, { questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }, { tokenShare: 0.25, sampleShare: 0.25 }]) cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, wave });
+    for (const wave of [{ schedule: 'every-step' as const }, { questionQueries: 16 }, { denseLayers: [0] }, { tokenShare: 0.5 }, { tokenShare: 0.25, sampleShare: 0.25 }, { tokenShare: 0.25, tokenPool: 5 }, { tailRefresh: true }, { tailRefresh: true, tailRefreshPast: 'all' as const }]) cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, wave });
     cases.push({ cache: 'dual', filter: 'wavefilter', budget: 0.1, temperature: 0.7, seed: 5 });
     for (const c of cases) {
       const o: ModelGenerateOptions = { genLength: 24, blockLength: 8, steps: 24, promptRefresh: 'first-block', ...c };

@@ -112,7 +112,7 @@ test('StreamingLLM keeps the sinks and the most recent prompt rows', async () =>
  * The token share's picks by hand: each stacked query row's softmax over the region's single rows,
  * summed over the query rows, the top `k` rows not in `taken`.
  */
-function singleRows(req: SelectionRequest, l: number, h: number, nq: number, [rs, re]: [number, number], taken: ReadonlySet<number>, k: number): number[] {
+function singleRows(req: SelectionRequest, l: number, h: number, nq: number, [rs, re]: [number, number], taken: ReadonlySet<number>, k: number, pool = 1): number[] {
   const L = req.canvasLength;
   const qs = (req.blockQueries as Float32Array[])[l];
   const w = new Float64Array(re - rs);
@@ -129,7 +129,11 @@ function singleRows(req: SelectionRequest, l: number, h: number, nq: number, [rs
       const z = e.reduce((a, b) => a + b, 0);
       e.forEach((x, r) => (w[r] += x / z));
     }
-  return Array.from({ length: re - rs }, (_, r) => r + rs).filter((t) => !taken.has(t)).sort((a, b) => w[b - rs] - w[a - rs]).slice(0, k);
+  // max-pooled over `pool` rows centred on each (the region's edges clip the window)
+  const half = pool >> 1;
+  const p = w.map((_, r) => Math.max(...w.subarray(Math.max(0, r - half), Math.min(re - rs, r + half + 1))));
+  // ties (common once pooled) go to the lower row, as ONNX TopK orders them
+  return Array.from({ length: re - rs }, (_, r) => r + rs).filter((t) => !taken.has(t)).sort((a, b) => p[b - rs] - p[a - rs] || a - b).slice(0, k);
 }
 
 function needleRequest(rng: Rng, P: number, needle: number, strength: number, window = 0): SelectionRequest {
@@ -355,6 +359,62 @@ test('WaveFilter token share: the pyramid at the rest of the budget plus the sin
     }
   assert.throws(() => resolveWaveOptions({ tokenShare: 0.5 }), /wf-token-share/, 'a share needs a budget');
   assert.throws(() => resolveWaveOptions({ tokenShare: 1, budget: { fraction: 0.1 } }), /wf-token-share/);
+  await factory.dispose();
+});
+
+test('WaveFilter token pool: the single rows\' scores max-pooled, so the picks come as runs around the peaks (reference by hand)', async () => {
+  const factory = new FilterFactory(spec);
+  const P = 2000;
+  const nq = 8;
+  const f = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { tokenShare: 0.5, tokenPool: 5 } }, 0);
+  assert.ok(f);
+  const { region, proportions, tokenPicks } = (f as unknown as { proportionsFor(p: number): { region: [number, number]; proportions: number[]; tokenPicks: number } }).proportionsFor(P);
+  // a planted key at row 300 every query points at: its pooled window (298-302) is the top of the picks
+  const req = request(new Rng(43), P, 8, nq);
+  const L = P + 8;
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < Hkv; h++) for (let c = 0; c < D; c++) req.keys[l][(h * L + 300) * D + c] = 0;
+  for (let l = 0; l < nLayers; l++) {
+    const qs = (req.blockQueries as Float32Array[])[l];
+    for (let h = 0; h < Hkv; h++) for (let c = 0; c < D; c++) {
+      let mean = 0;
+      for (let i = 0; i < nq; i++) for (let g = 0; g < G; g++) mean += qs[(i * H + h * G + g) * D + c];
+      req.keys[l][(h * L + 300) * D + c] = (40 * mean) / (nq * G);
+    }
+  }
+  assert.ok(tokenPicks >= 40, `${tokenPicks} single rows`);
+  const sel = (await f.select(req))!;
+  let around = 0;
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < Hkv; h++) {
+      const pyramid = reference(req, l, h, nq, region, proportions, 2);
+      const singles = singleRows(req, l, h, nq, region, new Set(pyramid), tokenPicks, 5);
+      const got = kept(sel.tokens[l], sel.promptRows[l], h);
+      assert.deepEqual(got, [...pyramid, ...singles].sort((a, b) => a - b), `layer ${l} head ${h}`);
+      // the planted row's neighbours are kept whole
+      if ([298, 299, 300, 301, 302].every((t) => got.includes(t))) around++;
+    }
+  assert.equal(around, nLayers * Hkv, 'every head keeps the planted row with its two neighbours each side');
+  // without pooling, the same request keeps other rows (the pooling is what changes the picks)
+  const plain = await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { tokenShare: 0.5 } }, 0);
+  const selPlain = (await plain!.select(req))!;
+  assert.notDeepEqual(kept(selPlain.tokens[0], selPlain.promptRows[0], 0), kept(sel.tokens[0], sel.promptRows[0], 0));
+  assert.throws(() => resolveWaveOptions({ tokenPool: 4, tokenShare: 0.25, budget: { fraction: 0.1 } }), /wf-token-pool/, 'odd');
+  assert.throws(() => resolveWaveOptions({ tokenPool: 3, tokenShare: 0, budget: { fraction: 0.1 } }), /wf-token-pool/, 'needs a token share');
+  await factory.dispose();
+});
+
+test('WaveFilter tail refresh: the rows a later block recomputes are the protected tail, only when on and filtering (hand-worked)', async () => {
+  const factory = new FilterFactory(spec);
+  const on = (await factory.create({ filter: 'wavefilter', budget: 0.1, wave: { tailRefresh: true } }, 0)) as TokenFilter;
+  const off = (await factory.create({ filter: 'wavefilter', budget: 0.1 }, 0)) as TokenFilter;
+  // P = 2000, budget 200: tail max(64, 100) = 100; region [4, 1900) is 1896 rows, a multiple of 4
+  assert.equal(on.refreshTail?.(2000), 100);
+  assert.equal(off.refreshTail?.(2000) ?? 0, 0);
+  // a prompt too short to filter (the region under one level-2 unit): nothing is refreshed
+  assert.equal(on.refreshTail?.(66), 0);
+  assert.equal(on.refreshTailPast, 'kept');
+  assert.throws(() => resolveWaveOptions({ tailRefresh: true, tailRefreshPast: 'some' as 'all' }), /wf-tail-refresh/);
   await factory.dispose();
 });
 

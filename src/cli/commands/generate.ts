@@ -73,6 +73,8 @@ interface GenerateFlags {
   wfSpanLevels?: number;
   wfTokenShare?: number;
   wfSampleShare?: number;
+  wfTokenPool?: number;
+  wfTailRefresh?: 'kept' | 'all';
   wfTailShare?: number;
 }
 
@@ -137,6 +139,8 @@ export function generateCommand(program: Command): void {
   .option('--wf-span-levels <n>', 'with --budget: WaveFilter scales 1..n keep every child, so kept spans of 2^(n+1) rows stay whole (default 0; below --wf-levels)', intArg('--wf-span-levels', { min: 0, max: 23 }))
   .option('--wf-token-share <x>', 'with --budget: the share of the budget WaveFilter gives to single rows scored alone, beside the pyramid\'s picks, in [0, 1) (default: 0.25 for the practical preset, 0 for faithful)', numArg('--wf-token-share', TOKEN_SHARE_RANGE))
   .option('--wf-sample-share <x>', 'with --budget: the share of the budget WaveFilter spreads evenly over the prompt (rows nearest evenly spaced points), beside the other picks, in [0, 1) with the token share below 1 (default 0)', numArg('--wf-sample-share', TOKEN_SHARE_RANGE))
+  .option('--wf-token-pool <k>', 'with a token share: max-pool the single rows\' scores over k neighbouring rows (odd), so a pick keeps its neighbours (default: 1, none)', intArg('--wf-token-pool', { min: 1, max: 63 }))
+  .addOption(new Option('--wf-tail-refresh <past>', 'with the first-block prompt refresh: each later block also recomputes WaveFilter\'s protected tail, attending to the kept rows or to every prompt row (default: off)').choices(['kept', 'all']))
   .option('--wf-question-queries <n>', 'the last n prompt positions\' queries (the question) vote beside the block\'s (default 0)', intArg('--wf-question-queries', { min: 0, max: 1 << 16 }))
   .option('--json', 'print one JSON object (output_ids, text, nfe, timings) to stdout')
   .option('--no-progress', 'no progress bar on stderr')
@@ -202,7 +206,8 @@ function waveOptions(f: GenerateFlags): WaveFilterOptions {
   return {
     preset: f.wfPreset, levels: f.wfLevels, proportions: f.wfProportions, sinks: f.wfSinks, tail: f.wfTail, tailShare: f.wfTailShare,
     headShared: f.wfHeadShared, norm: f.wfNorm, schedule: f.wfSchedule, driftThreshold: f.wfDrift, denseLayers: f.wfDenseLayers,
-    questionQueries: f.wfQuestionQueries, spanLevels: f.wfSpanLevels, tokenShare: f.wfTokenShare, sampleShare: f.wfSampleShare,
+    questionQueries: f.wfQuestionQueries, spanLevels: f.wfSpanLevels, tokenShare: f.wfTokenShare, sampleShare: f.wfSampleShare, tokenPool: f.wfTokenPool,
+    ...(f.wfTailRefresh ? { tailRefresh: true, tailRefreshPast: f.wfTailRefresh } : {}),
   };
 }
 

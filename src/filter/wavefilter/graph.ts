@@ -21,6 +21,8 @@ export interface WaveGraphOptions {
    * pyramid did not keep.
    */
   readonly tokenLevel?: boolean;
+  /** The token-level scores max-pooled over this many rows before the picks (odd; 1 or absent: none). */
+  readonly tokenPool?: number;
   /**
    * Spread picks on top of those (WaveFilterOptions.sampleShare): k_sample more region rows per
    * head, the rows of highest `sample_prio` (the JS side ranks rows by their distance to evenly
@@ -150,7 +152,10 @@ export function emitWaveSelection(g: GraphBuilder, spec: ModelSpec, o: WaveGraph
     const taken = [pyramidRows];
     if (o.tokenLevel) {
       const region = g.op('Slice', [key, rs, re, ax1]); // [Hkv, R, D]
-      const picks = pickFree(weights(q, region, null, 0), markRows(R, taken), kTok);
+      let score = weights(q, region, null, 0); // [Hkv, R]
+      const k = o.tokenPool ?? 1;
+      if (k > 1) score = g.op('Squeeze', [g.op('MaxPool', [g.op('Unsqueeze', [score, ax1])], { kernel_shape: [k], pads: [k >> 1, k >> 1], strides: [1] }), ax1]);
+      const picks = pickFree(score, markRows(R, taken), kTok);
       out.push(picks);
       taken.push(relative(picks, R));
     }

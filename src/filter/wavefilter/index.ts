@@ -84,6 +84,26 @@ export interface WaveFilterOptions {
    * queries' top rows are a biased sample of it and an even one keeps its proportions (issue 14).
    */
   readonly sampleShare?: number;
+  /**
+   * With a token share: the single rows' scores are max-pooled over this many neighbouring rows
+   * before the picks (odd, default 1: none), so a high-scoring row brings its neighbours, as SnapKV
+   * pools its votes: a word of several rows is kept whole rather than as a fragment (issue 14).
+   */
+  readonly tokenPool?: number;
+  /**
+   * With the first-block prompt refresh: each later block's refresh recomputes the protected tail
+   * (the prompt rows after the candidate region) with the generation rows, attending to the kept
+   * rows, so the rows the answer is most often copied from see the answer decoded so far, as the
+   * host's every-block refresh lets every prompt row see it (issue 14: RULER's cwe).
+   */
+  readonly tailRefresh?: boolean;
+  /**
+   * What the refreshed tail (and the generation rows refreshed with it) attend to: the kept rows
+   * (default; the cached steps' past) or every prompt row, the first block's K/V whole (the refresh
+   * then reads the full prompt once per block: its attention grows with the prompt, its other
+   * work with the tail alone).
+   */
+  readonly tailRefreshPast?: 'kept' | 'all';
 }
 
 export interface ResolvedWaveOptions {
@@ -103,6 +123,9 @@ export interface ResolvedWaveOptions {
   readonly spanLevels: number;
   readonly tokenShare: number;
   readonly sampleShare: number;
+  readonly tokenPool: number;
+  readonly tailRefresh: boolean;
+  readonly tailRefreshPast: 'kept' | 'all';
 }
 
 /** Fills a preset's defaults and validates. */
@@ -153,7 +176,12 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   const tokenShare = share('wf-token-share', o.tokenShare ?? (practical && o.budget ? 0.25 : 0));
   const sampleShare = share('wf-sample-share', o.sampleShare ?? 0);
   if (!(tokenShare + sampleShare < 1)) invalidOption('wf-sample-share', `a share below 1 - the token share (${tokenShare}), so the pyramid keeps a part of the budget`, sampleShare);
-  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, tailShare, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare, sampleShare };
+  const tailRefreshPast = o.tailRefreshPast ?? 'kept';
+  if (tailRefreshPast !== 'kept' && tailRefreshPast !== 'all') invalidOption('wf-tail-refresh', 'kept or all', tailRefreshPast);
+  const tokenPool = o.tokenPool ?? 1;
+  if (!(Number.isSafeInteger(tokenPool) && tokenPool >= 1 && tokenPool <= 63 && tokenPool % 2 === 1)) invalidOption('wf-token-pool', 'an odd integer in [1, 63]', tokenPool);
+  if (tokenPool > 1 && tokenShare === 0) invalidOption('wf-token-pool', 'a token share (--wf-token-share) whose scores it pools', tokenPool);
+  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, tailShare, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare, sampleShare, tokenPool, tailRefresh: o.tailRefresh ?? false, tailRefreshPast };
 }
 
 /** The per-scale keep counts (upper bounds) for a region of r rows. Index b = scale b. */
@@ -198,25 +226,36 @@ export class WaveFilter implements TokenFilter {
     this.program = {
       queries: options.questionQueries > 0 ? 'both' : 'block',
       schedule: o.schedule,
+      refreshPast: o.tailRefresh ? o.tailRefreshPast : 'kept',
       // the aligned variant computes the level-B sums inside the run (the step executor's 'coarse' graph, same ops)
       variant: (p) => {
         const c = this.controls(p);
         return c === null ? null : `${graphKey}:${c.aligned ? 'aligned' : 'unaligned'}`;
       },
-      emit: (g, s, io, variant) => emitWaveSelection(g, s, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant.endsWith(':aligned'), denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0, sampleLevel: o.sampleShare > 0 }, io),
+      emit: (g, s, io, variant) => emitWaveSelection(g, s, { levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant.endsWith(':aligned'), denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0, tokenPool: o.tokenPool, sampleLevel: o.sampleShare > 0 }, io),
       feeds: (p) => this.controls(p)?.feeds ?? {},
     };
   }
 
+  /** The protected tail when tailRefresh is on and something is filtered (see WaveFilterOptions.tailRefresh). */
+  get refreshTailPast(): 'kept' | 'all' {
+    return this.options.tailRefreshPast;
+  }
+
+  refreshTail(p: number): number {
+    if (!this.options.tailRefresh) return 0;
+    const c = this.controls(p);
+    return c === null ? 0 : p - c.region[1];
+  }
+
   /** The selection's controls at prompt length p, or null when nothing is filtered. */
   private controls(p: number): { feeds: Record<string, ort.Tensor>; aligned: boolean; region: [number, number] } | null {
-    const { region, proportions, tokenPicks, samplePicks } = this.proportionsFor(p);
+    const { region, proportions, counts: k, tokenPicks, samplePicks } = this.proportionsFor(p);
     const [rs, re] = region;
     if (re - rs < 2 ** this.options.levels || proportions.every((m) => m >= 1)) return null;
     const protect: number[] = [];
     for (let i = 0; i < rs; i++) protect.push(i);
     for (let i = re; i < p; i++) protect.push(i);
-    const k = levelCounts(re - rs, proportions);
     const feeds: Record<string, ort.Tensor> = { [F.regionStart]: i64(rs), [F.regionEnd]: i64(re), [F.protect]: i64(...protect), ...(this.options.tokenShare > 0 ? { [F.tokenK]: i64(tokenPicks) } : {}) };
     if (this.options.sampleShare > 0) {
       feeds[F.sampleK] = i64(samplePicks);
@@ -232,7 +271,7 @@ export class WaveFilter implements TokenFilter {
   static graph(spec: ModelSpec, o: ResolvedWaveOptions, variant: WaveVariant): Uint8Array {
     if (variant === 'coarse') return buildCoarseGraph(spec, o.levels);
     return buildWaveGraph(spec, {
-      levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant === 'reuse', denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0, sampleLevel: o.sampleShare > 0,
+      levels: o.levels, norm: o.norm, headShared: o.headShared, aligned: variant === 'reuse', denseLayers: o.denseLayers, tokenLevel: o.tokenShare > 0, tokenPool: o.tokenPool, sampleLevel: o.sampleShare > 0,
     });
   }
 
@@ -241,7 +280,7 @@ export class WaveFilter implements TokenFilter {
    * protected tail, the region ends on a multiple of 2^B (at most 2^B - 1 more tail rows) so the
    * pyramid needs no odd-length padding; without one the region is the whole unprotected prompt.
    */
-  proportionsFor(p: number): { region: [number, number]; proportions: number[]; tokenPicks: number; samplePicks: number } {
+  proportionsFor(p: number): { region: [number, number]; proportions: number[]; counts: number[]; tokenPicks: number; samplePicks: number } {
     const o = this.options;
     const start = Math.min(o.sinks, p);
     const budget = o.budget ? budgetTokens(o.budget, p) : 0;
@@ -249,7 +288,7 @@ export class WaveFilter implements TokenFilter {
     let end = Math.max(start, p - tail);
     if (tail > 0) end = start + Math.floor((end - start) / 2 ** o.levels) * 2 ** o.levels;
     const r = end - start;
-    if (o.proportions) return { region: [start, end], proportions: [...o.proportions], tokenPicks: 0, samplePicks: 0 };
+    if (o.proportions) return { region: [start, end], proportions: [...o.proportions], counts: levelCounts(r, o.proportions), tokenPicks: 0, samplePicks: 0 };
     const all = budget - (p - r);
     // the token-level and spread shares first (together at most what the pyramid leaves of the region), the pyramid the rest
     const room = Math.max(r - 2 ** o.levels, 0);
@@ -264,7 +303,8 @@ export class WaveFilter implements TokenFilter {
     // target (821 rows against a budget of 819 at 8K before this): the single rows and the spread
     // rows give them back, so that with a share the budget is kept wherever the shares cover the
     // excess (from 1K-token prompts up at budgets 0.1 and 0.25, tested); without a share, the paper's rule
-    let over = 2 * levelCounts(r, proportions)[1] - target;
+    const counts = levelCounts(r, proportions);
+    let over = 2 * counts[1] - target;
     const give = (n: number): number => {
       const g = Math.min(n, Math.max(over, 0));
       over -= g;
@@ -272,7 +312,7 @@ export class WaveFilter implements TokenFilter {
     };
     tokenPicks = give(tokenPicks);
     samplePicks = give(samplePicks);
-    return { region: [start, end], proportions, tokenPicks, samplePicks };
+    return { region: [start, end], proportions, counts, tokenPicks, samplePicks };
   }
 
   async select(req: SelectionRequest): Promise<Selection | null> {
@@ -340,7 +380,7 @@ function concatF32(a: Float32Array, b: Float32Array): Float32Array {
 
 /** The selection graph's identity (everything that changes its ops; budgets and regions are feeds). */
 function waveGraphKey(o: ResolvedWaveOptions): string {
-  return `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}${o.tokenShare > 0 ? ':tokens' : ''}${o.sampleShare > 0 ? ':sample' : ''}`;
+  return `wave:${o.levels}:${o.norm}:${o.headShared}:${o.denseLayers.join('.')}${o.tokenShare > 0 ? `:tokens${o.tokenPool > 1 ? `.pool${o.tokenPool}` : ''}` : ''}${o.sampleShare > 0 ? ':sample' : ''}${o.tailRefresh && o.tailRefreshPast === 'all' ? ':refresh-all' : ''}`;
 }
 
 /**
