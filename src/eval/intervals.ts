@@ -42,13 +42,18 @@ export function sampleVariance(scores: readonly number[]): number {
   return scores.reduce((a, b) => a + (b - m) ** 2, 0) / (scores.length - 1);
 }
 
-/** The mean of the tasks' means and its stratified normal interval, for scores in [0, 1] (the interval clipped there). */
-export function stratifiedMean(tasks: readonly TaskStats[], z = Z95): { mean: number; lo: number; hi: number } {
+/**
+ * The mean of the tasks' means and its stratified normal interval, clipped to `range`: [0, 1] for
+ * scores; [-1, 1] for paired differences (a method's per-prompt score minus its host's on the same
+ * prompt), whose interval is the one for the difference of two methods' means: it is narrower than
+ * the two methods' own intervals suggest, because most prompts score alike under both.
+ */
+export function stratifiedMean(tasks: readonly TaskStats[], z = Z95, range: readonly [number, number] = [0, 1]): { mean: number; lo: number; hi: number } {
   if (!tasks.length || tasks.some((t) => !(t.n > 0))) throw new RangeError('stratifiedMean: every task needs a score');
   const T = tasks.length;
   const mean = tasks.reduce((a, t) => a + t.mean, 0) / T;
   const half = (z * Math.sqrt(tasks.reduce((a, t) => a + t.variance / t.n, 0))) / T;
-  return { mean, lo: Math.max(0, mean - half), hi: Math.min(1, mean + half) };
+  return { mean, lo: Math.max(range[0], mean - half), hi: Math.min(range[1], mean + half) };
 }
 
 /** TaskStats from one task's per-prompt scores. */

@@ -94,8 +94,8 @@ export interface TokenFilter {
   /**
    * With the first-block prompt refresh: how many trailing prompt rows (all kept, outside what the
    * filter chooses from) the host recomputes with the generation rows at each later block's
-   * refresh, attending to the kept rows. Absent or 0: only the generation rows, the prompt's K/V
-   * stay those of the first block.
+   * refresh (attending to what `refreshTailPast` says). Absent or 0: only the generation rows; the
+   * prompt's K/V stay those of the first block.
    */
   refreshTail?(promptLength: number): number;
   /** What the refreshed tail attends to: the kept rows (default) or every prompt row (the first block's K/V). */

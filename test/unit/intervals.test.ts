@@ -59,3 +59,36 @@ test('RULER summaries carry the intervals: per task in rows and results.md, the 
   assert.equal(perMethod(old)[0].ci95, undefined);
   assert.match(markdownTable(old), /\| 75\.00 \| - \|/);
 });
+
+test('a filtered method against its host: the paired difference of the means, with its interval (hand-worked)', () => {
+  const row = (method: string, task: SampleResult['task'], index: number, score: number, ref = 'x'): SampleResult => ({
+    method, task, length: 4096, index, prediction: '', references: [ref], score, prompt_tokens: 10, generated_tokens: 2, nfe: 4, wall_ms: 100, input_hash: 'h',
+  });
+  const f = 'dual+h2o@0.1';
+  const results = [
+    // task A: the filter loses prompt 0 and wins prompt 3 (differences -1, 0, 0, 1)
+    ...[1, 1, 0, 0].map((s, i) => row('dual', 'niah_single_1', i, s)),
+    ...[0, 1, 0, 1].map((s, i) => row(f, 'niah_single_1', i, s)),
+    // task B: the same four answers (differences 0)
+    ...[1, 0, 1, 1].map((s, i) => row('dual', 'niah_single_2', i, s)),
+    ...[1, 0, 1, 1].map((s, i) => row(f, 'niah_single_2', i, s)),
+  ];
+  const rows = summarize(results);
+  assert.equal(rows.find((r) => r.method === 'dual')?.vs_host, undefined, 'a host has no host');
+  const a = rows.find((r) => r.method === f && r.task === 'niah_single_1');
+  // mean 0, sample variance (1 + 0 + 0 + 1) / 3
+  assert.deepEqual(a?.vs_host, { mean: 0, variance: 2 / 3, n: 4 });
+  const m = perMethod(rows).find((x) => x.method === f);
+  // over two tasks: 0 +- 1.96 * sqrt(2/3 / 4 + 0) / 2 = +-0.40008 (accuracy points: 40.01)
+  const half = (1.959963984540054 * Math.sqrt(2 / 3 / 4)) / 2;
+  assert.ok(m?.vs_host && Math.abs(m.vs_host.mean) < 1e-12 && Math.abs(m.vs_host.lo + 100 * half) < 1e-9 && Math.abs(m.vs_host.hi - 100 * half) < 1e-9);
+  // the unpaired intervals of the two means are far wider than the paired one: the point of pairing
+  const md = markdownTable(rows);
+  assert.match(md, /mean - host \(95% CI, paired\)/);
+  assert.match(md, new RegExp(`\\| ${f.replace(/[+.]/g, '\\$&')} \\| 4096 \\| 4 \\| 50\\.00 \\| 75\\.00 \\| 62\\.50 \\| [0-9.-]+ \\| 0\\.00 \\(-40\\.01 to \\+40\\.01\\) \\|`));
+  assert.match(md, /\| dual \| 4096 \| 4 \| 50\.00 \| 75\.00 \| 62\.50 \| [0-9.-]+ \| - \|/);
+  // prompts of another seed with the same index (other references) pair with nothing: no difference
+  const other = summarize([...results, row('dual', 'niah_single_1', 0, 1, 'y'), row(f, 'niah_single_1', 4, 1, 'z')]);
+  assert.equal(other.find((r) => r.method === f && r.task === 'niah_single_1')?.vs_host, undefined);
+  assert.equal(perMethod(other).find((x) => x.method === f)?.vs_host, undefined);
+});

@@ -23,7 +23,7 @@ import { type RulerEnv, type RulerSample, generateRuler } from './generate.js';
 import { matchAll, matchPart, postprocess } from './metrics.js';
 import { RULER_TASKS, type RulerTaskName } from './tasks.js';
 import { rulerPromptIds } from './prompt.js';
-import { sampleVariance, stratifiedMean, wilson } from '../intervals.js';
+import { type TaskStats, Z95, sampleVariance, stratifiedMean, taskStats, wilson } from '../intervals.js';
 
 export type { MethodSpec } from '../methods.js';
 
@@ -86,6 +86,12 @@ export interface SummaryRow {
   readonly ci95?: readonly [number, number];
   /** The sample variance of the per-prompt scores (in [0, 1]), which the mean's interval over tasks needs. */
   readonly score_variance?: number;
+  /**
+   * A filtered method against its host on the same prompts: the
+   * mean and sample variance of the per-prompt score differences (in [-1, 1]) and their count;
+   * present only where every prompt of the row has the host's score beside it.
+   */
+  readonly vs_host?: TaskStats;
 }
 
 /** The model's view of a RULER prompt: chat template (when present) around the input, then the answer prefix. */
@@ -156,7 +162,13 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
     const k = `${r.method}|${r.task}|${r.length}`;
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
+  // a prompt is its task, length, index and references (a merged table holds several seeds' index 0)
+  const promptOf = (r: SampleResult): string => `${r.task}|${r.length}|${r.index}|${JSON.stringify(r.references)}`;
+  const hostScore = new Map<string, number>();
+  for (const r of results) if (!r.method.includes('+')) hostScore.set(`${r.method}|${promptOf(r)}`, r.score);
   return [...groups.values()].map((g) => {
+    const host = g[0].method.includes('+') ? g.map((r) => hostScore.get(`${r.method.split('+')[0]}|${promptOf(r)}`)) : [];
+    const paired = host.length > 0 && host.every((x) => x !== undefined) ? taskStats(g.map((r, i) => r.score - (host[i] as number))) : undefined;
     const ms = g.reduce((a, r) => a + r.wall_ms, 0);
     const gen = g.reduce((a, r) => a + r.generated_tokens, 0);
     const scores = g.map((r) => r.score);
@@ -167,6 +179,7 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
       accuracy: Math.round((sum / scores.length) * 10000) / 100,
       tokens_per_s: ms > 0 ? (gen * 1000) / ms : 0, runtime_s: ms / 1000, generated_tokens: gen, nfe: g.reduce((a, r) => a + r.nfe, 0),
       ci95: [pct(lo), pct(hi)], score_variance: sampleVariance(scores),
+      ...(paired ? { vs_host: paired } : {}),
     };
   });
 }
@@ -185,7 +198,11 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
   const totals = perMethod(rows);
   // each method's task cells, looked up once for both tables
   const cellsByMethod = totals.map((t) => tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task)));
-  const out = [`| method | length | samples per task | ${tasks.join(' | ')} | mean | mean 95% CI | tokens/s | decode s | vs host |`, `|---|---|---|${tasks.map(() => '---|').join('')}---|---|---|---|---|`];
+  const paired = totals.some((t) => t.vs_host);
+  const out = [
+    `| method | length | samples per task | ${tasks.join(' | ')} | mean | mean 95% CI |${paired ? ' mean - host (95% CI, paired) |' : ''} tokens/s | decode s | vs host |`,
+    `|---|---|---|${tasks.map(() => '---|').join('')}---|---|${paired ? '---|' : ''}---|---|---|`,
+  ];
   for (const [ti, t] of totals.entries()) {
     const cells = cellsByMethod[ti];
     const acc = cells.map((c) => c?.accuracy);
@@ -195,7 +212,8 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
     const h = totals.find((x) => x.method === t.method.split('+')[0] && x.length === t.length);
     const host = h && h.samples === t.samples ? h.runtime_s : 0;
     const vs = host > 0 && t.runtime_s > 0 ? `${(host / t.runtime_s).toFixed(2)}x` : '-';
-    out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${interval(t.ci95)} | ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
+    const d = t.vs_host ? ` ${signed(t.vs_host.mean)} (${signed(t.vs_host.lo)} to ${signed(t.vs_host.hi)}) |` : paired ? ' - |' : '';
+    out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${interval(t.ci95)} |${d} ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
   }
   if (rows.some((r) => r.ci95)) {
     out.push('', '95% intervals per task (Wilson; accuracy points):', '', `| method | length | ${tasks.join(' | ')} |`, `|---|---|${tasks.map(() => '---|').join('')}`);
@@ -207,8 +225,15 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
   return out.join('\n');
 }
 
-/** Per (method, length), in first-seen order: mean accuracy over tasks, summed decode time, tokens/s, samples. */
-export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number; ci95?: [number, number] }> {
+const signed = (x: number): string => `${x > 0 ? '+' : ''}${x.toFixed(2)}`;
+
+/**
+ * Per (method, length), in first-seen order: mean accuracy over tasks, summed decode time, tokens/s,
+ * samples, the mean's 95% interval, and for a filtered method whose every task row has its host's
+ * scores on the same prompts, the mean's difference from the host's with its paired 95% interval
+ * (accuracy points; stratifiedMean over the per-prompt differences).
+ */
+export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number; ci95?: [number, number]; vs_host?: { mean: number; lo: number; hi: number } }> {
   const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
   return keys.map((k) => {
     const rs = rows.filter((r) => `${r.method}|${r.length}` === k);
@@ -216,7 +241,9 @@ export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; 
     const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
     // the mean's interval needs every task's spread; rows from older summaries carry none
     const stats = rs.every((r) => r.score_variance !== undefined) ? stratifiedMean(rs.map((r) => ({ mean: r.accuracy / 100, variance: r.score_variance as number, n: r.samples }))) : undefined;
+    const diff = rs.every((r) => r.vs_host) ? stratifiedMean(rs.map((r) => r.vs_host as TaskStats), Z95, [-1, 1]) : undefined;
     return {
+      ...(diff ? { vs_host: { mean: 100 * diff.mean, lo: 100 * diff.lo, hi: 100 * diff.hi } } : {}),
       method: rs[0].method, length: rs[0].length, samples: rs.reduce((a, r) => a + r.samples, 0),
       accuracy: rs.reduce((a, r) => a + r.accuracy, 0) / rs.length, runtime_s: runtime, tokens_per_s: runtime > 0 ? gen / runtime : 0,
       ...(stats ? { ci95: [pct(stats.lo), pct(stats.hi)] as [number, number] } : {}),

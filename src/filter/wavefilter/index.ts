@@ -92,9 +92,11 @@ export interface WaveFilterOptions {
   readonly tokenPool?: number;
   /**
    * With the first-block prompt refresh: each later block's refresh recomputes the protected tail
-   * (the prompt rows after the candidate region) with the generation rows, attending to the kept
-   * rows, so the rows the answer is most often copied from see the answer decoded so far, as the
-   * host's every-block refresh lets every prompt row see it (issue 14: RULER's cwe).
+   * (the prompt rows after the candidate region) with the generation rows, so that those rows see
+   * the answer decoded so far, as the host's every-block refresh lets every prompt row see it
+   * (default off). Why: over a four-block answer the first block's prompt K/V go stale, which is
+   * most of what practical loses on RULER's cwe; the tail alone won back only a fifth of it
+   * (reports/wf-variants.md, last section).
    */
   readonly tailRefresh?: boolean;
   /**
@@ -176,12 +178,14 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   const tokenShare = share('wf-token-share', o.tokenShare ?? (practical && o.budget ? 0.25 : 0));
   const sampleShare = share('wf-sample-share', o.sampleShare ?? 0);
   if (!(tokenShare + sampleShare < 1)) invalidOption('wf-sample-share', `a share below 1 - the token share (${tokenShare}), so the pyramid keeps a part of the budget`, sampleShare);
+  const tailRefresh = o.tailRefresh ?? false;
+  if (typeof tailRefresh !== 'boolean') invalidOption('wf-tail-refresh', 'true or false (tailRefresh)', tailRefresh);
   const tailRefreshPast = o.tailRefreshPast ?? 'kept';
   if (tailRefreshPast !== 'kept' && tailRefreshPast !== 'all') invalidOption('wf-tail-refresh', 'kept or all', tailRefreshPast);
   const tokenPool = o.tokenPool ?? 1;
   if (!(Number.isSafeInteger(tokenPool) && tokenPool >= 1 && tokenPool <= 63 && tokenPool % 2 === 1)) invalidOption('wf-token-pool', 'an odd integer in [1, 63]', tokenPool);
   if (tokenPool > 1 && tokenShare === 0) invalidOption('wf-token-pool', 'a token share (--wf-token-share) whose scores it pools', tokenPool);
-  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, tailShare, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare, sampleShare, tokenPool, tailRefresh: o.tailRefresh ?? false, tailRefreshPast };
+  return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, tailShare, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare, sampleShare, tokenPool, tailRefresh, tailRefreshPast };
 }
 
 /** The per-scale keep counts (upper bounds) for a region of r rows. Index b = scale b. */
