@@ -95,7 +95,7 @@ export interface WaveFilterOptions {
    * (the prompt rows after the candidate region) with the generation rows, so that those rows see
    * the answer decoded so far, as the host's every-block refresh lets every prompt row see it
    * (default off). Why: over a four-block answer the first block's prompt K/V go stale, which is
-   * most of what practical loses on RULER's cwe; the tail alone won back only a fifth of it
+   * most of what practical loses on RULER's cwe; the tail alone won back a fifth to a third of it
    * (reports/wf-variants.md, last section).
    */
   readonly tailRefresh?: boolean;
@@ -184,7 +184,7 @@ export function resolveWaveOptions(o: WaveFilterOptions = {}): ResolvedWaveOptio
   if (tailRefreshPast !== 'kept' && tailRefreshPast !== 'all') invalidOption('wf-tail-refresh', 'kept or all', tailRefreshPast);
   const tokenPool = o.tokenPool ?? 1;
   if (!(Number.isSafeInteger(tokenPool) && tokenPool >= 1 && tokenPool <= 63 && tokenPool % 2 === 1)) invalidOption('wf-token-pool', 'an odd integer in [1, 63]', tokenPool);
-  if (tokenPool > 1 && tokenShare === 0) invalidOption('wf-token-pool', 'a token share (--wf-token-share) whose scores it pools', tokenPool);
+  if (tokenPool > 1 && tokenShare === 0) invalidOption('wf-token-pool', o.budget ? 'a token share (--wf-token-share) whose scores it pools' : 'a budget (--budget) and a token share whose scores it pools', tokenPool);
   return { preset, levels, proportions, budget: o.budget ?? null, sinks, tail, tailShare, headShared: o.headShared ?? false, norm, schedule, driftThreshold, denseLayers, questionQueries, spanLevels, tokenShare, sampleShare, tokenPool, tailRefresh, tailRefreshPast };
 }
 
