@@ -241,11 +241,12 @@ export class WaveFilter implements TokenFilter {
     };
   }
 
-  /** The protected tail when tailRefresh is on and something is filtered (see WaveFilterOptions.tailRefresh). */
+  /** What the refreshed tail attends to (WaveFilterOptions.tailRefreshPast). */
   get refreshTailPast(): 'kept' | 'all' {
     return this.options.tailRefreshPast;
   }
 
+  /** The protected tail when tailRefresh is on and something is filtered (see WaveFilterOptions.tailRefresh), else 0. */
   refreshTail(p: number): number {
     if (!this.options.tailRefresh) return 0;
     const c = this.controls(p);
