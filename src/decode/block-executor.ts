@@ -267,6 +267,8 @@ async function runBlocks(program: BlockProgram, filter: ProgramFilter | null, sp
   let windowQueries: Float32Array[] | null = null;
   let selections = 0;
   const firstBlockOnly = o.promptRefresh === 'first-block' && policy.cached;
+  // where a later block's refresh starts: the generation rows, and a filter's refreshed tail
+  const laterFrom = Lp - tailRows(hooks.filter ?? null, Lp);
 
   for (let b = 0; b < run.blocks; b++) {
     if (hooks.signal?.aborted) {
@@ -277,7 +279,7 @@ async function runBlocks(program: BlockProgram, filter: ProgramFilter | null, sp
     const past = firstBlockOnly ? kept : null;
     const blk = run.block(b, draws ? draws.take(3 * B * maxSteps) : NO_DRAWS);
     const res = await program.run({
-      canvas: run.canvas, lo: blk.lo, hi: blk.hi, window: blk.window, refreshFrom: past ? Lp - tailRows(hooks.filter ?? null, Lp) : 0, past,
+      canvas: run.canvas, lo: blk.lo, hi: blk.hi, window: blk.window, refreshFrom: past ? laterFrom : 0, past,
       cached: policy.cached, keepKv: firstBlockOnly && kept === null, rule: blk.rule,
       maxSteps, minForwards: policy.minForwardsPerBlock,
       ...(o.cfgScale > 0 ? { cfg: { scale: o.cfgScale, promptLength: Lp } } : {}),
