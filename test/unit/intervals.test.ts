@@ -92,3 +92,43 @@ test('a filtered method against its host: the paired difference of the means, wi
   assert.equal(other.find((r) => r.method === f && r.task === 'niah_single_1')?.vs_host, undefined);
   assert.equal(perMethod(other).find((x) => x.method === f)?.vs_host, undefined);
 });
+
+test('WaveFilter against the best baseline at its host and budget: the paired difference (hand-worked)', () => {
+  const row = (method: string, task: SampleResult['task'], index: number, score: number): SampleResult => ({
+    method, task, length: 4096, index, prediction: '', references: ['x'], score, prompt_tokens: 10, generated_tokens: 2, nfe: 4, wall_ms: 100, input_hash: 'h',
+  });
+  const w = 'dual+wavefilter-practical@0.1';
+  const rows4 = (method: string, a: number[], b: number[]): SampleResult[] => [
+    ...a.map((s, i) => row(method, 'niah_single_1', i, s)),
+    ...b.map((s, i) => row(method, 'niah_single_2', i, s)),
+  ];
+  const results = [
+    ...rows4('dual', [1, 1, 1, 1], [1, 1, 1, 1]),
+    ...rows4(w, [1, 1, 0, 0], [1, 1, 1, 1]),
+    // the best baseline at 0.1 (mean 75): differences w - h2o are (0, 0, -1, 0) and (0, 0, 0, 0)
+    ...rows4('dual+h2o@0.1', [1, 1, 1, 0], [1, 1, 1, 1]),
+    // a weaker one (mean 50), and one at another budget that must not be paired (mean 100)
+    ...rows4('dual+snapkv@0.1', [0, 0, 0, 0], [1, 1, 1, 1]),
+    ...rows4('dual+snapkv@0.25', [1, 1, 1, 1], [1, 1, 1, 1]),
+    // another host's filter at the same budget: not a baseline of a dual-cache method
+    ...rows4('prefix+h2o@0.1', [1, 1, 1, 1], [1, 1, 1, 1]),
+  ];
+  const rows = summarize(results);
+  const a = rows.find((r) => r.method === w && r.task === 'niah_single_1');
+  assert.deepEqual(Object.keys(a?.vs_baselines ?? {}).sort(), ['dual+h2o@0.1', 'dual+snapkv@0.1']);
+  // w - h2o on task A: mean -1/4, sample variance (3 * 1/16 + 9/16) / 3 = 1/4
+  assert.deepEqual(a?.vs_baselines?.['dual+h2o@0.1'], { mean: -0.25, variance: 0.25, n: 4 });
+  assert.equal(rows.find((r) => r.method === 'dual+h2o@0.1')?.vs_baselines, undefined, 'a baseline has no baselines');
+  const m = perMethod(rows).find((x) => x.method === w);
+  // over two tasks: -1/8 +- 1.96 * sqrt(1/4 / 4) / 2 = -12.5 +- 24.50 accuracy points
+  const half = (1.959963984540054 * Math.sqrt(0.25 / 4)) / 2;
+  assert.equal(m?.vs_best?.method, 'dual+h2o@0.1');
+  close(m?.vs_best?.mean ?? NaN, -12.5, 1e-9);
+  close(m?.vs_best?.lo ?? NaN, 100 * (-0.125 - half), 1e-9);
+  close(m?.vs_best?.hi ?? NaN, 100 * (-0.125 + half), 1e-9);
+  const md = markdownTable(rows);
+  assert.match(md, /mean - best baseline \(95% CI, paired\)/);
+  assert.match(md, /\| -12\.50 \(-37\.00 to \+12\.00\) vs dual\+h2o@0\.1 \|/);
+  // a table without baselines has no such column
+  assert.doesNotMatch(markdownTable(summarize(rows4('dual', [1], [1]))), /best baseline/);
+});

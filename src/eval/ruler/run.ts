@@ -92,6 +92,31 @@ export interface SummaryRow {
    * present only where every prompt of the row has the host's score beside it.
    */
   readonly vs_host?: TaskStats;
+  /**
+   * A WaveFilter method against each baseline filter on the same host, budget and prompts: the
+   * paired per-prompt differences (WaveFilter - baseline), keyed by the baseline's method name;
+   * only baselines with a score for every prompt of the row.
+   */
+  readonly vs_baselines?: Record<string, TaskStats>;
+}
+
+/** The host of a method name ("dual+h2o@0.1" -> "dual"), and its filter with budget ("h2o@0.1"), or null for a host alone. */
+function splitMethod(method: string): { host: string; filter: string | null; budget: string | null } {
+  const plus = method.indexOf('+');
+  if (plus < 0) return { host: method, filter: null, budget: null };
+  const filter = method.slice(plus + 1);
+  const at = filter.lastIndexOf('@');
+  return { host: method.slice(0, plus), filter, budget: at < 0 ? null : filter.slice(at + 1) };
+}
+
+/** Whether a method is WaveFilter on some host (its filter part names wavefilter, any preset). */
+const isWave = (method: string): boolean => splitMethod(method).filter?.startsWith('wavefilter') ?? false;
+
+/** Whether `b` is a baseline filter of WaveFilter method `w`: another filter on the same host at the same budget. */
+function isBaselineOf(b: string, w: string): boolean {
+  const x = splitMethod(b);
+  const y = splitMethod(w);
+  return x.filter !== null && !isWave(b) && x.host === y.host && x.budget !== null && x.budget === y.budget;
 }
 
 /** The model's view of a RULER prompt: chat template (when present) around the input, then the answer prefix. */
@@ -164,11 +189,23 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
   }
   // a prompt is its task, length, index and references (a merged table holds several seeds' index 0)
   const promptOf = (r: SampleResult): string => `${r.task}|${r.length}|${r.index}|${JSON.stringify(r.references)}`;
-  const hostScore = new Map<string, number>();
-  for (const r of results) if (!r.method.includes('+')) hostScore.set(`${r.method}|${promptOf(r)}`, r.score);
+  const scoreOf = new Map<string, number>();
+  for (const r of results) scoreOf.set(`${r.method}|${promptOf(r)}`, r.score);
+  const methods = [...new Set(results.map((r) => r.method))];
+  /** The paired differences of group g against method `other` on g's prompts, or undefined when one is missing. */
+  const against = (g: readonly SampleResult[], other: string): TaskStats | undefined => {
+    const theirs = g.map((r) => scoreOf.get(`${other}|${promptOf(r)}`));
+    return theirs.every((x) => x !== undefined) ? taskStats(g.map((r, i) => r.score - (theirs[i] as number))) : undefined;
+  };
   return [...groups.values()].map((g) => {
-    const host = g[0].method.includes('+') ? g.map((r) => hostScore.get(`${r.method.split('+')[0]}|${promptOf(r)}`)) : [];
-    const paired = host.length > 0 && host.every((x) => x !== undefined) ? taskStats(g.map((r, i) => r.score - (host[i] as number))) : undefined;
+    const { host, filter } = splitMethod(g[0].method);
+    const paired = filter !== null ? against(g, host) : undefined;
+    const baselines: Record<string, TaskStats> = {};
+    if (isWave(g[0].method))
+      for (const b of methods.filter((b) => isBaselineOf(b, g[0].method))) {
+        const d = against(g, b);
+        if (d) baselines[b] = d;
+      }
     const ms = g.reduce((a, r) => a + r.wall_ms, 0);
     const gen = g.reduce((a, r) => a + r.generated_tokens, 0);
     const scores = g.map((r) => r.score);
@@ -180,6 +217,7 @@ export function summarize(results: readonly SampleResult[]): SummaryRow[] {
       tokens_per_s: ms > 0 ? (gen * 1000) / ms : 0, runtime_s: ms / 1000, generated_tokens: gen, nfe: g.reduce((a, r) => a + r.nfe, 0),
       ci95: [pct(lo), pct(hi)], score_variance: sampleVariance(scores),
       ...(paired ? { vs_host: paired } : {}),
+      ...(Object.keys(baselines).length ? { vs_baselines: baselines } : {}),
     };
   });
 }
@@ -199,9 +237,10 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
   // each method's task cells, looked up once for both tables
   const cellsByMethod = totals.map((t) => tasks.map((task) => rows.find((r) => r.method === t.method && r.length === t.length && r.task === task)));
   const paired = totals.some((t) => t.vs_host);
+  const vsBest = totals.some((t) => t.vs_best);
   const out = [
-    `| method | length | samples per task | ${tasks.join(' | ')} | mean | mean 95% CI |${paired ? ' mean - host (95% CI, paired) |' : ''} tokens/s | decode s | vs host |`,
-    `|---|---|---|${tasks.map(() => '---|').join('')}---|---|${paired ? '---|' : ''}---|---|---|`,
+    `| method | length | samples per task | ${tasks.join(' | ')} | mean | mean 95% CI |${paired ? ' mean - host (95% CI, paired) |' : ''}${vsBest ? ' mean - best baseline (95% CI, paired) |' : ''} tokens/s | decode s | vs host |`,
+    `|---|---|---|${tasks.map(() => '---|').join('')}---|---|${paired ? '---|' : ''}${vsBest ? '---|' : ''}---|---|---|`,
   ];
   for (const [ti, t] of totals.entries()) {
     const cells = cellsByMethod[ti];
@@ -213,7 +252,8 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
     const host = h && h.samples === t.samples ? h.runtime_s : 0;
     const vs = host > 0 && t.runtime_s > 0 ? `${(host / t.runtime_s).toFixed(2)}x` : '-';
     const d = t.vs_host ? ` ${signed(t.vs_host.mean)} (${signed(t.vs_host.lo)} to ${signed(t.vs_host.hi)}) |` : paired ? ' - |' : '';
-    out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${interval(t.ci95)} |${d} ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
+    const b = t.vs_best ? ` ${signed(t.vs_best.mean)} (${signed(t.vs_best.lo)} to ${signed(t.vs_best.hi)}) vs ${t.vs_best.method} |` : vsBest ? ' - |' : '';
+    out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${interval(t.ci95)} |${d}${b} ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
   }
   if (rows.some((r) => r.ci95)) {
     out.push('', '95% intervals per task (Wilson; accuracy points):', '', `| method | length | ${tasks.join(' | ')} |`, `|---|---|${tasks.map(() => '---|').join('')}`);
@@ -227,14 +267,34 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
 
 const signed = (x: number): string => `${x > 0 ? '+' : ''}${x.toFixed(2)}`;
 
+/** One method at one length over its tasks (perMethod). */
+export interface MethodTotal {
+  readonly method: string;
+  readonly length: number;
+  readonly accuracy: number;
+  readonly runtime_s: number;
+  readonly tokens_per_s: number;
+  readonly samples: number;
+  readonly ci95?: [number, number];
+  /** The mean minus the host's on the same prompts, with its paired 95% interval (accuracy points). */
+  readonly vs_host?: { mean: number; lo: number; hi: number };
+  /** WaveFilter: the mean minus the best baseline's at the same host and budget, on the same prompts (paired, 95%). */
+  readonly vs_best?: { method: string; mean: number; lo: number; hi: number };
+}
+
 /**
  * Per (method, length), in first-seen order: mean accuracy over tasks, summed decode time, tokens/s,
  * samples, the mean's 95% interval, and for a filtered method whose every task row has its host's
  * scores on the same prompts, the mean's difference from the host's with its paired 95% interval
- * (accuracy points; stratifiedMean over the per-prompt differences).
+ * (accuracy points; stratifiedMean over the per-prompt differences); for a WaveFilter method, the
+ * same against the baseline filter with the highest mean at its host and budget.
  */
-export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; length: number; accuracy: number; runtime_s: number; tokens_per_s: number; samples: number; ci95?: [number, number]; vs_host?: { mean: number; lo: number; hi: number } }> {
+export function perMethod(rows: readonly SummaryRow[]): MethodTotal[] {
   const keys = [...new Set(rows.map((r) => `${r.method}|${r.length}`))];
+  const meanOver = (method: string, length: number, tasks: readonly string[]): number | undefined => {
+    const acc = tasks.map((t) => rows.find((r) => r.method === method && r.length === length && r.task === t)?.accuracy);
+    return acc.every((a) => a !== undefined) ? (acc as number[]).reduce((a, b) => a + b, 0) / acc.length : undefined;
+  };
   return keys.map((k) => {
     const rs = rows.filter((r) => `${r.method}|${r.length}` === k);
     const runtime = rs.reduce((a, r) => a + r.runtime_s, 0);
@@ -242,8 +302,17 @@ export function perMethod(rows: readonly SummaryRow[]): Array<{ method: string; 
     // the mean's interval needs every task's spread; rows from older summaries carry none
     const stats = rs.every((r) => r.score_variance !== undefined) ? stratifiedMean(rs.map((r) => ({ mean: r.accuracy / 100, variance: r.score_variance as number, n: r.samples }))) : undefined;
     const diff = rs.every((r) => r.vs_host) ? stratifiedMean(rs.map((r) => r.vs_host as TaskStats), Z95, [-1, 1]) : undefined;
+    // the best baseline: the highest mean over the same tasks among those paired on every task row
+    let best: MethodTotal['vs_best'];
+    const paired = Object.keys(rs[0].vs_baselines ?? {}).filter((b) => rs.every((r) => r.vs_baselines?.[b]));
+    const ranked = paired.map((b) => ({ b, mean: meanOver(b, rs[0].length, rs.map((r) => r.task)) ?? -Infinity })).sort((x, y) => y.mean - x.mean || (x.b < y.b ? -1 : 1));
+    if (ranked.length) {
+      const d = stratifiedMean(rs.map((r) => (r.vs_baselines as Record<string, TaskStats>)[ranked[0].b]), Z95, [-1, 1]);
+      best = { method: ranked[0].b, mean: 100 * d.mean, lo: 100 * d.lo, hi: 100 * d.hi };
+    }
     return {
       ...(diff ? { vs_host: { mean: 100 * diff.mean, lo: 100 * diff.lo, hi: 100 * diff.hi } } : {}),
+      ...(best ? { vs_best: best } : {}),
       method: rs[0].method, length: rs[0].length, samples: rs.reduce((a, r) => a + r.samples, 0),
       accuracy: rs.reduce((a, r) => a + r.accuracy, 0) / rs.length, runtime_s: runtime, tokens_per_s: runtime > 0 ? gen / runtime : 0,
       ...(stats ? { ci95: [pct(stats.lo), pct(stats.hi)] as [number, number] } : {}),
