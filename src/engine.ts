@@ -294,7 +294,7 @@ export class DiffusionModel {
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<DiffusionModel> {
     const t0 = performance.now();
-    if (typeof dir !== 'string' || dir.length === 0) throw new WavefilterError('invalid_input', `model folder: expected a path, found ${typeName(dir)}`, { field: 'dir' });
+    if (typeof dir !== 'string' || dir.length === 0) throw new WavefilterError('invalid_input', `model folder: expected a path, found ${typeName(dir)} (loadModel(dir): a checkpoint folder, or bundledModelDir() for the bundled model)`, { field: 'dir' });
     checkLoadOptions(opts);
     if (!existsSync(dir)) throw new WavefilterError('file_not_found', `${dir}: model folder not found`, { file: dir });
     if (!statSync(dir).isDirectory()) throw new WavefilterError('not_a_file', `${dir}: expected a model folder, found a file`, { file: dir });

@@ -18,8 +18,8 @@ export interface HostOptions {
 /** Whether a host takes these options (both executors ask). */
 export function checkHostOptions(policy: HostPolicy, filter: TokenFilter | null, promptRefresh: PromptRefresh): void {
   if (!policy.cached) {
-    if (filter) throw new WavefilterError('invalid_option', `filter: needs a cache host (--cache prefix or dual); with --cache ${policy.name} there is no cache to filter`, { option: 'filter' });
-    if (promptRefresh !== 'every-block') throw new WavefilterError('invalid_option', 'promptRefresh: needs a cache host (--cache prefix or dual)', { option: 'prompt-refresh' });
+    if (filter) throw new WavefilterError('invalid_option', `filter: needs a cache host (cache 'dual' or 'prefix', --cache dual|prefix); with cache ${policy.name} there is no cache to filter`, { option: 'filter' });
+    if (promptRefresh !== 'every-block') throw new WavefilterError('invalid_option', "promptRefresh: needs a cache host (cache 'dual' or 'prefix', --cache dual|prefix)", { option: 'prompt-refresh' });
   }
   if (filter && !policy.acceptsFilter) throw new WavefilterError('invalid_option', `filter: cache host ${policy.name} does not take a token filter`, { option: 'filter' });
 }
