@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleVariance, stratifiedMean, taskStats, wilson } from '../../src/eval/intervals.js';
-import { type SampleResult, markdownTable, perMethod, summarize } from '../../src/eval/ruler/run.js';
+import { type SampleResult, markdownTable, perMethod, summarize, taskGaps } from '../../src/eval/ruler/run.js';
 
 const close = (a: number, b: number, tol = 1e-4): void => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
 
@@ -129,6 +129,10 @@ test('WaveFilter against the best baseline at its host and budget: the paired di
   const md = markdownTable(rows);
   assert.match(md, /mean - best baseline \(95% CI, paired\)/);
   assert.match(md, /\| -12\.50 \(-37\.00 to \+12\.00\) vs dual\+h2o@0\.1 \|/);
+  // per task: A is 25 below H2O (the best there), B ties H2O and SnapKV at 100 (the first by name)
+  assert.deepEqual(taskGaps(rows), [{ method: w, length: 4096, tasks: [{ task: 'niah_single_1', baseline: 'dual+h2o@0.1', gap: -25 }, { task: 'niah_single_2', baseline: 'dual+h2o@0.1', gap: 0 }] }]);
+  assert.match(md, /\| dual\+wavefilter-practical@0\.1 \| 4096 \| -25\.00: niah_single_1, dual\+h2o@0\.1 \| niah_single_1 -25\.00 \|/);
   // a table without baselines has no such column
   assert.doesNotMatch(markdownTable(summarize(rows4('dual', [1], [1]))), /best baseline/);
+  assert.deepEqual(taskGaps(summarize([...rows4('dual', [1], [1]), ...rows4(w, [1], [1])])), []);
 });

@@ -58,6 +58,11 @@ register('data:text/javascript,' + encodeURIComponent("export async function res
     assert.match(readFileSync(join(out, 'accuracy-vs-budget-4096.svg'), 'utf8'), /^<svg/);
     assert.ok(!existsSync(join(out, 'accuracy-vs-budget-4096.png')));
     assert.match(r.stdout, /dual\+wavefilter-practical@0.1/);
+    // a merged report has no rows of its own: merging it again names its sources and writes nothing
+    const again = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'eval', 'merge', '--from', out, '--out', join(dir, 'again')], { encoding: 'utf8' });
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, new RegExp(`a merged report \\(eval merge\\) holds no rows of its own; merge its sources instead: --from ${join(dir, 'a')},${join(dir, 'b')}`));
+    assert.ok(!existsSync(join(dir, 'again')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -202,6 +202,11 @@ evals
     const methods = new Map<string, MethodSpec>();
     const sources: Record<string, unknown>[] = [];
     for (const d of dirs) {
+      if (!existsSync(join(d, 'results.jsonl')) && existsSync(join(d, 'results.json'))) {
+        // a merged report keeps no rows of its own: name its sources, which do
+        const from = mergedSources(join(d, 'results.json'));
+        if (from) throw new WavefilterError('invalid_input', `${d}: a merged report (eval merge) holds no rows of its own; merge its sources instead: --from ${from.join(',')}`, { file: join(d, 'results.jsonl') });
+      }
       for (const file of ['results.jsonl', 'results.json'])
         if (!existsSync(join(d, file))) throw new WavefilterError('file_not_found', `${join(d, file)}: not found (run wavefilter eval ruler --out ${d} first)`, { file: join(d, file) });
       const metaFile = join(d, 'results.json');
@@ -224,3 +229,9 @@ evals
   });
 }
 
+/** The source folders a merged report's results.json names (merged_from[].dir), or null when it is not one. */
+function mergedSources(file: string): string[] | null {
+  const meta = readUserJson(file, { what: 'results summary', maxBytes: 64 * MiB });
+  const parsed = z.object({ merged_from: z.array(z.object({ dir: z.string() })).min(1) }).safeParse(meta);
+  return parsed.success ? parsed.data.merged_from.map((x) => x.dir) : null;
+}

@@ -255,6 +255,16 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
     const b = t.vs_best ? ` ${signed(t.vs_best.mean)} (${signed(t.vs_best.lo)} to ${signed(t.vs_best.hi)}) vs ${t.vs_best.method} |` : vsBest ? ' - |' : '';
     out.push(`| ${t.method} | ${t.length} | ${n} | ${acc.map((a) => (a === undefined ? '-' : a.toFixed(2))).join(' | ')} | ${t.accuracy.toFixed(2)} | ${interval(t.ci95)} |${d}${b} ${t.tokens_per_s.toFixed(2)} | ${t.runtime_s.toFixed(1)} | ${vs} |`);
   }
+  const gaps = taskGaps(rows);
+  if (gaps.length) {
+    out.push('', `WaveFilter against the best baseline on each task (the baseline filter with the highest accuracy on that task at the same host, budget and length; accuracy points, tasks more than ${TASK_GAP_BAR} below listed):`, '',
+      `| method | length | largest gap: task, baseline | tasks more than ${TASK_GAP_BAR} below the best baseline |`, '|---|---|---|---|');
+    for (const g of gaps) {
+      const worst = g.tasks[0];
+      const below = g.tasks.filter((t) => t.gap < -TASK_GAP_BAR);
+      out.push(`| ${g.method} | ${g.length} | ${signed(worst.gap)}: ${worst.task}, ${worst.baseline} | ${below.length ? below.map((t) => `${t.task} ${signed(t.gap)}`).join(', ') : 'none'} |`);
+    }
+  }
   if (rows.some((r) => r.ci95)) {
     out.push('', '95% intervals per task (Wilson; accuracy points):', '', `| method | length | ${tasks.join(' | ')} |`, `|---|---|${tasks.map(() => '---|').join('')}`);
     for (const [ti, t] of totals.entries()) {
@@ -266,6 +276,40 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
 }
 
 const signed = (x: number): string => `${x > 0 ? '+' : ''}${x.toFixed(2)}`;
+
+/** Issue 14's per-task bar: WaveFilter no more than this many accuracy points below the best baseline on any task. */
+export const TASK_GAP_BAR = 5;
+
+/** One WaveFilter method at one length: each task's accuracy minus the best baseline's on it, the most negative first. */
+export interface TaskGaps {
+  readonly method: string;
+  readonly length: number;
+  readonly tasks: ReadonlyArray<{ readonly task: string; readonly baseline: string; readonly gap: number }>;
+}
+
+/**
+ * Per WaveFilter method and length with baselines beside it: each task's accuracy minus the best
+ * baseline's on that task (the baseline filter with the highest accuracy on it, at the same host,
+ * budget and length; ties to the first by name), the most negative first.
+ */
+export function taskGaps(rows: readonly SummaryRow[]): TaskGaps[] {
+  const out: TaskGaps[] = [];
+  const seen = new Set<string>();
+  for (const w of rows) {
+    const id = `${w.method}|${w.length}`;
+    if (!isWave(w.method) || seen.has(id)) continue;
+    seen.add(id);
+    const tasks: Array<TaskGaps['tasks'][number]> = [];
+    for (const r of rows.filter((x) => x.method === w.method && x.length === w.length)) {
+      const rivals = rows.filter((b) => b.length === r.length && b.task === r.task && isBaselineOf(b.method, r.method));
+      if (!rivals.length) continue;
+      const best = rivals.reduce((a, b) => (b.accuracy > a.accuracy || (b.accuracy === a.accuracy && b.method < a.method) ? b : a));
+      tasks.push({ task: r.task, baseline: best.method, gap: r.accuracy - best.accuracy });
+    }
+    if (tasks.length) out.push({ method: w.method, length: w.length, tasks: tasks.sort((a, b) => a.gap - b.gap) });
+  }
+  return out;
+}
 
 /** One method at one length over its tasks (perMethod). */
 export interface MethodTotal {
