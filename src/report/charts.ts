@@ -126,6 +126,37 @@ export function lineChart(o: {
   };
 }
 
+/** One paired difference with its 95% interval (a row of an interval chart). */
+export interface IntervalRow {
+  readonly label: string;
+  readonly group: string;
+  readonly mean: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * Differences with their intervals, one row each (a forest plot): a bar from lo to hi and a point at
+ * the mean, coloured by group, and dashed vertical rules at the `rules` values (0, a bar to meet).
+ */
+export function intervalChart(o: { title: string; subtitle?: string; rows: readonly IntervalRow[]; xTitle: string; rules?: readonly { value: number; label: string }[]; width?: number }): ChartSpec {
+  const y = { field: 'label', type: 'nominal', sort: null, title: null, axis: { labelLimit: 600 } };
+  const groups = new Set(o.rows.map((r) => r.group)).size;
+  const color = { field: 'group', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 600 }, scale: { scheme: colourScheme(groups) } };
+  const rules = o.rules ?? [{ value: 0, label: '0' }];
+  return {
+    title: o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title,
+    width: o.width ?? 420,
+    height: { step: 24 },
+    layer: [
+      { data: { values: rules }, mark: { type: 'rule', color: '#555', strokeDash: [5, 3] }, encoding: { x: { field: 'value', type: 'quantitative' } } },
+      { data: { values: rules }, mark: { type: 'text', color: '#333', fontSize: 10, baseline: 'bottom', dy: -2, align: 'left', dx: 3 }, encoding: { x: { field: 'value', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } } },
+      { data: { values: o.rows }, mark: { type: 'rule', strokeWidth: 2.5 }, encoding: { y, x: { field: 'lo', type: 'quantitative', title: o.xTitle }, x2: { field: 'hi' }, color } },
+      { data: { values: o.rows }, mark: { type: 'point', filled: true, size: 70 }, encoding: { y, x: { field: 'mean', type: 'quantitative' }, color } },
+    ],
+  };
+}
+
 /**
  * A heatmap of `value` (0-100) over two ordinal axes, with the values printed in the cells (white on
  * the dark ends of the scale). Faceted, the axis titles go into the subtitle once instead of

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { heatmap, lineChart, renderChart } from '../../src/report/charts.js';
 import { writeRulerCharts } from '../../src/eval/ruler/charts.js';
 import type { MethodSpec } from '../../src/eval/methods.js';
-import { type SummaryRow, perMethod } from '../../src/eval/ruler/run.js';
+import { type SampleResult, type SummaryRow, perMethod, summarize } from '../../src/eval/ruler/run.js';
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
 
@@ -42,4 +42,25 @@ test('RULER charts: accuracy against budget per length, throughput against lengt
   assert.match(svg, />10%</, 'budget ticks read as percentages at the budgets compared');
   assert.doesNotMatch(svg, /0\.1000/);
   assert.match(svg, /dual\+snapkv/);
+  assert.ok(!existsSync(join(dir, 'paired-differences-4096.svg')), 'rows without paired scores draw no differences');
+});
+
+test('RULER charts: the paired differences, each filter against its host and WaveFilter against the best baseline, with their intervals', async () => {
+  const sample = (method: string, index: number, score: number): SampleResult => ({
+    method, task: 'vt', length: 4096, index, prediction: '', references: ['x'], score, prompt_tokens: 10, generated_tokens: 2, nfe: 4, wall_ms: 100, input_hash: 'h',
+  });
+  const methods: MethodSpec[] = [
+    { name: 'dual', cache: 'dual', filter: 'none', budget: null, preset: null },
+    { name: 'dual+wavefilter-practical@0.1', cache: 'dual', filter: 'wavefilter', budget: 0.1, preset: 'practical' },
+    { name: 'dual+h2o@0.1', cache: 'dual', filter: 'h2o', budget: 0.1, preset: null },
+  ];
+  const scores: Record<string, number[]> = { dual: [1, 1, 1, 0], 'dual+wavefilter-practical@0.1': [1, 1, 0, 0], 'dual+h2o@0.1': [1, 0, 0, 0] };
+  const rows = summarize(Object.entries(scores).flatMap(([m, s]) => s.map((x, i) => sample(m, i, x))));
+  const dir = mkdtempSync(join(tmpdir(), 'wf-charts-'));
+  const files = await writeRulerCharts(dir, methods, rows, { png: false });
+  assert.ok(files.includes(join(dir, 'paired-differences-4096.svg')));
+  const svg = readFileSync(join(dir, 'paired-differences-4096.svg'), 'utf8');
+  for (const label of ['dual+wavefilter-practical@0.1 - host', 'dual+h2o@0.1 - host', 'dual+wavefilter-practical@0.1 - dual+h2o@0.1'])
+    assert.ok(svg.includes(label.replace(/&/g, '&amp;')), label);
+  assert.doesNotMatch(svg, /dual - host/, 'the host has no difference from itself');
 });

@@ -1,9 +1,11 @@
 /**
  * Charts of RULER results (results.json rows): accuracy against budget per method at each length,
- * and throughput against context length when a run (or a merge of runs) spans several lengths.
+ * the paired differences (each filter against its host, WaveFilter against the best baseline) with
+ * their 95% intervals, and throughput against context length when a run (or a merge of runs) spans
+ * several lengths.
  */
 import { join } from 'node:path';
-import { type ChartOutput, type Point, type ReferenceLine, lineChart, writeChart } from '../../report/charts.js';
+import { type ChartOutput, type IntervalRow, type Point, type ReferenceLine, intervalChart, lineChart, writeChart } from '../../report/charts.js';
 import { type MethodSpec, type SummaryRow, perMethod } from './run.js';
 
 /** A method's label without its budget ("dual+snapkv"), and its budget (null for the host). */
@@ -12,7 +14,7 @@ function family(m: MethodSpec): string {
   return `${m.cache}+${m.filter}${m.preset ? `-${m.preset}` : ''}`;
 }
 
-/** Writes accuracy-vs-budget-<length>.{svg,png} and, for several lengths, throughput-vs-length.{svg,png}. */
+/** Writes accuracy-vs-budget-<length>.{svg,png}, paired-differences-<length>.{svg,png} where the rows pair, and for several lengths throughput-vs-length.{svg,png}. */
 export async function writeRulerCharts(dir: string, methods: readonly MethodSpec[], rows: readonly SummaryRow[], out: ChartOutput = {}): Promise<string[]> {
   const written: string[] = [];
   const agg = perMethod(rows);
@@ -42,6 +44,20 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
         yTitle: 'accuracy (%)', yDomain: [0, 100], xValues: budgets, xFormat: fractions ? '~%' : 'd', references,
       }), out)));
   }
+  for (const length of [...new Set(agg.map((a) => a.length))].sort((a, b) => a - b)) {
+    const here = agg.filter((a) => a.length === length);
+    const rows: IntervalRow[] = [
+      ...here.flatMap((a) => (a.vs_host ? [{ label: `${a.method} - host`, group: 'a filter minus its host', ...a.vs_host }] : [])),
+      ...here.flatMap((a) => (a.vs_best ? [{ label: `${a.method} - ${a.vs_best.method}`, group: 'WaveFilter minus the best baseline at its budget', mean: a.vs_best.mean, lo: a.vs_best.lo, hi: a.vs_best.hi }] : [])),
+    ].map((r) => ({ ...r, mean: round2(r.mean), lo: round2(r.lo), hi: round2(r.hi) }));
+    if (!rows.length) continue;
+    const n = [...new Set(here.map((a) => a.samples))].sort((a, b) => a - b);
+    written.push(...(await writeChart(join(dir, length > 0 ? `paired-differences-${length}` : 'paired-differences'), intervalChart({
+      title: length > 0 ? `Mean accuracy differences at ${length} tokens` : 'Mean score differences',
+      subtitle: `paired over the same prompts, 95% intervals; ${n.length === 1 ? n[0] : `${n[0]}-${n[n.length - 1]}`} samples per method`,
+      rows, xTitle: 'difference of the mean over tasks (accuracy points)',
+    }), out)));
+  }
   const lengths = new Set(agg.map((a) => a.length));
   if (lengths.size > 1) {
     const data: Point[] = agg.map((a) => ({ method: a.method, length: a.length, 'samples per minute': Math.round((a.samples / Math.max(a.runtime_s, 1e-9)) * 60 * 100) / 100 }));
@@ -51,3 +67,5 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
   }
   return written;
 }
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
