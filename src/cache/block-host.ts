@@ -55,6 +55,7 @@ export class BlockCacheHost implements CacheHost {
   private selections = 0;
   private selectRuns = 0;
   private keptRows = 0;
+  private laterFrom: { P: number; from: number } | null = null;
 
   constructor(private readonly spec: ModelSpec, private readonly o: BlockHostOptions) {
     this.name = o.policy.name;
@@ -70,8 +71,7 @@ export class BlockCacheHost implements CacheHost {
     const f = this.o.filter;
     if (ctx.stepInBlock === 0) {
       const full = this.keys.length === 0 || this.o.promptRefresh === 'every-block';
-      // a later block recomputes the generation rows and the filter's refreshed tail, if it has one
-      const start = full ? 0 : P - tailRows(f, P);
+      const start = full ? 0 : this.laterRefreshFrom(P);
       const rows: number[] = [];
       if (f?.needsBlockQueries) for (let p = lo; p < hi; p++) rows.push(p - start);
       const window = full && f ? Math.min(f.windowQueries, P) : 0;
@@ -92,6 +92,15 @@ export class BlockCacheHost implements CacheHost {
     };
     this.layouts.set(plan, { block: every ? hi - lo : 0, window: 0 });
     return plan;
+  }
+
+  /**
+   * Where a later block's refresh starts: the generation rows, and the filter's refreshed tail if it
+   * has one. Computed once per prompt length (the filter builds its controls to answer), not per block.
+   */
+  private laterRefreshFrom(P: number): number {
+    if (this.laterFrom?.P !== P) this.laterFrom = { P, from: P - tailRows(this.o.filter, P) };
+    return this.laterFrom.from;
   }
 
   /** The past for queries [qlo, qhi): every cached row except those the step recomputes. */

@@ -26,7 +26,8 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
     const data: Point[] = [];
     const references: ReferenceLine[] = [];
     const samples = new Set<number>();
-    for (const a of agg.filter((x) => x.length === length)) {
+    const here = agg.filter((x) => x.length === length);
+    for (const a of here) {
       const m = byName.get(a.method);
       if (!m) continue;
       samples.add(a.samples);
@@ -35,28 +36,24 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
       if (m.budget === null) references.push({ label: family(m), value: accuracy });
       else data.push({ method: family(m), budget: m.budget, accuracy });
     }
-    const n = [...samples].sort((a, b) => a - b);
     if (budgets.length && (data.length || references.length))
       written.push(...(await writeChart(join(dir, length > 0 ? `accuracy-vs-budget-${length}` : 'accuracy-vs-budget'), lineChart({
         title: length > 0 ? `Mean accuracy at ${length} tokens` : 'Mean score',
-        subtitle: `${n.length === 1 ? n[0] : `${n[0]}-${n[n.length - 1]}`} samples per method (summed over tasks)`,
+        subtitle: `${countRange(samples)} samples per method (summed over tasks)`,
         data, x: 'budget', y: 'accuracy', series: 'method', xTitle: fractions ? 'kept prompt rows (budget, % of the prompt)' : 'kept prompt rows (budget, tokens)',
         yTitle: 'accuracy (%)', yDomain: [0, 100], xValues: budgets, xFormat: fractions ? '~%' : 'd', references,
       }), out)));
-  }
-  for (const length of [...new Set(agg.map((a) => a.length))].sort((a, b) => a - b)) {
-    const here = agg.filter((a) => a.length === length);
-    const rows: IntervalRow[] = [
+    // the paired differences with their intervals, where the rows carry them
+    const pairs: IntervalRow[] = [
       ...here.flatMap((a) => (a.vs_host ? [{ label: `${a.method} - host`, group: 'a filter minus its host', ...a.vs_host }] : [])),
       ...here.flatMap((a) => (a.vs_best ? [{ label: `${a.method} - ${a.vs_best.method}`, group: 'WaveFilter minus the best baseline at its budget', mean: a.vs_best.mean, lo: a.vs_best.lo, hi: a.vs_best.hi }] : [])),
     ].map((r) => ({ ...r, mean: round2(r.mean), lo: round2(r.lo), hi: round2(r.hi) }));
-    if (!rows.length) continue;
-    const n = [...new Set(here.map((a) => a.samples))].sort((a, b) => a - b);
-    written.push(...(await writeChart(join(dir, length > 0 ? `paired-differences-${length}` : 'paired-differences'), intervalChart({
-      title: length > 0 ? `Mean accuracy differences at ${length} tokens` : 'Mean score differences',
-      subtitle: `paired over the same prompts, 95% intervals; ${n.length === 1 ? n[0] : `${n[0]}-${n[n.length - 1]}`} samples per method`,
-      rows, xTitle: 'difference of the mean over tasks (accuracy points)',
-    }), out)));
+    if (pairs.length)
+      written.push(...(await writeChart(join(dir, length > 0 ? `paired-differences-${length}` : 'paired-differences'), intervalChart({
+        title: length > 0 ? `Mean accuracy differences at ${length} tokens` : 'Mean score differences',
+        subtitle: `paired over the same prompts, 95% intervals; ${countRange(here.map((a) => a.samples))} samples per method`,
+        rows: pairs, xTitle: 'difference of the mean over tasks (accuracy points)',
+      }), out)));
   }
   const lengths = new Set(agg.map((a) => a.length));
   if (lengths.size > 1) {
@@ -69,3 +66,9 @@ export async function writeRulerCharts(dir: string, methods: readonly MethodSpec
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** "20", or "10-20" where the counts differ. */
+function countRange(counts: Iterable<number>): string {
+  const n = [...new Set(counts)].sort((a, b) => a - b);
+  return n.length === 1 ? String(n[0]) : `${n[0]}-${n[n.length - 1]}`;
+}

@@ -248,7 +248,7 @@ export function markdownTable(rows: readonly SummaryRow[]): string {
     const ns = [...new Set(cells.filter((c) => c).map((c) => (c as SummaryRow).samples))].sort((a, b) => a - b);
     const n = ns.length === 1 ? String(ns[0]) : `${ns[0]}-${ns[ns.length - 1]}`;
     // only over the same prompts: a merged table may hold a method measured on fewer of them
-    const h = totals.find((x) => x.method === t.method.split('+')[0] && x.length === t.length);
+    const h = totals.find((x) => x.method === splitMethod(t.method).host && x.length === t.length);
     const host = h && h.samples === t.samples ? h.runtime_s : 0;
     const vs = host > 0 && t.runtime_s > 0 ? `${(host / t.runtime_s).toFixed(2)}x` : '-';
     const d = t.vs_host ? ` ${signed(t.vs_host.mean)} (${signed(t.vs_host.lo)} to ${signed(t.vs_host.hi)}) |` : paired ? ' - |' : '';
@@ -311,6 +311,12 @@ export function taskGaps(rows: readonly SummaryRow[]): TaskGaps[] {
   return out;
 }
 
+/** The mean over tasks of paired per-prompt differences and its 95% interval, in accuracy points. */
+function pairedPoints(tasks: readonly TaskStats[]): { mean: number; lo: number; hi: number } {
+  const d = stratifiedMean(tasks, Z95, [-1, 1]);
+  return { mean: 100 * d.mean, lo: 100 * d.lo, hi: 100 * d.hi };
+}
+
 /** One method at one length over its tasks (perMethod). */
 export interface MethodTotal {
   readonly method: string;
@@ -345,17 +351,14 @@ export function perMethod(rows: readonly SummaryRow[]): MethodTotal[] {
     const gen = rs.reduce((a, r) => a + r.generated_tokens, 0);
     // the mean's interval needs every task's spread; rows from older summaries carry none
     const stats = rs.every((r) => r.score_variance !== undefined) ? stratifiedMean(rs.map((r) => ({ mean: r.accuracy / 100, variance: r.score_variance as number, n: r.samples }))) : undefined;
-    const diff = rs.every((r) => r.vs_host) ? stratifiedMean(rs.map((r) => r.vs_host as TaskStats), Z95, [-1, 1]) : undefined;
+    const diff = rs.every((r) => r.vs_host) ? pairedPoints(rs.map((r) => r.vs_host as TaskStats)) : undefined;
     // the best baseline: the highest mean over the same tasks among those paired on every task row
     let best: MethodTotal['vs_best'];
     const paired = Object.keys(rs[0].vs_baselines ?? {}).filter((b) => rs.every((r) => r.vs_baselines?.[b]));
     const ranked = paired.map((b) => ({ b, mean: meanOver(b, rs[0].length, rs.map((r) => r.task)) ?? -Infinity })).sort((x, y) => y.mean - x.mean || (x.b < y.b ? -1 : 1));
-    if (ranked.length) {
-      const d = stratifiedMean(rs.map((r) => (r.vs_baselines as Record<string, TaskStats>)[ranked[0].b]), Z95, [-1, 1]);
-      best = { method: ranked[0].b, mean: 100 * d.mean, lo: 100 * d.lo, hi: 100 * d.hi };
-    }
+    if (ranked.length) best = { method: ranked[0].b, ...pairedPoints(rs.map((r) => (r.vs_baselines as Record<string, TaskStats>)[ranked[0].b])) };
     return {
-      ...(diff ? { vs_host: { mean: 100 * diff.mean, lo: 100 * diff.lo, hi: 100 * diff.hi } } : {}),
+      ...(diff ? { vs_host: diff } : {}),
       ...(best ? { vs_best: best } : {}),
       method: rs[0].method, length: rs[0].length, samples: rs.reduce((a, r) => a + r.samples, 0),
       accuracy: rs.reduce((a, r) => a + r.accuracy, 0) / rs.length, runtime_s: runtime, tokens_per_s: runtime > 0 ? gen / runtime : 0,
