@@ -3,7 +3,7 @@
 // prompt fits its length, and a draw is a function of (seed, index).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EVAL_ONLY_WORDS, KINDS, LAYOUTS, PREFILLS, TEMPLATES, WIDE, WIDE_LAYOUTS, WIDE_PREFILLS, askCorrect, generateAsk } from '../../src/eval/ask/generate.js';
+import { type AskKind, EVAL_ONLY_WORDS, KINDS, LAYOUTS, PREFILLS, TEMPLATES, WIDE, WIDE_LAYOUTS, WIDE_PREFILLS, askCorrect, generateAsk } from '../../src/eval/ask/generate.js';
 import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { answerText } from '../../training/gen-tasks.js';
 
@@ -134,4 +134,37 @@ test('wide draws: training only, many distinct question sentences, the needle st
     questions.add(x.prompt.split('\n').filter((l) => l.includes(x.key) && !l.includes(x.value)).join('|').replace(x.key, '{key}'));
   }
   assert.ok(questions.size >= 80, `${questions.size} distinct question lines of 120`);
+});
+
+test('free frames: training only, off by default, each needle, distractor and question drawn apart, the value after the key, none of the eval words', () => {
+  assert.throws(() => generateAsk({ maxSeq: 1024, samples: 1, seed: 1, split: 'eval', words, essay, count, freeFrames: 0.5 }), /training split only/);
+  assert.throws(() => generateAsk({ maxSeq: 1024, samples: 1, seed: 1, split: 'train', words, essay, count, freeFrames: 1.5 }), /freeFrames/);
+  const base = generateAsk({ maxSeq: 1024, samples: 10, seed: 1_000_321, split: 'train', words, essay, count });
+  assert.deepEqual(generateAsk({ maxSeq: 1024, samples: 10, seed: 1_000_321, split: 'train', words, essay, count, freeFrames: 0 }), base);
+  const wordings = TEMPLATES;
+  const fromWording = (kind: AskKind, line: string): boolean =>
+    [...wordings[kind].train.statements, ...wordings[kind].train.questions].some((t) => pattern(t).test(line.trim()));
+  let freeNeedles = 0;
+  let freeQuestions = 0;
+  const s = generateAsk({ maxSeq: 1024, samples: 120, seed: 1_000_777, split: 'train', words, essay, count, freeFrames: 0.5 });
+  for (const x of s) {
+    assert.equal(x.prompt.split(x.value).length - 1, 1, `value ${x.value} once`);
+    const needle = x.prompt.split(/(?<=[.!?])\s+|\n/).find((l) => l.includes(x.value)) as string;
+    if (!fromWording(x.kind, needle)) {
+      freeNeedles++;
+      // a free frame names the key (an account for a password) before the value
+      const k = x.kind === 'password' ? `${x.key} account` : x.key;
+      assert.ok(needle.includes(k) && needle.indexOf(k) < needle.indexOf(x.value), `${JSON.stringify(needle)}: ${k} before ${x.value}`);
+    }
+    // a question in a wording shows it somewhere in a line of the prompt (the layouts add words around it)
+    const asked = x.prompt.split('\n').filter((l) => l.includes(x.key) && !l.includes(x.value));
+    const unanchored = (t: string): RegExp => new RegExp(pattern(t).source.slice(1, -1));
+    if (!asked.some((l) => wordings[x.kind].train.questions.some((t) => unanchored(t).test(l)))) freeQuestions++;
+    // frames carry none of the eval split's own words (the key, value and corpus text aside)
+    const frames = x.prompt.split(x.value).join(' ').split(x.key).join(' ');
+    for (const e of EVAL_ONLY_WORDS) assert.ok(!frames.includes(e) || essay.includes(e), `${e} in ${JSON.stringify(needle)}`);
+  }
+  // half of each, drawn apart: both kinds of needle and of question occur (120 draws, 0.5 each)
+  assert.ok(freeNeedles > 35 && freeNeedles < 85, `${freeNeedles} of 120 needles in free frames`);
+  assert.ok(freeQuestions > 35 && freeQuestions < 85, `${freeQuestions} of 120 questions in free frames`);
 });

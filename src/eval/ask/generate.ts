@@ -209,6 +209,71 @@ export const WIDE_LAYOUTS: readonly string[] = [
 ];
 export const WIDE_PREFILLS: readonly string[] = [...PREFILLS.train, '', 'It is', 'Here it is:', 'Of course. It is', 'The {what} you asked for is', 'Okay, the {what} is', 'A:'];
 
+/**
+ * Free frames (`freeFrames`, training only): a fact stated, or a question asked, as a few loose
+ * words around the key, a word or two for the kind now and then, and the value after the key:
+ * "remember falcon account pencil value lilac-pillow-12." / "which one falcon account password?".
+ * Runs 13-14's hundreds of composed wordings still taught wordings (unseen ones stayed at 16-31%);
+ * here the words change from row to row, needle, distractors and question each drawn apart, so
+ * the one thing that finds the answer is the key, and the value is the value-shaped span after it.
+ * The words are the generator's word lists and the function words below; none of EVAL_ONLY_WORDS
+ * (the eval's unseen wordings stay unseen; test/unit/ask.test.ts).
+ */
+const KIND_WORDS: Readonly<Record<AskKind, readonly string[]>> = {
+  code: ['code', 'number', 'combination', 'digits', 'serial', 'access number', 'secret code'],
+  home: ['lives in', 'home', 'town', 'resides in', 'home town', 'place'],
+  password: ['password', 'login', 'secret word', 'log in with'],
+  meeting: ['meeting', 'calls at', 'appointment', 'time', 'meet at', 'hour'],
+  licence: ['license key', 'product key', 'key', 'registration', 'serial key', 'licence'],
+};
+const FILLER = ['the', 'a', 'of', 'for', 'is', 'was', 'to', 'and', 'so', 'then', 'now', 'here', 'that', 'this', 'with', 'note', 'remember', 'also', 'just', 'value', 'item', 'entry', 'one', 'set', 'given', 'listed', 'written', 'kept', 'new', 'old'];
+const QUESTION_OPENERS = ['what', 'which', 'tell me', 'give me', 'find', 'look up', 'what about', 'need', 'show me', 'do you know', 'search', 'get', 'name', 'recall', 'what was'];
+
+/** The key as the fact names it: a password's key is an account. */
+const keyText = (kind: AskKind, key: string): string => (kind === 'password' ? `${key} account` : key);
+
+function looseWords(rng: Rng, w: WordSources, lo: number, hi: number): string[] {
+  const n = int(rng, lo, hi);
+  return Array.from({ length: n }, () => (rng.uniform() < 0.6 ? pick(rng, FILLER) : pick(rng, rng.uniform() < 0.5 ? w.nouns : w.adjectives)));
+}
+
+/**
+ * Draws until the text holds none of the eval split's own words (random word pairs can make one,
+ * "house" then "of"); a handful of draws is always enough, the bound only keeps it finite.
+ */
+function withoutEvalWords(make: () => string): string {
+  let s = make();
+  for (let i = 0; i < 50 && EVAL_ONLY_WORDS.some((e) => s.toLowerCase().includes(e.toLowerCase())); i++) s = make();
+  return s;
+}
+
+/** A fact in a free frame: loose words, the key, loose words (a kind word in them half the time), the value. */
+export function freeStatement(rng: Rng, w: WordSources, kind: AskKind, key: string, value: string): string {
+  return withoutEvalWords(() => freeStatementOnce(rng, w, kind, key, value));
+}
+
+function freeStatementOnce(rng: Rng, w: WordSources, kind: AskKind, key: string, value: string): string {
+  const before = looseWords(rng, w, 0, 4);
+  const between = looseWords(rng, w, 0, 4);
+  if (rng.uniform() < 0.5) between.splice(int(rng, 0, between.length + 1), 0, pick(rng, KIND_WORDS[kind]));
+  const parts = [...before, keyText(kind, key), ...between, value];
+  const s = parts.join(' ') + (rng.uniform() < 0.8 ? '.' : '');
+  return s.startsWith(key) ? s : cap(s);
+}
+
+/** A question in a free frame: an opener, loose words, a kind word most of the time, the key, maybe more words. */
+export function freeQuestion(rng: Rng, w: WordSources, kind: AskKind, key: string): string {
+  return withoutEvalWords(() => freeQuestionOnce(rng, w, kind, key));
+}
+
+function freeQuestionOnce(rng: Rng, w: WordSources, kind: AskKind, key: string): string {
+  const words = [pick(rng, QUESTION_OPENERS), ...looseWords(rng, w, 0, 3)];
+  if (rng.uniform() < 0.7) words.splice(int(rng, 1, words.length + 1), 0, pick(rng, KIND_WORDS[kind]));
+  const parts = [...words, keyText(kind, key), ...looseWords(rng, w, 0, 3)];
+  const q = parts.join(' ') + (rng.uniform() < 0.8 ? '?' : '');
+  return rng.uniform() < 0.5 ? cap(q) : q;
+}
+
 const NOISE = 'The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.';
 const FIRST_NAMES = [
   'Ada', 'Alan', 'Beatrix', 'Carlos', 'Dara', 'Edith', 'Farid', 'Greta', 'Hugo', 'Ines', 'Jonas', 'Keiko', 'Liam', 'Mira', 'Nadia', 'Oskar',
@@ -285,6 +350,12 @@ export interface AskOptions {
    * Default false: the base wordings, with the draws of runs 7-12.
    */
   readonly wide?: boolean;
+  /**
+   * Training split only: the share of needles, distractors and questions (each drawn on its own)
+   * put in free frames (freeStatement, freeQuestion) instead of a wording. Default 0: none, and the
+   * draws of the earlier runs unchanged.
+   */
+  readonly freeFrames?: number;
 }
 
 /** Draws `samples` prompts; every draw is a function of (seed, index), so sample i is stable. */
@@ -295,6 +366,9 @@ export function generateAsk(o: AskOptions): AskSample[] {
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= 17))
     throw new WavefilterError('invalid_option', `ask: sameKind [${lo}, ${hi}]: expected whole numbers with 0 <= min < max <= 17`, { option: 'sameKind', expected: '0 <= min < max <= 17', found: `${lo},${hi}` });
   if (o.wide && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: wide wordings are for the training split only (the eval split keeps its unseen wordings unseen)', { option: 'wide' });
+  const free = o.freeFrames ?? 0;
+  if (!(free >= 0 && free <= 1)) throw new WavefilterError('invalid_option', `ask: freeFrames ${free}: expected a share from 0 to 1`, { option: 'freeFrames', expected: '0 to 1', found: String(free) });
+  if (free > 0 && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: free frames are for the training split only (the eval split keeps its unseen wordings unseen)', { option: 'freeFrames' });
   if (budget < 64) throw new WavefilterError('invalid_option', `ask: a length of ${o.maxSeq} leaves no room for a document`, { option: 'length', expected: 'at least genTokens + 64', found: String(o.maxSeq) });
   const out: AskSample[] = [];
   for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget, [lo, hi]));
@@ -312,8 +386,11 @@ function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: re
   const prefills = unseen ? PREFILLS.eval : o.wide ? WIDE_PREFILLS : PREFILLS.train;
   const key = keyOf(kind, rng, w);
   const value = valueOf(kind, rng, w);
-  const needle = fill(pick(rng, words.statements), { key, value });
-  let question = fill(pick(rng, words.questions), { key });
+  // a free frame is drawn only when asked for, so the draws of runs 7-14 stay as they were
+  const free = o.freeFrames ?? 0;
+  const freeNow = (): boolean => free > 0 && rng.uniform() < free;
+  const needle = freeNow() ? freeStatement(rng, w, kind, key, value) : fill(pick(rng, words.statements), { key, value });
+  let question = freeNow() ? freeQuestion(rng, w, kind, key) : fill(pick(rng, words.questions), { key });
   if (o.wide) {
     // typed casually: a lower-case first letter (unless it is the key's), no final question mark
     if (rng.uniform() < 0.2 && !question.startsWith(key)) question = question[0].toLowerCase() + question.slice(1);
@@ -329,12 +406,15 @@ function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: re
     const dk = keyOf(kind, rng, w);
     if (usedKeys.has(dk)) continue;
     usedKeys.add(dk);
-    facts.push(fill(pick(rng, TEMPLATES[kind].train.statements.concat(words.statements)), { key: dk, value: valueOf(kind, rng, w) }));
+    // (a wording is picked before the value is drawn, as in runs 7-14)
+    if (freeNow()) facts.push(freeStatement(rng, w, kind, dk, valueOf(kind, rng, w)));
+    else facts.push(fill(pick(rng, TEMPLATES[kind].train.statements.concat(words.statements)), { key: dk, value: valueOf(kind, rng, w) }));
   }
   const otherKinds = int(rng, 0, 3);
   for (let k = 0; k < otherKinds; k++) {
     const ok = pick(rng, KINDS.filter((x) => x !== kind));
-    facts.push(fill(pick(rng, (o.wide ? WIDE[ok] : TEMPLATES[ok].train).statements), { key: keyOf(ok, rng, w), value: valueOf(ok, rng, w) }));
+    if (freeNow()) facts.push(freeStatement(rng, w, ok, keyOf(ok, rng, w), valueOf(ok, rng, w)));
+    else facts.push(fill(pick(rng, (o.wide ? WIDE[ok] : TEMPLATES[ok].train).statements), { key: keyOf(ok, rng, w), value: valueOf(ok, rng, w) }));
   }
   // haystack: a corpus window from a random sentence, or RULER's noise (a fifth of the samples)
   const noise = rng.uniform() < 0.2;
