@@ -100,7 +100,8 @@ test('the random rules read the same seeded draws on both executors (sampling, L
     [BUNDLED, { remasking: 'random', threshold: 0.5 }],
     [BUNDLED, { temperature: 0.8 }],
     [BUNDLED, { temperature: 1.5, remasking: 'random' }],
-    [BUNDLED, { temperature: 0.5, threshold: 0.5 }],
+    // (hot enough that the bundled model, which answers this random-token prompt with end-of-text, still varies)
+    [BUNDLED, { temperature: 1.5, threshold: 0.5 }],
     [DREAM_TINY, { alg: 'origin' }],
     [DREAM_TINY, { alg: 'origin', temperature: 0.4 }],
     [DREAM_TINY, { temperature: 0.6, topP: 0.9 }],

@@ -80,20 +80,22 @@ test('the openai client: chat and completions, plain and streamed (the stream ad
     assert.equal(text, answer);
     assert.equal(finish, 'stop');
     assert.deepEqual(usage, plain.usage);
-    // completions (raw text, no template): a needle the answer of which (" 4412." and end-of-text) is
-    // longer than max_tokens, so finish_reason is length; then a stop string that cuts it (stop)
+    // completions (raw text, no template): a needle the answer of which (" 4412." and end-of-text, 7
+    // tokens) is longer than max_tokens, so finish_reason is length; then a stop string that cuts it
+    // (stop). Five tokens hold " 4412": in four, version 4 of the model answers end-of-text at once
+    // (the number does not fit), which is a stop, not a cut
     const prompt = 'The grass is green. One of the special magic numbers for apple is: 4412. The sky is blue.\nWhat is the special magic number for apple mentioned in the provided text? The special magic number for apple mentioned in the provided text is';
-    const c1 = await srv.client.completions.create({ model: 'bundled', prompt, max_tokens: 4 });
+    const c1 = await srv.client.completions.create({ model: 'bundled', prompt, max_tokens: 5 });
     const full = c1.choices[0]?.text ?? '';
     assert.equal(c1.choices[0]?.finish_reason, 'length');
-    assert.equal(c1.usage?.completion_tokens, 4);
+    assert.equal(c1.usage?.completion_tokens, 5);
     assert.ok('4412'.startsWith(full.trim()) && full.trim().length >= 2, full);
     let streamed = '';
-    for await (const c of await srv.client.completions.create({ model: 'bundled', prompt, max_tokens: 4, stream: true })) streamed += c.choices[0]?.text ?? '';
+    for await (const c of await srv.client.completions.create({ model: 'bundled', prompt, max_tokens: 5, stream: true })) streamed += c.choices[0]?.text ?? '';
     assert.equal(streamed, full);
     const cut = full.trim().slice(1, 3);
     assert.ok(cut.length > 0, full);
-    const c2 = await srv.client.completions.create({ model: 'bundled', prompt, max_tokens: 4, stop: [cut] });
+    const c2 = await srv.client.completions.create({ model: 'bundled', prompt, max_tokens: 5, stop: [cut] });
     assert.equal(c2.choices[0]?.text, full.slice(0, full.indexOf(cut)));
     assert.equal(c2.choices[0]?.finish_reason, 'stop');
   } finally {
