@@ -154,9 +154,12 @@ export class LanePool {
         Atomics.store(abort, 0, 1);
       };
       lane.job = { ...job, id, onAbort };
-      lane.worker.postMessage({ type: 'generate', id, inputIds: [...job.inputIds], opts: rest, steps: onStep !== undefined, kept: onKept !== undefined, abort } satisfies ToLane);
+      // an abort that came while the job waited is flagged before the lane can read the flag: the
+      // worker may take the message and check the flag before this thread's next line runs (it did
+      // under load: one forward ran where the main thread runs none)
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
+      lane.worker.postMessage({ type: 'generate', id, inputIds: [...job.inputIds], opts: rest, steps: onStep !== undefined, kept: onKept !== undefined, abort } satisfies ToLane);
     }
   }
 
