@@ -33,6 +33,8 @@ export interface AskRow {
   readonly index: number;
   readonly kind: string;
   readonly wording: 'seen' | 'unseen';
+  /** The question before the document, nothing of it after (absent in rows written before 8 Dec: taken from the regenerated sample). */
+  readonly questionFirst?: boolean;
   readonly prefill: string;
   readonly value: string;
   readonly tokens: number;
@@ -78,14 +80,17 @@ export async function runAsk(o: AskOptions, log: (s: string) => void): Promise<A
   const configFile = join(o.out, 'config.json');
   if (existsSync(configFile) && readFileSync(configFile, 'utf8') !== JSON.stringify(config)) throw new Error(`${o.out} holds rows of another configuration (${configFile}); use another --out`);
   writeFileSync(configFile, JSON.stringify(config));
-  const rows: AskRow[] = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as AskRow) : [];
+  let rows: AskRow[] = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as AskRow) : [];
   const done = new Set(rows.map((r) => `${r.length}/${r.index}`));
   for (const L of o.lengths) {
     const set = generateAsk({ maxSeq: L, samples: o.samples, seed: o.seed, split: 'eval', words, essay: essay.text, count });
+    // rows of earlier runs lack the question's position: the prompts are a function of the seed, so it is the sample's
+    const first = new Map(set.map((s) => [s.index, s.questionFirst]));
+    rows = rows.map((r) => (r.length === L && r.questionFirst === undefined && first.has(r.index) ? { ...r, questionFirst: first.get(r.index) } : r));
     for (const s of set) {
       if (done.has(`${L}/${s.index}`)) continue;
       const r = await ask(o.model, s, o.generateArgs);
-      const row: AskRow = { length: L, index: s.index, kind: s.kind, wording: s.wording, prefill: s.prefill, value: s.value, tokens: s.length, answer: r.text, correct: askCorrect(r.text, s.value), ms: Math.round(r.ms) };
+      const row: AskRow = { length: L, index: s.index, kind: s.kind, wording: s.wording, questionFirst: s.questionFirst, prefill: s.prefill, value: s.value, tokens: s.length, answer: r.text, correct: askCorrect(r.text, s.value), ms: Math.round(r.ms) };
       appendFileSync(file, JSON.stringify(row) + '\n');
       rows.push(row);
       log(`${L} #${s.index} ${s.kind}/${s.wording}${s.prefill ? ` prefill ${JSON.stringify(s.prefill)}` : ''}: ${row.correct ? 'right' : 'wrong'} (${JSON.stringify(r.text.slice(0, 60))}, expected ${s.value}), ${(r.ms / 1000).toFixed(1)} s\n`);
@@ -111,6 +116,8 @@ function summaryRows(rows: readonly AskRow[]): Cell[] {
     ['all', () => true],
     ['seen wordings', (r) => r.wording === 'seen'],
     ['unseen wordings', (r) => r.wording === 'unseen'],
+    ['question first', (r) => r.questionFirst === true],
+    ['question last', (r) => r.questionFirst === false],
     ['no prefill', (r) => r.prefill === ''],
     ['with a prefill', (r) => r.prefill !== ''],
     ...[...new Set(rows.map((r) => r.kind))].sort().map((k): [string, (r: AskRow) => boolean] => [`kind: ${k}`, (r) => r.kind === k]),

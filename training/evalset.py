@@ -38,7 +38,7 @@ class EvalSet:
         # the held-out questions keep the generator's default distractors and wordings whatever a run
         # trains with (runs 15-17 left WF_ASK_FREE in, so their "ask" check had free frames in half its
         # needles and questions: that column is not comparable with earlier runs'; ask_unseen is)
-        for k in ("WF_ASK_SAME_KIND", "WF_ASK_WIDE", "WF_ASK_FREE"):
+        for k in ("WF_ASK_SAME_KIND", "WF_ASK_WIDE", "WF_ASK_FREE", "WF_ASK_QFIRST"):
             env.pop(k, None)
         self.p = subprocess.Popen([node, gen, "--tokenizer", tok, "--corpus", corpus, "--length", str(L), "--seed", str(seed)], stdout=subprocess.PIPE, stderr=sys.stderr, env=env, bufsize=1 << 20)
         self.L, self.rows, self.need = L, [], {t: per_task for t in tasks}

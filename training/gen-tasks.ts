@@ -168,6 +168,15 @@ const ASK_FREE = (() => {
   return x;
 })();
 
+/** The share of the training questions given a question-first layout (the generator's `questionFirst`), from WF_ASK_QFIRST; default 0. */
+const ASK_QFIRST = (() => {
+  const v = process.env.WF_ASK_QFIRST;
+  if (v === undefined || v === '') return 0;
+  const x = Number(v);
+  if (!(x >= 0 && x <= 1)) throw new Error(`WF_ASK_QFIRST=${v}: expected a share from 0 to 1`);
+  return x;
+})();
+
 function pickTask(rng: Rng): (typeof TRAIN_TASKS)[number]['name'] {
   const ws = MIXTURE;
   const total = ws.reduce((a, t) => a + t.weight, 0);
@@ -204,7 +213,7 @@ export function* samples(opts: { corpora: readonly Corpus[]; words: WordSources;
       const common = { maxSeq: opts.length, samples: opts.perCall, seed: env.seed as number, words: opts.words, essay: essay.text, count: opts.count, minFill: 0.25 };
       try {
         asked = task === 'ask'
-          ? generateAsk({ ...common, split: 'train', sameKind: ASK_SAME_KIND, wide: ASK_WIDE, freeFrames: ASK_FREE })
+          ? generateAsk({ ...common, split: 'train', sameKind: ASK_SAME_KIND, wide: ASK_WIDE, freeFrames: ASK_FREE, questionFirst: ASK_QFIRST })
           : generateAsk({ ...common, split: 'eval', unseenShare: 1 });
       } catch (e) {
         // a question whose wording and distractor facts do not fit a short length (256): the next call

@@ -3,7 +3,7 @@
 // prompt fits its length, and a draw is a function of (seed, index).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type AskKind, EVAL_ONLY_WORDS, KINDS, LAYOUTS, PREFILLS, TEMPLATES, WIDE, WIDE_LAYOUTS, WIDE_PREFILLS, askCorrect, generateAsk } from '../../src/eval/ask/generate.js';
+import { type AskKind, EVAL_ONLY_WORDS, KINDS, LAYOUTS, PREFILLS, QUESTION_FIRST_LAYOUTS, TEMPLATES, WIDE, WIDE_LAYOUTS, WIDE_PREFILLS, askCorrect, generateAsk, isQuestionFirst } from '../../src/eval/ask/generate.js';
 import { loadWordSources } from '../../src/eval/ruler/sources.js';
 import { answerText } from '../../training/gen-tasks.js';
 
@@ -167,4 +167,34 @@ test('free frames: training only, off by default, each needle, distractor and qu
   // half of each, drawn apart: both kinds of needle and of question occur (120 draws, 0.5 each)
   assert.ok(freeNeedles > 35 && freeNeedles < 85, `${freeNeedles} of 120 needles in free frames`);
   assert.ok(freeQuestions > 35 && freeQuestions < 85, `${freeQuestions} of 120 questions in free frames`);
+});
+
+test('question-first layouts: training only, off by default, the question before the document and nothing of it after, none of the eval words', () => {
+  assert.throws(() => generateAsk({ maxSeq: 1024, samples: 1, seed: 1, split: 'eval', words, essay, count, questionFirst: 0.5 }), /training split only/);
+  assert.throws(() => generateAsk({ maxSeq: 1024, samples: 1, seed: 1, split: 'train', words, essay, count, questionFirst: -0.1 }), /questionFirst/);
+  const base = generateAsk({ maxSeq: 1024, samples: 10, seed: 1_000_321, split: 'train', words, essay, count });
+  assert.deepEqual(generateAsk({ maxSeq: 1024, samples: 10, seed: 1_000_321, split: 'train', words, essay, count, questionFirst: 0 }), base);
+  // the flag against the layouts themselves (hand-checked): the eval split has one question-first layout of three
+  assert.deepEqual(LAYOUTS.eval.map(isQuestionFirst), [false, true, false]);
+  assert.deepEqual(LAYOUTS.train.map(isQuestionFirst), [false, false, true, false, false, false, false, false]);
+  assert.ok(QUESTION_FIRST_LAYOUTS.every(isQuestionFirst));
+  for (const l of QUESTION_FIRST_LAYOUTS) for (const e of EVAL_ONLY_WORDS) assert.ok(!l.includes(e), `${e} in ${JSON.stringify(l)}`);
+  // in the prompts: the flag says where the question stands (its key's last mention against the needle's value)
+  const s = generateAsk({ maxSeq: 1024, samples: 120, seed: 1_000_777, split: 'train', words, essay, count, questionFirst: 0.6 });
+  let first = 0;
+  for (const x of s) {
+    // the haystack's own sentences out first: a key may be one of their words
+    const text = x.prompt.split('The cat sat on the mat.').join('').split('It was a sunny day, and the birds sang loudly.').join('');
+    // the needle's sentence names the key before or after the value: the key's last mention is in
+    // that sentence when the question came first, and after it (in the question) when last
+    const lastKey = text.lastIndexOf(x.key);
+    const needleEnd = text.indexOf('.', text.indexOf(x.value) + x.value.length);
+    assert.equal(x.questionFirst, lastKey < needleEnd, `${x.index}: question first ${x.questionFirst}, key at ${lastKey}, the needle ends at ${needleEnd}`);
+    if (x.questionFirst) first++;
+  }
+  // 0.6 replaced, and 1 of 8 of the rest drawn so: about 65% (120 draws)
+  assert.ok(first > 62 && first < 95, `${first} of 120 question first`);
+  const plain = generateAsk({ maxSeq: 1024, samples: 120, seed: 1_000_777, split: 'train', words, essay, count });
+  const plainFirst = plain.filter((x) => x.questionFirst).length;
+  assert.ok(plainFirst < 30, `${plainFirst} of 120 question first by default`);
 });

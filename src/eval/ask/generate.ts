@@ -39,6 +39,8 @@ export interface AskSample {
   readonly kind: AskKind;
   /** Whether the statement, question and layout wordings all come from the training split. */
   readonly wording: 'seen' | 'unseen';
+  /** Whether the question comes before the document with nothing of it after (see isQuestionFirst). */
+  readonly questionFirst: boolean;
   readonly maxSeq: number;
   /** Prompt tokens as counted (chat template + prompt + prefill). */
   readonly length: number;
@@ -150,6 +152,31 @@ export const LAYOUTS: Readonly<Record<AskSplit, readonly string[]>> = {
   ],
   eval: ['Document:\n{doc}\n\n{q}', '{q} The answer is in this text:\n\n{doc}', '{doc}\n\nAccording to the text above: {q}'],
 };
+
+/**
+ * Question-first training layouts (`questionFirst`, training only): the question, then the
+ * document, and nothing of the question after it. Version 4 answered none of the 8 question-first
+ * hold-out prompts (reports/ask-v4: 0/8, against 25/32 with the question last): its training put
+ * the question first in one layout of eight (LAYOUTS.train), RULER never. None of these uses the
+ * eval split's words (EVAL_ONLY_WORDS; test/unit/ask.test.ts).
+ */
+export const QUESTION_FIRST_LAYOUTS: readonly string[] = [
+  '{q}\n\n{doc}',
+  'Question: {q}\n\n{doc}',
+  '{q}\n\nText:\n{doc}',
+  '{q} Look it up in the text below.\n\n{doc}',
+  '{q} Here is the text:\n\n{doc}',
+  '{q}\n\n"""\n{doc}\n"""',
+  'I have a question about this text. {q}\n\n{doc}',
+  '{q} Use this text:\n\n{doc}',
+  '{q} Reply with the {what} only.\n\n{doc}',
+  '{q}\n{doc}',
+];
+
+/** Whether a layout puts its (last) question before its document: nothing of the question follows the text. */
+export function isQuestionFirst(layout: string): boolean {
+  return layout.lastIndexOf('{q}') < layout.lastIndexOf('{doc}');
+}
 
 /** Assistant prefills; '' (none) is the most common. */
 export const PREFILLS: Readonly<Record<AskSplit, readonly string[]>> = {
@@ -356,6 +383,12 @@ export interface AskOptions {
    * draws of the earlier runs unchanged.
    */
   readonly freeFrames?: number;
+  /**
+   * Training split only: the share of samples whose layout is replaced by a question-first one
+   * (QUESTION_FIRST_LAYOUTS), beside the drawn layouts that already put the question first. Default
+   * 0: none, and the draws of the earlier runs unchanged.
+   */
+  readonly questionFirst?: number;
 }
 
 /** Draws `samples` prompts; every draw is a function of (seed, index), so sample i is stable. */
@@ -369,6 +402,9 @@ export function generateAsk(o: AskOptions): AskSample[] {
   const free = o.freeFrames ?? 0;
   if (!(free >= 0 && free <= 1)) throw new WavefilterError('invalid_option', `ask: freeFrames ${free}: expected a share from 0 to 1`, { option: 'freeFrames', expected: '0 to 1', found: String(free) });
   if (free > 0 && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: free frames are for the training split only (the eval split keeps its unseen wordings unseen)', { option: 'freeFrames' });
+  const qf = o.questionFirst ?? 0;
+  if (!(qf >= 0 && qf <= 1)) throw new WavefilterError('invalid_option', `ask: questionFirst ${qf}: expected a share from 0 to 1`, { option: 'questionFirst', expected: '0 to 1', found: String(qf) });
+  if (qf > 0 && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: questionFirst is for the training split only (the eval split keeps its layouts)', { option: 'questionFirst' });
   if (budget < 64) throw new WavefilterError('invalid_option', `ask: a length of ${o.maxSeq} leaves no room for a document`, { option: 'length', expected: 'at least genTokens + 64', found: String(o.maxSeq) });
   const out: AskSample[] = [];
   for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget, [lo, hi]));
@@ -396,7 +432,9 @@ function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: re
     if (rng.uniform() < 0.2 && !question.startsWith(key)) question = question[0].toLowerCase() + question.slice(1);
     if (rng.uniform() < 0.15) question = question.replace(/[?.]$/, '');
   }
-  const layout = pick(rng, layouts);
+  let layout = pick(rng, layouts);
+  // drawn only when asked for, after the layout, so the draws of runs 7-17 stay as they were
+  if ((o.questionFirst ?? 0) > 0 && rng.uniform() < (o.questionFirst ?? 0)) layout = pick(rng, QUESTION_FIRST_LAYOUTS);
   const prefill = fill(pick(rng, prefills), { what: words.what });
   // distractors: the same kind with other keys (and values), and a few facts of other kinds
   const facts: string[] = [needle];
@@ -458,7 +496,7 @@ function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: re
   const length = bestLen;
   if (length > budget) throw new WavefilterError('prompt_too_long', `ask sample ${index}: the question alone takes ${length} tokens, over ${budget}`, { tokens: length, limit: budget });
   const answer = prefill === '' || /\s$/.test(prefill) ? value : ` ${value}`;
-  return { index, split: o.split, prompt, prefill, key, value, answer, kind, wording: unseen ? 'unseen' : 'seen', maxSeq: o.maxSeq, length };
+  return { index, split: o.split, prompt, prefill, key, value, answer, kind, wording: unseen ? 'unseen' : 'seen', questionFirst: isQuestionFirst(layout), maxSeq: o.maxSeq, length };
 }
 
 /** Whether an answer holds the planted value: case-insensitive containment (a user reads the answer, not its format). */
