@@ -159,23 +159,20 @@ const ASK_WIDE = (() => {
   throw new Error(`WF_ASK_WIDE=${v}: expected 1 or 0`);
 })();
 
-/** The share of the training questions' needles, distractors and questions in free frames (the generator's `freeFrames`), from WF_ASK_FREE; default 0. */
-const ASK_FREE = (() => {
-  const v = process.env.WF_ASK_FREE;
+/** A share in [0, 1] from the environment variable `name`; 0 when unset or empty. */
+function shareFromEnv(name: string): number {
+  const v = process.env[name];
   if (v === undefined || v === '') return 0;
   const x = Number(v);
-  if (!(x >= 0 && x <= 1)) throw new Error(`WF_ASK_FREE=${v}: expected a share from 0 to 1`);
+  if (!(x >= 0 && x <= 1)) throw new Error(`${name}=${v}: expected a share from 0 to 1`);
   return x;
-})();
+}
+
+/** The share of the training questions' needles, distractors and questions in free frames (the generator's `freeFrames`), from WF_ASK_FREE; default 0. */
+const ASK_FREE = shareFromEnv('WF_ASK_FREE');
 
 /** The share of the training questions given a question-first layout (the generator's `questionFirst`), from WF_ASK_QFIRST; default 0. */
-const ASK_QFIRST = (() => {
-  const v = process.env.WF_ASK_QFIRST;
-  if (v === undefined || v === '') return 0;
-  const x = Number(v);
-  if (!(x >= 0 && x <= 1)) throw new Error(`WF_ASK_QFIRST=${v}: expected a share from 0 to 1`);
-  return x;
-})();
+const ASK_QFIRST = shareFromEnv('WF_ASK_QFIRST');
 
 function pickTask(rng: Rng): (typeof TRAIN_TASKS)[number]['name'] {
   const ws = MIXTURE;

@@ -399,12 +399,14 @@ export function generateAsk(o: AskOptions): AskSample[] {
   if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= 17))
     throw new WavefilterError('invalid_option', `ask: sameKind [${lo}, ${hi}]: expected whole numbers with 0 <= min < max <= 17`, { option: 'sameKind', expected: '0 <= min < max <= 17', found: `${lo},${hi}` });
   if (o.wide && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: wide wordings are for the training split only (the eval split keeps its unseen wordings unseen)', { option: 'wide' });
-  const free = o.freeFrames ?? 0;
-  if (!(free >= 0 && free <= 1)) throw new WavefilterError('invalid_option', `ask: freeFrames ${free}: expected a share from 0 to 1`, { option: 'freeFrames', expected: '0 to 1', found: String(free) });
-  if (free > 0 && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: free frames are for the training split only (the eval split keeps its unseen wordings unseen)', { option: 'freeFrames' });
-  const qf = o.questionFirst ?? 0;
-  if (!(qf >= 0 && qf <= 1)) throw new WavefilterError('invalid_option', `ask: questionFirst ${qf}: expected a share from 0 to 1`, { option: 'questionFirst', expected: '0 to 1', found: String(qf) });
-  if (qf > 0 && o.split !== 'train') throw new WavefilterError('invalid_option', 'ask: questionFirst is for the training split only (the eval split keeps its layouts)', { option: 'questionFirst' });
+  /** A training-only share option: in [0, 1], and 0 on the eval split (`why` names what the eval split keeps). */
+  const trainingShare = (option: 'freeFrames' | 'questionFirst', what: string, why: string): void => {
+    const x = o[option] ?? 0;
+    if (!(x >= 0 && x <= 1)) throw new WavefilterError('invalid_option', `ask: ${option} ${x}: expected a share from 0 to 1`, { option, expected: '0 to 1', found: String(x) });
+    if (x > 0 && o.split !== 'train') throw new WavefilterError('invalid_option', `ask: ${what} for the training split only (the eval split keeps ${why})`, { option });
+  };
+  trainingShare('freeFrames', 'free frames are', 'its unseen wordings unseen');
+  trainingShare('questionFirst', 'questionFirst is', 'its layouts');
   if (budget < 64) throw new WavefilterError('invalid_option', `ask: a length of ${o.maxSeq} leaves no room for a document`, { option: 'length', expected: 'at least genTokens + 64', found: String(o.maxSeq) });
   const out: AskSample[] = [];
   for (let i = 0; i < o.samples; i++) out.push(drawOne(o, i, budget, [lo, hi]));
@@ -434,7 +436,8 @@ function drawOne(o: AskOptions, index: number, budget: number, sameKindRange: re
   }
   let layout = pick(rng, layouts);
   // drawn only when asked for, after the layout, so the draws of runs 7-17 stay as they were
-  if ((o.questionFirst ?? 0) > 0 && rng.uniform() < (o.questionFirst ?? 0)) layout = pick(rng, QUESTION_FIRST_LAYOUTS);
+  const qf = o.questionFirst ?? 0;
+  if (qf > 0 && rng.uniform() < qf) layout = pick(rng, QUESTION_FIRST_LAYOUTS);
   const prefill = fill(pick(rng, prefills), { what: words.what });
   // distractors: the same kind with other keys (and values), and a few facts of other kinds
   const facts: string[] = [needle];
